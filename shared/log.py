@@ -1,0 +1,90 @@
+"""Logging set-up shared by every service: plain text or JSON lines, secrets never printed.
+
+Call :func:`setup` once in a service's ``main``. Any value passed to :func:`register_secret` (the
+settings loader registers every :class:`~shared.settings.Secret`) is replaced by ``***`` in every
+record, including exception text.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+import msgspec
+
+_SECRETS: set[str] = set()
+_JSON = msgspec.json.Encoder()
+
+
+def register_secret(value: str) -> None:
+    """Never print ``value`` in a log line from now on (ignored when shorter than 4 characters)."""
+    if len(value) >= 4:
+        _SECRETS.add(value)
+
+
+def redact(text: str) -> str:
+    """``text`` with every registered secret replaced by ``***``."""
+    for secret in _SECRETS:
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+_STD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class _PlainFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        base = super().format(record)
+        extras = {k: v for k, v in record.__dict__.items() if k not in _STD_ATTRS}
+        if extras:
+            base += " " + " ".join(f"{k}={v}" for k, v in extras.items())
+        return redact(base)
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": round(record.created, 6),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for k, v in record.__dict__.items():
+            if k not in _STD_ATTRS:
+                out[k] = v
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return redact(_JSON.encode(out).decode() if _safe(out) else _JSON.encode(_stringify(out)).decode())
+
+
+def _safe(obj: dict[str, Any]) -> bool:
+    try:
+        _JSON.encode(obj)
+    except (TypeError, msgspec.EncodeError):
+        return False
+    return True
+
+
+def _stringify(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v if isinstance(v, str | int | float | bool | None) else str(v) for k, v in obj.items()}
+
+
+def setup(level: str = "INFO", fmt: str = "plain", service: str = "") -> None:
+    """Configure the root logger: ``fmt`` is ``plain`` or ``json``; ``level`` a logging level name."""
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        prefix = f"{service} " if service else ""
+        formatter = _PlainFormatter(f"%(asctime)s.%(msecs)03dZ {prefix}%(levelname)s %(name)s: %(message)s",
+                                    "%Y-%m-%dT%H:%M:%S")
+        formatter.converter = time.gmtime
+        handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("httpx", "httpcore", "websockets", "uvicorn.access", "nats"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
