@@ -1,0 +1,1 @@
+"""Paradex venue adapter: wire models, signing, auth, REST/WS/SBE codecs."""
