@@ -1,0 +1,235 @@
+"""Engine state shared by the matching, query and command layers, and the event plumbing.
+
+Time: every entry point passes ``now_ms``; the engine clamps it so its clock never goes back
+(``last_updated_at`` and seq numbers therefore never decrease). Ids are 28-digit strings,
+``<13-digit ms><15-digit counter>``, unique and increasing. Order/position/account ``seq_no`` come
+from one ns-scale clock: ``max(previous + 1, now_ms * 10**6)``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from decimal import Decimal
+
+from . import accounting
+from .book import OrderBook
+from .events import (
+    AccountUpdate,
+    AccountView,
+    BalanceUpdate,
+    BalanceView,
+    FillView,
+    OrderUpdate,
+    OrderView,
+    PositionUpdate,
+    TradeEvent,
+    VenueEvent,
+)
+from .market import MarketConfig
+from .state import AccountState, Order
+from .types import ZERO, CancelReason, EngineError, ErrorCode, Status
+
+DEFAULT_BALANCE = Decimal(100_000)
+TRADES_KEPT = 1000
+
+
+class Core:
+    """State plus the helpers every layer uses. Not used directly: see :class:`Exchange`."""
+
+    def __init__(
+        self, markets: Iterable[MarketConfig], *, default_balance: Decimal = DEFAULT_BALANCE
+    ) -> None:
+        self.markets: dict[str, MarketConfig] = {m.symbol: m for m in markets}
+        self.books: dict[str, OrderBook] = {s: OrderBook(s) for s in self.markets}
+        self.accounts: dict[str, AccountState] = {}
+        self.orders: dict[str, Order] = {}
+        self.fills: dict[str, FillView] = {}
+        self.busted: set[str] = set()
+        self.trades: dict[str, deque[TradeEvent]] = {s: deque(maxlen=TRADES_KEPT) for s in self.markets}
+        self.last_trade: dict[str, Decimal] = {}
+        self.volume: dict[str, Decimal] = dict.fromkeys(self.markets, ZERO)
+        self.index_price: dict[str, Decimal] = {}
+        self.funding_index: dict[str, Decimal] = dict.fromkeys(self.markets, ZERO)
+        self.default_balance = default_balance
+        self._now = 0
+        self._seq = 0
+        self._id_counter = 0
+        # Event buffers of the command in progress.
+        self._outbox: list[VenueEvent] = []
+        self._private: list[VenueEvent] = []
+        self._public: list[VenueEvent] = []
+        self._dirty_books: set[str] = set()
+        self._dirty_accounts: dict[str, set[str]] = {}
+
+    # ------------------------------------------------------------ clocks and ids
+
+    def _tick(self, now_ms: int) -> int:
+        self._now = max(self._now, now_ms)
+        return self._now
+
+    def _next_seq(self) -> int:
+        self._seq = max(self._seq + 1, self._now * 1_000_000)
+        return self._seq
+
+    def _next_id(self) -> str:
+        self._id_counter += 1
+        return f"{self._now:013d}{self._id_counter:015d}"
+
+    # ------------------------------------------------------------ lookups
+
+    def market(self, symbol: str) -> MarketConfig:
+        cfg = self.markets.get(symbol)
+        if cfg is None:
+            raise EngineError(ErrorCode.MARKET_NOT_FOUND, f"unknown market {symbol!r}")
+        return cfg
+
+    def account_state(self, account: str, *, internal: bool = False) -> AccountState:
+        """The account (created with the default balance on first use)."""
+        acct = self.accounts.get(account)
+        if acct is None:
+            acct = self.accounts[account] = AccountState(account, self.default_balance, internal=internal)
+        return acct
+
+    def mark_price(self, market: str) -> Decimal:
+        """Mid of the book if both sides exist, else the last trade, else the initial price."""
+        book = self.books[market]
+        bid, ask = book.best_bid(), book.best_ask()
+        if bid is not None and ask is not None:
+            return (bid + ask) / 2
+        last = self.last_trade.get(market)
+        return last if last is not None else self.markets[market].initial_price
+
+    def marks(self, markets: Iterable[str]) -> dict[str, Decimal]:
+        return {m: self.mark_price(m) for m in markets}
+
+    # ------------------------------------------------------------ order views and events
+
+    def order_view(self, order: Order) -> OrderView:
+        return OrderView(
+            id=order.id,
+            client_id=order.client_id,
+            account=order.account,
+            market=order.market,
+            side=order.side,
+            type=order.type,
+            size=order.size,
+            remaining_size=order.remaining_size,
+            price=order.price,
+            avg_fill_price=order.avg_fill_price,
+            status=order.status,
+            cancel_reason=order.cancel_reason,
+            instruction=order.instruction,
+            flags=order.flags,
+            stp=order.stp,
+            created_at=order.created_at,
+            last_updated_at=order.last_updated_at,
+            received_at=order.received_at,
+            published_at=order.published_at,
+            timestamp=order.timestamp,
+            trigger_price=ZERO,
+            seq_no=order.seq_no,
+        )
+
+    def _emit_order(self, order: Order) -> None:
+        """Stamp a new state of ``order`` (time, seq_no) and queue its update event."""
+        if order.internal:
+            order.last_updated_at = self._now
+            return
+        order.last_updated_at = max(order.last_updated_at, self._now)
+        order.published_at = self._now
+        order.seq_no = self._next_seq()
+        self._private.append(OrderUpdate(self.order_view(order)))
+
+    def _touch(self, acct: AccountState, market: str | None) -> None:
+        if acct.internal:
+            return
+        markets = self._dirty_accounts.setdefault(acct.account, set())
+        if market is not None:
+            markets.add(market)
+
+    def _rest(self, order: Order) -> None:
+        self.books[order.market].rest(order)
+        order.resting = True
+        acct = self.accounts[order.account]
+        key = (order.market, order.side)
+        acct.resting[key] = acct.resting.get(key, ZERO) + order.remaining_size
+        self._dirty_books.add(order.market)
+        self._touch(acct, None)
+
+    def _unrest(self, order: Order) -> None:
+        self.books[order.market].unrest(order)
+        order.resting = False
+        acct = self.accounts[order.account]
+        key = (order.market, order.side)
+        acct.resting[key] -= order.remaining_size
+        self._dirty_books.add(order.market)
+        self._touch(acct, None)
+
+    def _close(self, order: Order, reason: CancelReason) -> None:
+        """Move a live order to CLOSED (taking it off the book if resting) and emit it."""
+        if order.status is Status.CLOSED:
+            return
+        if order.resting:
+            self._unrest(order)
+        order.status = Status.CLOSED
+        order.cancel_reason = reason
+        acct = self.accounts[order.account]
+        acct.live_counts[order.market] -= 1
+        self._touch(acct, None)
+        self._emit_order(order)
+        if order.internal:
+            self.orders.pop(order.id, None)
+            acct.orders.pop(order.id, None)
+
+    def _end_command(self) -> list[VenueEvent]:
+        """Close the current frame(s): book delta, BBO, trades, then private events, then
+        position/account/balance updates of every account the command touched."""
+        out: list[VenueEvent] = []
+        for market in sorted(self._dirty_books):
+            book = self.books[market]
+            delta = book.flush(self._now)
+            if delta is not None:
+                out.append(delta)
+            bbo = book.bbo_if_changed()
+            if bbo is not None:
+                out.append(bbo)
+        self._dirty_books.clear()
+        out.extend(self._public)
+        out.extend(self._private)
+        self._public.clear()
+        self._private.clear()
+        for account, markets in self._dirty_accounts.items():
+            out.extend(self._entity_updates(self.accounts[account], markets))
+        self._dirty_accounts.clear()
+        return out
+
+    def _entity_updates(self, acct: AccountState, markets: Iterable[str]) -> list[VenueEvent]:
+        out: list[VenueEvent] = []
+        for market in sorted(markets):
+            pos = acct.position(market)
+            pos.seq_no = self._next_seq()
+            pos.last_updated_at = max(pos.last_updated_at, self._now)
+            view = accounting.position_view(pos, self.markets[market], self.mark_price(market))
+            out.append(PositionUpdate(view))
+        if out:
+            out.append(BalanceUpdate(acct.account, self.balance_view(acct)))
+        acct.seq_no = self._next_seq()
+        acct.updated_at = self._now
+        out.append(AccountUpdate(self.account_view(acct)))
+        return out
+
+    def account_view(self, acct: AccountState) -> AccountView:
+        names = set(acct.positions) | {m for m, _ in acct.resting}
+        return accounting.account_view(acct, self.markets, self.marks(names), acct.updated_at)
+
+    def balance_view(self, acct: AccountState) -> BalanceView:
+        return BalanceView(token="USDC", size=acct.balance, last_updated_at=acct.balance_updated_at)
+
+    def _drain(self, events: list[VenueEvent] | None = None) -> list[VenueEvent]:
+        """Outbox first (NEW acknowledgements), then ``events``."""
+        out = self._outbox
+        self._outbox = []
+        if events:
+            out.extend(events)
+        return out

@@ -1,0 +1,359 @@
+"""The engine facade the simulator server drives.
+
+Flow (PROTOCOL.md §3.5, §5.5): ``submit_order`` validates synchronously (typed ``EngineError``
+for 4xx), stores the order as NEW and queues it; ``cancel``/``modify`` validate and queue too.
+``process(now_ms)`` runs the queue in arrival order (risk step, matching, cancels, modifies)
+and returns every resulting event in venue order. Every method that returns events first hands
+out the queued NEW acknowledgements, so the concatenation of all returned lists is the venue's
+one event order.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TypeVar
+
+from . import accounting
+from .events import BalanceEvent, BalanceUpdate, OrderUpdate, OrderView, Tradebust, VenueEvent
+from .market import MarketConfig, check_price, check_size, parse_decimal
+from .matching import Matching
+from .queries import Queries
+from .state import Order
+from .types import (
+    ZERO,
+    CancelReason,
+    CancelStatus,
+    EngineError,
+    ErrorCode,
+    Flag,
+    Instruction,
+    OrderType,
+    Side,
+    Status,
+    Stp,
+)
+
+MAX_CLIENT_ID = 64
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderRequest:
+    """What POST /orders carries, minus the signature (checked by the REST layer)."""
+
+    market: str
+    side: str
+    type: str
+    size: Decimal | str
+    price: Decimal | str | None = None
+    instruction: str = "GTC"
+    client_id: str = ""
+    flags: Sequence[str] = ()
+    stp: str = ""
+    signature_timestamp: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelResult:
+    """One item of a batch cancel."""
+
+    status: CancelStatus
+    id: str = ""
+    client_id: str = ""
+    account: str = ""
+    market: str = ""
+
+
+_E = TypeVar("_E", Side, OrderType, Instruction, Stp, Flag)
+
+
+def _enum(kind: type[_E], raw: str, what: str) -> _E:
+    try:
+        return kind(raw)
+    except ValueError:
+        raise EngineError(ErrorCode.VALIDATION_ERROR, f"{what}: unsupported value {raw!r}") from None
+
+
+class Exchange(Matching, Queries):
+    """A local Paradex: markets, books, accounts. Pure: no I/O, time is passed in."""
+
+    def __init__(self, markets: Iterable[MarketConfig], *, default_balance: Decimal | None = None) -> None:
+        if default_balance is None:
+            super().__init__(markets)
+        else:
+            super().__init__(markets, default_balance=default_balance)
+        self._queue: deque[tuple[str, Order, Decimal, Decimal]] = deque()
+
+    # ------------------------------------------------------------ orders
+
+    def submit_order(
+        self, account: str, request: OrderRequest, now_ms: int, *, internal: bool = False
+    ) -> OrderView:
+        """Validate and queue an order; returns it as NEW (REST: 201). Raises EngineError."""
+        now = self._tick(now_ms)
+        cfg = self.market(request.market)
+        side = _enum(Side, request.side, "side")
+        otype = _enum(OrderType, request.type, "type")
+        instruction = _enum(Instruction, request.instruction or "GTC", "instruction")
+        stp = _enum(Stp, request.stp or "EXPIRE_TAKER", "stp")
+        flags = tuple(dict.fromkeys(_enum(Flag, f, "flags") for f in request.flags))
+        size = check_size(cfg, parse_decimal(request.size, "size"))
+        raw_price = parse_decimal(request.price, "price") if request.price not in (None, "") else ZERO
+        if otype is OrderType.LIMIT:
+            price = check_price(cfg, raw_price)
+            if size * price < cfg.min_notional and Flag.REDUCE_ONLY not in flags:
+                raise EngineError(
+                    ErrorCode.INVALID_ORDER_SIZE, f"notional below min_notional {cfg.min_notional}"
+                )
+        else:
+            if raw_price != ZERO:
+                raise EngineError(ErrorCode.VALIDATION_ERROR, "price must be 0 or absent for MARKET orders")
+            if instruction is Instruction.POST_ONLY:
+                raise EngineError(ErrorCode.VALIDATION_ERROR, "MARKET orders cannot be POST_ONLY")
+            price = ZERO
+        if len(request.client_id) > MAX_CLIENT_ID:
+            raise EngineError(ErrorCode.VALIDATION_ERROR, f"client_id longer than {MAX_CLIENT_ID}")
+        acct = self.account_state(account, internal=internal)
+        if request.client_id:
+            prior = self.orders.get(acct.client_ids.get(request.client_id, ""))
+            if prior is not None and prior.is_live:
+                raise EngineError(
+                    ErrorCode.DUPLICATED_CLIENT_ID, f"client_id {request.client_id!r} is in use"
+                )
+        order = Order(
+            id=self._next_id(),
+            account=account,
+            market=cfg.symbol,
+            side=side,
+            type=otype,
+            size=size,
+            price=price,
+            instruction=instruction,
+            flags=flags,
+            stp=stp,
+            client_id=request.client_id,
+            now_ms=now,
+            timestamp=request.signature_timestamp if request.signature_timestamp is not None else now,
+            internal=internal,
+        )
+        self.orders[order.id] = order
+        acct.orders[order.id] = order
+        if order.client_id:
+            acct.client_ids[order.client_id] = order.id
+        acct.live_counts[cfg.symbol] = acct.live_counts.get(cfg.symbol, 0) + 1
+        if not internal:
+            order.seq_no = self._next_seq()
+            self._outbox.append(OrderUpdate(self.order_view(order)))
+        self._queue.append(("new", order, ZERO, ZERO))
+        return self.order_view(order)
+
+    def cancel(
+        self,
+        account: str,
+        order_id: str | None = None,
+        *,
+        client_id: str | None = None,
+        market: str | None = None,
+        now_ms: int,
+    ) -> OrderView:
+        """Queue a cancel by id or client id (REST: 204). Errors: ORDER_ID_NOT_FOUND,
+        CLIENT_ORDER_ID_NOT_FOUND, ORDER_IS_CLOSED. Cancelling twice is harmless."""
+        self._tick(now_ms)
+        if order_id is not None:
+            order = self._find(account, order_id)
+        elif client_id:
+            order = self._find_by_client_id(account, client_id, market)
+        else:
+            raise EngineError(ErrorCode.VALIDATION_ERROR, "order id or client id required")
+        if order.status is Status.CLOSED:
+            raise EngineError(ErrorCode.ORDER_IS_CLOSED, f"order {order.id} is closed")
+        self._queue_cancel(order)
+        return self.order_view(order)
+
+    def _queue_cancel(self, order: Order) -> None:
+        if not order.cancel_queued:
+            order.cancel_queued = True
+            self._queue.append(("cancel", order, ZERO, ZERO))
+
+    def cancel_all(self, account: str, market: str | None = None, *, now_ms: int) -> int:
+        """Queue cancels for every live order of ``account`` (optionally one market); returns how many."""
+        self._tick(now_ms)
+        if market is not None:
+            self.market(market)
+        acct = self.accounts.get(account)
+        live = [o for o in acct.orders.values() if o.is_live and market in (None, o.market)] if acct else []
+        for order in live:
+            self._queue_cancel(order)
+        return len(live)
+
+    def cancel_batch(
+        self, account: str, order_ids: Sequence[str] = (), client_ids: Sequence[str] = (), *, now_ms: int
+    ) -> list[CancelResult]:
+        """Batch cancel: per item QUEUED_FOR_CANCELLATION, ALREADY_CLOSED or NOT_FOUND."""
+        self._tick(now_ms)
+        results: list[CancelResult] = []
+        lookups = [(oid, None) for oid in order_ids] + [(None, cid) for cid in client_ids]
+        for oid, cid in lookups:
+            try:
+                order = (
+                    self._find(account, oid)
+                    if oid is not None
+                    else self._find_by_client_id(account, cid or "")
+                )
+            except EngineError:
+                results.append(CancelResult(CancelStatus.NOT_FOUND, id=oid or "", client_id=cid or ""))
+                continue
+            if order.status is Status.CLOSED:
+                status = CancelStatus.ALREADY_CLOSED
+            else:
+                status = CancelStatus.QUEUED_FOR_CANCELLATION
+                self._queue_cancel(order)
+            results.append(CancelResult(status, order.id, order.client_id, account, order.market))
+        return results
+
+    def modify(
+        self,
+        account: str,
+        order_id: str,
+        *,
+        side: str,
+        type: str,
+        size: Decimal | str,
+        price: Decimal | str,
+        now_ms: int,
+        market: str | None = None,
+    ) -> OrderView:
+        """Queue a modify of an OPEN order (same id kept). ``side``/``type`` must match the order;
+        the new size must exceed what is already filled. Errors: ORDER_ID_NOT_FOUND,
+        ORDER_IS_CLOSED, ORDER_IS_NOT_OPEN, VALIDATION_ERROR, INVALID_ORDER_SIZE, INVALID_PRICE_PRECISION."""
+        self._tick(now_ms)
+        order = self._find(account, order_id)
+        if market is not None and market != order.market:
+            raise EngineError(ErrorCode.VALIDATION_ERROR, "market differs from the order's")
+        if order.status is Status.CLOSED:
+            raise EngineError(ErrorCode.ORDER_IS_CLOSED, f"order {order.id} is closed")
+        if order.status is not Status.OPEN:
+            raise EngineError(ErrorCode.ORDER_IS_NOT_OPEN, f"order {order.id} is {order.status}")
+        if side != order.side or type != order.type:
+            raise EngineError(ErrorCode.VALIDATION_ERROR, "side and type must equal the existing order's")
+        if order.type is not OrderType.LIMIT:
+            raise EngineError(ErrorCode.VALIDATION_ERROR, "only LIMIT orders can be modified")
+        cfg = self.markets[order.market]
+        new_size = check_size(cfg, parse_decimal(size, "size"))
+        new_price = check_price(cfg, parse_decimal(price, "price"))
+        if new_size <= order.filled_size:
+            raise EngineError(ErrorCode.INVALID_ORDER_SIZE, f"size must exceed filled {order.filled_size}")
+        self._queue.append(("modify", order, new_price, new_size))
+        return self.order_view(order)
+
+    def pending(self) -> int:
+        """Commands waiting for :meth:`process`."""
+        return len(self._queue)
+
+    def process(self, now_ms: int, max_commands: int | None = None) -> list[VenueEvent]:
+        """Run queued commands in arrival order; return all events in venue order."""
+        self._tick(now_ms)
+        out = self._drain()
+        done = 0
+        while self._queue and (max_commands is None or done < max_commands):
+            kind, order, price, size = self._queue.popleft()
+            if kind == "new":
+                self._accept(order)
+            elif kind == "cancel":
+                order.cancel_queued = False
+                self._close(order, CancelReason.USER_CANCELED)
+            else:
+                self._apply_modify(order, price, size)
+            out.extend(self._end_command())
+            done += 1
+        return out
+
+    # ------------------------------------------------------------ immediate operations
+
+    def run_now(
+        self, account: str, request: OrderRequest, now_ms: int, *, internal: bool = True
+    ) -> list[VenueEvent]:
+        """Submit and execute one order immediately, bypassing the queue (synthetic market flow)."""
+        view = self.submit_order(account, request, now_ms, internal=internal)
+        cmd = self._queue.pop()
+        order = cmd[1]
+        assert order.id == view.id
+        self._accept(order)
+        return self._drain(self._end_command())
+
+    def cancel_now(self, order_id: str, now_ms: int) -> list[VenueEvent]:
+        """Cancel immediately (synthetic market); a closed/unknown order is ignored."""
+        self._tick(now_ms)
+        order = self.orders.get(order_id)
+        if order is not None:
+            self._close(order, CancelReason.USER_CANCELED)
+        return self._drain(self._end_command())
+
+    def set_balance(
+        self, account: str, amount: Decimal | str, now_ms: int, token: str = "USDC"
+    ) -> list[VenueEvent]:
+        """Set the USDC balance (a deposit/withdrawal stand-in); emits balance and account updates."""
+        self._tick(now_ms)
+        if token != "USDC":
+            raise EngineError(ErrorCode.VALIDATION_ERROR, "only the USDC settlement token is modelled")
+        acct = self.account_state(account)
+        acct.balance = parse_decimal(amount, "amount")
+        acct.balance_updated_at = self._now
+        self._touch(acct, None)
+        events = self._end_command()
+        events.insert(0, BalanceUpdate(account, self.balance_view(acct)))
+        return self._drain(events)
+
+    def bust_fill(self, fill_id: str, now_ms: int) -> list[VenueEvent]:
+        """Tradebust one (user) fill: its position effect is reverted by replaying the account's
+        other fills in that market; the balance gives back exactly ``realized_pnl - fee`` of the
+        busted fill. Later fills' realized PnL is not restated. Only the named fill's account
+        changes (bust the counterparty's fill separately). Emits Tradebust, BalanceEvent,
+        position, balance and account updates."""
+        self._tick(now_ms)
+        fill = self.fills.get(fill_id)
+        if fill is None or fill_id in self.busted:
+            raise EngineError(ErrorCode.FILL_NOT_FOUND, f"fill {fill_id} not found or already busted")
+        self.busted.add(fill_id)
+        acct = self.accounts[fill.account]
+        pos = acct.position(fill.market)
+        replay = type(pos)(pos.account, pos.market)
+        for fid in acct.fill_ids:
+            f = self.fills[fid]
+            if f.market == fill.market and fid not in self.busted:
+                accounting.apply_fill(replay, f.side, f.size, f.price, fid, f.created_at)
+        replay.seq_no = pos.seq_no
+        replay.last_updated_at = max(pos.last_updated_at, self._now)
+        acct.positions[fill.market] = replay
+        before = acct.balance
+        acct.balance = before - fill.realized_pnl + fill.fee
+        acct.balance_updated_at = self._now
+        self._private.append(Tradebust(account=acct.account, busted_fill_id=fill_id, created_at=self._now))
+        self._private.append(
+            BalanceEvent(
+                account=acct.account,
+                type="TRADE_BUST",
+                fill_id=fill_id,
+                market=fill.market,
+                settlement_asset_balance_before=before,
+                settlement_asset_balance_after=acct.balance,
+                realized_pnl=-fill.realized_pnl,
+                fees=-fill.fee,
+                created_at=self._now,
+            )
+        )
+        self._touch(acct, fill.market)
+        return self._drain(self._end_command())
+
+    def set_index_price(self, market: str, price: Decimal) -> None:
+        """The synthetic 'oracle' price used as underlying/index for funding and summaries."""
+        self.market(market)
+        self.index_price[market] = price
+
+    def accrue_funding(self, market: str, elapsed_ms: int) -> None:
+        """Advance the funding index by ``mark * rate * elapsed / period`` (no payments made)."""
+        data = self.funding_data(market)
+        period_ms = data.funding_period_hours * 3_600_000
+        self.funding_index[market] += self.mark_price(market) * data.funding_rate * elapsed_ms / period_ms
