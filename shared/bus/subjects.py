@@ -1,0 +1,60 @@
+"""The one module that names NATS subjects and JetStream streams. No subject literals elsewhere.
+
+Layout:
+
+- ``pdx.acct.<account>.<kind>``: account events (ACCOUNT stream, one total order per account);
+- ``pdx.md.<kind>.<market>``: market data (MARKET stream, memory, bounded age);
+- ``pdx.feed.status``: the feed's once-a-second status heartbeat (core NATS, not stored);
+- ``pdx.reconcile.request``: requests to the reconciler (core NATS request/reply);
+- ``pdx.dlq.<service>``: messages a consumer could not decode (DLQ stream, for inspection).
+"""
+
+from __future__ import annotations
+
+import re
+
+ROOT = "pdx"
+ACCOUNT_STREAM = "PDX_ACCOUNT"
+MARKET_STREAM = "PDX_MARKET"
+DLQ_STREAM = "PDX_DLQ"
+
+ACCOUNT_WILDCARD = f"{ROOT}.acct.>"
+MARKET_WILDCARD = f"{ROOT}.md.>"
+DLQ_WILDCARD = f"{ROOT}.dlq.>"
+FEED_STATUS = f"{ROOT}.feed.status"
+RECONCILE_REQUEST = f"{ROOT}.reconcile.request"
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_\-]+$")
+
+
+def _token(value: str, what: str) -> str:
+    if not _TOKEN.match(value):
+        raise ValueError(f"{what} {value!r} is not a valid NATS subject token")
+    return value
+
+
+def account_subject(account: str, kind: str) -> str:
+    """Subject of an account event of ``kind`` for ``account`` (hex address or alias)."""
+    return f"{ROOT}.acct.{_token(account, 'account')}.{_token(kind, 'kind')}"
+
+
+def account_filter(account: str) -> str:
+    """Every account event of ``account``."""
+    return f"{ROOT}.acct.{_token(account, 'account')}.>"
+
+
+def market_subject(kind: str, market: str) -> str:
+    """Subject of market data of ``kind`` (book, bbo, trade, ...) for ``market``."""
+    return f"{ROOT}.md.{_token(kind, 'kind')}.{_token(market, 'market')}"
+
+
+def market_filter(kind: str = "*", market: str = "*") -> str:
+    """Market-data subjects, with ``*`` wildcards by default."""
+    k = kind if kind == "*" else _token(kind, "kind")
+    m = market if market == "*" else _token(market, "market")
+    return f"{ROOT}.md.{k}.{m}"
+
+
+def dlq_subject(service: str) -> str:
+    """Where ``service`` sends bus messages it could not decode."""
+    return f"{ROOT}.dlq.{_token(service, 'service')}"

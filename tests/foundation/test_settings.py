@@ -1,0 +1,86 @@
+"""Settings from the environment: typed, named errors, unknown keys refused, secrets never printed."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from shared import log
+from shared.errors import ConfigError
+from shared.settings import Secret, SettingsBase, load
+
+
+class Demo(SettingsBase, frozen=True, kw_only=True):
+    env_prefix = "DEMO_"
+    global_fields = frozenset({"nats_url"})
+    nats_url: str = "nats://127.0.0.1:4222"
+    port: int = 8080
+    ratio: float = 0.5
+    enabled: bool = False
+    markets: tuple[str, ...] = ("BTC-USD-PERP",)
+    key: Secret = Secret("")
+    required_thing: str
+
+
+def test_values_are_typed_and_prefixed():
+    s = load(Demo, {"NATS_URL": "nats://x:1", "DEMO_PORT": "9", "DEMO_ENABLED": "yes",
+                    "DEMO_MARKETS": "A, B", "DEMO_REQUIRED_THING": "r"})
+    got = (s.nats_url, s.port, s.enabled, s.markets, s.required_thing)
+    assert got == ("nats://x:1", 9, True, ("A", "B"), "r")
+    assert s.ratio == 0.5
+
+
+def test_missing_required_names_the_variable():
+    with pytest.raises(ConfigError) as info:
+        load(Demo, {})
+    assert info.value.variable == "DEMO_REQUIRED_THING"
+
+
+def test_malformed_value_names_the_variable():
+    with pytest.raises(ConfigError) as info:
+        load(Demo, {"DEMO_PORT": "eighty", "DEMO_REQUIRED_THING": "r"})
+    assert info.value.variable == "DEMO_PORT"
+    with pytest.raises(ConfigError) as info:
+        load(Demo, {"DEMO_ENABLED": "maybe", "DEMO_REQUIRED_THING": "r"})
+    assert info.value.variable == "DEMO_ENABLED"
+
+
+def test_unknown_prefixed_variable_is_an_error():
+    with pytest.raises(ConfigError) as info:
+        load(Demo, {"DEMO_PROT": "1", "DEMO_REQUIRED_THING": "r"})
+    assert info.value.variable == "DEMO_PROT"
+
+
+def test_secret_from_file_never_prints(tmp_path, caplog):
+    f = tmp_path / "key"
+    f.write_text("0xdeadbeefcafe\n")
+    s = load(Demo, {"DEMO_KEY_FILE": str(f), "DEMO_REQUIRED_THING": "r"})
+    assert s.key.reveal() == "0xdeadbeefcafe"
+    assert "deadbeef" not in repr(s) and "deadbeef" not in str(s.key)
+    assert log.redact("key is 0xdeadbeefcafe!") == "key is ***!"
+
+
+def test_unreadable_secret_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load(Demo, {"DEMO_KEY_FILE": str(tmp_path / "missing"), "DEMO_REQUIRED_THING": "r"})
+    assert info.value.variable == "DEMO_KEY_FILE"
+
+
+@pytest.mark.parametrize("fmt", ["plain", "json"])
+def test_log_lines_redact_secrets(fmt, capsys):
+    log.register_secret("s3cr3t-value")
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        log.setup("INFO", fmt, service="demo")
+        logging.getLogger("t").info("token=%s", "s3cr3t-value", extra={"detail": "s3cr3t-value"})
+    finally:
+        root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+    err = capsys.readouterr().err
+    assert "s3cr3t-value" not in err and "***" in err
+    if fmt == "json":
+        import json
+
+        line = json.loads(err.strip().splitlines()[-1])
+        assert line["level"] == "info" and line["msg"] == "token=***"
