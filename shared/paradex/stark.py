@@ -16,6 +16,8 @@ from __future__ import annotations
 import hmac
 from functools import lru_cache
 
+import gmpy2
+
 from shared.errors import SigningError
 
 FIELD_PRIME = 0x800000000000011000000000000000000000000000000000000000000000001
@@ -28,7 +30,9 @@ GEN_Y = 0x5668060AA49730B7BE4801DF46EC62DE53ECD11ABE43A32873000C36E8DC1F
 ECDSA_BOUND = 2**251
 DEFAULT_SEED = 32  # starknet-py's message_signature default; None gives cairo-lang's default.
 
-_P = FIELD_PRIME
+# Table coordinates and the modulus are gmpy2 integers: with them a 252-bit multiply-and-reduce
+# is ~2x faster than with Python ints, and a modular inverse ~25x (measured here).
+_P = gmpy2.mpz(FIELD_PRIME)
 _N = EC_ORDER
 _SCALAR_BITS = 252  # EC_ORDER < 2**252
 
@@ -39,7 +43,12 @@ INFINITY: Jacobian = (1, 1, 0)
 
 def is_on_curve(x: int, y: int) -> bool:
     """Whether the affine point ``(x, y)`` lies on the STARK curve."""
-    return 0 <= x < _P and 0 <= y < _P and (y * y - (x * x * x + ALPHA * x + BETA)) % _P == 0
+    return bool(0 <= x < _P and 0 <= y < _P and (y * y - (x * x * x + ALPHA * x + BETA)) % _P == 0)
+
+
+def _invert(a: int, m: int) -> int:
+    """``a**-1 mod m`` (``m`` prime, ``a`` not a multiple of it)."""
+    return int(gmpy2.invert(a, m))
 
 
 def _sqrt_mod_p(a: int) -> int | None:
@@ -60,7 +69,7 @@ def _sqrt_mod_p(a: int) -> int | None:
             t2, i = t2 * t2 % _P, i + 1
         b = pow(c, 1 << (m - i - 1), _P)
         m, c, t, r = i, b * b % _P, t * b * b % _P, r * b % _P
-    return r
+    return int(r)
 
 
 def y_for_x(x: int) -> int | None:
@@ -107,9 +116,9 @@ def to_affine(p: Jacobian) -> Affine | None:
     x, y, z = p
     if z == 0:
         return None
-    zinv = pow(z, -1, _P)
+    zinv = gmpy2.invert(z, _P)
     zinv2 = zinv * zinv % _P
-    return x * zinv2 % _P, y * zinv2 * zinv % _P
+    return int(x * zinv2 % _P), int(y * zinv2 * zinv % _P)
 
 
 def _batch_to_affine(points: list[Jacobian]) -> list[Affine]:
@@ -117,14 +126,14 @@ def _batch_to_affine(points: list[Jacobian]) -> list[Affine]:
     prefix = [1] * (len(points) + 1)
     for i, (_, _, z) in enumerate(points):
         prefix[i + 1] = prefix[i] * z % _P
-    inv = pow(prefix[-1], -1, _P)
+    inv = gmpy2.invert(prefix[-1], _P)
     out: list[Affine] = [(0, 0)] * len(points)
     for i in range(len(points) - 1, -1, -1):
         x, y, z = points[i]
         zinv = inv * prefix[i] % _P
         inv = inv * z % _P
         zinv2 = zinv * zinv % _P
-        out[i] = (x * zinv2 % _P, y * zinv2 * zinv % _P)
+        out[i] = (gmpy2.mpz(x * zinv2 % _P), gmpy2.mpz(y * zinv2 * zinv % _P))
     return out
 
 
@@ -261,10 +270,10 @@ def sign(msg_hash: int, private_key: int, seed: int | None = DEFAULT_SEED) -> tu
         t = (msg_hash + r * private_key) % _N
         if t == 0:
             continue
-        w = k * pow(t, -1, _N) % _N
+        w = k * _invert(t, _N) % _N
         if not 1 <= w < ECDSA_BOUND:
             continue
-        return r, pow(w, -1, _N)
+        return r, _invert(w, _N)
 
 
 @lru_cache(maxsize=64)
@@ -284,7 +293,7 @@ def verify(public_key: int, msg_hash: int, r: int, s: int) -> bool:
     """
     if not (1 <= s < _N and 1 <= r < ECDSA_BOUND and 0 <= msg_hash < ECDSA_BOUND):
         return False
-    w = pow(s, -1, _N)
+    w = _invert(s, _N)
     if not 1 <= w < ECDSA_BOUND:
         return False
     key_table = _public_key_table(public_key)
