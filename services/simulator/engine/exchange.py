@@ -274,14 +274,15 @@ class Exchange(Matching, Queries):
 
     def run_now(
         self, account: str, request: OrderRequest, now_ms: int, *, internal: bool = True
-    ) -> list[VenueEvent]:
-        """Submit and execute one order immediately, bypassing the queue (synthetic market flow)."""
+    ) -> tuple[OrderView, list[VenueEvent]]:
+        """Submit and execute one order immediately, bypassing the queue (synthetic market flow).
+        Returns the order's state after execution and the events."""
         view = self.submit_order(account, request, now_ms, internal=internal)
-        cmd = self._queue.pop()
-        order = cmd[1]
-        assert order.id == view.id
+        _, order, _, _ = self._queue.pop()
+        if order.id != view.id:
+            raise RuntimeError("run_now: queue out of order")
         self._accept(order)
-        return self._drain(self._end_command())
+        return self.order_view(order), self._drain(self._end_command())
 
     def cancel_now(self, order_id: str, now_ms: int) -> list[VenueEvent]:
         """Cancel immediately (synthetic market); a closed/unknown order is ignored."""
