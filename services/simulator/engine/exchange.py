@@ -16,11 +16,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
 
-from . import accounting
-from .events import BalanceEvent, BalanceUpdate, OrderUpdate, OrderView, Tradebust, VenueEvent
+from .admin import Admin
+from .events import OrderUpdate, OrderView, VenueEvent
 from .market import MarketConfig, check_price, check_size, parse_decimal
-from .matching import Matching
-from .queries import Queries
 from .state import Order
 from .types import (
     ZERO,
@@ -76,7 +74,7 @@ def _enum(kind: type[_E], raw: str, what: str) -> _E:
         raise EngineError(ErrorCode.VALIDATION_ERROR, f"{what}: unsupported value {raw!r}") from None
 
 
-class Exchange(Matching, Queries):
+class Exchange(Admin):
     """A local Paradex: markets, books, accounts. Pure: no I/O, time is passed in."""
 
     def __init__(self, markets: Iterable[MarketConfig], *, default_balance: Decimal | None = None) -> None:
@@ -291,70 +289,3 @@ class Exchange(Matching, Queries):
         if order is not None:
             self._close(order, CancelReason.USER_CANCELED)
         return self._drain(self._end_command())
-
-    def set_balance(
-        self, account: str, amount: Decimal | str, now_ms: int, token: str = "USDC"
-    ) -> list[VenueEvent]:
-        """Set the USDC balance (a deposit/withdrawal stand-in); emits balance and account updates."""
-        self._tick(now_ms)
-        if token != "USDC":
-            raise EngineError(ErrorCode.VALIDATION_ERROR, "only the USDC settlement token is modelled")
-        acct = self.account_state(account)
-        acct.balance = parse_decimal(amount, "amount")
-        acct.balance_updated_at = self._now
-        self._touch(acct, None)
-        events = self._end_command()
-        events.insert(0, BalanceUpdate(account, self.balance_view(acct)))
-        return self._drain(events)
-
-    def bust_fill(self, fill_id: str, now_ms: int) -> list[VenueEvent]:
-        """Tradebust one (user) fill: its position effect is reverted by replaying the account's
-        other fills in that market; the balance gives back exactly ``realized_pnl - fee`` of the
-        busted fill. Later fills' realized PnL is not restated. Only the named fill's account
-        changes (bust the counterparty's fill separately). Emits Tradebust, BalanceEvent,
-        position, balance and account updates."""
-        self._tick(now_ms)
-        fill = self.fills.get(fill_id)
-        if fill is None or fill_id in self.busted:
-            raise EngineError(ErrorCode.FILL_NOT_FOUND, f"fill {fill_id} not found or already busted")
-        self.busted.add(fill_id)
-        acct = self.accounts[fill.account]
-        pos = acct.position(fill.market)
-        replay = type(pos)(pos.account, pos.market)
-        for fid in acct.fill_ids:
-            f = self.fills[fid]
-            if f.market == fill.market and fid not in self.busted:
-                accounting.apply_fill(replay, f.side, f.size, f.price, fid, f.created_at)
-        replay.seq_no = pos.seq_no
-        replay.last_updated_at = max(pos.last_updated_at, self._now)
-        acct.positions[fill.market] = replay
-        before = acct.balance
-        acct.balance = before - fill.realized_pnl + fill.fee
-        acct.balance_updated_at = self._now
-        self._private.append(Tradebust(account=acct.account, busted_fill_id=fill_id, created_at=self._now))
-        self._private.append(
-            BalanceEvent(
-                account=acct.account,
-                type="TRADE_BUST",
-                fill_id=fill_id,
-                market=fill.market,
-                settlement_asset_balance_before=before,
-                settlement_asset_balance_after=acct.balance,
-                realized_pnl=-fill.realized_pnl,
-                fees=-fill.fee,
-                created_at=self._now,
-            )
-        )
-        self._touch(acct, fill.market)
-        return self._drain(self._end_command())
-
-    def set_index_price(self, market: str, price: Decimal) -> None:
-        """The synthetic 'oracle' price used as underlying/index for funding and summaries."""
-        self.market(market)
-        self.index_price[market] = price
-
-    def accrue_funding(self, market: str, elapsed_ms: int) -> None:
-        """Advance the funding index by ``mark * rate * elapsed / period`` (no payments made)."""
-        data = self.funding_data(market)
-        period_ms = data.funding_period_hours * 3_600_000
-        self.funding_index[market] += self.mark_price(market) * data.funding_rate * elapsed_ms / period_ms
