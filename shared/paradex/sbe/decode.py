@@ -34,18 +34,28 @@ from shared.paradex.sbe.layout import (
     BBO,
     BOOK,
     FUNDING_DATA,
+    GROUP_HEADER,
+    HEADER,
     HEARTBEAT,
     MARKET_SUMMARY,
     NULL,
     PKG_DELTA,
     PKG_SNAPSHOT,
+    SCHEMA_ID,
     SIDES,
     TRADE,
     TRADE_TYPES,
     Template,
 )
-from shared.paradex.sbe.mantissa import dec8, dec12, opt_dec8
-from shared.paradex.sbe.wire import Buffer, read_block, read_header, read_levels, read_string
+from shared.paradex.sbe.mantissa import dec8, dec12, memo8, opt_dec8
+from shared.paradex.sbe.wire import (
+    FLAT_CACHE,
+    Buffer,
+    flat_struct,
+    read_block,
+    read_levels,
+    read_string,
+)
 
 _ZERO = Decimal(0)
 _NON_REPRESENTABLE = 254
@@ -128,32 +138,77 @@ def _best(side: str, price: int, size: int) -> BookLevel | None:
     return BookLevel(side=side, price=dec8(price), size=_or_zero(size))
 
 
+def _levels(side: str, flat: tuple[int, ...]) -> list[BookLevel]:
+    # Hot path (hundreds of thousands of levels per second): memo lookups inlined, dec8 on a miss.
+    get, d, it = memo8, dec8, iter(flat)
+    pairs = zip(it, it, strict=False)
+    return [BookLevel(side=side, price=get(p) or d(p), size=get(s) or d(s)) for p, s in pairs]
+
+
+def _split(side: str, flat: tuple[int, ...]) -> tuple[list[BookLevel], list[BookLevel]]:
+    """Delta levels of one side as (updates, deletes): size 0 removes the level."""
+    levels = _levels(side, flat)
+    if 0 not in flat[1::2]:
+        return levels, []
+    return [lv for lv in levels if lv.size], [lv for lv in levels if not lv.size]
+
+
+def _flat_levels(buf: Buffer, pos: int, end: int, what: str) -> tuple[tuple[int, ...], int]:
+    """Fast path of :func:`read_levels` for the usual 16-byte entries; falls back to it otherwise."""
+    if pos + 4 <= end:
+        entry_length, count = _GROUP(buf, pos)
+        after = pos + 4 + 16 * count
+        if entry_length == 16 and after <= end:
+            flat = FLAT_CACHE.get(count) or flat_struct(count)
+            return flat.unpack_from(buf, pos + 4), after
+    return read_levels(buf, pos, what)
+
+
 def decode_book(buf: Buffer, block_length: int) -> BookUpdate:
     """BookEvent body; see the module docstring for the snapshot/delta mapping."""
     what = BOOK.name
-    (ts, seq, pkg, bb, bbs, ba, bas, spread, bba, bbas, baa, baas) = read_block(buf, BOOK, block_length)
-    bids, pos = read_levels(buf, 8 + block_length, what)
-    asks, pos = read_levels(buf, pos, what)
-    market, _ = _market(buf, pos, what)
-    d = dec8
-    bid_levels = [BookLevel(side="BUY", price=d(p), size=d(s)) for p, s in bids]
-    ask_levels = [BookLevel(side="SELL", price=d(p), size=d(s)) for p, s in asks]
-    if pkg == PKG_SNAPSHOT:
-        update_type, inserts, updates, deletes = "s", bid_levels + ask_levels, [], []
-    elif pkg == PKG_DELTA:
+    end = len(buf)
+    pos = 8 + block_length
+    if block_length >= _BOOK_BLOCK_SIZE and pos <= end:
+        values = _BOOK_BLOCK(buf, 8)
+    else:
+        values = read_block(buf, BOOK, block_length)
+    (ts, seq, pkg, bb, bbs, ba, bas, spread, bba, bbas, baa, baas) = values
+    bids, pos = _flat_levels(buf, pos, end, what)
+    asks, pos = _flat_levels(buf, pos, end, what)
+    if pos < end and pos + 1 + buf[pos] <= end:
+        try:
+            market = str(buf[pos + 1 : pos + 1 + buf[pos]], "utf-8")
+        except UnicodeDecodeError:
+            market, _ = _market(buf, pos, what)  # raises the DecodeError with its reason
+    else:
+        market, _ = _market(buf, pos, what)
+    if pkg == PKG_DELTA:
         update_type, inserts = "d", []
-        levels = bid_levels + ask_levels
-        updates = [lv for lv in levels if lv.size]
-        deletes = [lv for lv in levels if not lv.size] if len(updates) != len(levels) else []
+        bid_updates, bid_deletes = _split("BUY", bids)
+        ask_updates, ask_deletes = _split("SELL", asks)
+        updates = bid_updates + ask_updates
+        deletes = bid_deletes + ask_deletes if bid_deletes or ask_deletes else []
+    elif pkg == PKG_SNAPSHOT:
+        update_type, updates, deletes = "s", [], []
+        inserts = _levels("BUY", bids) + _levels("SELL", asks)
     else:
         raise DecodeError(what, f"unknown pkgType {pkg}", field="pkgType")
     return BookUpdate(
         seq_no=seq, market=market, last_updated_at=ts // 1000, update_type=update_type,
         inserts=inserts, updates=updates, deletes=deletes,
-        best_bid_api=_best("BUY", bba, bbas), best_ask_api=_best("SELL", baa, baas),
-        best_bid_interactive=_best("BUY", bb, bbs), best_ask_interactive=_best("SELL", ba, bas),
-        relative_spread=opt_dec8(spread),
+        best_bid_api=None if bba == NULL else _best("BUY", bba, bbas),
+        best_ask_api=None if baa == NULL else _best("SELL", baa, baas),
+        best_bid_interactive=None if bb == NULL else _best("BUY", bb, bbs),
+        best_ask_interactive=None if ba == NULL else _best("SELL", ba, bas),
+        relative_spread=None if spread == NULL else dec8(spread),
     )
+
+
+_BOOK_BLOCK = BOOK.block.unpack_from
+_BOOK_BLOCK_SIZE = BOOK.block.size
+_GROUP = GROUP_HEADER.unpack_from
+_HEADER = HEADER.unpack_from
 
 
 def decode_market_summary(buf: Buffer, block_length: int) -> MarketSummary:
@@ -223,7 +278,11 @@ def decode(frame: Buffer) -> Decoded:
     well-formed header naming a template we do not decode. Raises :class:`DecodeError`
     (``what`` = template name) for anything truncated or malformed; nothing else escapes.
     """
-    block_length, template_id, version = read_header(frame)
+    if len(frame) < 8:
+        raise DecodeError("sbe frame", f"{len(frame)} bytes, shorter than the 8-byte header")
+    block_length, template_id, schema_id, version = _HEADER(frame, 0)
+    if schema_id != SCHEMA_ID:
+        raise DecodeError("sbe frame", f"schema id {schema_id}, expected {SCHEMA_ID}")
     entry = _DECODERS.get(template_id)
     if entry is None:
         return Skipped(template_id=template_id, version=version, length=len(frame))

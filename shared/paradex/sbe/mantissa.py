@@ -21,6 +21,9 @@ _CACHE_LIMIT = 1 << 16
 _cache8: dict[int, Decimal] = {}
 _multiply = _CTX.multiply
 
+memo8 = _cache8.get
+"""Memo lookup for hot loops: ``memo8(m) or dec8(m)`` (a miss, or the falsy zero, falls through)."""
+
 
 def dec8(mantissa: int) -> Decimal:
     """``mantissa * 10**-8`` exactly (memoised)."""

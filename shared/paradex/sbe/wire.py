@@ -25,7 +25,6 @@ Buffer = bytes | bytearray | memoryview
 
 _unpack_header = HEADER.unpack_from
 _unpack_group = GROUP_HEADER.unpack_from
-_iter_levels = LEVEL.iter_unpack
 _unpack_level = LEVEL.unpack_from
 _LEVEL_SIZE = LEVEL.size
 
@@ -59,8 +58,25 @@ def read_block(buf: Buffer, tpl: Template, block_length: int) -> tuple[int, ...]
     return tpl.block.unpack(bytes(buf[8 : 8 + keep]) + tpl.null_block[keep:])
 
 
-def read_levels(buf: Buffer, pos: int, what: str) -> tuple[list[tuple[int, int]], int]:
-    """A ``(price, size)`` repeating group at ``pos``: entries and the position after the group."""
+def flat_struct(count: int) -> struct.Struct:
+    """The packer of ``count`` flattened (price, size) entries (memoised for counts up to 256)."""
+    packer = FLAT_CACHE.get(count)
+    if packer is None:
+        packer = struct.Struct(f"<{2 * count}q")
+        if count <= 256:
+            FLAT_CACHE[count] = packer
+    return packer
+
+
+FLAT_CACHE: dict[int, struct.Struct] = {}
+
+
+def read_levels(buf: Buffer, pos: int, what: str) -> tuple[tuple[int, ...], int]:
+    """A ``(price, size)`` repeating group at ``pos``, flattened: ``(p0, s0, p1, s1, ...)``.
+
+    Returns the flat tuple and the position after the group (one C-level unpack for the usual
+    16-byte entries; strided reads when a newer version widened the entries).
+    """
     if pos + 4 > len(buf):
         raise DecodeError(what, f"group header at {pos} runs past the frame end ({len(buf)})")
     entry_length, count = _unpack_group(buf, pos)
@@ -69,12 +85,12 @@ def read_levels(buf: Buffer, pos: int, what: str) -> tuple[list[tuple[int, int]]
     if end > len(buf):
         raise DecodeError(what, f"group of {count} x {entry_length} bytes runs past the frame end")
     if entry_length == _LEVEL_SIZE:
-        return list(_iter_levels(buf[pos:end])), end
+        return flat_struct(count).unpack_from(buf, pos), end
+    if count == 0:
+        return (), end
     if entry_length < _LEVEL_SIZE:
-        if count == 0:
-            return [], end
         raise DecodeError(what, f"group entry length {entry_length} < {_LEVEL_SIZE}")
-    return [_unpack_level(buf, p) for p in range(pos, end, entry_length)], end
+    return tuple(v for p in range(pos, end, entry_length) for v in _unpack_level(buf, p)), end
 
 
 def read_string(buf: Buffer, pos: int, what: str) -> tuple[str | None, int]:
