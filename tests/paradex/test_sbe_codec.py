@@ -209,9 +209,9 @@ def test_json_and_sbe_book_delta_decode_to_equal_models() -> None:
                            {"side": "SELL", "price": "67631.1", "size": "1.25"}],
                "deletes": [{"side": "SELL", "price": "67640", "size": "0"}]}
     values = (1718267837315432, 14127816, 1, *[NULL] * 9)
-    frame = write_frame(BOOK, values, version=2,
-                        groups=([(6762970000000, 50000000)], [(6763110000000, 125000000), (6764000000000, 0)]),
-                        data=("BTC-USD-PERP",))
+    bids = [(6762970000000, 50000000)]
+    asks = [(6763110000000, 125000000), (6764000000000, 0)]
+    frame = write_frame(BOOK, values, version=2, groups=(bids, asks), data=("BTC-USD-PERP",))
     assert decode(frame) == json_model(BookUpdate, payload)
 
 
@@ -222,8 +222,8 @@ def test_json_and_sbe_book_snapshot_decode_to_equal_models() -> None:
                "updates": [], "deletes": [],
                "best_bid_api": {"side": "BUY", "price": "3000.01", "size": "2"}}
     values = (1000999, 5, 0, *[NULL] * 5, 300001000000, 200000000, NULL, NULL)
-    frame = write_frame(BOOK, values, version=2, groups=([(300001000000, 200000000)], [(300050000000, 100000)]),
-                        data=("ETH-USD-PERP",))
+    groups = ([(300001000000, 200000000)], [(300050000000, 100000)])
+    frame = write_frame(BOOK, values, version=2, groups=groups, data=("ETH-USD-PERP",))
     assert decode(frame) == json_model(BookUpdate, payload)
 
 
@@ -301,3 +301,36 @@ def test_any_book_update_round_trips_to_its_canonical_form(book: BookUpdate) -> 
                                              "UNWIND_TRANSFER"])))
 def test_any_trade_round_trips_exactly(trade: Trade) -> None:
     assert decode(encode(trade)) == trade
+
+
+rates = st.none() | st.decimals(min_value=-1000, max_value=1000, places=14, allow_nan=False)
+prices = st.integers(min_value=0, max_value=10**15).map(lambda m: D(m).scaleb(-8))
+greeks = st.builds(Greeks, delta=decimals8, gamma=decimals8, vega=decimals8, rho=st.none() | decimals8,
+                   theta=st.none() | decimals8, vanna=st.none() | decimals8, volga=st.none() | decimals8)
+summaries = st.builds(
+    MarketSummary, symbol=st.just("BTC-USD-PERP"), mark_price=prices, last_traded_price=prices, bid=prices,
+    bid_size=sizes8, ask=prices, ask_size=sizes8, volume_24h=prices,
+    total_volume=st.integers(min_value=0, max_value=10**25).map(lambda m: D(m).scaleb(-8)),
+    created_at=st.integers(min_value=0, max_value=2**52), underlying_price=prices, open_interest=sizes8,
+    funding_rate=rates.map(lambda r: r if r is not None else D(0)),
+    price_change_rate_24h=rates.map(lambda r: r if r is not None else D(0)),
+    future_funding_rate=rates, external_fair_price=st.none() | prices, mark_iv=rates, bid_iv=rates,
+    ask_iv=rates, last_iv=rates, delta=rates, greeks=st.none() | greeks, forward_rate=rates,
+    risk_free_rate=rates,
+)
+fundings = st.builds(
+    FundingData, market=st.just("ETH-USD-PERP"), funding_index=decimals8,
+    funding_premium=rates.map(lambda r: r if r is not None else D(0)),
+    funding_rate=rates.map(lambda r: r if r is not None else D(0)),
+    funding_rate_8h=rates.map(lambda r: r if r is not None else D(0)),
+    funding_period_hours=st.integers(min_value=1, max_value=24), created_at=st.integers(0, 2**52),
+    impact_premium_rate=rates,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(summaries, fundings), st.integers(min_value=0, max_value=2))
+def test_any_summary_or_funding_round_trips_to_its_canonical_form(model: Any, version: int) -> None:
+    expected = canonical(model, version=version)
+    assert decode(encode(model, version=version)) == expected
+    assert canonical(expected, version=version) == expected
