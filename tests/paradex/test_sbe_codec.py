@@ -197,9 +197,18 @@ def test_decoder_counts_decoded_and_skipped_frames() -> None:
 # --- JSON vs SBE: the same logical message, built independently on both sides ---------------------
 
 
+CHANNELS: dict[type[Any], str] = {BookUpdate: "order_book.BTC-USD-PERP.deltas", Trade: "trades.BTC-USD-PERP",
+            Bbo: "bbo.BTC-USD-PERP", MarketSummary: "markets_summary.BTC-USD-PERP",
+            FundingData: "funding_data.BTC-USD-PERP"}
+
+
 def json_model(type_: type[Any], payload: dict[str, Any]) -> Any:
-    """The push's ``data`` object decoded by the JSON models' own decoder."""
-    return models.decode(type_, json.dumps(payload).encode())
+    """A whole JSON-RPC push frame carrying ``payload``, decoded by the JSON feed's own decoder."""
+    push = {"jsonrpc": "2.0", "method": "subscription",
+            "params": {"channel": CHANNELS[type_], "data": payload}}
+    data = models.decode_push(json.dumps(push).encode()).data
+    assert type(data) is type_
+    return data
 
 
 def test_json_and_sbe_book_delta_decode_to_equal_models() -> None:
@@ -228,11 +237,12 @@ def test_json_and_sbe_book_snapshot_decode_to_equal_models() -> None:
 
 
 def test_json_and_sbe_trade_decode_to_equal_models() -> None:
-    payload = {"id": "1681462103821101699438490000", "market": "BTC-USD-PERP", "side": "SELL",
+    trade_id = "1681462103821101699438490000"
+    payload = {"id": trade_id, "market": "BTC-USD-PERP", "side": "SELL",
                "size": "0.05", "price": "30112.22", "created_at": 1681462103821, "trade_type": "RPI"}
-    values = (1681462103822000, 77, trade_id_int64(payload["id"]), 2, 3011222000000, 5000000,
+    values = (1681462103822000, 77, trade_id_int64(trade_id), 2, 3011222000000, 5000000,
               1681462103821500, 5)
-    frame = write_frame(TRADE, values, version=2, data=("BTC-USD-PERP", payload["id"]))
+    frame = write_frame(TRADE, values, version=2, data=("BTC-USD-PERP", trade_id))
     assert decode(frame) == json_model(Trade, payload)
 
 
