@@ -1,5 +1,6 @@
 """WebSocket JSON-RPC 2.0 envelopes and the typed results of the OpenRPC methods.
 
+Envelopes always encode ``jsonrpc`` (``omit_defaults=False``), unlike the payload models.
 Requests: ``{"jsonrpc":"2.0","method":M,"params":{...},"id":N}``. Responses echo ``id`` and carry
 ``result`` or ``error`` plus the opaque server timing fields ``usIn``/``usOut``/``usDiff`` (unit
 unconfirmed; treat as opaque). Pushes: ``{"jsonrpc":"2.0","method":"subscription",
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
+import msgspec
+
 from shared.paradex.models.account import Order
 from shared.paradex.models.common import Model
 
@@ -19,12 +22,12 @@ D = TypeVar("D")
 RpcId = int | str
 
 
-class JsonRpcRequest(Model, frozen=True, kw_only=True):
+class JsonRpcRequest(Model, frozen=True, kw_only=True, omit_defaults=False):
     """A client request; ``params`` is an object (``order.create_batch`` may send a list)."""
 
     method: str
     id: RpcId
-    params: Any = None
+    params: Any = msgspec.UNSET  # left out of the JSON when not given
     jsonrpc: str = "2.0"
 
 
@@ -36,7 +39,7 @@ class RpcError(Model, frozen=True, kw_only=True):
     data: Any = None
 
 
-class JsonRpcResponse(Model, Generic[R], frozen=True, kw_only=True):
+class JsonRpcResponse(Model, Generic[R], frozen=True, kw_only=True, omit_defaults=False):
     """A success response; parametrise with the result type, e.g. ``JsonRpcResponse[AuthResult]``."""
 
     id: RpcId | None
@@ -47,7 +50,7 @@ class JsonRpcResponse(Model, Generic[R], frozen=True, kw_only=True):
     usDiff: int | None = None
 
 
-class JsonRpcErrorResponse(Model, frozen=True, kw_only=True):
+class JsonRpcErrorResponse(Model, frozen=True, kw_only=True, omit_defaults=False):
     """An error response (``id`` may be null when the request could not be parsed)."""
 
     id: RpcId | None
@@ -65,7 +68,7 @@ class SubscriptionParams(Model, Generic[D], frozen=True, kw_only=True):
     data: D
 
 
-class SubscriptionPush(Model, Generic[D], frozen=True, kw_only=True):
+class SubscriptionPush(Model, Generic[D], frozen=True, kw_only=True, omit_defaults=False):
     """A whole push frame (``method`` is ``"subscription"``); used to *encode* pushes (simulator)."""
 
     params: SubscriptionParams[D]
