@@ -82,6 +82,20 @@ class RequestTiming:
         return self.finished - self.started
 
 
+def retry_delay(exc: TransportError | VenueError, attempt: int, policy: BackoffPolicy, max_retries: int,
+                rng: Rng = random.random) -> float | None:
+    """How long to wait before retry ``attempt + 1`` of a SAFE request after ``exc``; ``None`` to
+    give up: retries exhausted, a 4xx other than 429, or a ``Retry-After`` above ``policy.max_s``."""
+    if attempt >= max_retries:
+        return None
+    if isinstance(exc, RateLimitedError):
+        if exc.retry_after_s is not None:
+            return exc.retry_after_s if exc.retry_after_s <= policy.max_s else None
+    elif isinstance(exc, VenueError) and exc.status < 500:
+        return None
+    return policy.delay(attempt, rng)
+
+
 RequestHook = Callable[[str, str, int], None]
 ResponseHook = Callable[[RequestTiming], None]
 Sleep = Callable[[float], Awaitable[None]]
@@ -143,22 +157,12 @@ class RestSession:
                 self.jwt.invalidate(token)
                 reauthed = True
             except (TransportError, VenueError) as exc:
-                delay = self._retry_delay(exc, attempt) if retry else None
+                delay = (retry_delay(exc, attempt, self.retry_policy, self.max_retries, self._rng)
+                         if retry else None)
                 if delay is None:
                     raise
                 await self._sleep(delay)
                 attempt += 1
-
-    def _retry_delay(self, exc: TransportError | VenueError, attempt: int) -> float | None:
-        """How long to wait before retrying after ``exc``, or ``None`` to give up."""
-        if attempt >= self.max_retries:
-            return None
-        if isinstance(exc, RateLimitedError):
-            if exc.retry_after_s is not None:
-                return exc.retry_after_s if exc.retry_after_s <= self.retry_policy.max_s else None
-        elif isinstance(exc, VenueError) and exc.status < 500:
-            return None
-        return self.retry_policy.delay(attempt, self._rng)
 
     async def _send(self, method: str, path: str, query: dict[str, str], body: bytes | None,
                     headers: Mapping[str, str] | None, token: str | None, attempt: int) -> httpx.Response:
