@@ -1,0 +1,372 @@
+"""The state core: a deterministic fold of bus events into account and market state.
+
+``StateCore.apply(stream_seq, event)`` is the only mutator. It reads nothing but the event (its
+stream sequence, ``source``, ``seq_no``, venue timestamps, ``recv_ns``, ``conn_epoch``): no clock,
+no randomness, no I/O. The returned :class:`Result` lists entity changes (to write to Redis
+atomically and push as SSE) and actions for the shell (reconcile / lookup).
+
+ACCOUNT events must come with strictly increasing stream sequences; a sequence at or below the
+last applied one is a redelivery and is ignored (so replaying from a checkpoint is idempotent).
+MARKET events keep their own sequence and are never dropped for it (the market stream may be
+plain core NATS, numbered by the shell).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from services.state.core.book import Book
+from services.state.core.counters import Counters
+from services.state.core.entities import EntityTables
+from services.state.core.model import Action, Change, Result
+from services.state.core.orders import CLIENT_PREFIX, OrderTable
+from services.state.core.queries import Queries
+from services.state.core.tracking import FeedInfo, Reconciliation, SnapshotRun, SourceInfo
+from shared.bus.events import (
+    AccountEvent,
+    BalanceChange,
+    BalanceRecord,
+    BboEvent,
+    BookEvent,
+    BookGap,
+    CmdAccepted,
+    CmdCancelRequested,
+    CmdModifyRequested,
+    CmdRejected,
+    CmdSubmitted,
+    CmdUnknown,
+    Event,
+    FeedStatus,
+    FillEvent,
+    FundingEvent,
+    LookupResult,
+    OrderEvent,
+    PositionEvent,
+    SnapshotFinished,
+    SnapshotPart,
+    SnapshotStarted,
+    SummaryEvent,
+    TradebustEvent,
+    TradeEvent,
+    kind_of,
+)
+from shared.paradex.models.account import Balance
+from shared.paradex.models.market_data import Bbo, FundingData, MarketSummary, Trade
+
+DOWN_STATES = frozenset({"disconnected", "auth_failed"})
+ALL_PARTS = ("open_orders", "order_history", "positions", "account", "balances", "fills")
+
+
+class StateConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Tunables of the fold. ``grace_ms``: rule 4's window G; ``max_trades``: trades kept per market."""
+
+    grace_ms: int = 5000
+    max_trades: int = 100
+
+
+class StateCore(Queries):
+    """The whole state of one account and its markets, folded from bus events."""
+
+    def __init__(self, config: StateConfig | None = None) -> None:
+        self.config = config or StateConfig()
+        self.counters = Counters()
+        self.orders = OrderTable(self.counters)
+        self.entities = EntityTables(self.counters)
+        self.books: dict[str, Book] = {}
+        self.bbo: dict[str, Bbo] = {}
+        self.trades: dict[str, list[Trade]] = {}
+        self.summary: dict[str, MarketSummary] = {}
+        self.funding: dict[str, FundingData] = {}
+        self.account_seq = 0
+        self.market_seq = 0
+        self.feed = FeedInfo()
+        self.sources: dict[str, SourceInfo] = {}
+        self.snapshots: dict[str, SnapshotRun] = {}
+        self.last_reconciliation: Reconciliation | None = None
+        self._kind_names: dict[tuple[type, str], str] = {}
+        self._handlers: dict[type, Callable[[int, Any, Result], None]] = {
+            OrderEvent: self._order, FillEvent: self._fill, PositionEvent: self._position,
+            AccountEvent: self._account, BalanceRecord: self._balance,
+            BalanceChange: self._balance_change, TradebustEvent: self._tradebust,
+            FeedStatus: self._feed_status, SnapshotStarted: self._snapshot_started,
+            SnapshotPart: self._snapshot_part, SnapshotFinished: self._snapshot_finished,
+            LookupResult: self._lookup, CmdSubmitted: self._cmd_submitted,
+            CmdAccepted: self._cmd_accepted, CmdRejected: self._cmd_rejected,
+            CmdCancelRequested: self._cmd_cancel, CmdModifyRequested: self._cmd_modify,
+            CmdUnknown: self._cmd_unknown,
+        }
+        self._market_handlers: dict[type, Callable[[int, Any, Result], None]] = {
+            BookEvent: self._book, BookGap: self._book_gap, BboEvent: self._bbo,
+            TradeEvent: self._trade, SummaryEvent: self._summary, FundingEvent: self._funding,
+        }
+
+    def dump(self) -> bytes:
+        """Deterministic checkpoint bytes (see :mod:`services.state.core.codec`)."""
+        from services.state.core.codec import dump
+
+        return dump(self)
+
+    @staticmethod
+    def load(data: bytes) -> StateCore:
+        """A core restored from :meth:`dump` bytes."""
+        from services.state.core.codec import load
+
+        return load(data)
+
+    # ------------------------------------------------------------------------------------ apply
+
+    def apply(self, stream_seq: int, event: Event) -> Result:
+        """Fold one event (ACCOUNT or MARKET stream) and report what changed."""
+        cls = type(event)
+        handler = self._handlers.get(cls)
+        src = event.source
+        name = self._kind_names.get((cls, src))
+        if name is None:
+            name = self._kind_names[(cls, src)] = f"events.{kind_of(cls)}.{src}"
+        counters = self.counters
+        if handler is None:
+            market = self._market_handlers.get(cls)
+            if market is None:
+                raise TypeError(f"not a bus event: {cls.__name__}")
+            self.market_seq = stream_seq
+            counters.bump(name)
+            res = Result(stream="market", seq=stream_seq, changes=[], actions=[])
+            market(stream_seq, event, res)
+            return res
+        if stream_seq <= self.account_seq:
+            counters.bump("redelivered")
+            return Result(stream="account", seq=self.account_seq, changes=[], actions=[],
+                          dropped="redelivered")
+        self.account_seq = stream_seq
+        counters.bump(name)
+        info = self.sources.get(src)
+        if info is None:
+            info = self.sources[src] = SourceInfo()
+        info.last_seq = stream_seq
+        info.last_recv_ns = event.recv_ns
+        info.events += 1
+        if event.venue_ts_ms:
+            info.last_venue_ts = event.venue_ts_ms
+        res = Result(stream="account", seq=stream_seq, changes=[], actions=[])
+        if src == "ws" and event.conn_epoch > self.feed.epoch:
+            self._new_epoch(event.conn_epoch, stream_seq, res)
+        handler(stream_seq, event, res)
+        return res
+
+    # ----------------------------------------------------------------------------- account events
+
+    def _order(self, seq: int, ev: OrderEvent, res: Result) -> None:
+        o = ev.order
+        self.orders.apply_venue(o, ev.source, seq, ev.recv_ns, res)
+        if ev.snapshot_id:
+            run = self._record_of(ev.snapshot_id, res)
+            if run is not None:
+                run.seen_orders.add(o.id)
+                if o.client_id:
+                    run.seen_orders.add(CLIENT_PREFIX + o.client_id)
+
+    def _fill(self, seq: int, ev: FillEvent, res: Result) -> None:
+        self.entities.fill(ev.fill, ev.source, seq, res)
+        if ev.snapshot_id:
+            self._record_of(ev.snapshot_id, res)
+
+    def _position(self, seq: int, ev: PositionEvent, res: Result) -> None:
+        p = ev.position
+        ts = p.last_updated_at or ev.venue_ts_ms
+        self.entities.position(p, ev.source, ts, seq, ev.recv_ns, res)
+        if ev.snapshot_id:
+            run = self._record_of(ev.snapshot_id, res)
+            if run is not None:
+                run.seen_positions.add(p.market)
+                self.entities.seen_in_snapshot("positions", p.market)
+
+    def _account(self, seq: int, ev: AccountEvent, res: Result) -> None:
+        a = ev.summary
+        self.entities.account_summary(a, ev.source, a.updated_at or ev.venue_ts_ms, seq, res)
+        if ev.snapshot_id:
+            self._record_of(ev.snapshot_id, res)
+
+    def _balance(self, seq: int, ev: BalanceRecord, res: Result) -> None:
+        b = ev.balance
+        self.entities.balance(b, ev.source, b.last_updated_at or ev.venue_ts_ms, seq, ev.recv_ns, res)
+        if ev.snapshot_id:
+            run = self._record_of(ev.snapshot_id, res)
+            if run is not None:
+                run.seen_balances.add(b.token)
+                self.entities.seen_in_snapshot("balances", b.token)
+
+    def _balance_change(self, seq: int, ev: BalanceChange, res: Result) -> None:
+        ch = ev.change
+        b = Balance(token=ch.settlement_asset_name, size=ch.settlement_asset_balance_after,
+                    last_updated_at=ch.created_at)
+        self.entities.balance(b, ev.source, ch.created_at, seq, ev.recv_ns, res)
+
+    def _tradebust(self, seq: int, ev: TradebustEvent, res: Result) -> None:
+        self.entities.tradebust(ev.tradebust.busted_fill_id, seq, res)
+
+    def _lookup(self, seq: int, ev: LookupResult, res: Result) -> None:
+        self.orders.lookup_result(ev.order_id, ev.client_id, ev.found and not ev.error, ev.order,
+                                  seq, ev.recv_ns, res)
+
+    # ---------------------------------------------------------------------------------- commands
+
+    def _cmd_submitted(self, seq: int, ev: CmdSubmitted, res: Result) -> None:
+        self.orders.submitted(ev.client_id, ev.strategy, ev.market, ev.side, ev.type, ev.size,
+                              ev.price, seq, ev.recv_ns, res)
+
+    def _cmd_accepted(self, seq: int, ev: CmdAccepted, res: Result) -> None:
+        self.orders.accepted(ev.client_id, ev.order_id, ev.order, seq, ev.recv_ns, res)
+
+    def _cmd_rejected(self, seq: int, ev: CmdRejected, res: Result) -> None:
+        self.orders.rejected(ev.client_id, ev.code, ev.message, seq, ev.recv_ns, res)
+
+    def _cmd_cancel(self, seq: int, ev: CmdCancelRequested, res: Result) -> None:
+        self.orders.cancel_requested(ev.order_id, ev.client_id, seq, ev.recv_ns, res)
+
+    def _cmd_modify(self, seq: int, ev: CmdModifyRequested, res: Result) -> None:
+        self.orders.modify_requested(ev.order_id, ev.client_id, seq, res)
+
+    def _cmd_unknown(self, seq: int, ev: CmdUnknown, res: Result) -> None:
+        self.orders.unknown(ev.client_id, seq, ev.recv_ns, res)
+
+    # ------------------------------------------------------------------------------ feed status
+
+    def _new_epoch(self, epoch: int, seq: int, res: Result) -> None:
+        feed = self.feed
+        if feed.epoch:
+            feed.reconnects += 1
+            self.counters.bump("reconnects")
+            res.actions.append(Action(kind="reconcile", reason="reconnect", parts=ALL_PARTS))
+        feed.epoch = epoch
+        feed.last_change_seq = seq
+        res.changes.append(Change("feed", "private", msgspec.structs.replace(feed)))
+
+    def _feed_status(self, seq: int, ev: FeedStatus, res: Result) -> None:
+        feed = self.feed
+        if ev.epoch > feed.epoch:
+            self._new_epoch(ev.epoch, seq, res)
+        down = ev.state in DOWN_STATES
+        if down and (feed.connected or not feed.down_since_ns):
+            if feed.connected:
+                res.actions.append(Action(kind="reconcile", reason="feed_down", parts=ALL_PARTS))
+            feed.down_since_ns = ev.recv_ns
+        elif not down:
+            feed.down_since_ns = 0
+        feed.connected = not down
+        if feed.state != ev.state:
+            feed.state = ev.state
+            feed.last_change_seq = seq
+            res.changes.append(Change("feed", "private", msgspec.structs.replace(feed)))
+
+    # -------------------------------------------------------------------------------- snapshots
+
+    def _record_of(self, snapshot_id: str, res: Result) -> SnapshotRun | None:
+        run = self.snapshots.get(snapshot_id)
+        if run is not None:
+            run.records += 1
+            run.corrections += res.corrections
+        return run
+
+    def _snapshot_started(self, seq: int, ev: SnapshotStarted, res: Result) -> None:
+        ref_ns = ev.recv_ns
+        ref_ms = ev.venue_ts_ms or ref_ns // 1_000_000
+        feed = self.feed
+        if not feed.connected and feed.down_since_ns:
+            ref_ns = min(ref_ns, feed.down_since_ns)
+            ref_ms = min(ref_ms, feed.down_since_ns // 1_000_000)
+        grace = self.config.grace_ms
+        self.snapshots[ev.snapshot_id] = SnapshotRun(
+            id=ev.snapshot_id, start_seq=seq, reason=ev.reason, parts=list(ev.parts),
+            quiet_ms=ref_ms - grace, quiet_ns=ref_ns - grace * 1_000_000)
+        self.counters.bump("snapshots_started")
+
+    def _snapshot_part(self, seq: int, ev: SnapshotPart, res: Result) -> None:
+        run = self.snapshots.get(ev.snapshot_id)
+        if run is None:
+            res.dropped = "unknown_snapshot"
+            return
+        if not ev.complete or ev.part in run.complete_parts:
+            return
+        run.complete_parts.append(ev.part)
+        args = (run.id, run.start_seq)
+        if ev.part == "open_orders":
+            self.orders.judge_absent(*args, run.seen_orders, run.quiet_ms, run.quiet_ns, seq, res)
+        elif ev.part == "positions":
+            self.entities.judge_absent_positions(*args, run.seen_positions, run.quiet_ms,
+                                                 run.quiet_ns, seq, res)
+        elif ev.part == "balances":
+            self.entities.judge_absent_balances(*args, run.seen_balances, run.quiet_ms,
+                                                run.quiet_ns, seq, res)
+
+    def _snapshot_finished(self, seq: int, ev: SnapshotFinished, res: Result) -> None:
+        run = self.snapshots.pop(ev.snapshot_id, None)
+        rec = Reconciliation(
+            snapshot_id=ev.snapshot_id, reason=run.reason if run else "",
+            start_seq=run.start_seq if run else 0, finish_seq=seq, complete=ev.complete,
+            corrections=run.corrections if run else 0, records=run.records if run else ev.records,
+            duration_ms=ev.duration_ms, errors=list(ev.errors))
+        self.last_reconciliation = rec
+        res.changes.append(Change("reconciliation", "last", rec))
+
+    # ------------------------------------------------------------------------------ market data
+
+    def _book(self, seq: int, ev: BookEvent, res: Result) -> None:
+        u = ev.book
+        book = self.books.get(u.market)
+        if book is None:
+            book = self.books[u.market] = Book(u.market)
+        outcome = book.apply(u)
+        if outcome == "ok":
+            res.changes.append(Change("book", u.market, book.top()))
+            return
+        self.counters.bump(f"book_{outcome}")
+        if outcome in ("duplicate", "invalid"):
+            res.dropped = outcome
+        else:
+            res.changes.append(Change("book", u.market, book.top()))
+
+    def _book_gap(self, seq: int, ev: BookGap, res: Result) -> None:
+        book = self.books.get(ev.market)
+        if book is None:
+            book = self.books[ev.market] = Book(ev.market)
+        book.invalidate(ev.reason or "gap")
+        self.counters.bump("book_gap_events")
+        res.changes.append(Change("book", ev.market, book.top()))
+
+    def _bbo(self, seq: int, ev: BboEvent, res: Result) -> None:
+        b = ev.bbo
+        cur = self.bbo.get(b.market)
+        if cur is not None and b.seq_no < cur.seq_no:
+            res.dropped = "stale"
+            return
+        self.bbo[b.market] = b
+        res.changes.append(Change("bbo", b.market, b))
+
+    def _trade(self, seq: int, ev: TradeEvent, res: Result) -> None:
+        t = ev.trade
+        trades = self.trades.setdefault(t.market, [])
+        trades.append(t)
+        if len(trades) > self.config.max_trades:
+            del trades[0]
+        res.changes.append(Change("trade", t.market, t))
+
+    def _summary(self, seq: int, ev: SummaryEvent, res: Result) -> None:
+        s = ev.summary
+        cur = self.summary.get(s.symbol)
+        if cur is not None and s.created_at < cur.created_at:
+            res.dropped = "stale"
+            return
+        self.summary[s.symbol] = s
+        res.changes.append(Change("summary", s.symbol, s))
+
+    def _funding(self, seq: int, ev: FundingEvent, res: Result) -> None:
+        f = ev.funding
+        cur = self.funding.get(f.market)
+        if cur is not None and f.created_at < cur.created_at:
+            res.dropped = "stale"
+            return
+        self.funding[f.market] = f
+        res.changes.append(Change("funding", f.market, f))

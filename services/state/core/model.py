@@ -1,0 +1,200 @@
+"""Records held by the state core, and what :meth:`StateCore.apply` returns.
+
+Every record is a frozen msgspec Struct: a change hands the shell a value that will never mutate
+under it, and the whole state encodes deterministically for the Redis checkpoint.
+
+Order statuses. The venue ranks ``NEW < UNTRIGGERED < OPEN < CLOSED`` (``CLOSED`` terminal). We add
+local statuses that are *overlays* on that rank, never venue facts:
+
+- ``PENDING_NEW`` (rank 0): a command was submitted, the venue has not spoken yet;
+- ``UNKNOWN`` (rank 0): the command's outcome is unknown; a lookup resolves it, never a resend;
+- ``PENDING_CANCEL`` (rank 3, like OPEN): a cancel was sent; shown over NEW/UNTRIGGERED/OPEN until
+  the venue reports CLOSED;
+- ``REJECTED`` (rank 4, terminal like CLOSED): the venue or our risk checks refused the order.
+
+Venue evidence beats every overlay: the first venue record for an entry replaces PENDING_NEW /
+UNKNOWN, and even REJECTED (the venue saying the order exists is the truth; counted as
+``rejected_overridden``). The monotonic facts (rank, filled size, ``last_updated_at``) are kept on
+the venue part of the record (``venue_status`` ...), so an overlay can never make them go back.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Final, Literal
+
+import msgspec
+
+from shared.paradex.models.account import Account, Balance, Fill, Order, Position
+
+ZERO: Final = Decimal(0)
+
+PENDING_NEW: Final = "PENDING_NEW"
+PENDING_CANCEL: Final = "PENDING_CANCEL"
+REJECTED: Final = "REJECTED"
+UNKNOWN: Final = "UNKNOWN"
+NEW: Final = "NEW"
+UNTRIGGERED: Final = "UNTRIGGERED"
+OPEN: Final = "OPEN"
+CLOSED: Final = "CLOSED"
+
+VENUE_RANK: Final[dict[str, int]] = {NEW: 1, UNTRIGGERED: 2, OPEN: 3, CLOSED: 4}
+"""Rank of the venue statuses (an unknown venue status ranks 0: it can never beat a known one)."""
+
+STATUS_RANK: Final[dict[str, int]] = {
+    PENDING_NEW: 0, UNKNOWN: 0, NEW: 1, UNTRIGGERED: 2, OPEN: 3, PENDING_CANCEL: 3, CLOSED: 4,
+    REJECTED: 4,
+}
+"""Rank of the displayed statuses (venue ranks plus the local overlays)."""
+
+TERMINAL: Final = frozenset({CLOSED, REJECTED})
+
+ClosedBy = Literal["", "venue", "lookup", "absent_twice", "rejected", "lookup_not_found"]
+
+
+class Record(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Base of the state records (frozen; fields with defaults are left out of dumps)."""
+
+
+class OrderState(Record, frozen=True, kw_only=True):
+    """One order as the state knows it (key = exchange id, or ``client:<client_id>`` until linked).
+
+    ``status`` is what a strategy should read (venue status or a local overlay); ``venue_status``,
+    ``filled`` and ``last_updated_at`` are the venue's monotonic facts. ``ws_seq`` / ``rest_seq``
+    are the last ``seq_no`` applied per source (never compared with each other).
+    """
+
+    key: str
+    id: str = ""
+    client_id: str = ""
+    market: str = ""
+    side: str = ""
+    type: str = ""
+    size: Decimal = ZERO
+    remaining_size: Decimal = ZERO
+    filled: Decimal = ZERO
+    price: Decimal = ZERO
+    status: str
+    venue_status: str = ""
+    local: str = ""
+    last_updated_at: int = 0
+    order: Order | None = None
+    source: str = ""
+    ws_seq: int = 0
+    rest_seq: int = 0
+    closed_by: ClosedBy = ""
+    reject_code: str = ""
+    reject_message: str = ""
+    strategy: str = ""
+    lookup_pending: bool = False
+    absent_in: str = ""
+    absent_seq: int = 0
+    modify_pending: bool = False
+    last_live_seq: int = 0
+    last_recv_ns: int = 0
+    stream_seq: int = 0
+
+
+class PositionState(Record, frozen=True, kw_only=True):
+    """The venue's position for one market (``position`` is the last applied full record)."""
+
+    market: str
+    position: Position
+    venue_ts: int = 0
+    source: str = ""
+    ws_seq: int = 0
+    rest_seq: int = 0
+    closed_by: ClosedBy = ""
+    absent_in: str = ""
+    absent_seq: int = 0
+    last_live_seq: int = 0
+    last_recv_ns: int = 0
+    stream_seq: int = 0
+
+
+class AccountState(Record, frozen=True, kw_only=True):
+    """The account summary (margin snapshot)."""
+
+    summary: Account
+    venue_ts: int = 0
+    source: str = ""
+    ws_seq: int = 0
+    rest_seq: int = 0
+    stream_seq: int = 0
+
+
+class BalanceState(Record, frozen=True, kw_only=True):
+    """The balance of one token; from REST records or WS ``balance_events`` (``size`` = balance after)."""
+
+    token: str
+    size: Decimal
+    balance: Balance
+    venue_ts: int = 0
+    source: str = ""
+    absent_in: str = ""
+    absent_seq: int = 0
+    last_live_seq: int = 0
+    last_recv_ns: int = 0
+    stream_seq: int = 0
+
+
+class FillState(Record, frozen=True, kw_only=True):
+    """One fill (append-only); ``busted`` once a tradebust names it."""
+
+    fill: Fill
+    busted: bool = False
+    source: str = ""
+    stream_seq: int = 0
+
+
+class BookTop(Record, frozen=True, kw_only=True):
+    """Top of one market's book after a book event (the change value pushed for books)."""
+
+    market: str
+    seq_no: int
+    valid: bool
+    reason: str = ""
+    bid: Decimal | None = None
+    bid_size: Decimal | None = None
+    ask: Decimal | None = None
+    ask_size: Decimal | None = None
+    last_updated_at: int = 0
+
+
+class Change(msgspec.Struct, frozen=True):
+    """One entity changed: ``value`` is its new record, or ``None`` when it was deleted."""
+
+    kind: str
+    key: str
+    value: Any
+
+
+class Action(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Something the shell must ask for: ``reconcile`` (a REST snapshot) or ``lookup`` (one order)."""
+
+    kind: Literal["reconcile", "lookup"]
+    reason: str
+    parts: tuple[str, ...] = ()
+    order_id: str = ""
+    client_id: str = ""
+
+
+class Result(msgspec.Struct, kw_only=True):
+    """What one event did. ``dropped`` names why an event changed nothing ("" when it applied).
+
+    ``corrections`` counts REST records applied by this event (WS had missed something).
+    """
+
+    stream: str
+    seq: int
+    changes: list[Change]
+    actions: list[Action]
+    corrections: int = 0
+    dropped: str = ""
+
+
+class Answer(msgspec.Struct, frozen=True):
+    """A query result with the stream sequence it reflects."""
+
+    seq: int
+    value: Any

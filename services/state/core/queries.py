@@ -1,0 +1,162 @@
+"""Read-side queries of the state core; every answer carries the stream sequence it reflects.
+
+Account answers carry the ACCOUNT stream sequence, book/bbo answers the MARKET one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from services.state.core.model import (
+    AccountState,
+    Answer,
+    BalanceState,
+    BookTop,
+    FillState,
+    OrderState,
+    PositionState,
+)
+from services.state.core.tracking import FeedInfo, Reconciliation, SnapshotRun, SourceInfo
+
+if TYPE_CHECKING:
+    from services.state.core.book import Book
+    from services.state.core.counters import Counters
+    from services.state.core.entities import EntityTables
+    from services.state.core.orders import OrderTable
+
+
+class BookView(msgspec.Struct, frozen=True, kw_only=True):
+    """A book served to readers: ``valid`` false means do not trust the levels (gap, crossed...)."""
+
+    market: str
+    seq_no: int
+    valid: bool
+    reason: str
+    bids: list[tuple[Decimal, Decimal]]
+    asks: list[tuple[Decimal, Decimal]]
+    last_updated_at: int
+
+
+class BookHealth(msgspec.Struct, frozen=True, kw_only=True):
+    valid: bool
+    reason: str
+    seq_no: int
+
+
+class Health(msgspec.Struct, frozen=True, kw_only=True):
+    """Per-stream health: last sequences, the feed, book validity, reconciliation, counters."""
+
+    account_seq: int
+    market_seq: int
+    feed: FeedInfo
+    sources: dict[str, SourceInfo]
+    books: dict[str, BookHealth]
+    last_reconciliation: Reconciliation | None
+    snapshots_in_progress: list[str]
+    counters: dict[str, int]
+
+
+class Queries:
+    """Mixed into :class:`StateCore`: the query functions for the HTTP/Redis layer."""
+
+    account_seq: int
+    market_seq: int
+    orders: OrderTable
+    entities: EntityTables
+    books: dict[str, Book]
+    feed: FeedInfo
+    sources: dict[str, SourceInfo]
+    snapshots: dict[str, SnapshotRun]
+    last_reconciliation: Reconciliation | None
+    counters: Counters
+
+    def list_orders(self, status: Collection[str] | str | None = None, market: str | None = None,
+                    client_id: str | None = None) -> Answer:
+        """Orders (sorted by key), filtered by displayed status(es), market and client id."""
+        statuses = {status} if isinstance(status, str) else status
+        out: list[OrderState] = []
+        for key in sorted(self.orders.orders):
+            st = self.orders.orders[key]
+            if statuses is not None and st.status not in statuses:
+                continue
+            if market is not None and st.market != market:
+                continue
+            if client_id is not None and st.client_id != client_id:
+                continue
+            out.append(st)
+        return Answer(self.account_seq, out)
+
+    def open_orders(self, market: str | None = None) -> Answer:
+        """Every order not terminal (including PENDING_NEW / UNKNOWN / PENDING_CANCEL)."""
+        live = self.orders.live
+        out = [self.orders.orders[k] for k in sorted(live)
+               if market is None or self.orders.orders[k].market == market]
+        return Answer(self.account_seq, out)
+
+    def get_order(self, order_id: str = "", client_id: str = "") -> Answer:
+        """One order by exchange id or client id (value ``None`` when unknown)."""
+        return Answer(self.account_seq, self.orders.find(order_id, client_id))
+
+    def list_positions(self) -> Answer:
+        """Positions by market (flat ones included)."""
+        pos = self.entities.positions
+        out: list[PositionState] = [pos[m] for m in sorted(pos)]
+        return Answer(self.account_seq, out)
+
+    def get_account(self) -> Answer:
+        """The account summary (``None`` before the first record)."""
+        acct: AccountState | None = self.entities.account
+        return Answer(self.account_seq, acct)
+
+    def list_balances(self) -> Answer:
+        """Balances by token."""
+        bal = self.entities.balances
+        out: list[BalanceState] = [bal[t] for t in sorted(bal)]
+        return Answer(self.account_seq, out)
+
+    def list_fills(self, market: str | None = None, order_id: str | None = None,
+                   limit: int | None = None) -> Answer:
+        """Fills ordered by venue time then id (most recent last); ``limit`` keeps the last N."""
+        out: list[FillState] = [
+            f for f in self.entities.fills.values()
+            if (market is None or f.fill.market == market)
+            and (order_id is None or f.fill.order_id == order_id)]
+        out.sort(key=lambda f: (f.fill.created_at, f.fill.id))
+        if limit is not None:
+            out = out[-limit:] if limit > 0 else []
+        return Answer(self.account_seq, out)
+
+    def get_book(self, market: str, depth: int = 15) -> Answer:
+        """The best ``depth`` levels of a market's book (``None`` when never seen)."""
+        book = self.books.get(market)
+        if book is None:
+            return Answer(self.market_seq, None)
+        bids, asks = book.depth(depth)
+        return Answer(self.market_seq, BookView(
+            market=market, seq_no=book.seq_no, valid=book.valid, reason=book.reason, bids=bids,
+            asks=asks, last_updated_at=book.last_updated_at))
+
+    def get_bbo(self, market: str) -> Answer:
+        """Best bid/ask from the maintained book, with its validity."""
+        book = self.books.get(market)
+        top: BookTop | None = None if book is None else book.top()
+        return Answer(self.market_seq, top)
+
+    def health(self) -> Answer:
+        """Health of streams, feed, books and reconciliation (the shell adds ages from its clock)."""
+        return Answer(self.account_seq, Health(
+            account_seq=self.account_seq, market_seq=self.market_seq,
+            feed=msgspec.structs.replace(self.feed),
+            sources={k: msgspec.structs.replace(v) for k, v in sorted(self.sources.items())},
+            books={m: BookHealth(valid=b.valid, reason=b.reason, seq_no=b.seq_no)
+                   for m, b in sorted(self.books.items())},
+            last_reconciliation=self.last_reconciliation,
+            snapshots_in_progress=sorted(self.snapshots), counters=self.counters.snapshot()))
+
+    def metrics(self) -> dict[str, int]:
+        """Every counter (events by kind and source, stale REST suppressed, corrections...)."""
+        return self.counters.snapshot()
