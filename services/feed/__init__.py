@@ -1,0 +1,1 @@
+"""The feed service: Paradex WebSocket → bus events (see services/feed/service.py)."""

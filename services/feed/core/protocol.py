@@ -1,0 +1,171 @@
+"""The feed's sans-I/O protocol: frames in, bus events and frames to send out.
+
+The shell feeds every received frame to :meth:`FeedProtocol.receive` with its receipt time and
+gets back the bus events to publish; requests to send (subscriptions after auth, book
+resubscriptions after a gap) accumulate in :attr:`FeedProtocol.outbox`, and connection-level
+outcomes in :attr:`FeedProtocol.signals` (``"authenticated"``, ``"auth_failed"``). Malformed
+input never raises: it is counted in :attr:`counters` and logged.
+
+Sample push: ``{"jsonrpc":"2.0","method":"subscription","params":{"channel":"bbo.BTC-USD-PERP",
+"data":{"market":"BTC-USD-PERP","seq_no":7,"bid":"1","bid_size":"2","ask":"3","ask_size":"4",
+"last_updated_at":1718267837265}}}``
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable
+
+from services.feed.core.book import BookChecker, Check
+from services.feed.core.convert import to_event
+from services.feed.core.plan import AUTH_ERROR_CODES, Requests, all_channels, book_channel
+from shared.bus import BookGap, Event
+from shared.errors import DecodeError
+from shared.paradex import sbe
+from shared.paradex.models import BookUpdate, JsonRpcErrorResponse, Push, decode_frame
+
+log = logging.getLogger("feed.protocol")
+
+_SBE_CHANNEL = {
+    "Bbo": "bbo.{}", "Trade": "trades.{}", "FundingData": "funding_data.{}",
+}
+
+
+class FeedProtocol:
+    """Protocol state of one feed across connections (book sequences survive, requests don't)."""
+
+    def __init__(self, markets: Iterable[str], *, book_feed: str = "deltas", summary: bool = True) -> None:
+        self.markets = tuple(markets)
+        self.book_feed = book_feed
+        self.channels = all_channels(self.markets, book_feed, summary)
+        self.requests = Requests()
+        self.books = BookChecker()
+        self.outbox: list[bytes] = []
+        self.signals: list[tuple[str, str]] = []
+        self.epoch = 0
+        self.jwt = ""
+        self.frames: Counter[str] = Counter()  # by channel
+        self.counters: Counter[str] = Counter()  # decode_errors, rpc_errors, gaps, ...
+        self._sbe = sbe.SbeDecoder()
+
+    # --- connection lifecycle ---------------------------------------------------------------
+
+    def connect(self, epoch: int, jwt: str) -> bytes:
+        """Start connection ``epoch``: forget old requests and books; the ``auth`` request."""
+        self.epoch = epoch
+        self.jwt = jwt
+        self.requests.clear()
+        self.outbox.clear()
+        self.signals.clear()
+        self.books.reset_all()
+        return self.requests.auth(jwt)
+
+    # --- frames -------------------------------------------------------------------------------
+
+    def receive(self, frame: str | bytes, recv_ns: int) -> list[Event]:
+        """Events for one received frame (text = JSON, bytes = SBE or JSON)."""
+        if isinstance(frame, bytes) and not frame.startswith(b"{"):
+            return self._binary(frame, recv_ns)
+        try:
+            msg = decode_frame(frame)
+        except DecodeError as exc:
+            self.counters["decode_errors"] += 1
+            log.warning("bad JSON frame: %s (%.120r)", exc, frame)
+            return []
+        if isinstance(msg, Push):
+            return self._push(msg, recv_ns)
+        if isinstance(msg, JsonRpcErrorResponse):
+            self._rpc_error(msg)
+        else:
+            self._reply(msg.id)
+        return []
+
+    def _push(self, push: Push, recv_ns: int) -> list[Event]:
+        self.frames[push.channel] += 1
+        data = push.data
+        if type(data) is BookUpdate:
+            return self._book(data, recv_ns)
+        event = to_event(data, recv_ns, self.epoch)
+        if event is None:
+            self.counters["unknown_channel"] += 1
+            log.warning("push on unexpected channel %r ignored", push.channel)
+            return []
+        return [event]
+
+    def _binary(self, frame: bytes, recv_ns: int) -> list[Event]:
+        try:
+            data = self._sbe.decode(frame)
+        except DecodeError as exc:
+            self.counters["decode_errors"] += 1
+            log.warning("bad SBE frame: %s (%d bytes)", exc, len(frame))
+            return []
+        if type(data) is BookUpdate:
+            self.frames[book_channel(data.market, self.book_feed)] += 1
+            return self._book(data, recv_ns)
+        name = type(data).__name__
+        if name == "MarketSummary":
+            self.frames["markets_summary"] += 1
+        elif name in _SBE_CHANNEL:
+            self.frames[_SBE_CHANNEL[name].format(data.market)] += 1  # type: ignore[union-attr]
+        event = to_event(data, recv_ns, self.epoch)
+        if event is None:
+            self.counters["sbe_skipped"] += 1
+            return []
+        return [event]
+
+    def _book(self, update: BookUpdate, recv_ns: int) -> list[Event]:
+        check = self.books.check(update)
+        if check.publish:
+            event = to_event(update, recv_ns, self.epoch)
+            assert event is not None
+            if not check.invalidates:
+                return [event]
+            return [event, self._invalidate(update.market, check, recv_ns)]
+        if check.invalidates:
+            return [self._invalidate(update.market, check, recv_ns)]
+        self.counters[f"book_{check.verdict.value}"] += 1
+        return []
+
+    def _invalidate(self, market: str, check: Check, recv_ns: int) -> BookGap:
+        reason = check.verdict.value
+        self.counters[f"book_{reason}"] += 1
+        log.warning("book %s on %s (expected %d, got %d): resubscribing", reason, market,
+                    check.expected, check.got)
+        self.resubscribe_book(market)
+        return BookGap(source="ws", recv_ns=recv_ns, conn_epoch=self.epoch, market=market,
+                       expected_seq=check.expected, got_seq=check.got, reason=reason)
+
+    def resubscribe_book(self, market: str) -> None:
+        """Queue unsubscribe + subscribe of ``market``'s book: the new subscription starts with a
+        fresh snapshot."""
+        self.books.reset(market)
+        channel = book_channel(market, self.book_feed)
+        self.outbox.append(self.requests.unsubscribe(channel))
+        self.outbox.append(self.requests.subscribe(channel))
+
+    # --- replies ------------------------------------------------------------------------------
+
+    def _reply(self, rid: object) -> None:
+        pending = self.requests.resolve(rid)
+        if pending is None:
+            self.counters["unexpected_reply"] += 1
+            log.warning("reply to unknown request id %r", rid)
+            return
+        if pending.method == "auth":
+            self.signals.append(("authenticated", ""))
+            self.outbox.extend(self.requests.subscribe(ch) for ch in self.channels)
+
+    def _rpc_error(self, msg: JsonRpcErrorResponse) -> None:
+        pending = self.requests.resolve(msg.id)
+        err = msg.error
+        self.counters["rpc_errors"] += 1
+        what = f"{pending.method} {pending.channel}".strip() if pending else f"request {msg.id!r}"
+        detail = f"{err.code} {err.message}" + (f" ({err.data})" if err.data else "")
+        if err.code in AUTH_ERROR_CODES or (pending is not None and pending.method == "auth"):
+            self.signals.append(("auth_failed", detail))
+            log.error("auth refused: %s", detail)
+            return
+        # an unsubscribe of a book we resubscribe may legitimately fail (already gone): harmless
+        log.warning("JSON-RPC error for %s: %s", what, detail)
+
