@@ -167,6 +167,7 @@ class StateCore(Queries):
                 run.seen_orders.add(o.id)
                 if o.client_id:
                     run.seen_orders.add(CLIENT_PREFIX + o.client_id)
+                self.orders.seen_in_snapshot(o.id, o.client_id)
 
     def _fill(self, seq: int, ev: FillEvent, res: Result) -> None:
         self.entities.fill(ev.fill, ev.source, seq, res)

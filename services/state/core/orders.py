@@ -278,6 +278,12 @@ class OrderTable:
             absent = "" if found else cur.absent_in
             self.orders[cur.key] = _replace(cur, lookup_pending=False, absent_in=absent)
 
+    def seen_in_snapshot(self, order_id: str, client_id: str) -> None:
+        """A snapshot listed the order (even as a stale record): clear its absence flag."""
+        cur = self.find(order_id, client_id)
+        if cur is not None and cur.absent_in:
+            self.orders[cur.key] = _replace(cur, absent_in="", absent_seq=0)
+
     def judge_absent(self, snap_id: str, start_seq: int, seen: set[str], quiet_ms: int,
                      quiet_ns: int, seq: int, res: Result) -> None:
         """Rule 4-5 for orders: called when a snapshot's open-orders part is complete.
