@@ -1,7 +1,45 @@
-"""`python -m services.feed` (not built yet)."""
+"""``python -m services.feed``: wiring only (settings, NATS, JWT source, service, SIGTERM → drain)."""
 
-import sys
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import nats
+
+from services.feed.auth import RestJwtSource
+from services.feed.service import FeedService
+from services.feed.settings import Settings
+from shared import log as logsetup
+from shared.settings import load
+
+log = logging.getLogger("feed")
+
+
+async def main() -> None:
+    """Run the feed until SIGTERM/SIGINT, then drain NATS and exit."""
+    settings = load(Settings)
+    logsetup.setup(settings.log_level, settings.log_format, service="feed")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    nc = await nats.connect(settings.nats_url, name="paradex-hub-feed", max_reconnect_attempts=-1,
+                            reconnect_time_wait=0.5, allow_reconnect=True)
+    jwt = RestJwtSource(settings)
+    service = FeedService(settings, nc, jwt)
+    try:
+        await service.start()
+        await stop.wait()
+        log.info("feed stopping")
+        await service.stop()
+    finally:
+        await jwt.aclose()
+        with contextlib.suppress(Exception):
+            await nc.drain()
+
 
 if __name__ == "__main__":
-    print("services.feed: not built yet", file=sys.stderr)
-    sys.exit(0)
+    asyncio.run(main())

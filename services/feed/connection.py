@@ -1,0 +1,208 @@
+"""The connection loop: connect, authenticate, subscribe, read, reconnect (the thin async shell).
+
+Pattern of websockets' own ``async for ws in connect(...)``: one session per connection, a capped
+and jittered backoff between sessions (``shared.paradex.retry``; the failure count is forgotten
+once a connection stayed up ``stable_after_s``). Each session:
+
+1. takes a JWT from the JWT source (renewed when due), opens the socket, bumps the epoch
+   (status ``authenticating``) and sends ``auth``;
+2. the protocol core answers the auth reply with every subscription (status ``connected``), and
+   the loop asks the reconciler for a snapshot (core NATS, no reply awaited);
+3. reads frames: each goes through the protocol core and its events to the bus sink, which never
+   waits; requests the core queues (book resubscriptions) are sent at once;
+4. ends on close, silence (no frame for ``silence_timeout_s`` while connected), a refused JWT
+   (40110/40111: the token is invalidated, the next session fetches a new one), an account-lane
+   overflow in the sink (forced reconnect + reconciliation) or stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from websockets.asyncio.client import ClientConnection, connect
+
+from services.feed.core.protocol import FeedProtocol
+from services.feed.core.status import StatusTracker
+from services.feed.metrics import FeedMetrics
+from services.feed.sink import BusSink
+from shared.bus import subjects
+from shared.bus.events import FeedState
+from shared.bus.requests import ReconcileRequest, encode_request
+from shared.paradex.retry import Backoff
+
+log = logging.getLogger("feed.connection")
+
+
+class JwtSource(Protocol):
+    """What the feed needs of :class:`shared.paradex.auth.JwtManager`."""
+
+    async def token(self) -> str: ...
+
+    def invalidate(self, token: str) -> None: ...
+
+
+class SessionEnd(Exception):
+    """Why a session ended on our initiative (auth refused, silence, overflow)."""
+
+
+def ws_url(base: str, sbe_version: int) -> str:
+    """``base`` with the SBE query (``?sbeSchemaId=1&sbeSchemaVersion=N``) when ``sbe_version``."""
+    if not sbe_version:
+        return base
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}sbeSchemaId=1&sbeSchemaVersion={sbe_version}"
+
+
+class FeedConnection:
+    """Runs sessions until :meth:`stop`; see the module docstring."""
+
+    def __init__(self, url: str, protocol: FeedProtocol, sink: BusSink, jwt: JwtSource, nc: Any,
+                 metrics: FeedMetrics, backoff: Backoff, *, silence_timeout_s: float = 20.0,
+                 connect_timeout_s: float = 10.0,
+                 on_status: Callable[[], Awaitable[None]] | None = None) -> None:
+        self.url = url
+        self.proto = protocol
+        self.sink = sink
+        self.jwt = jwt
+        self.nc = nc
+        self.metrics = metrics
+        self.backoff = backoff
+        self.silence_timeout_s = silence_timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self.status = StatusTracker()
+        self.reconcile_requests = 0
+        self.reconcile_pending = False
+        self._stop = asyncio.Event()
+        self._ws: ClientConnection | None = None
+        self._token = ""
+        self._end_reason = ""
+
+    # --- status --------------------------------------------------------------------------------
+
+    def _set(self, state: FeedState, reason: str = "") -> None:
+        event = self.status.set(state, time.monotonic(), time.time_ns(), reason)
+        if event is not None:
+            log.info("feed %s (epoch %d)%s", state, event.epoch, f": {reason}" if reason else "")
+            self.sink.put_account(event)
+            self.metrics.connected.set(1 if state == "connected" else 0)
+
+    async def request_reconcile(self, reason: str = "feed_reconnect") -> bool:
+        """Ask the reconciler for a snapshot (fire and forget); retried by :meth:`tick` on failure."""
+        try:
+            await self.nc.publish(subjects.RECONCILE_REQUEST, encode_request(ReconcileRequest(reason=reason)))
+        except Exception as exc:  # NATS down: keep the request pending, tick() retries
+            log.warning("reconcile request not sent (%r); will retry", exc)
+            self.reconcile_pending = True
+            return False
+        self.reconcile_pending = False
+        self.reconcile_requests += 1
+        return True
+
+    # --- loop ----------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Connect and reconnect until :meth:`stop`."""
+        while not self._stop.is_set():
+            reason = "closed"
+            try:
+                await self._session()
+            except asyncio.CancelledError:
+                raise
+            except SessionEnd as exc:
+                reason = str(exc)
+            except Exception as exc:  # any failure of one session: log, back off, reconnect
+                reason = f"{type(exc).__name__}: {exc}"
+            finally:
+                self._ws = None
+            if self.status.state != "auth_failed" or self._stop.is_set():
+                self._set("disconnected", reason)
+            if self._stop.is_set():
+                break
+            delay = self.backoff.next_delay(time.monotonic())
+            log.warning("feed session ended (%s); reconnecting in %.3f s", reason, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
+        self._set("disconnected", "stopped")
+
+    async def stop(self) -> None:
+        """End the loop (closes the socket)."""
+        self._stop.set()
+        ws = self._ws
+        if ws is not None:
+            await ws.close()
+
+    async def _session(self) -> None:
+        self._token = token = await self.jwt.token()
+        async with connect(self.url, open_timeout=self.connect_timeout_s, max_size=None, compression=None,
+                           max_queue=None, ping_interval=20, ping_timeout=20, close_timeout=1.0) as ws:
+            self._ws = ws
+            if self._stop.is_set():
+                return
+            event = self.status.new_connection(time.monotonic(), time.time_ns())
+            self.sink.put_account(event)
+            self.metrics.epoch.set(event.epoch)
+            if event.epoch > 1:
+                self.metrics.reconnects.inc()
+            log.info("feed connected to %s (epoch %d), authenticating", self.url, event.epoch)
+            await ws.send(self.proto.connect(event.epoch, token).decode())
+            watchdog = asyncio.create_task(self._watch(ws))
+            self._end_reason = ""
+            try:
+                await self._read(ws)
+            finally:
+                watchdog.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watchdog
+            if self._end_reason:
+                raise SessionEnd(self._end_reason)
+            raise SessionEnd(f"closed by peer ({ws.close_code} {ws.close_reason})".strip())
+
+    async def _read(self, ws: ClientConnection) -> None:
+        proto, sink, status = self.proto, self.sink, self.status
+        receive, put = proto.receive, sink.put
+        monotonic, time_ns = time.monotonic, time.time_ns
+        async for frame in ws:
+            status.last_frame = monotonic()
+            for event in receive(frame, time_ns()):
+                put(event)
+            if proto.outbox:
+                out = list(proto.outbox)
+                proto.outbox.clear()
+                for request in out:
+                    await ws.send(request.decode())
+            if proto.signals:
+                await self._signals(ws)
+
+    async def _signals(self, ws: ClientConnection) -> None:
+        signals = list(self.proto.signals)
+        self.proto.signals.clear()
+        for name, detail in signals:
+            if name == "authenticated":
+                self._set("connected")
+                self.backoff.mark_up(time.monotonic())
+                await self.request_reconcile("feed_reconnect" if self.status.epoch > 1 else "feed_start")
+            elif name == "auth_failed":
+                self.jwt.invalidate(self._token)
+                self._set("auth_failed", detail)
+                self._end_reason = f"auth refused: {detail}"
+                await ws.close()
+
+    async def _watch(self, ws: ClientConnection) -> None:
+        period = max(0.01, min(0.25, self.silence_timeout_s / 4))
+        while True:
+            await asyncio.sleep(period)
+            if self.sink.overflowed:
+                self.sink.overflowed = False
+                self._end_reason = "account buffer overflow: forced reconnect"
+                await ws.close()
+                return
+            if self.status.silent(time.monotonic(), self.silence_timeout_s):
+                self._end_reason = f"silent for {self.silence_timeout_s} s"
+                self.metrics.silences.inc()
+                await ws.close()
+                return

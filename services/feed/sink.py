@@ -1,0 +1,192 @@
+"""The bus side of the feed: bounded lanes between the socket reader and NATS.
+
+The reader calls :meth:`BusSink.put`, which never waits:
+
+* account events (orders, fills, positions, account, balances, tradebusts, feed status) go to an
+  ordered lane published one by one to JetStream (ACCOUNT stream, ``Nats-Msg-Id``), retried until
+  NATS takes them. The lane holds at most ``account_max`` events; beyond that the event is
+  dropped LOUDLY, counted, and :attr:`overflowed` is set so the connection loop forces a reconnect
+  and a reconciliation (the venue replays nothing; REST repairs the hole).
+* market data goes to a lane of at most ``market_max`` events (the newest is dropped and counted
+  when full) and is published in batches: core NATS publishes on the MARKET stream's subjects
+  (``core``: the stream stores them, no ack round trip) or JetStream ``publish_async`` batches
+  whose acks are awaited per batch (``jetstream``). bench.feed compares both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from typing import Any
+
+from services.feed.metrics import FeedMetrics
+from shared.bus import ACCOUNT_EVENTS, EventPublisher, msg_id, subject_for
+from shared.bus.events import Event, encode_event
+from shared.bus.publish import MSG_ID_HEADER
+from shared.errors import BusError
+
+log = logging.getLogger("feed.sink")
+
+
+class BusSink:
+    """Two publishing lanes over one NATS connection ``nc`` for ``account``'s events."""
+
+    def __init__(self, nc: Any, account: str, metrics: FeedMetrics, *, market_mode: str = "core",
+                 account_max: int = 100_000, market_max: int = 20_000, publish_timeout_s: float = 5.0,
+                 retry_s: float = 0.2) -> None:
+        self.nc = nc
+        self.js = nc.jetstream()
+        self.account = account
+        self.metrics = metrics
+        self.market_mode = market_mode
+        self.account_max = account_max
+        self.market_max = market_max
+        self.retry_s = retry_s
+        self.publisher = EventPublisher(self.js, account, timeout_s=publish_timeout_s, attempts=1)
+        self.account_lane: deque[Event] = deque()
+        self.market_lane: deque[Event] = deque()
+        self._account_ready = asyncio.Event()
+        self._market_ready = asyncio.Event()
+        self.overflowed = False  # set on an account-lane overflow; the connection loop clears it
+        self.account_lost = 0
+        self.market_dropped = 0
+        self.published_account = 0
+        self.published_market = 0
+        self.last_account_error = ""
+        self._tasks: list[asyncio.Task[None]] = []
+        self._busy = 0  # lanes with a batch being published
+
+    # --- reader side (never waits) -----------------------------------------------------------
+
+    def put(self, event: Event) -> None:
+        """Queue ``event`` on its lane."""
+        if isinstance(event, ACCOUNT_EVENTS):
+            self.put_account(event)
+            return
+        if len(self.market_lane) >= self.market_max:
+            self.market_dropped += 1
+            self.metrics.dropped.labels("market", "queue_full").inc()
+            return
+        self.market_lane.append(event)
+        self._market_ready.set()
+
+    def put_account(self, event: Event) -> None:
+        """Queue an account event; on overflow log loudly, count and flag a forced reconnect."""
+        if len(self.account_lane) >= self.account_max:
+            self.account_lost += 1
+            self.overflowed = True
+            self.metrics.dropped.labels("account", "buffer_full").inc()
+            log.critical("ACCOUNT EVENT LOST: buffer full (%d events, NATS %s); %s dropped; forcing a "
+                         "reconnect and a reconciliation", len(self.account_lane),
+                         "up" if self.nc.is_connected else "DOWN", type(event).__name__)
+            return
+        self.account_lane.append(event)
+        self._account_ready.set()
+
+    @property
+    def depth(self) -> int:
+        """Events waiting in both lanes."""
+        return len(self.account_lane) + len(self.market_lane)
+
+    @property
+    def healthy(self) -> bool:
+        """NATS connected and the account lane not backed up by failures."""
+        return bool(self.nc.is_connected) and not self.last_account_error
+
+    # --- publisher side ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the two publisher tasks."""
+        self._tasks = [asyncio.create_task(self._run_account(), name="feed-account-publisher"),
+                       asyncio.create_task(self._run_market(), name="feed-market-publisher")]
+
+    async def flush(self, timeout_s: float = 5.0) -> bool:
+        """Wait until both lanes are empty (or ``timeout_s``); True when they are."""
+        for _ in range(max(1, int(timeout_s / 0.01))):
+            if not self.depth and not self._busy:
+                return True
+            await asyncio.sleep(0.01)
+        return not self.depth and not self._busy
+
+    async def stop(self) -> None:
+        """Cancel the publisher tasks (call :meth:`flush` first to publish what is queued)."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def _run_account(self) -> None:
+        lane, ready, m = self.account_lane, self._account_ready, self.metrics
+        latency = m.publish_latency.labels("account")
+        published = m.published.labels("account")
+        depth = m.queue_depth.labels("account")
+        while True:
+            if not lane:
+                ready.clear()
+                await ready.wait()
+            event = lane[0]
+            try:
+                await self.publisher.publish(event)
+            except BusError as exc:
+                if not self.last_account_error:
+                    log.error("account publish failing, %d queued, retrying: %s", len(lane), exc)
+                self.last_account_error = str(exc)
+                await asyncio.sleep(self.retry_s)
+                continue
+            if self.last_account_error:
+                log.warning("account publishing recovered, %d queued", len(lane) - 1)
+                self.last_account_error = ""
+            lane.popleft()
+            self.published_account += 1
+            published.inc()
+            depth.set(len(lane))
+            if event.recv_ns:
+                latency.observe(max(0.0, (time.time_ns() - event.recv_ns) / 1e9))
+
+    async def _run_market(self) -> None:
+        lane, ready, m = self.market_lane, self._market_ready, self.metrics
+        latency = m.publish_latency.labels("market")
+        published = m.published.labels("market")
+        depth = m.queue_depth.labels("market")
+        dropped = m.dropped.labels("market", "nats")
+        core = self.market_mode == "core"
+        nc, js, account = self.nc, self.js, self.account
+        while True:
+            if not lane:
+                ready.clear()
+                await ready.wait()
+            depth.set(len(lane))
+            batch = [lane.popleft() for _ in range(min(len(lane), 1000))]
+            self._busy += 1
+            futures = []
+            ok = 0
+            for event in batch:
+                payload = encode_event(event)
+                headers = {MSG_ID_HEADER: msg_id(payload)}
+                subject = subject_for(event, account)
+                try:
+                    if core:
+                        await nc.publish(subject, payload, headers=headers)
+                    else:
+                        futures.append(await js.publish_async(subject, payload, headers=headers))
+                    ok += 1
+                except Exception as exc:  # NATS down or its pending buffer full: market data may go
+                    self.market_dropped += 1
+                    dropped.inc()
+                    log.debug("market publish failed: %r", exc)
+            if futures:
+                results = await asyncio.gather(*futures, return_exceptions=True)
+                failed = sum(1 for r in results if isinstance(r, BaseException))
+                ok -= failed
+                self.market_dropped += failed
+                dropped.inc(failed)
+            self.published_market += ok
+            published.inc(ok)
+            latency.observe(max(0.0, (time.time_ns() - batch[-1].recv_ns) / 1e9))
+            self._busy -= 1
+            await asyncio.sleep(0)  # let the reader run between batches
