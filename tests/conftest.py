@@ -1,3 +1,3 @@
 """Shared test configuration: real servers come from the ``tests.servers`` plugin."""
 
-pytest_plugins = ["tests.servers"]
+pytest_plugins = ["tests.servers", "tests.simfixture"]

@@ -1,0 +1,132 @@
+"""Fault injection state and decisions (pure apart from the seeded RNG; time is passed in).
+
+The control API edits a :class:`Faults`; the REST dispatcher and the WebSocket hub ask it what to
+do with each request or push. :meth:`Faults.reset` clears every fault.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import msgspec
+
+
+class LatencySpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A delay distribution in ms: uniform on [min_ms, max_ms] when ``max_ms`` > 0, else normal
+    (``mean_ms``, ``stdev_ms``) clipped at 0."""
+
+    mean_ms: float = 0.0
+    stdev_ms: float = 0.0
+    min_ms: float = 0.0
+    max_ms: float = 0.0
+
+    def sample_s(self, rng: random.Random) -> float:
+        if self.max_ms > 0:
+            return rng.uniform(self.min_ms, self.max_ms) / 1000
+        if self.stdev_ms > 0:
+            return max(0.0, rng.gauss(self.mean_ms, self.stdev_ms)) / 1000
+        return max(0.0, self.mean_ms) / 1000
+
+
+class RestFault(msgspec.Struct, forbid_unknown_fields=True):
+    """Answer the next ``count`` matching REST requests with ``status`` (429, 5xx) or hang.
+
+    ``kind`` is ``"status"`` or ``"hang"``; a hang waits ``hang_ms`` (or until reset) then answers
+    503, as the venue does after its 30 s timeout. With ``execute`` the request is carried out
+    before the error is returned (a lost response: the outcome is unknown to the client).
+    """
+
+    count: int = 1
+    kind: str = "status"
+    status: int = 503
+    path: str = ""
+    method: str = ""
+    execute: bool = False
+    hang_ms: int = 30_000
+
+    def matches(self, method: str, path: str) -> bool:
+        method_ok = not self.method or self.method.upper() == method
+        return method_ok and (not self.path or path.startswith(self.path))
+
+
+class Rate(msgspec.Struct, forbid_unknown_fields=True):
+    """Apply a fault to each item with ``probability``, or to the next ``next`` items."""
+
+    probability: float = 0.0
+    next: int = 0
+
+    def hit(self, rng: random.Random) -> bool:
+        if self.next > 0:
+            self.next -= 1
+            return True
+        return self.probability > 0 and rng.random() < self.probability
+
+
+class PrivateFaults(msgspec.Struct, forbid_unknown_fields=True):
+    """Faults on private pushes (orders, fills, positions, account, balance_events, tradebusts)."""
+
+    drop: Rate = msgspec.field(default_factory=Rate)
+    duplicate: Rate = msgspec.field(default_factory=Rate)
+    reorder: Rate = msgspec.field(default_factory=Rate)
+    delay: Rate = msgspec.field(default_factory=Rate)
+    delay_ms: float = 500.0
+
+
+@dataclass
+class Faults:
+    """Every injectable fault. The servers read it; the control API writes it."""
+
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    rest_errors: list[RestFault] = field(default_factory=list)
+    rest_latency: LatencySpec | None = None
+    stale_ms: int = 0
+    ws_latency: LatencySpec | None = None
+    ws_frozen: bool = False
+    private: PrivateFaults = field(default_factory=PrivateFaults)
+    #: market -> how many of its next delta frames to skip (a sequence gap for subscribers).
+    book_gaps: dict[str, int] = field(default_factory=dict)
+    generation: int = 0
+    """Increases on every reset."""
+    on_reset: list[Callable[[], None]] = field(default_factory=list)
+    """Called after every reset (e.g. to release hanging requests)."""
+
+    def reset(self) -> None:
+        self.rest_errors.clear()
+        self.rest_latency = None
+        self.stale_ms = 0
+        self.ws_latency = None
+        self.ws_frozen = False
+        self.private = PrivateFaults()
+        self.book_gaps.clear()
+        self.generation += 1
+        for callback in self.on_reset:
+            callback()
+
+    def take_rest_fault(self, method: str, path: str) -> RestFault | None:
+        """The first armed REST fault matching the request (its count is consumed)."""
+        for fault in self.rest_errors:
+            if fault.count > 0 and fault.matches(method, path):
+                fault.count -= 1
+                if fault.count == 0:
+                    self.rest_errors.remove(fault)
+                return fault
+        return None
+
+    def rest_delay_s(self) -> float:
+        return self.rest_latency.sample_s(self.rng) if self.rest_latency is not None else 0.0
+
+    def ws_delay_s(self) -> float:
+        return self.ws_latency.sample_s(self.rng) if self.ws_latency is not None else 0.0
+
+    def skip_book_delta(self, market: str) -> bool:
+        """True when this delta frame of ``market`` must not reach subscribers (injected gap)."""
+        left = self.book_gaps.get(market, 0)
+        if left <= 0:
+            return False
+        if left == 1:
+            del self.book_gaps[market]
+        else:
+            self.book_gaps[market] = left - 1
+        return True

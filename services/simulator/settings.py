@@ -1,0 +1,54 @@
+"""Settings of the simulator (environment prefix ``SIM_``), loaded once at start-up.
+
+The account and its L2 key come from :class:`~shared.config.CommonSettings`
+(``PARADEX_ACCOUNT`` / ``PARADEX_L2_PRIVATE_KEY``): the simulator registers that account with the
+public key derived from the key, so the same environment drives the hub and its venue.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from shared.config import SIM_CONTROL_PORT, SIM_REST_PORT, SIM_WS_PORT, CommonSettings
+
+
+class SimSettings(CommonSettings, frozen=True, kw_only=True):
+    """Every knob of the simulator. ``0`` disables a rate limit or a periodic task."""
+
+    env_prefix: ClassVar[str] = "SIM_"
+
+    host: str = "127.0.0.1"
+    rest_port: int = SIM_REST_PORT
+    ws_port: int = SIM_WS_PORT
+    control_port: int = SIM_CONTROL_PORT
+    #: ``starknet_chain_id`` of ``GET /system/config``: the chain id every signature is checked with.
+    chain_id: str = "PRIVATE_SN_PARACLEAR_SIM"
+    seed: int = 1
+    #: Markets to list (a subset of the engine's default markets); empty = all.
+    markets: tuple[str, ...] = ()
+    initial_balance: str = "100000"
+    #: Paper trading may switch order signature checks off; auth signatures are always checked.
+    verify_signatures: bool = True
+    jwt_ttl_s: float = 300.0
+    #: Delay between accepting a command (201/204) and the engine's risk/matching step.
+    risk_delay_ms: float = 1.0
+    #: Synthetic market steps per second (0 = off; tests drive steps explicitly).
+    synthetic_rate: float = 20.0
+    #: Synthetic steps run once at start-up so the book has liquidity even with the driver off.
+    seed_steps: int = 1
+    #: Summary/funding pushes when the synthetic driver is off (it publishes its own when on).
+    summary_interval_ms: int = 1000
+    batch_max: int = 10
+    # WebSocket
+    ping_interval_s: float = 55.0
+    pong_timeout_s: float = 5.0
+    queue_bound: int = 2000
+    ws_compression: bool = True
+    # Rate limits (PROTOCOL.md 3.10); 0 disables one bucket.
+    rl_public_per_min: int = 1500
+    rl_auth_per_min: int = 600
+    rl_orders_per_s: int = 800
+    rl_orders_per_min: int = 17250
+    rl_private_get_per_s: int = 120
+    rl_private_get_per_min: int = 600
+    rl_private_ip_per_min: int = 1500
