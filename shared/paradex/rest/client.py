@@ -52,15 +52,17 @@ class ParadexRest:
 
     ``signer`` is needed for private endpoints (JWT) and order helpers; it can be set later with
     :meth:`set_signer` once the chain id is known. ``clock`` gives Unix seconds (signature
-    timestamps, JWT renewal). Keyword arguments are passed to :class:`RestSession` (timeouts,
+    timestamps, JWT renewal); the JWT is renewed ``jwt_renew_after_s`` after it was fetched or
+    ``jwt_margin_s`` before it expires. Other keyword arguments go to :class:`RestSession` (timeouts,
     retry_policy, max_retries, rng, sleep, transport, on_request, on_response...).
     """
 
     def __init__(self, base_url: str, *, signer: OrderSigner | None = None,
-                 clock: Callable[[], float] = time.time, **session_kwargs: Any) -> None:
+                 clock: Callable[[], float] = time.time, jwt_renew_after_s: float = 180.0,
+                 jwt_margin_s: float = 60.0, **session_kwargs: Any) -> None:
         self.clock = clock
         self.signer = signer
-        self.jwt = JwtManager(self.auth, clock)
+        self.jwt = JwtManager(self.auth, clock, renew_after_s=jwt_renew_after_s, margin_s=jwt_margin_s)
         self.session = RestSession(base_url, jwt=self.jwt, **session_kwargs)
 
     @classmethod
