@@ -79,7 +79,8 @@ def test_terminal_lookup_result_closes_it() -> None:
     f(LookupResult(source="rest", order_id="1", found=True,
                    order=order(status=CLOSED, remaining="0.7", seq=3, lua=T0 + 100)))
     st = f.core.get_order("1").value
-    assert (st.status, st.closed_by, st.filled, st.lookup_pending) == (CLOSED, "lookup", Decimal("0.3"), False)
+    assert (st.status, st.closed_by, st.filled) == (CLOSED, "lookup", Decimal("0.3"))
+    assert not st.lookup_pending
 
 
 def test_not_found_lookup_for_a_venue_order_waits_for_the_second_snapshot() -> None:

@@ -252,7 +252,9 @@ class OrderTable:
             res.dropped = "venue_evidence"
             return
         base = cur or OrderState(key=CLIENT_PREFIX + client_id, client_id=client_id, status=UNKNOWN)
-        self._put(_replace(base, status=UNKNOWN, local=UNKNOWN, lookup_pending=True,
+        # a cancel already requested (by client id) stays visible: PENDING_CANCEL ranks above UNKNOWN
+        status = PENDING_CANCEL if base.local == PENDING_CANCEL else UNKNOWN
+        self._put(_replace(base, status=status, local=status, lookup_pending=True,
                            last_live_seq=seq, last_recv_ns=recv_ns, stream_seq=seq), res)
         res.actions.append(Action(kind="lookup", reason="cmd_unknown", order_id=base.id,
                                   client_id=client_id))

@@ -1,0 +1,206 @@
+"""Property tests of the state core against a simulated venue (see ``tests/state/venue_model.py``).
+
+After every event: no order status goes back, a terminal order never reopens, filled size and the
+venue's ``last_updated_at`` never decrease, fills are unique and never un-busted, an order whose
+command was submitted is always visible. At the end (venue quiet, two complete snapshots, lookups
+answered) the state equals the venue's truth. Books: after a gap never valid until a new ``s``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.state.core import REJECTED, STATUS_RANK, TERMINAL, StateConfig, StateCore
+from shared.bus import CmdSubmitted
+from tests.state.builders import book_ev, lvl
+from tests.state.venue_model import MARKETS, Noise, Venue
+
+G = 5000
+PROFILE = settings(max_examples=200, deadline=None, derandomize=True,
+                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+OPS = st.one_of(
+    st.tuples(st.just("place"),
+              st.sampled_from(["accept", "accept", "accept", "venue_reject", "reject",
+                               "unknown_created", "unknown_lost"]),
+              st.sampled_from(["BUY", "SELL"]), st.integers(1, 3), st.sampled_from(MARKETS)),
+    st.tuples(st.just("fill"), st.integers(0, 20), st.integers(1, 3)),
+    st.tuples(st.just("fill"), st.integers(0, 20), st.integers(1, 3)),
+    st.tuples(st.just("cancel"), st.integers(0, 20), st.booleans()),
+    st.tuples(st.just("bust"), st.integers(0, 20)),
+    st.tuples(st.just("wait"), st.integers(1, 8000)),
+    st.tuples(st.just("snapshot"), st.integers(0, G), st.sampled_from([True, True, False])),
+    st.tuples(st.just("disconnect"), st.integers(10, 8000)),
+)
+NOISE = st.builds(Noise, drop=st.sampled_from([0.0, 0.1, 0.3, 0.6]),
+                  dup=st.sampled_from([0.0, 0.1, 0.3]), max_latency=st.sampled_from([1, 30, 200]))
+
+
+class Tracker:
+    """Per client id: the last rank, filled size, venue time and terminal flag seen."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, tuple[int, Decimal, int, bool]] = {}
+        self.busted: set[str] = set()
+        self.submitted: set[str] = set()
+
+    def check(self, core: StateCore) -> None:
+        for st_ in core.orders.orders.values():
+            cid = st_.client_id
+            rank = STATUS_RANK[st_.status]
+            terminal = st_.status in TERMINAL
+            prev = self.last.get(cid)
+            if prev is not None:
+                p_rank, p_filled, p_lua, p_term = prev
+                assert rank >= p_rank, f"{cid}: status went back to {st_.status}"
+                assert terminal or not p_term, f"{cid}: terminal order reopened as {st_.status}"
+                assert st_.filled >= p_filled, f"{cid}: filled went back"
+                assert st_.last_updated_at >= p_lua, f"{cid}: last_updated_at went back"
+            self.last[cid] = (rank, st_.filled, st_.last_updated_at, terminal)
+        fills = core.entities.fills
+        assert all(k == f.fill.id for k, f in fills.items())
+        now_busted = {k for k, f in fills.items() if f.busted}
+        assert self.busted <= now_busted, "a fill was un-busted"
+        self.busted = now_busted
+        for cid in self.submitted:
+            assert core.get_order(client_id=cid).value is not None, f"{cid} vanished (double execution)"
+
+
+def play(script: list[tuple[Any, ...]], noise: Noise, seed: int) -> tuple[StateCore, Venue]:
+    rng = random.Random(seed)
+    venue = Venue(rng, noise, G)
+    for op in script:
+        getattr(venue, op[0])(*op[1:])
+    # the venue goes quiet; the feed is back; two complete snapshots from a cache at most G old
+    end = max([venue.t, *(b for _, b in venue.windows)])
+    venue.wait(end - venue.t + G + 1000)
+    venue.snapshot(rng.randint(0, G))
+    venue.wait(G + 1000)
+    venue.snapshot(rng.randint(0, G))
+    venue.wait(G + 1000)
+
+    core = StateCore(StateConfig(grace_ms=G))
+    tracker = Tracker()
+    heap = list(venue.items)
+    heapq.heapify(heap)
+    n = len(heap)
+    seq = 0
+    while heap:
+        recv, _, item = heapq.heappop(heap)
+        ev = item() if callable(item) else item
+        seq += 1
+        res = core.apply(seq, ev)
+        if isinstance(ev, CmdSubmitted):
+            tracker.submitted.add(ev.client_id)
+        tracker.check(core)
+        for action in res.actions:
+            if action.kind == "lookup":
+                n += 1
+                at = recv + rng.randint(5, 3000)  # lookups take time: snapshots may overtake them
+                heapq.heappush(heap, (at, n, lambda a=action, t=at: venue.lookup(t, a.order_id, a.client_id)))
+    return core, venue
+
+
+def assert_matches_truth(core: StateCore, venue: Venue) -> None:
+    truth = venue.now
+    for oid, o in truth.orders.items():
+        st_ = core.get_order(oid).value
+        assert st_ is not None, f"order {oid} missing"
+        assert (st_.status, st_.venue_status, st_.remaining_size) == (o.status, o.status, o.remaining_size), oid
+    for cid in venue.cmd_only:
+        assert core.get_order(client_id=cid).value.status == REJECTED, cid
+    expected_keys = set(truth.orders) | {f"client:{c}" for c in venue.cmd_only}
+    assert set(core.orders.orders) == expected_keys
+    for m in MARKETS:
+        held = core.entities.positions.get(m)
+        true_pos = truth.positions.get(m)
+        assert (held.position.size if held else 0) == (true_pos.size if true_pos else 0), m
+    assert core.entities.balances["USDC"].size == truth.balance
+    assert set(core.entities.fills) == set(truth.fills)
+    assert {k for k, f in core.entities.fills.items() if f.busted} == truth.busted
+
+
+@PROFILE
+@given(script=st.lists(OPS, min_size=15, max_size=50), noise=NOISE, seed=st.integers(0, 2**32))
+def test_fold_never_regresses_and_converges_to_venue_truth(
+        script: list[tuple[Any, ...]], noise: Noise, seed: int) -> None:
+    core, venue = play(script, noise, seed)
+    assert_matches_truth(core, venue)
+
+
+@PROFILE
+@given(script=st.lists(OPS, min_size=10, max_size=30), noise=NOISE, seed=st.integers(0, 2**32),
+       cut=st.floats(0, 1))
+def test_replay_and_checkpoint_resume_are_byte_identical(
+        script: list[tuple[Any, ...]], noise: Noise, seed: int, cut: float) -> None:
+    core, venue = play(script, noise, seed)
+    # the recorded stream, as applied (lookups included), replayed into fresh cores
+    events = sorted(venue.items)
+    a, b = StateCore(StateConfig(grace_ms=G)), StateCore(StateConfig(grace_ms=G))
+    for i, (_, _, ev) in enumerate(events, 1):
+        if not callable(ev):
+            a.apply(i, ev)
+            b.apply(i, ev)
+    assert a.dump() == b.dump()
+    k = int(len(events) * cut)
+    c = StateCore(StateConfig(grace_ms=G))
+    for i, (_, _, ev) in enumerate(events[:k], 1):
+        c.apply(i, ev)
+    c = StateCore.load(c.dump())
+    for i, (_, _, ev) in enumerate(events[k:], k + 1):
+        c.apply(i, ev)
+    assert c.dump() == a.dump()
+
+
+FRAME = st.tuples(
+    st.sampled_from(["next", "next", "next", "next", "dup", "gap", "snap"]),
+    st.lists(st.tuples(st.sampled_from(["BUY", "SELL"]), st.integers(1, 12), st.integers(0, 3)),
+             max_size=4))
+
+
+@PROFILE
+@given(frames=st.lists(FRAME, max_size=60))
+def test_book_after_gap_is_never_valid_until_snapshot_and_valid_books_match_reference(
+        frames: list[tuple[str, list[tuple[str, int, int]]]]) -> None:
+    core = StateCore()
+    ref: dict[str, dict[int, int]] = {"BUY": {}, "SELL": {}}
+    seq = 0
+    gapped = True  # no snapshot yet
+    for i, (kind, levels) in enumerate(frames, 1):
+        # bids live at 1..6 and asks at 7..12 in valid books, so crossing comes only from mistakes
+        items = [lvl(s, str(p if s == "BUY" else p + 6), str(z)) for s, p, z in levels if p <= 6]
+        if kind == "snap":
+            seq += 5
+            core.apply(i, book_ev(seq, "s", inserts=[x for x in items if x.size]))
+            ref = {"BUY": {}, "SELL": {}}
+            for x in items:
+                if x.size:
+                    ref[x.side][int(x.price)] = int(x.size)
+            gapped = False
+            continue
+        if kind == "dup":
+            core.apply(i, book_ev(seq, updates=items))
+        else:
+            seq += 1 if kind == "next" else 2
+            core.apply(i, book_ev(seq, updates=items))
+            if kind == "gap":
+                gapped = True
+            elif not gapped:
+                for x in items:
+                    if x.size:
+                        ref[x.side][int(x.price)] = int(x.size)
+                    else:
+                        ref[x.side].pop(int(x.price), None)
+        view = core.get_book("BTC-USD-PERP", depth=100).value
+        if gapped:
+            assert view is None or not view.valid
+        else:
+            assert view.valid
+            assert {int(p): int(z) for p, z in view.bids} == ref["BUY"]
+            assert {int(p): int(z) for p, z in view.asks} == ref["SELL"]
