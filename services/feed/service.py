@@ -15,6 +15,7 @@ from typing import Any
 
 from services.feed.connection import FeedConnection, JwtSource, ws_url
 from services.feed.core.protocol import FeedProtocol
+from services.feed.core.status import StatusTracker
 from services.feed.http import HttpServer
 from services.feed.metrics import FeedMetrics
 from services.feed.settings import Settings
@@ -50,7 +51,7 @@ class FeedService:
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
-    def status(self) -> Any:
+    def status(self) -> StatusTracker:
         """The connection's :class:`~services.feed.core.status.StatusTracker`."""
         return self.connection.status
 

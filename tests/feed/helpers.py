@@ -37,3 +37,33 @@ async def read_stream(js: Any, subject_filter: str, *, expect: int, timeout_s: f
     finally:
         await sub.unsubscribe()
     return out
+
+
+class BusTap:
+    """Core NATS subscriptions that collect every event the feed publishes (JetStream publishes
+    are delivered to core subscribers too), with subjects and headers."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, AnyEvent, dict[str, str]]] = []
+        self.raw: list[tuple[str, bytes]] = []
+        self._subs: list[Any] = []
+
+    async def start(self, nc: Any, *subject_filters: str) -> BusTap:
+        async def on_msg(msg: Any) -> None:
+            self.raw.append((msg.subject, msg.data))
+            try:
+                self.items.append((msg.subject, decode_event(msg.data), dict(msg.headers or {})))
+            except Exception:
+                pass  # not a bus event (e.g. a reconcile request)
+
+        for f in subject_filters:
+            self._subs.append(await nc.subscribe(f, cb=on_msg))
+        return self
+
+    async def stop(self) -> None:
+        for sub in self._subs:
+            await sub.unsubscribe()
+
+    def of(self, cls: type) -> list[Any]:
+        """Events of type ``cls`` in arrival order."""
+        return [e for _, e, _ in self.items if isinstance(e, cls)]
