@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from services.state.core import CLOSED, OPEN, StateConfig, StateCore
+from services.state.core import CLOSED, OPEN, Result, StateConfig, StateCore
 from shared.bus import (
     FeedStatus,
     LookupResult,
@@ -13,6 +13,7 @@ from shared.bus import (
     SnapshotStarted,
     TradebustEvent,
 )
+from shared.bus.events import SnapshotPartName
 from shared.paradex.models.account import Tradebust
 from tests.state.builders import (
     ACCOUNT,
@@ -34,19 +35,19 @@ class Feeder:
         self.core = StateCore(StateConfig(grace_ms=G))
         self.seq = 0
 
-    def __call__(self, *events: object):  # type: ignore[no-untyped-def]
-        res = None
+    def __call__(self, *events: object) -> Result:
+        res = Result(stream="account", seq=self.seq, changes=[], actions=[])
         for ev in events:
             self.seq += 1
             res = self.core.apply(self.seq, ev)  # type: ignore[arg-type]
         return res
 
-    def snapshot(self, sid: str, at_ms: int, *records: object, part: str = "open_orders",
-                 complete: bool = True):  # type: ignore[no-untyped-def]
+    def snapshot(self, sid: str, at_ms: int, *records: object,
+                 part: SnapshotPartName = "open_orders", complete: bool = True) -> Result:
         """Marker at ``at_ms``, the records, then the part; returns the part's Result."""
         self(SnapshotStarted(source="rest", snapshot_id=sid, recv_ns=at_ms * MS, parts=(part,)))
         self(*records)
-        res = self(SnapshotPart(source="rest", snapshot_id=sid, part=part, complete=complete,  # type: ignore[arg-type]
+        res = self(SnapshotPart(source="rest", snapshot_id=sid, part=part, complete=complete,
                                 recv_ns=at_ms * MS))
         self(SnapshotFinished(source="rest", snapshot_id=sid, complete=complete))
         return res

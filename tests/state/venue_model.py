@@ -38,6 +38,7 @@ from shared.bus import (
     SnapshotStarted,
     TradebustEvent,
 )
+from shared.bus.events import SnapshotPartName
 from shared.paradex.models.account import Balance, BalanceEvent, Fill, Order, Position, Tradebust
 from tests.state.builders import ACCOUNT, MS, T0, fill, fill_ev, order, order_ev, position, position_ev
 
@@ -262,7 +263,8 @@ class Venue:
         sid = f"s{self.n_snap}"
         s = self._tick()
         old = self.truth_at(s - min(age, self.grace))
-        parts = ("open_orders", "order_history", "positions", "balances", "fills")
+        parts: tuple[SnapshotPartName, ...] = (
+            "open_orders", "order_history", "positions", "balances", "fills")
         self._emit(s, SnapshotStarted(source="rest", snapshot_id=sid, recv_ns=s * MS, parts=parts))
         at = s + self.rng.randint(1, 40)
         for oid in sorted(old.orders):
