@@ -10,7 +10,8 @@ once a connection stayed up ``stable_after_s``). Each session:
    the loop asks the reconciler for a snapshot (core NATS, no reply awaited);
 3. reads frames: each goes through the protocol core and its events to the bus sink, which never
    waits; requests the core queues (book resubscriptions) are sent at once;
-4. ends on close, silence (no frame for ``silence_timeout_s`` while connected), a refused JWT
+4. ends on close, silence (no frame for ``silence_timeout_s`` while connected), no auth reply
+   within ``reply_timeout_s``, a refused JWT
    (40110/40111: the token is invalidated, the next session fetches a new one), an account-lane
    overflow in the sink (forced reconnect + reconciliation) or stop.
 """
@@ -21,7 +22,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -63,8 +63,7 @@ class FeedConnection:
 
     def __init__(self, url: str, protocol: FeedProtocol, sink: BusSink, jwt: JwtSource, nc: Any,
                  metrics: FeedMetrics, backoff: Backoff, *, silence_timeout_s: float = 20.0,
-                 connect_timeout_s: float = 10.0,
-                 on_status: Callable[[], Awaitable[None]] | None = None) -> None:
+                 connect_timeout_s: float = 10.0, reply_timeout_s: float = 10.0) -> None:
         self.url = url
         self.proto = protocol
         self.sink = sink
@@ -74,6 +73,7 @@ class FeedConnection:
         self.backoff = backoff
         self.silence_timeout_s = silence_timeout_s
         self.connect_timeout_s = connect_timeout_s
+        self.reply_timeout_s = reply_timeout_s
         self.status = StatusTracker()
         self.reconcile_requests = 0
         self.reconcile_pending = False
@@ -193,9 +193,14 @@ class FeedConnection:
                 await ws.close()
 
     async def _watch(self, ws: ClientConnection) -> None:
-        period = max(0.01, min(0.25, self.silence_timeout_s / 4))
+        period = max(0.01, min(0.25, self.silence_timeout_s / 4, self.reply_timeout_s / 4))
+        opened = time.monotonic()
         while True:
             await asyncio.sleep(period)
+            if self.status.state == "authenticating" and time.monotonic() - opened >= self.reply_timeout_s:
+                self._end_reason = f"no auth reply within {self.reply_timeout_s} s"
+                await ws.close()
+                return
             if self.sink.overflowed:
                 self.sink.overflowed = False
                 self._end_reason = "account buffer overflow: forced reconnect"

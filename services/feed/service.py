@@ -45,7 +45,7 @@ class FeedService:
         self.connection = FeedConnection(
             ws_url(settings.paradex_ws_url, settings.sbe_schema_version), self.protocol, self.sink, jwt, nc,
             self.metrics, Backoff(policy, rng), silence_timeout_s=settings.silence_timeout_s,
-            connect_timeout_s=settings.connect_timeout_s)
+            connect_timeout_s=settings.connect_timeout_s, reply_timeout_s=settings.reply_timeout_s)
         self.http = HttpServer(settings.http_host, settings.http_port, self.health, self.metrics.registry) \
             if http else None
         self._tasks: list[asyncio.Task[None]] = []

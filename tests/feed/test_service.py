@@ -19,6 +19,7 @@ import pytest
 from services.feed.auth import RestJwtSource
 from services.feed.service import FeedService
 from services.feed.settings import Settings
+from services.simulator.faults import LatencySpec
 from shared.bus import (
     AccountEvent,
     BalanceChange,
@@ -329,3 +330,40 @@ async def test_nats_restart_mid_stream_loses_no_account_event(
         await nc.close()
     stored = {e.order.id for e, _ in got if isinstance(e, OrderEvent)}
     assert set(ids) <= stored, set(ids) - stored
+
+
+async def test_malformed_frames_on_the_socket_are_counted_and_the_feed_keeps_going(
+        simulator: SimHandle, start_feed: FeedFactory) -> None:
+    feed = await start_feed(simulator)
+    await connected(feed)
+    for conn in list(simulator.sim.hub.conns.values()):
+        conn.send(b"{not json", False)
+        conn.send(b'{"jsonrpc":"2.0","method":"subscription","params":{"channel":"bbo.X","data":{}}}', False)
+        conn.send(b'{"jsonrpc":"2.0","method":"surprise","params":{}}', False)
+        conn.send(b"\x01\x02\x03", True)  # truncated SBE
+        conn.send(b'{"jsonrpc":"2.0","id":4242,"error":{"code":-32603,"message":"internal"}}', False)
+    counters = feed.service.protocol.counters
+    await until(lambda: counters["decode_errors"] >= 4 and counters["rpc_errors"] >= 1, what="errors counted")
+    await activity(simulator)
+    await until(lambda: bool(feed.tap.of(OrderEvent)), what="orders after the garbage")
+    assert feed.service.status.connected and feed.epoch == 1
+
+
+async def test_account_overflow_forces_a_reconnect_and_a_reconciliation(
+        simulator: SimHandle, start_feed: FeedFactory) -> None:
+    feed = await start_feed(simulator)
+    await connected(feed)
+    await until(lambda: len(feed.requests) == 1, what="first reconcile request")
+    feed.service.sink.overflowed = True  # what BusSink.put_account sets when its bound is exceeded
+    await connected(feed, epoch=2)
+    await until(lambda: len(feed.requests) == 2, what="reconcile request after the forced reconnect")
+    assert any("overflow" in e.reason for e in feed.tap.of(FeedStatus) if e.state == "disconnected")
+
+
+async def test_no_auth_reply_ends_the_session(simulator: SimHandle, start_feed: FeedFactory) -> None:
+    simulator.sim.faults.ws_latency = LatencySpec(mean_ms=5_000)  # replies arrive far too late
+    feed = await start_feed(simulator, reply_timeout_s=0.3)
+    await until(lambda: feed.epoch >= 2, what="a second attempt after the auth timeout")
+    assert any("no auth reply" in e.reason for e in feed.tap.of(FeedStatus))
+    simulator.sim.faults.ws_latency = None
+    await connected(feed, epoch=2)
