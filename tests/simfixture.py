@@ -8,7 +8,9 @@ tests: the book holds the seed step's ladder), order signatures are verified.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.asyncio.client import ClientConnection, connect
 
 from services.simulator.engine import Exchange
 from services.simulator.runner import Simulator
@@ -147,3 +150,91 @@ async def simulator_factory() -> AsyncIterator[SimFactory]:
 @pytest.fixture
 async def simulator(simulator_factory: SimFactory) -> SimHandle:
     return await simulator_factory()
+
+
+class WsClient:
+    """A minimal JSON-RPC client over a real websockets connection, for tests.
+
+    ``call`` sends a request and returns its reply; pushes read meanwhile are kept in order in
+    ``pushes`` (JSON) or ``binary`` (SBE frames). ``next_push`` waits for the next push.
+    """
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.pushes: list[dict[str, Any]] = []
+        self.binary: list[bytes] = []
+        self._next_id = 0
+
+    async def _read(self, wait_s: float) -> dict[str, Any] | None:
+        frame = await asyncio.wait_for(self.ws.recv(), wait_s)
+        if isinstance(frame, bytes):
+            self.binary.append(frame)
+            return None
+        msg: dict[str, Any] = json.loads(frame)
+        if msg.get("method") == "subscription":
+            self.pushes.append(msg)
+            return None
+        return msg
+
+    async def call(self, method: str, params: Any = None, wait_s: float = 5.0) -> dict[str, Any]:
+        self._next_id += 1
+        request: dict[str, Any] = {"jsonrpc": "2.0", "method": method, "id": self._next_id}
+        if params is not None:
+            request["params"] = params
+        await self.ws.send(json.dumps(request))
+        return await self.reply(self._next_id, wait_s)
+
+    async def reply(self, request_id: Any, wait_s: float = 5.0) -> dict[str, Any]:
+        while True:
+            msg = await self._read(wait_s)
+            if msg is not None and msg.get("id") == request_id:
+                return msg
+
+    async def subscribe(self, channel: str) -> dict[str, Any]:
+        reply = await self.call("subscribe", {"channel": channel})
+        assert "result" in reply, reply
+        return reply
+
+    async def next_push(self, channel: str | None = None, wait_s: float = 5.0) -> dict[str, Any]:
+        """The next JSON push (on ``channel`` if given), waiting up to ``wait_s`` s."""
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while True:
+            for i, push in enumerate(self.pushes):
+                if channel is None or push["params"]["channel"] == channel:
+                    return self.pushes.pop(i)
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise TimeoutError(f"no push on {channel}")
+            await self._read(left)
+
+    async def next_binary(self, wait_s: float = 5.0) -> bytes:
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while not self.binary:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise TimeoutError("no binary frame")
+            await self._read(left)
+        return self.binary.pop(0)
+
+    async def quiet(self, seconds: float) -> None:
+        """Read whatever arrives for ``seconds`` (pushes are kept)."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        with contextlib.suppress(TimeoutError):
+            while (left := deadline - asyncio.get_running_loop().time()) > 0:
+                await self._read(left)
+
+
+@contextlib.asynccontextmanager
+async def ws_client(sim: SimHandle, *, query: str = "", auth: bool = False,
+                    **kwargs: Any) -> AsyncIterator[WsClient]:
+    """``async with ws_client(sim, auth=True) as ws``: a connected (and authenticated) client."""
+    # Unbounded client queue: a test that stops reading must not stall the close handshake.
+    kwargs.setdefault("max_queue", None)
+    async with connect(sim.ws_url + query, **kwargs) as ws:
+        client = WsClient(ws)
+        if auth:
+            async with sim.client() as c:
+                token = await sim.jwt(c)
+            reply = await client.call("auth", {"bearer": token})
+            assert "result" in reply, reply
+        yield client

@@ -20,10 +20,13 @@ from typing import Any
 
 import uvicorn
 
+from .driver import Drivers
 from .faults import Faults
 from .rest.app import RestApp
 from .settings import SimSettings
 from .venue import Venue
+from .ws.hub import Hub
+from .ws.server import WsServer
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,9 @@ class Simulator:
         self.venue = Venue(settings, clock)
         self.faults = Faults()
         self.rest = RestApp(self.venue, self.faults)
+        self.hub = Hub(self.venue, self.faults)
+        self.ws = WsServer(self.venue, self.hub, settings)
+        self.drivers = Drivers(self.venue, self.hub, settings.synthetic_rate, settings.summary_interval_ms)
         self._servers: list[tuple[_EmbeddedServer, socket.socket]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.rest_port = self.ws_port = self.control_port = 0
@@ -85,6 +91,9 @@ class Simulator:
         rest_sock = bind(s.host, s.rest_port)
         self.rest_port = rest_sock.getsockname()[1]
         self._servers.append(_uvicorn(self.rest, rest_sock))
+        ws_sock = bind(s.host, s.ws_port)
+        self.ws_port = ws_sock.getsockname()[1]
+        await self.ws.start(ws_sock)
         for server, sock in self._servers:
             self._tasks.append(asyncio.create_task(server.serve(sockets=[sock])))
         while not all(server.started for server, _ in self._servers):
@@ -92,12 +101,15 @@ class Simulator:
                 if task.done():
                     task.result()  # start-up failed: raise it here
             await asyncio.sleep(0.005)
-        log.info("simulator listening", extra={"rest": self.rest_url})
+        self.drivers.start()
+        log.info("simulator listening", extra={"rest": self.rest_url, "ws": self.ws_url})
 
     async def stop(self) -> None:
         """Release hanging requests, stop the servers and background tasks."""
         self.faults.reset()
+        await self.drivers.stop()
         self.venue.close()
+        await self.ws.stop()
         for server, _ in self._servers:
             server.should_exit = True
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,92 @@
+"""One WebSocket client of the simulator: its subscriptions and its bounded outbound queue.
+
+Frames are queued by the hub (already encoded, shared between subscribers) and written by one
+writer task per connection, so a slow client never slows the fan-out. A client with more than
+``bound`` frames waiting is disconnected (close 1008 "slow consumer"), as the venue disconnects
+consumers with 2000+ unprocessed messages. An optional per-frame delivery time implements
+injected latency without reordering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+log = logging.getLogger(__name__)
+
+SLOW_CONSUMER = 1008
+
+
+class Conn:
+    """Per-connection state. ``sbe_version`` is set when the client negotiated SBE."""
+
+    def __init__(self, ws: ServerConnection, conn_id: int, bound: int, sbe_version: int | None) -> None:
+        self.ws = ws
+        self.id = conn_id
+        self.bound = bound
+        self.sbe_version = sbe_version
+        self.account = ""
+        self.subscriptions: set[str] = set()
+        self.closed = False
+        self.pushed = 0
+        self._queue: deque[tuple[float, bytes, bool]] = deque()
+        self._wake = asyncio.Event()
+        self._last_at = 0.0
+        self._loop = asyncio.get_running_loop()
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def send(self, frame: bytes, binary: bool = False, delay_s: float = 0.0) -> None:
+        """Queue one frame (text unless ``binary``); disconnect the client if over the bound."""
+        if self.closed:
+            return
+        if len(self._queue) >= self.bound:
+            self.drop("slow consumer", SLOW_CONSUMER)
+            return
+        at = 0.0
+        if delay_s > 0 or self._last_at:
+            at = max(self._loop.time() + delay_s, self._last_at)
+            self._last_at = at
+        self._queue.append((at, frame, binary))
+        self._wake.set()
+
+    def drop(self, reason: str, code: int = 1001) -> None:
+        """Close the connection (from the server side) and forget queued frames."""
+        if self.closed:
+            return
+        self.closed = True
+        self._queue.clear()
+        self._wake.set()
+        log.info("closing websocket client", extra={"conn": self.id, "reason": reason})
+        self._loop.create_task(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.ws.close(code, reason)
+
+    async def writer(self) -> None:
+        """Write queued frames in order until the connection closes."""
+        queue, ws, loop = self._queue, self.ws, self._loop
+        try:
+            while not self.closed:
+                await self._wake.wait()
+                self._wake.clear()
+                while queue and not self.closed:
+                    at, frame, binary = queue.popleft()
+                    if at:
+                        delay = at - loop.time()
+                        if delay > 0:
+                            await asyncio.sleep(delay)
+                        if not queue:
+                            self._last_at = 0.0
+                    await ws.send(frame, text=not binary)
+                    self.pushed += 1
+        except ConnectionClosed:
+            self.closed = True

@@ -1,0 +1,182 @@
+"""Fan-out of engine events to WebSocket subscribers, with injected WS faults.
+
+Each event is encoded once per channel (JSON) and once per SBE schema version (public channels),
+then the same bytes are queued on every subscriber. Private subscriptions are keyed by account.
+Faults (see :mod:`..faults`): freeze (no pushes), per-connection latency, drop / duplicate /
+reorder / delay of private pushes, and skipped book deltas (a sequence gap).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from shared.paradex import sbe
+from shared.paradex.models.common import encode
+
+from ..engine import convert
+from ..engine import events as ev
+from ..faults import Faults
+from ..venue import Venue
+from .channels import BOOK_DEPTH, SNAPSHOT_RATES_MS, private_channels, public_channels
+from .conn import Conn
+
+log = logging.getLogger(__name__)
+
+PUSH_PREFIX = b'{"jsonrpc":"2.0","method":"subscription","params":{"channel":"'
+Sbe = Callable[[int], bytes]
+
+
+def push_frame(channel: str, data: bytes) -> bytes:
+    """A subscription push with the venue's exact key order (consumers may rely on the prefix)."""
+    return b"".join((PUSH_PREFIX, channel.encode(), b'","data":', data, b"}}"))
+
+
+class Hub:
+    """Subscriptions and fan-out. ``subscribers`` keys: channel, or ``account|channel`` if private."""
+
+    def __init__(self, venue: Venue, faults: Faults) -> None:
+        self.venue = venue
+        self.faults = faults
+        self.conns: dict[int, Conn] = {}
+        self.subscribers: dict[str, set[Conn]] = {}
+        self._snapshot_dirty: dict[int, set[str]] = {ms: set() for ms in SNAPSHOT_RATES_MS.values()}
+        self._held: list[tuple[Conn, bytes]] = []
+        self.pushes = 0
+        venue.add_listener(self.on_events)
+
+    # ------------------------------------------------------------ registry
+
+    def add(self, conn: Conn) -> None:
+        self.conns[conn.id] = conn
+
+    def remove(self, conn: Conn) -> None:
+        self.conns.pop(conn.id, None)
+        for key in conn.subscriptions:
+            subs = self.subscribers.get(key)
+            if subs is not None:
+                subs.discard(conn)
+                if not subs:
+                    del self.subscribers[key]
+        conn.subscriptions.clear()
+
+    @staticmethod
+    def key(conn: Conn, channel: str, private: bool) -> str:
+        return f"{conn.account}|{channel}" if private else channel
+
+    def subscribe(self, conn: Conn, key: str) -> None:
+        conn.subscriptions.add(key)
+        self.subscribers.setdefault(key, set()).add(conn)
+
+    def unsubscribe(self, conn: Conn, key: str) -> None:
+        conn.subscriptions.discard(key)
+        subs = self.subscribers.get(key)
+        if subs is not None:
+            subs.discard(conn)
+            if not subs:
+                del self.subscribers[key]
+
+    # ------------------------------------------------------------ delivery
+
+    def deliver(self, conn: Conn, frame: bytes, binary: bool = False) -> None:
+        conn.send(frame, binary, self.faults.ws_delay_s() if self.faults.ws_latency else 0.0)
+
+    def fan_out(self, subs: set[Conn], channel: str, data: bytes, sbe_frame: Sbe | None) -> None:
+        json_frame = b""
+        sbe_frames: dict[int, bytes] = {}
+        for conn in list(subs):
+            version = conn.sbe_version
+            if version is not None and sbe_frame is not None:
+                frame = sbe_frames.get(version)
+                if frame is None:
+                    frame = sbe_frames[version] = sbe_frame(version)
+                self.deliver(conn, frame, True)
+            else:
+                if not json_frame:
+                    json_frame = push_frame(channel, data)
+                self.deliver(conn, json_frame)
+            self.pushes += 1
+
+    def on_events(self, events: list[ev.VenueEvent]) -> None:
+        """Venue listener: push every event on its channels (in venue order)."""
+        subscribers, faults = self.subscribers, self.faults
+        for event in events:
+            if isinstance(event, ev.BookDelta):
+                for dirty in self._snapshot_dirty.values():
+                    dirty.add(event.market)
+                if faults.book_gaps and faults.skip_book_delta(event.market):
+                    continue
+            account, private = private_channels(event)
+            if private:
+                targets = [(c, subscribers.get(f"{account}|{c}")) for c in private]
+                if any(subs for _, subs in targets) and not faults.ws_frozen:
+                    data = encode(convert.to_wire(event))
+                    for channel, subs in targets:
+                        if subs:
+                            self._private(subs, push_frame(channel, data))
+                continue
+            channels = [(c, subscribers.get(c)) for c in public_channels(event)]
+            if not any(subs for _, subs in channels) or faults.ws_frozen:
+                continue
+            wire = convert.to_wire(event)
+            data = encode(wire)
+            sbe_frame = _sbe_encoder(wire, event)
+            for channel, subs in channels:
+                if subs:
+                    self.fan_out(subs, channel, data, sbe_frame)
+
+    def _private(self, subs: set[Conn], frame: bytes) -> None:
+        """Deliver one private frame through the private-push faults."""
+        pf, rng = self.faults.private, self.faults.rng
+        items = [(conn, frame) for conn in subs]
+        if pf.drop.hit(rng):
+            return
+        if pf.delay.hit(rng):
+            loop = asyncio.get_running_loop()
+            loop.call_later(pf.delay_ms / 1000, self._deliver_all, items)
+            return
+        if pf.reorder.hit(rng):
+            self._held.extend(items)  # released after the next private frame
+            return
+        self._deliver_all(items)
+        if pf.duplicate.hit(rng):
+            self._deliver_all(items)
+        if self._held:
+            held, self._held = self._held, []
+            self._deliver_all(held)
+
+    def _deliver_all(self, items: list[tuple[Conn, bytes]]) -> None:
+        for conn, frame in items:
+            self.deliver(conn, frame)
+            self.pushes += 1
+
+    # ------------------------------------------------------------ book snapshots
+
+    def book_snapshot_frame(self, market: str, depth: int | None) -> tuple[bytes, Sbe]:
+        """JSON data and SBE encoder of an ``"s"`` frame of ``market`` at the current seq."""
+        wire = convert.book_update(self.venue.exchange.orderbook(market, depth))
+        return encode(wire), lambda version: sbe.encode(wire, version=version)
+
+    def tick_snapshots(self, refresh_ms: int) -> None:
+        """Push a top-15 snapshot on every ``@{refresh_ms}ms`` channel whose book changed."""
+        dirty = self._snapshot_dirty[refresh_ms]
+        if self.faults.ws_frozen or not dirty:
+            return
+        for market in dirty:
+            channel = f"order_book.{market}.snapshot@{BOOK_DEPTH}@{refresh_ms}ms"
+            subs = self.subscribers.get(channel)
+            if subs:
+                data, sbe_frame = self.book_snapshot_frame(market, BOOK_DEPTH)
+                self.fan_out(subs, channel, data, sbe_frame)
+        dirty.clear()
+
+
+_SBE_EVENTS = (ev.BookDelta, ev.BboUpdate, ev.TradeEvent, ev.MarketSummaryUpdate, ev.FundingUpdate)
+
+
+def _sbe_encoder(wire: object, event: ev.VenueEvent) -> Sbe | None:
+    """SBE encoder of a public event (the trade's ``seq`` is not known here: 0)."""
+    if isinstance(event, _SBE_EVENTS):
+        return lambda version: sbe.encode(wire, version=version)
+    return None

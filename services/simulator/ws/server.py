@@ -1,0 +1,211 @@
+"""The WebSocket server at ``/v1``: handshake (SBE negotiation), JSON-RPC session, pings.
+
+Methods: ``auth`` ``{bearer}``, ``subscribe`` / ``unsubscribe`` ``{channel}``. Replies carry
+``usIn``/``usOut``/``usDiff`` (µs). Errors follow PROTOCOL.md 2.3: -32700 parse, -32600 invalid
+request or channel, -32601 unknown method, -32602 bad params, 40110 malformed bearer, 40111
+invalid/expired bearer. ``?sbeSchemaId=1&sbeSchemaVersion=N`` selects SBE binary frames for
+public pushes; an unsupported schema or version is refused with HTTP 400 at connect. The server
+pings every ``ping_interval_s`` and drops a client whose pong is ``pong_timeout_s`` late (the
+websockets keepalive).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import secrets
+import time
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import msgspec
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from shared.paradex.sbe import SCHEMA_ID, SCHEMA_VERSION
+
+from ..settings import SimSettings
+from ..tokens import TokenProblem
+from ..venue import Venue
+from .channels import ChannelError, parse_channel
+from .conn import Conn
+from .hub import Hub
+
+log = logging.getLogger(__name__)
+
+PATH = "/v1"
+_ENCODE = msgspec.json.Encoder()
+_DECODE = msgspec.json.Decoder()
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def sbe_version(request: Request) -> int | str | None:
+    """The negotiated SBE version, None for JSON, or an error text for a refused negotiation."""
+    query = parse_qs(urlsplit(request.path).query)
+    schema, version = query.get("sbeSchemaId"), query.get("sbeSchemaVersion")
+    if schema is None and version is None:
+        return None
+    if schema != [str(SCHEMA_ID)] or version is None or len(version) != 1 or not version[0].isdigit():
+        return f"unsupported SBE schema {schema}"
+    number = int(version[0])
+    if not 0 <= number <= SCHEMA_VERSION:
+        return f"unsupported SBE schema version {number}"
+    return number
+
+
+class RpcError(Exception):
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.data = code, message, data
+
+
+class WsServer:
+    """Accepts connections and runs one JSON-RPC session per client."""
+
+    def __init__(self, venue: Venue, hub: Hub, settings: SimSettings) -> None:
+        self.venue = venue
+        self.hub = hub
+        self.settings = settings
+        self.node_id = secrets.token_hex(8)
+        self._ids = itertools.count(1)
+        self._server: Server | None = None
+
+    async def start(self, sock: Any) -> None:
+        s = self.settings
+        self._server = await serve(
+            self._session, sock=sock, process_request=self._handshake,
+            ping_interval=s.ping_interval_s or None, ping_timeout=s.pong_timeout_s or None,
+            compression="deflate" if s.ws_compression else None, max_queue=64, close_timeout=2,
+            server_header=None,
+        )
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            for conn in list(self.hub.conns.values()):
+                conn.drop("server shutting down")
+            self._server.close()
+            await self._server.wait_closed()
+
+    def _handshake(self, connection: ServerConnection, request: Request) -> Response | None:
+        if urlsplit(request.path).path != PATH:
+            return connection.respond(HTTPStatus.NOT_FOUND, "not found\n")
+        version = sbe_version(request)
+        if isinstance(version, str):
+            return Response(400, "Bad Request", Headers([("Content-Type", "text/plain")]), version.encode())
+        return None
+
+    async def _session(self, ws: ServerConnection) -> None:
+        version = sbe_version(ws.request) if ws.request is not None else None
+        negotiated = version if isinstance(version, int) else None
+        conn = Conn(ws, next(self._ids), self.settings.queue_bound, negotiated)
+        self.hub.add(conn)
+        writer = asyncio.create_task(conn.writer())
+        try:
+            async for message in ws:
+                self._handle(conn, message)
+        except ConnectionClosed:
+            pass
+        except Exception:
+            log.exception("websocket session failed", extra={"conn": conn.id})
+        finally:
+            conn.closed = True
+            self.hub.remove(conn)
+            writer.cancel()
+
+    # ------------------------------------------------------------ JSON-RPC
+
+    def _handle(self, conn: Conn, message: str | bytes) -> None:
+        us_in = _now_us()
+        request_id: Any = None
+        try:
+            try:
+                msg = _DECODE.decode(message)
+            except msgspec.DecodeError:
+                raise RpcError(-32700, "parse error") from None
+            if not isinstance(msg, dict):
+                raise RpcError(-32600, "invalid request")
+            request_id = msg.get("id")
+            method = msg.get("method")
+            if not isinstance(method, str) or msg.get("jsonrpc", "2.0") != "2.0":
+                raise RpcError(-32600, "invalid request")
+            params = msg.get("params")
+            if method == "auth":
+                result = self._auth(conn, params)
+            elif method == "subscribe":
+                self._subscribe(conn, params, request_id, us_in)  # replies itself, before the data
+                return
+            elif method == "unsubscribe":
+                result = self._unsubscribe(conn, params)
+            else:
+                raise RpcError(-32601, "method not found", method)
+        except RpcError as err:
+            error: dict[str, Any] = {"code": err.code, "message": err.message}
+            if err.data is not None:
+                error["data"] = err.data
+            self._reply(conn, {"jsonrpc": "2.0", "id": request_id, "error": error}, us_in)
+            return
+        self._reply(conn, {"jsonrpc": "2.0", "id": request_id, "result": result}, us_in)
+
+    def _reply(self, conn: Conn, body: dict[str, Any], us_in: int) -> None:
+        us_out = _now_us()
+        body.update(usIn=us_in, usOut=us_out, usDiff=us_out - us_in)
+        self.hub.deliver(conn, _ENCODE.encode(body))
+
+    def _channel_param(self, params: Any) -> str:
+        if not isinstance(params, dict) or not isinstance(params.get("channel"), str):
+            raise RpcError(-32602, "invalid params", "params.channel (string) is required")
+        channel: str = params["channel"]
+        return channel
+
+    def _auth(self, conn: Conn, params: Any) -> dict[str, Any]:
+        if not isinstance(params, dict) or not isinstance(params.get("bearer"), str):
+            raise RpcError(-32602, "invalid params", "params.bearer (string) is required")
+        check = self.venue.tokens.verify(params["bearer"], self.venue.clock())
+        if check.problem is TokenProblem.MALFORMED:
+            raise RpcError(40110, "malformed bearer token")
+        if check.problem is not None:
+            raise RpcError(40111, "invalid bearer token")
+        if conn.account and conn.account != check.account:
+            for key in [k for k in conn.subscriptions if k.startswith(f"{conn.account}|")]:
+                self.hub.unsubscribe(conn, key)
+        conn.account = check.account
+        return {"node_id": self.node_id}
+
+    def _subscribe(self, conn: Conn, params: Any, request_id: Any, us_in: int) -> None:
+        name = self._channel_param(params)
+        try:
+            channel = parse_channel(name, self.venue.exchange.markets)
+        except ChannelError as err:
+            raise RpcError(err.code, err.message, err.detail) from None
+        if channel.private and not conn.account:
+            raise RpcError(-32600, "invalid subscribe request", "auth required for private channels")
+        key = self.hub.key(conn, name, channel.private)
+        if key in conn.subscriptions:
+            raise RpcError(-32600, "invalid subscribe request", f"already subscribed to {name}")
+        if channel.family == "order_book":
+            others = [k for k in conn.subscriptions if k.startswith(f"order_book.{channel.market}.")]
+            if others:
+                raise RpcError(-32600, "invalid subscribe request",
+                               f"only one order_book channel per market per session ({others[0]})")
+        self._reply(conn, {"jsonrpc": "2.0", "id": request_id, "result": {"channel": name}}, us_in)
+        self.hub.subscribe(conn, key)
+        if channel.family == "order_book" and channel.market is not None:
+            # A new book subscription starts with a full "s" frame at the current sequence.
+            depth = 15 if channel.refresh_ms else None
+            data, sbe_frame = self.hub.book_snapshot_frame(channel.market, depth)
+            self.hub.fan_out({conn}, name, data, sbe_frame)
+
+    def _unsubscribe(self, conn: Conn, params: Any) -> dict[str, Any]:
+        name = self._channel_param(params)
+        key = next((k for k in (name, f"{conn.account}|{name}") if k in conn.subscriptions), None)
+        if key is None:
+            raise RpcError(-32600, "invalid unsubscribe request", f"not subscribed to {name}")
+        self.hub.unsubscribe(conn, key)
+        return {"channel": name}
