@@ -21,6 +21,7 @@ import msgspec
 from services.state.core.book import Book
 from services.state.core.counters import Counters
 from services.state.core.entities import EntityTables
+from services.state.core.market import MarketHandlers
 from services.state.core.model import Action, Change, Result
 from services.state.core.orders import CLIENT_PREFIX, OrderTable
 from services.state.core.queries import Queries
@@ -67,11 +68,12 @@ class StateConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_trades: int = 100
 
 
-class StateCore(Queries):
+class StateCore(Queries, MarketHandlers):
     """The whole state of one account and its markets, folded from bus events."""
 
     def __init__(self, config: StateConfig | None = None) -> None:
         self.config = config or StateConfig()
+        self.max_trades = self.config.max_trades
         self.counters = Counters()
         self.orders = OrderTable(self.counters)
         self.entities = EntityTables(self.counters)
@@ -311,63 +313,3 @@ class StateCore(Queries):
             duration_ms=ev.duration_ms, errors=list(ev.errors))
         self.last_reconciliation = rec
         res.changes.append(Change("reconciliation", "last", rec))
-
-    # ------------------------------------------------------------------------------ market data
-
-    def _book(self, seq: int, ev: BookEvent, res: Result) -> None:
-        u = ev.book
-        book = self.books.get(u.market)
-        if book is None:
-            book = self.books[u.market] = Book(u.market)
-        outcome = book.apply(u)
-        if outcome == "ok":
-            res.changes.append(Change("book", u.market, book.top()))
-            return
-        self.counters.bump(f"book_{outcome}")
-        if outcome in ("duplicate", "invalid"):
-            res.dropped = outcome
-        else:
-            res.changes.append(Change("book", u.market, book.top()))
-
-    def _book_gap(self, seq: int, ev: BookGap, res: Result) -> None:
-        book = self.books.get(ev.market)
-        if book is None:
-            book = self.books[ev.market] = Book(ev.market)
-        book.invalidate(ev.reason or "gap")
-        self.counters.bump("book_gap_events")
-        res.changes.append(Change("book", ev.market, book.top()))
-
-    def _bbo(self, seq: int, ev: BboEvent, res: Result) -> None:
-        b = ev.bbo
-        cur = self.bbo.get(b.market)
-        if cur is not None and b.seq_no < cur.seq_no:
-            res.dropped = "stale"
-            return
-        self.bbo[b.market] = b
-        res.changes.append(Change("bbo", b.market, b))
-
-    def _trade(self, seq: int, ev: TradeEvent, res: Result) -> None:
-        t = ev.trade
-        trades = self.trades.setdefault(t.market, [])
-        trades.append(t)
-        if len(trades) > self.config.max_trades:
-            del trades[0]
-        res.changes.append(Change("trade", t.market, t))
-
-    def _summary(self, seq: int, ev: SummaryEvent, res: Result) -> None:
-        s = ev.summary
-        cur = self.summary.get(s.symbol)
-        if cur is not None and s.created_at < cur.created_at:
-            res.dropped = "stale"
-            return
-        self.summary[s.symbol] = s
-        res.changes.append(Change("summary", s.symbol, s))
-
-    def _funding(self, seq: int, ev: FundingEvent, res: Result) -> None:
-        f = ev.funding
-        cur = self.funding.get(f.market)
-        if cur is not None and f.created_at < cur.created_at:
-            res.dropped = "stale"
-            return
-        self.funding[f.market] = f
-        res.changes.append(Change("funding", f.market, f))
