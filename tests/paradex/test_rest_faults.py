@@ -213,3 +213,19 @@ async def test_timeout_on_cancel_is_not_retried(simulator: SimHandle, rec: Recor
         with pytest.raises(TransportError):
             await call(rest)
     assert len([a for a in rec.attempts if a[0] == "DELETE"]) == 1 and rec.delays == []
+
+
+async def test_failed_jwt_fetch_is_retried_for_a_get(rest: ParadexRest, rec: Recorder,
+                                                     simulator: SimHandle) -> None:
+    _arm(simulator, count=1, status=503, method="POST", path="/v1/auth")
+    await rest.positions()
+    assert rec.count("POST", "/auth") == 2 and rec.count("GET", "/positions") == 1
+
+
+async def test_failed_jwt_fetch_fails_an_order_post_before_it_is_sent(rest: ParadexRest, rec: Recorder,
+                                                                      simulator: SimHandle) -> None:
+    _arm(simulator, count=1, status=503, method="POST", path="/v1/auth")
+    with pytest.raises(VenueError) as info:
+        await rest.place_order(market=BTC, side="BUY", type="LIMIT", size="0.01", price="50000")
+    assert info.value.status == 503
+    assert rec.count("POST", "/orders") == 0 and await _order_count(simulator) == 0

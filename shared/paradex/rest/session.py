@@ -148,8 +148,11 @@ class RestSession:
         attempt = 0
         reauthed = False
         while True:
-            token = await self.jwt.token() if private and self.jwt is not None else None
+            token: str | None = None
             try:
+                # Inside the try: a failed JWT fetch (transport, 5xx) is retried like the request.
+                if private and self.jwt is not None:
+                    token = await self.jwt.token()
                 return await self._send(method, path, query, body, headers, token, attempt)
             except AuthError:
                 if token is None or reauthed or self.jwt is None:
