@@ -20,6 +20,7 @@ from typing import Any
 
 import uvicorn
 
+from .control import ControlApp
 from .driver import Drivers
 from .faults import Faults
 from .rest.app import RestApp
@@ -68,6 +69,7 @@ class Simulator:
         self.hub = Hub(self.venue, self.faults)
         self.ws = WsServer(self.venue, self.hub, settings)
         self.drivers = Drivers(self.venue, self.hub, settings.synthetic_rate, settings.summary_interval_ms)
+        self.control = ControlApp(self.venue, self.faults, self.hub, self.drivers, self.rest.limiter)
         self._servers: list[tuple[_EmbeddedServer, socket.socket]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.rest_port = self.ws_port = self.control_port = 0
@@ -91,6 +93,9 @@ class Simulator:
         rest_sock = bind(s.host, s.rest_port)
         self.rest_port = rest_sock.getsockname()[1]
         self._servers.append(_uvicorn(self.rest, rest_sock))
+        control_sock = bind(s.host, s.control_port)
+        self.control_port = control_sock.getsockname()[1]
+        self._servers.append(_uvicorn(self.control, control_sock))
         ws_sock = bind(s.host, s.ws_port)
         self.ws_port = ws_sock.getsockname()[1]
         await self.ws.start(ws_sock)
@@ -102,7 +107,8 @@ class Simulator:
                     task.result()  # start-up failed: raise it here
             await asyncio.sleep(0.005)
         self.drivers.start()
-        log.info("simulator listening", extra={"rest": self.rest_url, "ws": self.ws_url})
+        log.info("simulator listening",
+                 extra={"rest": self.rest_url, "ws": self.ws_url, "control": self.control_url})
 
     async def stop(self) -> None:
         """Release hanging requests, stop the servers and background tasks."""

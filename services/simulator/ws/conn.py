@@ -67,6 +67,16 @@ class Conn:
         log.info("closing websocket client", extra={"conn": self.id, "reason": reason})
         self._loop.create_task(self._close(code, reason))
 
+    def abort(self) -> None:
+        """Cut the TCP connection without a close frame (a network failure as the client sees it)."""
+        self.closed = True
+        self._queue.clear()
+        self._wake.set()
+        log.info("aborting websocket client", extra={"conn": self.id})
+        transport = self.ws.transport
+        if transport is not None:
+            transport.abort()
+
     async def _close(self, code: int, reason: str) -> None:
         with contextlib.suppress(Exception):
             await self.ws.close(code, reason)

@@ -1,0 +1,268 @@
+"""Control API on its own port under ``/control`` (never on the venue's paths).
+
+Faults (all cleared by ``POST /control/reset``):
+
+=====================================  ===========================================================
+``PUT/DELETE /control/rest/latency``   REST response delay distribution (LatencySpec)
+``PUT /control/rest/stale``            ``{"ms": N}``: private GETs replayed from a snapshot ≤ N ms old
+``POST/DELETE /control/rest/errors``   next N requests answer 429/5xx or hang (RestFault)
+``PUT/DELETE /control/ws/latency``     WebSocket push delay distribution (order kept)
+``PUT /control/ws/private``            drop / duplicate / reorder / delay private pushes
+``PUT /control/ws/freeze``             ``{"frozen": true}``: no pushes while REST goes on
+``POST /control/ws/book_gap``          ``{"market", "count"}``: skip delta frames (a seq gap)
+``POST /control/ws/drop``              drop every WebSocket connection, or ``{"conn_id": N}``
+=====================================  ===========================================================
+
+Venue state: ``GET /control/healthz``, ``GET /control/truth`` (the engine's account state),
+``GET /control/ws/connections``, ``POST /control/bust`` ``{"fill_id"}``, ``PUT /control/balance``
+``{"amount", "account"?}``, ``PUT /control/system_state`` ``{"status"}``, ``PUT
+/control/synthetic`` ``{"rate"}``, ``POST /control/synthetic/step`` ``{"steps"}``, ``POST
+/control/process`` (run queued commands now), ``PUT /control/rate_limits`` ``{"scope", "limits"}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from shared.errors import VenueError
+from shared.paradex.models.common import encode
+
+from .driver import Drivers
+from .engine import convert
+from .faults import Faults, LatencySpec, PrivateFaults, RestFault
+from .ratelimit import Limit, RateLimiter
+from .venue import Venue, normalize_account
+from .ws.hub import Hub
+
+T = TypeVar("T")
+PREFIX = "/control"
+
+
+class _Stale(msgspec.Struct, forbid_unknown_fields=True):
+    ms: int
+
+
+class _Freeze(msgspec.Struct, forbid_unknown_fields=True):
+    frozen: bool = True
+
+
+class _BookGap(msgspec.Struct, forbid_unknown_fields=True):
+    market: str
+    count: int = 1
+
+
+class _Drop(msgspec.Struct, forbid_unknown_fields=True):
+    conn_id: int | None = None
+    abrupt: bool = True
+
+
+class _Bust(msgspec.Struct, forbid_unknown_fields=True):
+    fill_id: str
+
+
+class _Balance(msgspec.Struct, forbid_unknown_fields=True):
+    amount: str
+    account: str = ""
+
+
+class _SystemState(msgspec.Struct, forbid_unknown_fields=True):
+    status: str
+
+
+class _Synthetic(msgspec.Struct, forbid_unknown_fields=True):
+    rate: float
+
+
+class _Steps(msgspec.Struct, forbid_unknown_fields=True):
+    steps: int = 1
+
+
+class _LimitSpec(msgspec.Struct, forbid_unknown_fields=True):
+    capacity: int
+    window_s: float
+
+
+class _RateLimits(msgspec.Struct, forbid_unknown_fields=True):
+    scope: str
+    limits: list[_LimitSpec]
+
+
+def _json(obj: Any, status: int = 200) -> Response:
+    return Response(encode(obj), status_code=status, media_type="application/json")
+
+
+async def _body(request: Request, type_: type[T]) -> T:
+    raw = await request.body()
+    try:
+        return msgspec.json.decode(raw or b"{}", type=type_)
+    except msgspec.MsgspecError as exc:
+        raise VenueError(400, "VALIDATION_ERROR", str(exc)) from exc
+
+
+class ControlApp:
+    """ASGI app of the control API."""
+
+    def __init__(
+        self, venue: Venue, faults: Faults, hub: Hub, drivers: Drivers, limiter: RateLimiter
+    ) -> None:
+        self.venue, self.faults, self.hub, self.drivers, self.limiter = venue, faults, hub, drivers, limiter
+        routes = [
+            ("GET", "/healthz", self.healthz), ("POST", "/reset", self.reset), ("GET", "/truth", self.truth),
+            ("PUT", "/rest/latency", self.rest_latency), ("DELETE", "/rest/latency", self.rest_latency),
+            ("PUT", "/rest/stale", self.rest_stale),
+            ("POST", "/rest/errors", self.rest_errors), ("DELETE", "/rest/errors", self.rest_errors),
+            ("PUT", "/ws/latency", self.ws_latency), ("DELETE", "/ws/latency", self.ws_latency),
+            ("PUT", "/ws/private", self.ws_private), ("PUT", "/ws/freeze", self.ws_freeze),
+            ("POST", "/ws/book_gap", self.ws_book_gap), ("POST", "/ws/drop", self.ws_drop),
+            ("GET", "/ws/connections", self.ws_connections),
+            ("POST", "/bust", self.bust), ("PUT", "/balance", self.balance),
+            ("PUT", "/system_state", self.system_state), ("PUT", "/synthetic", self.synthetic),
+            ("POST", "/synthetic/step", self.synthetic_step), ("POST", "/process", self.process),
+            ("PUT", "/rate_limits", self.rate_limits),
+        ]
+        self.app = Starlette(routes=[Route(PREFIX + p, self._wrap(h), methods=[m]) for m, p, h in routes])
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _wrap(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except VenueError as exc:
+                return _json({"error": exc.code, "message": exc.venue_message, "data": None}, exc.status)
+
+        return endpoint
+
+    # ------------------------------------------------------------ general
+
+    async def healthz(self, request: Request) -> Response:
+        return _json({"status": "ok", "ws_connections": len(self.hub.conns),
+                      "synthetic_rate": self.drivers.synthetic_rate, "synthetic_steps": self.drivers.steps,
+                      "system_status": self.venue.system_status, "ws_pushes": self.hub.pushes})
+
+    async def reset(self, request: Request) -> Response:
+        """Clear every fault and put the system state back to ``ok``."""
+        self.faults.reset()
+        self.venue.set_system_status("ok")
+        return _json({"status": "ok"})
+
+    async def truth(self, request: Request) -> Response:
+        """The engine's view of an account (default: the simulator's account)."""
+        account = normalize_account(request.query_params.get("account") or self.venue.account)
+        ex = self.venue.exchange
+        fills = ex.list_fills(account, include_busted=True)
+        return _json({
+            "account": convert.account(ex.account_summary(account)),
+            "orders": [convert.order(o) for o in ex.orders_history(account)],
+            "open_orders": [convert.order(o) for o in ex.open_orders(account)],
+            "fills": [convert.fill(f) for f in fills],
+            "busted_fill_ids": [f.id for f in fills if ex.is_busted(f.id)],
+            "positions": [convert.position(p) for p in ex.positions(account)],
+            "balances": [convert.balance(b) for b in ex.balances(account)],
+            "system_status": self.venue.system_status,
+        })
+
+    # ------------------------------------------------------------ REST faults
+
+    async def rest_latency(self, request: Request) -> Response:
+        self.faults.rest_latency = None if request.method == "DELETE" else await _body(request, LatencySpec)
+        return _json({"rest_latency": self.faults.rest_latency})
+
+    async def rest_stale(self, request: Request) -> Response:
+        self.faults.stale_ms = max(0, (await _body(request, _Stale)).ms)
+        return _json({"stale_ms": self.faults.stale_ms})
+
+    async def rest_errors(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.faults.rest_errors.clear()
+        else:
+            fault = await _body(request, RestFault)
+            if fault.kind not in ("status", "hang") or (fault.kind == "status" and fault.status < 400):
+                raise VenueError(400, "VALIDATION_ERROR", "kind is status (with status >= 400) or hang")
+            self.faults.rest_errors.append(fault)
+        return _json({"rest_errors": self.faults.rest_errors})
+
+    # ------------------------------------------------------------ WS faults
+
+    async def ws_latency(self, request: Request) -> Response:
+        self.faults.ws_latency = None if request.method == "DELETE" else await _body(request, LatencySpec)
+        return _json({"ws_latency": self.faults.ws_latency})
+
+    async def ws_private(self, request: Request) -> Response:
+        self.faults.private = await _body(request, PrivateFaults)
+        return _json({"private": self.faults.private})
+
+    async def ws_freeze(self, request: Request) -> Response:
+        self.faults.ws_frozen = (await _body(request, _Freeze)).frozen
+        return _json({"frozen": self.faults.ws_frozen})
+
+    async def ws_book_gap(self, request: Request) -> Response:
+        gap = await _body(request, _BookGap)
+        self.venue.exchange.market(gap.market)
+        self.faults.book_gaps[gap.market] = self.faults.book_gaps.get(gap.market, 0) + max(1, gap.count)
+        return _json({"book_gaps": self.faults.book_gaps})
+
+    async def ws_drop(self, request: Request) -> Response:
+        spec = await _body(request, _Drop)
+        conns = [c for c in self.hub.conns.values() if spec.conn_id in (None, c.id)]
+        if spec.conn_id is not None and not conns:
+            raise VenueError(404, "NOT_FOUND", f"no connection {spec.conn_id}")
+        for conn in conns:
+            if spec.abrupt:
+                conn.abort()
+            else:
+                conn.drop("dropped by control API")
+        return _json({"dropped": [c.id for c in conns]})
+
+    async def ws_connections(self, request: Request) -> Response:
+        return _json({"connections": [
+            {"conn_id": c.id, "account": c.account, "subscriptions": sorted(c.subscriptions),
+             "queued": c.queued, "pushed": c.pushed, "sbe_version": c.sbe_version}
+            for c in self.hub.conns.values()
+        ]})
+
+    # ------------------------------------------------------------ venue state
+
+    async def bust(self, request: Request) -> Response:
+        fill_id = (await _body(request, _Bust)).fill_id
+        self.venue.publish(self.venue.exchange.bust_fill(fill_id, self.venue.now_ms()))
+        return _json({"busted_fill_id": fill_id})
+
+    async def balance(self, request: Request) -> Response:
+        spec = await _body(request, _Balance)
+        account = normalize_account(spec.account or self.venue.account)
+        self.venue.publish(self.venue.exchange.set_balance(account, spec.amount, self.venue.now_ms()))
+        return _json({"account": account, "amount": spec.amount})
+
+    async def system_state(self, request: Request) -> Response:
+        self.venue.set_system_status((await _body(request, _SystemState)).status)
+        return _json({"status": self.venue.system_status})
+
+    async def synthetic(self, request: Request) -> Response:
+        self.drivers.synthetic_rate = max(0.0, (await _body(request, _Synthetic)).rate)
+        return _json({"rate": self.drivers.synthetic_rate})
+
+    async def synthetic_step(self, request: Request) -> Response:
+        steps = (await _body(request, _Steps)).steps
+        self.venue.step_synthetic(max(0, steps))
+        return _json({"steps": steps})
+
+    async def process(self, request: Request) -> Response:
+        self.venue.process_now()
+        return _json({"status": "ok"})
+
+    async def rate_limits(self, request: Request) -> Response:
+        spec = await _body(request, _RateLimits)
+        if spec.scope not in self.limiter.limits:
+            raise VenueError(400, "VALIDATION_ERROR", f"scope must be one of {sorted(self.limiter.limits)}")
+        self.limiter.set_limits(spec.scope, tuple(Limit(lim.capacity, lim.window_s) for lim in spec.limits))
+        return _json({"scope": spec.scope, "limits": spec.limits})
