@@ -13,7 +13,8 @@ Faults (all cleared by ``POST /control/reset``):
 ``POST /control/ws/drop``              drop every WebSocket connection, or ``{"conn_id": N}``
 =====================================  ===========================================================
 
-Venue state: ``GET /control/healthz``, ``GET /control/truth`` (the engine's account state),
+Venue state: ``GET /control/healthz`` (also ``GET /healthz``), ``GET /control/truth`` (the engine's
+account state),
 ``GET /control/ws/connections``, ``POST /control/bust`` ``{"fill_id"}``, ``PUT /control/balance``
 ``{"amount", "account"?}``, ``PUT /control/system_state`` ``{"status"}``, ``PUT
 /control/synthetic`` ``{"rate"}``, ``POST /control/synthetic/step`` ``{"steps"}``, ``POST
@@ -39,6 +40,7 @@ from .engine import convert
 from .faults import Faults, LatencySpec, PrivateFaults, RestFault
 from .ratelimit import Limit, RateLimiter
 from .venue import Venue, normalize_account
+from .wire import account_body
 from .ws.hub import Hub
 
 T = TypeVar("T")
@@ -127,7 +129,10 @@ class ControlApp:
             ("POST", "/synthetic/step", self.synthetic_step), ("POST", "/process", self.process),
             ("PUT", "/rate_limits", self.rate_limits),
         ]
-        self.app = Starlette(routes=[Route(PREFIX + p, self._wrap(h), methods=[m]) for m, p, h in routes])
+        table = [Route(PREFIX + p, self._wrap(h), methods=[m]) for m, p, h in routes]
+        # Bare /healthz too: what the launcher and docker-compose health checks poll.
+        table.append(Route("/healthz", self._wrap(self.healthz), methods=["GET"]))
+        self.app = Starlette(routes=table)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await self.app(scope, receive, send)
@@ -161,7 +166,7 @@ class ControlApp:
         ex = self.venue.exchange
         fills = ex.list_fills(account, include_busted=True)
         return _json({
-            "account": convert.account(ex.account_summary(account)),
+            "account": account_body(convert.account(ex.account_summary(account))),
             "orders": [convert.order(o) for o in ex.orders_history(account)],
             "open_orders": [convert.order(o) for o in ex.open_orders(account)],
             "fills": [convert.fill(f) for f in fills],

@@ -28,6 +28,9 @@ async def _statuses(ws: WsClient, n: int) -> list[str]:
 
 async def test_healthz_and_control_is_not_on_the_venue_port(simulator: SimHandle) -> None:
     health = await _control(simulator, "GET", "/healthz")
+    async with httpx.AsyncClient() as c:
+        bare = await c.get(simulator.control_url.removesuffix("/control") + "/healthz")
+    assert bare.status_code == 200 and bare.json()["status"] == "ok"
     async with simulator.client() as c:
         on_venue = await c.get(simulator.rest_url.removesuffix("/v1") + "/control/healthz")
     assert health["status"] == "ok"

@@ -19,6 +19,7 @@ from ..engine import convert
 from ..engine import events as ev
 from ..faults import Faults
 from ..venue import Venue
+from ..wire import encode_event, encode_wire
 from .channels import BOOK_DEPTH, SNAPSHOT_RATES_MS, private_channels, public_channels
 from .conn import Conn
 
@@ -111,7 +112,7 @@ class Hub:
             if private:
                 targets = [(c, subscribers.get(f"{account}|{c}")) for c in private]
                 if any(subs for _, subs in targets) and not faults.ws_frozen:
-                    data = encode(convert.to_wire(event))
+                    data = encode_event(event)
                     for channel, subs in targets:
                         if subs:
                             self._private(subs, push_frame(channel, data))
@@ -120,7 +121,7 @@ class Hub:
             if not any(subs for _, subs in channels) or faults.ws_frozen:
                 continue
             wire = convert.to_wire(event)
-            data = encode(wire)
+            data = encode_wire(wire)
             sbe_frame = _sbe_encoder(wire, event)
             for channel, subs in channels:
                 if subs:
