@@ -1,0 +1,96 @@
+"""REST reads of one snapshot part, paced by the client-side token bucket.
+
+Each fetcher yields ``(records, recv_ns)`` per response as it arrives, so the run can publish
+records of the pages it got even when a later page fails. Failures propagate as the REST
+client's typed errors (retries for 429/5xx/timeouts already happened inside the client);
+:class:`~shared.paradex.rest.PageLimitError` when pagination would run away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+from services.reconciler.ratelimit import TokenBucket
+from shared.bus.events import SnapshotPartName
+from shared.paradex.models.rest import Page
+from shared.paradex.rest import ParadexRest, iter_pages
+
+Batch = tuple[Sequence[Any], int]
+"""Records of one response and the wall-clock ns when it arrived."""
+
+
+class Limiter:
+    """Awaitable front of a :class:`TokenBucket` (monotonic clock, injectable sleep)."""
+
+    def __init__(self, bucket: TokenBucket, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.bucket = bucket
+        self._clock = clock
+        self._sleep = sleep
+        self.waited_s = 0.0
+
+    async def acquire(self) -> None:
+        """Wait for one token."""
+        wait = self.bucket.reserve(self._clock())
+        if wait > 0:
+            self.waited_s += wait
+            await self._sleep(wait)
+
+
+class PartFetcher:
+    """Fetches the parts of a snapshot from ``rest``; see the module docstring."""
+
+    def __init__(self, rest: ParadexRest, limiter: Limiter, *, page_size: int = 500,
+                 max_pages: int = 1000, clock_ns: Callable[[], int] = time.time_ns) -> None:
+        self.rest = rest
+        self.limiter = limiter
+        self.page_size = page_size
+        self.max_pages = max_pages
+        self._clock_ns = clock_ns
+        self.requests = 0
+
+    async def _call(self, make: Callable[[], Awaitable[Any]]) -> tuple[Any, int]:
+        await self.limiter.acquire()
+        self.requests += 1
+        result = await make()
+        return result, self._clock_ns()
+
+    async def _single(self, make: Callable[[], Awaitable[Any]]) -> AsyncIterator[Batch]:
+        result, recv_ns = await self._call(make)
+        yield (result if isinstance(result, list) else [result]), recv_ns
+
+    async def _paged(self, fetch: Callable[[str | None], Awaitable[Page[Any]]], what: str
+                     ) -> AsyncIterator[Batch]:
+        arrivals: list[int] = []
+
+        async def paced(cursor: str | None) -> Page[Any]:
+            page, recv_ns = await self._call(lambda: fetch(cursor))
+            arrivals.append(recv_ns)
+            assert isinstance(page, Page)
+            return page
+
+        async for page in iter_pages(paced, max_pages=self.max_pages, what=what):
+            yield page.results, arrivals[-1]
+
+    def part(self, part: SnapshotPartName, since_ms: int) -> AsyncIterator[Batch]:
+        """The responses of ``part``; ``since_ms`` bounds order history and fills (``start_at``)."""
+        rest = self.rest
+        if part == "open_orders":
+            return self._single(rest.open_orders)
+        if part == "positions":
+            return self._single(rest.positions)
+        if part == "account":
+            return self._single(rest.account)
+        if part == "balances":
+            return self._single(rest.balance)
+        size = self.page_size
+        if part == "order_history":
+            return self._paged(lambda c: rest.orders_history(start_at=since_ms, cursor=c, page_size=size),
+                               "GET /orders-history")
+        if part == "fills":
+            return self._paged(lambda c: rest.fills(start_at=since_ms, cursor=c, page_size=size),
+                               "GET /fills")
+        raise ValueError(f"unknown snapshot part {part!r}")
