@@ -1,0 +1,48 @@
+"""Settings of the commands service (``COMMANDS_*`` variables plus the common unprefixed ones).
+
+Strategies come from ``COMMANDS_STRATEGIES`` (a JSON array) or ``COMMANDS_STRATEGIES_FILE`` (a path to
+the same JSON); both are secrets because they hold the bearer tokens. Each entry::
+
+    {"name": "mm", "token": "<secret>", "markets": ["BTC-USD-PERP"], "max_order_notional": "50000",
+     "max_open_orders_per_market": 50, "max_position": "2", "can_cancel_others": false}
+
+``markets`` empty = every market; a limit left out (or null) = no limit of ours (the venue's still apply).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from shared.config import COMMANDS_HTTP_PORT, CommonSettings
+from shared.settings import Secret
+
+
+class Settings(CommonSettings, frozen=True, kw_only=True):
+    """Every knob of the commands service."""
+
+    env_prefix: ClassVar[str] = "COMMANDS_"
+
+    http_host: str = "127.0.0.1"
+    http_port: int = COMMANDS_HTTP_PORT
+    #: JSON array of strategies (see the module docstring); ``COMMANDS_STRATEGIES_FILE`` also works.
+    strategies: Secret = Secret("")
+    #: Client-side token bucket for order writes, under the venue's 800/s and 17250/min.
+    rate_per_s: float = 600.0
+    rate_burst: int = 200
+    #: Refresh periods of market specs (/markets) and system state (/system/state).
+    markets_refresh_s: float = 60.0
+    system_refresh_s: float = 5.0
+    #: How often open orders and positions are re-read from the state service's Redis keys.
+    exposure_refresh_s: float = 0.25
+    #: Idempotency records (and ownership records) live this long in Redis.
+    idempotency_ttl_s: int = 7 * 24 * 3600
+    #: A claim still pending after this long belongs to a process that died mid-request.
+    pending_stale_s: float = 30.0
+    #: Default and maximum waits for ``wait=ws``.
+    ws_wait_default_s: float = 5.0
+    ws_wait_max_s: float = 60.0
+    #: Venue timeouts for order writes (a timeout means outcome unknown: lookup, never resend).
+    venue_read_timeout_s: float = 10.0
+    venue_connect_timeout_s: float = 3.0
+    #: JetStream publish ack timeout for command events.
+    publish_timeout_s: float = 2.0
