@@ -22,10 +22,17 @@ from shared.bus import (
     subjects,
 )
 from shared.bus.requests import ReconcileRequest, encode_request
+from shared.paradex.models.account import Order
 from shared.paradex.rest import ParadexRest, RequestTiming, build_order
 from tests.feed.helpers import until
-from tests.reconciler.helpers import BTC, Rec, RecFactory, ack_of, start_reconciler  # noqa: F401
+from tests.reconciler.helpers import BTC, Rec, RecFactory, ack_of
 from tests.simfixture import SimHandle
+
+
+def order_of(result: LookupResult) -> Order:
+    assert result.order is not None, result
+    return result.order
+
 
 PARTS = {"open_orders", "positions", "account", "balances", "order_history", "fills"}
 
@@ -85,7 +92,8 @@ async def test_startup_snapshot_publishes_started_records_parts_finished_complet
     assert account_reqs and first_pub < min(account_reqs)
 
 
-async def test_periodic_runs_happen_every_interval(simulator: SimHandle, start_reconciler: RecFactory) -> None:
+async def test_periodic_runs_happen_every_interval(simulator: SimHandle,
+                                                   start_reconciler: RecFactory) -> None:
     rec = await start_reconciler(simulator, interval_s=0.2)
     await until(lambda: len(rec.service.reports) >= 3, 10, "three runs")
     reasons = [r.plan.reasons for r in rec.service.reports]
@@ -157,7 +165,8 @@ async def test_rest_5xx_on_one_endpoint_gives_incomplete_part_and_snapshot(
 
 async def test_rest_timeout_on_one_endpoint_gives_incomplete_part(simulator: SimHandle,
                                                                  start_reconciler: RecFactory) -> None:
-    simulator.sim.faults.rest_errors.append(RestFault(count=5, kind="hang", hang_ms=3000, path="/v1/positions"))
+    simulator.sim.faults.rest_errors.append(
+        RestFault(count=5, kind="hang", hang_ms=3000, path="/v1/positions"))
     rec = await start_reconciler(simulator, request_timeout_s=0.2)
     await until(lambda: len(rec.service.reports) >= 1, 10, "snapshot")
     report = rec.service.reports[0]
@@ -170,7 +179,7 @@ async def test_failure_after_first_history_page_is_partial_never_complete(
         simulator: SimHandle, start_reconciler: RecFactory) -> None:
     async with ParadexRest(simulator.rest_url, signer=simulator.signer) as rest:
         assert rest.signer is not None
-        for batch in range(10):
+        for _ in range(10):
             orders = [build_order(rest.signer, market=BTC, side="BUY", type="LIMIT", size="0.01",
                                   price="1000", now_ms=rest.now_ms(), instruction="IOC") for _ in range(10)]
             assert (await rest.create_orders(orders)).errors == []
@@ -178,7 +187,8 @@ async def test_failure_after_first_history_page_is_partial_never_complete(
 
     def break_after_first_page(t: RequestTiming) -> None:
         if t.path == "/orders-history" and t.status == 200 and not simulator.sim.faults.rest_errors:
-            simulator.sim.faults.rest_errors.append(RestFault(count=50, status=500, path="/v1/orders-history"))
+            simulator.sim.faults.rest_errors.append(
+                RestFault(count=50, status=500, path="/v1/orders-history"))
 
     rec = await start_reconciler(simulator, page_size=30, on_response=break_after_first_page)
     await until(lambda: len(rec.service.reports) >= 1, 10, "snapshot")
@@ -204,11 +214,11 @@ async def test_lookups_by_id_and_client_id_found_and_not_found(simulator: SimHan
     await until(lambda: len([e for _, e, _ in rec.tap.items if isinstance(e, LookupResult)]) == 6, 10,
                 "six lookup results")
     results = {(e.order_id or e.client_id): e for _, e, _ in rec.tap.items if isinstance(e, LookupResult)}
-    assert results[resting_id].found and results[resting_id].order.status == "OPEN"
-    assert results[closed.id].found and results[closed.id].order.status == "CLOSED"
+    assert results[resting_id].found and order_of(results[resting_id]).status == "OPEN"
+    assert results[closed.id].found and order_of(results[closed.id]).status == "CLOSED"
     assert not results["999999"].found and results["999999"].error == ""
-    assert results["rest-1"].found and results["rest-1"].order.id == resting_id
-    assert results["gone-1"].found and results["gone-1"].order.id == closed.id
+    assert results["rest-1"].found and order_of(results["rest-1"]).id == resting_id
+    assert results["gone-1"].found and order_of(results["gone-1"]).id == closed.id
     assert not results["never-sent"].found and results["never-sent"].error == ""
     assert not any(isinstance(e, SnapshotStarted) for _, e, _ in rec.tap.items)  # lookups only
 
