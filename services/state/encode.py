@@ -1,0 +1,53 @@
+"""Encode state records once, for Redis, the change stream, SSE and HTTP alike.
+
+A body is ``{"seq": S, "value": V}``: ``S`` the stream sequence it reflects, ``V`` the record
+(msgspec JSON: Decimals as exact strings). Bodies are assembled from pre-encoded parts, so a
+record is encoded a single time however many places it goes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import msgspec
+
+from services.state.core import Change
+
+_enc = msgspec.json.Encoder()
+encode = _enc.encode
+
+
+def body(seq: int, value_json: bytes) -> bytes:
+    """``{"seq": seq, "value": <value_json>}``."""
+    return b'{"seq":%d,"value":%s}' % (seq, value_json)
+
+
+def body_of(seq: int, value: Any) -> bytes:
+    """Encode ``value`` and wrap it with ``seq``."""
+    return body(seq, _enc.encode(value))
+
+
+class Encoded(NamedTuple):
+    """One change, encoded: ``value`` is the record's JSON (``null`` when deleted)."""
+
+    stream: str
+    kind: str
+    key: str
+    seq: int
+    value: bytes
+    deleted: bool
+    record: Any
+
+    def body(self) -> bytes:
+        """The Redis/HTTP body of this change."""
+        return body(self.seq, self.value)
+
+    def event(self) -> bytes:
+        """The SSE / notification JSON: ``{"stream","kind","key","seq","value"}``."""
+        return b'{"stream":"%s","kind":"%s","key":%s,"seq":%d,"value":%s}' % (
+            self.stream.encode(), self.kind.encode(), _enc.encode(self.key), self.seq, self.value)
+
+
+def encode_change(stream: str, seq: int, ch: Change) -> Encoded:
+    """Encode one core :class:`Change` applied at ``seq``."""
+    return Encoded(stream, ch.kind, ch.key, seq, _enc.encode(ch.value), ch.value is None, ch.value)

@@ -1,0 +1,181 @@
+"""The state service's HTTP API (FastAPI; bodies encoded with msgspec, not pydantic).
+
+Every body is ``{"seq": S, "value": V}`` (errors: ``{"seq": S, "error", "reason"}``) and every
+response carries ``X-Stream-Seq: S``: account answers reflect the ACCOUNT stream sequence, book
+and bbo answers the local MARKET sequence. ``/v1/orders`` bodies are cached per (sequence,
+filters) and each order's JSON per record, so a steady state costs no re-encoding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import FastAPI, Query
+from fastapi.responses import PlainTextResponse, Response, StreamingResponse
+
+from services.state.core import STATUS_RANK
+from services.state.encode import body, body_of, encode
+from services.state.views import health_value, metrics_text
+
+if TYPE_CHECKING:
+    from services.state.service import StateService
+
+JSON = "application/json"
+SSE_KEEPALIVE_S = 15.0
+
+
+def _resp(seq: int, content: bytes, status: int = 200) -> Response:
+    return Response(content=content, status_code=status, media_type=JSON, headers={"X-Stream-Seq": str(seq)})
+
+
+def _error(seq: int, status: int, error: str, reason: str) -> Response:
+    return _resp(seq, encode({"seq": seq, "error": error, "reason": reason}), status)
+
+
+class _OrderCache:
+    """Encoded orders per record, and whole /v1/orders bodies per (seq, filters)."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, tuple[Any, bytes]] = {}
+        self.bodies: dict[tuple[Any, ...], bytes] = {}
+        self.seq = -1
+
+    def record(self, st: Any) -> bytes:
+        hit = self.records.get(st.key)
+        if hit is not None and hit[0] is st:
+            return hit[1]
+        data = encode(st)
+        self.records[st.key] = (st, data)
+        return data
+
+
+def create_app(svc: StateService) -> FastAPI:
+    """The FastAPI app serving ``svc``'s state."""
+    app = FastAPI(title="paradex-hub state", version="1",
+                  description="Account and market state folded from the bus. Every body is "
+                              '{"seq": <stream sequence>, "value": ...}; header X-Stream-Seq too.')
+    cache = _OrderCache()
+
+    @app.get("/v1/orders", summary="Orders, filtered by status (repeatable or comma list), market, client_id")
+    async def list_orders(status: Annotated[list[str] | None, Query()] = None, market: str | None = None,
+                          client_id: str | None = None) -> Response:
+        core = svc.core
+        seq = core.account_seq
+        statuses: frozenset[str] | None = None
+        if status:
+            statuses = frozenset(s.strip() for part in status for s in part.split(",") if s.strip())
+            bad = sorted(statuses - STATUS_RANK.keys())
+            if bad:
+                return _error(seq, 422, "bad_status", f"unknown status {bad}; known: {sorted(STATUS_RANK)}")
+        if cache.seq != seq:
+            cache.bodies.clear()
+            cache.seq = seq
+        ck = (statuses, market, client_id)
+        content = cache.bodies.get(ck)
+        if content is None:
+            orders = core.list_orders(statuses, market, client_id).value
+            content = body(seq, b"[" + b",".join(cache.record(o) for o in orders) + b"]")
+            if len(cache.bodies) < 256:
+                cache.bodies[ck] = content
+        return _resp(seq, content)
+
+    @app.get("/v1/orders/by_client_id/{client_id}", summary="One order by client id")
+    async def order_by_client_id(client_id: str) -> Response:
+        ans = svc.core.get_order(client_id=client_id)
+        if ans.value is None:
+            return _error(ans.seq, 404, "not_found", f"no order with client_id {client_id!r}")
+        return _resp(ans.seq, body(ans.seq, cache.record(ans.value)))
+
+    @app.get("/v1/orders/{order_id}", summary="One order by exchange id (or its client:<id> key)")
+    async def order_by_id(order_id: str) -> Response:
+        ans = svc.core.get_order(order_id=order_id)
+        if ans.value is None:
+            return _error(ans.seq, 404, "not_found", f"no order with id {order_id!r}")
+        return _resp(ans.seq, body(ans.seq, cache.record(ans.value)))
+
+    @app.get("/v1/positions", summary="Positions by market")
+    async def positions() -> Response:
+        ans = svc.core.list_positions()
+        return _resp(ans.seq, body_of(ans.seq, ans.value))
+
+    @app.get("/v1/account", summary="Account summary")
+    async def account() -> Response:
+        ans = svc.core.get_account()
+        if ans.value is None:
+            return _error(ans.seq, 404, "not_found", "no account summary received yet")
+        return _resp(ans.seq, body_of(ans.seq, ans.value))
+
+    @app.get("/v1/balances", summary="Balances by token")
+    async def balances() -> Response:
+        ans = svc.core.list_balances()
+        return _resp(ans.seq, body_of(ans.seq, ans.value))
+
+    @app.get("/v1/fills", summary="Fills, oldest first; limit keeps the most recent N")
+    async def fills(market: str | None = None, order_id: str | None = None,
+                    limit: Annotated[int | None, Query(ge=1, le=100_000)] = None) -> Response:
+        ans = svc.core.list_fills(market, order_id, limit)
+        return _resp(ans.seq, body_of(ans.seq, ans.value))
+
+    @app.get("/v1/book/{market}", summary="Order book (valid=false: do not trust the levels)")
+    async def book(market: str, depth: Annotated[int, Query(ge=1, le=1000)] = 15) -> Response:
+        ans = svc.core.get_book(market, depth)
+        if ans.value is None:
+            return _error(ans.seq, 404, "not_found", f"no book for market {market!r}")
+        return _resp(ans.seq, body_of(ans.seq, ans.value))
+
+    @app.get("/v1/bbo/{market}", summary="Best bid/offer from the maintained book, with its validity")
+    async def bbo(market: str) -> Response:
+        ans = svc.core.get_bbo(market)
+        if ans.value is None:
+            return _error(ans.seq, 404, "not_found", f"no book for market {market!r}")
+        return _resp(ans.seq, body_of(ans.seq, ans.value))
+
+    @app.get("/v1/health", summary="Per-stream health: event ages, feed, books, reconciliation, counters")
+    async def health() -> Response:
+        seq, value = health_value(svc)
+        return _resp(seq, body_of(seq, value), 200 if value.ok else 503)
+
+    @app.get("/v1/events", summary="Server-Sent Events of state changes (kinds: comma list filter)")
+    async def events(kinds: str | None = None) -> StreamingResponse:
+        wanted = frozenset(k.strip() for k in kinds.split(",") if k.strip()) if kinds else None
+        sub = svc.hub.subscribe(wanted)
+
+        async def stream() -> AsyncIterator[bytes]:
+            try:
+                yield b": connected seq=%d\n\n" % svc.core.account_seq
+                while True:
+                    try:
+                        item = await asyncio.wait_for(sub.queue.get(), SSE_KEEPALIVE_S)
+                    except TimeoutError:
+                        yield b": keepalive\n\n"
+                        continue
+                    if item is None:
+                        if sub.overflowed:
+                            yield b"event: overflow\ndata: {}\n\n"
+                        return
+                    yield b"id: %d\nevent: %s\ndata: %s\n\n" % (item.seq, item.kind.encode(), item.event())
+            finally:
+                svc.hub.unsubscribe(sub)
+
+        headers = {"X-Stream-Seq": str(svc.core.account_seq), "Cache-Control": "no-cache"}
+        return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+    @app.get("/healthz", summary="Liveness/readiness: 200 when consuming, 503 otherwise")
+    async def healthz() -> Response:
+        seq, value = health_value(svc)
+        return _resp(seq, encode({"seq": seq, "ok": value.ok}), 200 if value.ok else 503)
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+    async def metrics() -> Response:
+        lag: int | None = None
+        last: int | None = None
+        try:
+            lag, last = await svc.consumer_lag()
+        except Exception:
+            pass
+        return Response(content=metrics_text(svc, lag, last), media_type="text/plain; version=0.0.4",
+                         headers={"X-Stream-Seq": str(svc.core.account_seq)})
+
+    return app

@@ -1,0 +1,45 @@
+"""Settings of the state service (``STATE_*`` variables plus the common unprefixed ones)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from shared.config import STATE_HTTP_PORT, CommonSettings
+
+
+class Settings(CommonSettings, frozen=True, kw_only=True):
+    """State-service settings. Times in seconds unless the name says otherwise.
+
+    ``consumer_name``: the JetStream durable on the ACCOUNT stream ("" = ``state-<account>``; give
+    each replica its own). ``fetch_batch`` / ``fetch_expires_s``: size and expiry of one pull
+    request. ``checkpoint_every_events`` / ``checkpoint_interval_s``: a checkpoint is written after
+    that many applied account events, or that long after the last one when anything changed.
+    ``md_flush_interval_s``: market-data Redis writes are coalesced per market (latest wins) and
+    flushed at this period. ``book_depth``: levels per side written to ``pdx:md:book:<market>``.
+    """
+
+    env_prefix: ClassVar[str] = "STATE_"
+
+    http_host: str = "127.0.0.1"
+    http_port: int = STATE_HTTP_PORT
+    consumer_name: str = ""
+    fetch_batch: int = 1000
+    fetch_expires_s: float = 2.0
+    checkpoint_every_events: int = 5000
+    checkpoint_interval_s: float = 5.0
+    md_flush_interval_s: float = 0.05
+    book_depth: int = 20
+    changes_maxlen: int = 100_000
+    md_changes_maxlen: int = 10_000
+    recent_fills_max: int = 1000
+    reconcile_coalesce_s: float = 1.0
+    health_interval_s: float = 1.0
+    sse_queue_max: int = 10_000
+    grace_ms: int = 5000
+    max_trades: int = 100
+    startup_reconcile: bool = True
+
+    @property
+    def durable(self) -> str:
+        """Durable consumer name of this replica."""
+        return self.consumer_name or f"state-{self.account_token}"

@@ -1,0 +1,115 @@
+"""Bodies built from the service's state for /v1/health, ``pdx:<account>:health`` and /metrics."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from services.state.encode import body_of
+
+if TYPE_CHECKING:
+    from services.state.service import StateService
+
+
+class StreamHealth(msgspec.Struct, kw_only=True):
+    applied_seq: int
+    last_event_age_ms: int  # -1 when no event was applied since start
+
+
+class ShellHealth(msgspec.Struct, kw_only=True):
+    """The shell's view added to the core's :class:`Health`."""
+
+    ok: bool
+    account: StreamHealth
+    market: StreamHealth
+    feed_connected: bool
+    books_valid: dict[str, bool]
+    checkpoint_seq: int
+    restored_from_seq: int | None
+    dlq: int
+    redis_error: str
+    core: Any
+
+
+def _age_ms(wall: float, now: float) -> int:
+    return int((now - wall) * 1000) if wall else -1
+
+
+def health_value(svc: StateService) -> tuple[int, ShellHealth]:
+    """(account seq, health) of the service now."""
+    ans = svc.core.health()
+    h = ans.value
+    now = time.time()
+    consumer_ok = svc.consumer is not None and svc.consumer.running
+    value = ShellHealth(
+        ok=bool(svc.started and consumer_ok and svc.nc.is_connected and not svc.writer.last_error),
+        account=StreamHealth(applied_seq=h.account_seq,
+                             last_event_age_ms=_age_ms(svc.last_account_wall, now)),
+        market=StreamHealth(applied_seq=h.market_seq,
+                            last_event_age_ms=_age_ms(svc.last_market_wall, now)),
+        feed_connected=h.feed.connected, books_valid={m: b.valid for m, b in h.books.items()},
+        checkpoint_seq=svc.checkpoint_seq, restored_from_seq=svc.restored_seq, dlq=svc.dlq_count,
+        redis_error=svc.writer.last_error, core=h)
+    return ans.seq, value
+
+
+def health_body(svc: StateService) -> bytes:
+    """``{"seq", "value": ShellHealth}`` JSON."""
+    seq, value = health_value(svc)
+    return body_of(seq, value)
+
+
+_BOOK_GAP_COUNTERS = ("book_gap", "book_gap_events")
+_NAME = re.compile(r"[^a-zA-Z0-9_]")
+
+
+def metrics_text(svc: StateService, lag: int | None, stream_last_seq: int | None) -> str:
+    """Prometheus text exposition (format 0.0.4) of the service's counters."""
+    counters = svc.core.metrics()
+    out: list[str] = []
+
+    def metric(name: str, typ: str, help_: str, samples: Sequence[tuple[dict[str, str], float]]) -> None:
+        out.append(f"# HELP {name} {help_}")
+        out.append(f"# TYPE {name} {typ}")
+        for labels, v in samples:
+            lab = ",".join(f'{k}="{val}"' for k, val in labels.items())
+            out.append(f"{name}{{{lab}}} {v}" if lab else f"{name} {v}")
+
+    applied = []
+    for name, v in counters.items():
+        if name.startswith("events."):
+            _, kind, source = name.split(".", 2)
+            applied.append(({"kind": kind, "source": source}, v))
+    metric("state_events_applied_total", "counter", "Events folded by the core, by kind and source", applied)
+    metric("state_stale_rest_suppressed_total", "counter", "REST records older than held state, dropped",
+           [({}, counters.get("stale_rest_suppressed", 0))])
+    metric("state_corrections_applied_total", "counter", "REST records applied (WS had missed something)",
+           [({}, counters.get("corrections", 0))])
+    metric("state_book_gaps_total", "counter", "Book gaps (seen here or reported by the feed)",
+           [({}, sum(counters.get(c, 0) for c in _BOOK_GAP_COUNTERS))])
+    metric("state_redelivered_total", "counter", "Account events at or below the applied sequence",
+           [({}, counters.get("redelivered", 0))])
+    metric("state_dlq_total", "counter", "Bus messages sent to the DLQ", [({}, svc.dlq_count)])
+    metric("state_decode_errors_total", "counter", "Undecodable bus messages", [({}, svc.decode_errors)])
+    metric("state_account_applied_seq", "gauge", "Last ACCOUNT stream sequence applied",
+           [({}, svc.core.account_seq)])
+    metric("state_market_applied_seq", "gauge", "Local market-data sequence", [({}, svc.core.market_seq)])
+    if lag is not None:
+        metric("state_consumer_lag", "gauge", "This account's ACCOUNT stream messages not yet applied",
+               [({}, lag)])
+    if stream_last_seq is not None:
+        metric("state_account_stream_last_seq", "gauge", "ACCOUNT stream last sequence",
+               [({}, stream_last_seq)])
+    metric("state_reconcile_requests_total", "counter", "ReconcileRequests sent / coalesced",
+           [({"outcome": "sent"}, svc.requester.sent), ({"outcome": "coalesced"}, svc.requester.coalesced)])
+    metric("state_checkpoints_total", "counter", "Checkpoints written", [({}, svc.checkpoints)])
+    metric("state_redis_write_errors_total", "counter", "Redis batch writes that failed",
+           [({}, svc.writer.errors)])
+    metric("state_sse_clients", "gauge", "Connected SSE clients", [({}, len(svc.hub.subscribers))])
+    metric("state_core_counter", "counter", "Every core counter by name",
+           [({"name": _NAME.sub("_", k)}, v) for k, v in counters.items() if not k.startswith("events.")])
+    return "\n".join(out) + "\n"
