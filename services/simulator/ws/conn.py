@@ -20,6 +20,7 @@ from websockets.exceptions import ConnectionClosed
 log = logging.getLogger(__name__)
 
 SLOW_CONSUMER = 1008
+MAX_BATCH = 256
 
 
 class Conn:
@@ -82,21 +83,44 @@ class Conn:
             await self.ws.close(code, reason)
 
     async def writer(self) -> None:
-        """Write queued frames in order until the connection closes."""
-        queue, ws, loop = self._queue, self.ws, self._loop
+        """Write queued frames in order until the connection closes.
+
+        Frames already due are written as one batch: one ``transport.write`` (one syscall) for
+        many frames, which matters once TCP_NODELAY sends every write as its own segment.
+        """
+        queue, loop = self._queue, self._loop
         try:
             while not self.closed:
                 await self._wake.wait()
                 self._wake.clear()
                 while queue and not self.closed:
-                    at, frame, binary = queue.popleft()
+                    at = queue[0][0]
                     if at:
                         delay = at - loop.time()
                         if delay > 0:
                             await asyncio.sleep(delay)
-                        if not queue:
-                            self._last_at = 0.0
-                    await ws.send(frame, text=not binary)
-                    self.pushed += 1
+                    batch: list[tuple[float, bytes, bool]] = []
+                    now = loop.time()
+                    while queue and len(batch) < MAX_BATCH and queue[0][0] <= now:
+                        batch.append(queue.popleft())
+                    if not queue:
+                        self._last_at = 0.0
+                    await self._write(batch)
+                    self.pushed += len(batch)
         except ConnectionClosed:
             self.closed = True
+
+    async def _write(self, batch: list[tuple[float, bytes, bool]]) -> None:
+        ws = self.ws
+        protocol = ws.protocol
+        async with ws.send_context():
+            for _, frame, binary in batch:
+                if binary:
+                    protocol.send_binary(frame)
+                else:
+                    protocol.send_text(frame)
+            chunks = protocol.data_to_send()
+            if all(chunks):
+                ws.transport.write(b"".join(chunks))
+            else:  # an end-of-stream marker: let websockets handle it
+                protocol.writes[:0] = chunks

@@ -1,0 +1,182 @@
+"""Simulator throughput: ``python -m bench.simulator [seconds]``.
+
+Starts ``python -m services.simulator`` as a child process (as in production: its own process and
+core) and measures from this process, over loopback:
+
+* ``ws_push_per_s``: book-delta pushes received per second by ONE WebSocket client subscribed to
+  every market's ``order_book.{m}.deltas`` while the synthetic market runs at its maximum rate
+  (JSON frames, compression off on the client);
+* ``orders_per_s``: signed orders accepted (201) per second over REST with signature
+  verification on, from several concurrent keep-alive httpx clients (orders are signed before
+  the clock starts, rate limits are lifted).
+
+Prints human lines, then LAST a JSON line with the figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import msgspec
+from websockets.asyncio.client import connect
+
+from shared.config import DEV_ACCOUNT, DEV_L2_PRIVATE_KEY
+from shared.localservers import free_port, wait_port
+from shared.paradex.auth import auth_headers
+from shared.paradex.signer import OrderSigner
+
+CHAIN = "PRIVATE_SN_PARACLEAR_SIM"
+
+
+class _Seq(msgspec.Struct):
+    market: str
+    seq_no: int
+
+
+class _Params(msgspec.Struct):
+    data: _Seq
+
+
+class _Push(msgspec.Struct):
+    params: _Params
+
+
+_DELTA = msgspec.json.Decoder(_Push)  # only what the gap check needs: cheap per frame
+MARKETS = ("BTC-USD-PERP", "ETH-USD-PERP")
+CLIENTS = 8
+
+
+def _start(ports: dict[str, int]) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ, **{k: str(v) for k, v in ports.items()},
+        "SIM_SYNTHETIC_RATE": "0", "SIM_CHAIN_ID": CHAIN, "SIM_VERIFY_SIGNATURES": "true",
+        "SIM_RL_ORDERS_PER_S": "0", "SIM_RL_ORDERS_PER_MIN": "0", "SIM_RL_AUTH_PER_MIN": "0",
+        "SIM_RL_PUBLIC_PER_MIN": "0", "SIM_RL_PRIVATE_GET_PER_S": "0", "SIM_RL_PRIVATE_GET_PER_MIN": "0",
+        "SIM_RL_PRIVATE_IP_PER_MIN": "0", "SIM_QUEUE_BOUND": "1000000", "LOG_LEVEL": "WARNING",
+        "PARADEX_ACCOUNT": DEV_ACCOUNT, "PARADEX_L2_PRIVATE_KEY": DEV_L2_PRIVATE_KEY,
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "services.simulator"], env=env)
+    # Probe the control port only (a bare TCP probe of the WS port logs a failed handshake);
+    # every port is bound before the control server starts answering.
+    if not wait_port("127.0.0.1", ports["SIM_CONTROL_PORT"], 20):
+        proc.kill()
+        raise RuntimeError("simulator did not start")
+    return proc
+
+
+async def ws_push_rate(ws_url: str, control: str, seconds: float) -> tuple[float, int]:
+    """Book-delta frames per second received by one client, synthetic market at max rate."""
+    async with connect(ws_url, compression=None, max_queue=None, max_size=None) as ws:
+        for i, market in enumerate(MARKETS):
+            await ws.send(json.dumps({"jsonrpc": "2.0", "method": "subscribe",
+                                      "params": {"channel": f"order_book.{market}.deltas"}, "id": i}))
+        async with httpx.AsyncClient() as c:
+            await c.put(f"{control}/synthetic", json={"rate": 1_000_000})
+        deltas = 0
+        last_seq: dict[str, int] = {}
+        gaps = 0
+        start = 0.0
+        warmup_end = time.monotonic() + 1.0
+        end = warmup_end + seconds
+        while True:
+            frame = await ws.recv()
+            now = time.monotonic()
+            if now >= end:
+                break
+            if isinstance(frame, bytes) or '"update_type":"d"' not in frame:
+                continue
+            data = _DELTA.decode(frame).params.data
+            market, seq = data.market, data.seq_no
+            if market in last_seq and seq != last_seq[market] + 1:
+                gaps += 1
+            last_seq[market] = seq
+            if now >= warmup_end:
+                if not start:
+                    start = now
+                deltas += 1
+        async with httpx.AsyncClient() as c:
+            await c.put(f"{control}/synthetic", json={"rate": 0})
+    return deltas / (end - start), gaps
+
+
+def _signed_orders(signer: OrderSigner, count: int) -> list[dict[str, Any]]:
+    orders = []
+    ts = int(time.time() * 1000)
+    for i in range(count):
+        market = MARKETS[i % 2]
+        price = Decimal("50000") - i % 500 if market == "BTC-USD-PERP" else Decimal("2500") - i % 500
+        size = "0.001" if market == "BTC-USD-PERP" else "0.01"
+        side = "BUY"
+        sig = signer.sign_order(market, side, "LIMIT", size, str(price), ts + i)
+        orders.append({"market": market, "side": side, "type": "LIMIT", "size": size, "price": str(price),
+                       "instruction": "GTC", "signature": sig, "signature_timestamp": ts + i})
+    return orders
+
+
+async def order_rate(rest: str, count: int) -> tuple[float, int, int]:
+    """Signed orders accepted per second (201) from CLIENTS concurrent keep-alive clients."""
+    signer = OrderSigner(DEV_L2_PRIVATE_KEY, DEV_ACCOUNT, CHAIN)
+    orders = _signed_orders(signer, count)
+    async with httpx.AsyncClient(base_url=rest) as c:
+        token = (await c.post("/auth", headers=auth_headers(signer, int(time.time())))).json()["jwt_token"]
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    clients = [httpx.AsyncClient(base_url=rest, limits=limits, headers={"Authorization": f"Bearer {token}"})
+               for _ in range(CLIENTS)]
+    accepted = rejected = 0
+
+    async def worker(client: httpx.AsyncClient, mine: list[dict[str, Any]]) -> None:
+        nonlocal accepted, rejected
+        for body in mine:
+            resp = await client.post("/orders", content=json.dumps(body),
+                                     headers={"content-type": "application/json"})
+            if resp.status_code == 201:
+                accepted += 1
+            else:
+                rejected += 1
+
+    try:
+        await clients[0].get("/account")  # warm the connection pools
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(cl, orders[i::CLIENTS]) for i, cl in enumerate(clients)))
+        elapsed = time.perf_counter() - start
+    finally:
+        for cl in clients:
+            await cl.aclose()
+    return accepted / elapsed, accepted, rejected
+
+
+async def main(seconds: float) -> dict[str, Any]:
+    ports = {"SIM_REST_PORT": free_port(), "SIM_WS_PORT": free_port(), "SIM_CONTROL_PORT": free_port()}
+    proc = _start(ports)
+    try:
+        rest = f"http://127.0.0.1:{ports['SIM_REST_PORT']}/v1"
+        control = f"http://127.0.0.1:{ports['SIM_CONTROL_PORT']}/control"
+        ws_url = f"ws://127.0.0.1:{ports['SIM_WS_PORT']}/v1"
+        await asyncio.sleep(0.5)
+        push_rate, gaps = await ws_push_rate(ws_url, control, seconds)
+        print(f"ws: {push_rate:,.0f} book deltas/s to one client ({gaps} sequence gaps)")
+        rate, accepted, rejected = await order_rate(rest, count=int(3000 * max(1.0, seconds / 5)))
+        print(f"rest: {rate:,.0f} signed orders/s accepted ({accepted} accepted, {rejected} rejected, "
+              f"{CLIENTS} clients, signature verification on)")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return {"ws_push_per_s": round(push_rate), "orders_per_s": round(rate), "ws_gaps": gaps,
+            "orders_rejected": rejected}
+
+
+if __name__ == "__main__":
+    duration = float(sys.argv[1]) if len(sys.argv) > 1 else 5.0
+    print(json.dumps(asyncio.run(main(duration))))
