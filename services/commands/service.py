@@ -1,0 +1,114 @@
+"""Builds the commands service from settings and live clients; owns its background tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import time
+from typing import Any
+
+import uvicorn
+
+from services.commands.api import ARRIVAL, build_app
+from services.commands.core.bucket import TokenBucket
+from services.commands.core.strategies import Strategies
+from services.commands.engine import Engine
+from services.commands.metrics import Metrics
+from services.commands.settings import Settings
+from services.commands.store import CommandStore
+from services.commands.views import ExposureView, VenueView
+from services.commands.watch import OrderWatch
+from shared.bus import EventPublisher
+from shared.paradex.rest import ParadexRest, RestTimeouts
+
+
+class CommandsService:
+    """``await start()`` connects to the venue and serves HTTP; ``await stop()`` drains."""
+
+    def __init__(self, settings: Settings, nc: Any, js: Any, redis: Any, *, http: bool = True) -> None:
+        self.settings = settings
+        self.nc, self.js, self.redis = nc, js, redis
+        self.http = http
+        self.strategies = Strategies.parse(settings.strategies.reveal())
+        self.metrics = Metrics()
+        self.added_s: list[float] = []  # kept for the bench (bounded)
+        self.port = 0
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._server: uvicorn.Server | None = None
+
+    def _on_request(self, method: str, path: str, attempt: int) -> None:
+        arrival = ARRIVAL.get()
+        if arrival and method != "GET" and attempt == 0:
+            added = time.perf_counter() - arrival
+            self.metrics.added.observe(added)
+            if len(self.added_s) < 1_000_000:
+                self.added_s.append(added)
+
+    async def start(self) -> None:
+        s = self.settings
+        timeouts = RestTimeouts(connect_s=s.venue_connect_timeout_s, read_s=s.venue_read_timeout_s)
+        self.rest = await ParadexRest.connect(s, timeouts=timeouts, on_request=self._on_request,
+                                              max_connections=64)
+        account = s.account_token
+        store = CommandStore(self.redis, account, s.idempotency_ttl_s)
+        self.venue = VenueView(self.rest, s.markets_refresh_s, s.system_refresh_s)
+        await self.venue.load()
+        self.exposure = ExposureView(self.redis, account, store, list(self.venue.markets))
+        self.exposure.venue_prices = self.venue.venue_prices
+        await self.exposure.refresh()
+        self.watch = OrderWatch(self.nc, account)
+        await self.watch.start()
+        self.engine = Engine(
+            rest=self.rest, publisher=EventPublisher(self.js, account, timeout_s=s.publish_timeout_s),
+            nc=self.nc, store=store, venue=self.venue, exposure=self.exposure,
+            bucket=TokenBucket(s.rate_per_s, s.rate_burst, time.monotonic()), watch=self.watch,
+            metrics=self.metrics, pending_stale_s=s.pending_stale_s, ws_wait_default_s=s.ws_wait_default_s,
+            ws_wait_max_s=s.ws_wait_max_s)
+        self.app = build_app(self.engine, self.strategies, self.health)
+        self._tasks = [asyncio.ensure_future(self.venue.run()),
+                       asyncio.ensure_future(self.exposure.run(s.exposure_refresh_s))]
+        if self.http:
+            await self._serve()
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        age = time.time() - self.exposure.refreshed_at
+        ok = bool(self.venue.markets) and self.nc.is_connected and age < 10 * max(1.0, self.settings.exposure_refresh_s)
+        return ok, {"markets": len(self.venue.markets), "system_status": self.venue.system_status,
+                    "exposure_age_s": round(age, 3), "nats_connected": self.nc.is_connected,
+                    "strategies": len(self.strategies)}
+
+    async def _serve(self) -> None:
+        # Bind ourselves with proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted connections
+        # only for sockets it recognises as TCP (proto 0 would leave Nagle on: ~40 ms per reply).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.settings.http_host, self.settings.http_port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
+                                timeout_graceful_shutdown=5)
+        self._server = uvicorn.Server(config)
+        self._sock = sock
+        self._tasks.append(asyncio.ensure_future(self._server.serve(sockets=[sock])))
+        while not self._server.started:
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        for t in self._tasks:
+            if t is not self._tasks[-1] or self._server is None:
+                t.cancel()
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._tasks[-1], 10)
+        for t in self._tasks:
+            with contextlib.suppress(BaseException):
+                await t
+        if hasattr(self, "engine") and self.engine.tasks:
+            await asyncio.wait(list(self.engine.tasks), timeout=5)
+        if hasattr(self, "watch"):
+            await self.watch.stop()
+        if hasattr(self, "rest"):
+            await self.rest.aclose()
