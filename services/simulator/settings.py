@@ -52,3 +52,7 @@ class SimSettings(CommonSettings, frozen=True, kw_only=True):
     rl_private_get_per_s: int = 120
     rl_private_get_per_min: int = 600
     rl_private_ip_per_min: int = 1500
+
+
+Settings = SimSettings
+"""Every service exposes its settings struct as ``Settings`` (the compose test relies on it)."""
