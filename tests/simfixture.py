@@ -144,7 +144,7 @@ async def simulator_factory() -> AsyncIterator[SimFactory]:
         yield make
     finally:
         for handle in started:
-            await handle.sim.stop()
+            await handle.sim.stop(graceful=False)
 
 
 @pytest.fixture
