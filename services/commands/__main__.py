@@ -27,8 +27,13 @@ async def main() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    nc = await nats.connect(settings.nats_url, name="paradex-hub-commands", max_reconnect_attempts=-1,
-                            reconnect_time_wait=0.5, allow_reconnect=True)
+    nc = await nats.connect(
+        settings.nats_url,
+        name="paradex-hub-commands",
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        allow_reconnect=True,
+    )
     js = nc.jetstream()
     await ensure_streams(js)
     redis = aioredis.from_url(settings.redis_url)

@@ -49,8 +49,12 @@ def _body(name: str, refs: dict[str, Any]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": refs[name]}}}}
 
 
-def build_app(engine: Engine, strategies: Strategies, health: Callable[[], tuple[bool, dict[str, Any]]],
-              lifespan: Any = None) -> Any:
+def build_app(
+    engine: Engine,
+    strategies: Strategies,
+    health: Callable[[], tuple[bool, dict[str, Any]]],
+    lifespan: Any = None,
+) -> Any:
     """The FastAPI app wrapped in :class:`ArrivalStamp`."""
     app = FastAPI(title="paradex-hub commands", version="1", lifespan=lifespan)
     cancels = Cancels(engine)
@@ -63,9 +67,17 @@ def build_app(engine: Engine, strategies: Strategies, health: Callable[[], tuple
     def auth(request: Request) -> Strategy | Response:
         s = strategies.authenticate(request.headers.get("authorization"))
         if s is None:
-            return respond(reply(401, {"error": "UNAUTHORIZED", "rule": "bearer_token",
-                                       "message": "a valid 'Authorization: Bearer <token>' is required"},
-                                 {"WWW-Authenticate": "Bearer"}))
+            return respond(
+                reply(
+                    401,
+                    {
+                        "error": "UNAUTHORIZED",
+                        "rule": "bearer_token",
+                        "message": "a valid 'Authorization: Bearer <token>' is required",
+                    },
+                    {"WWW-Authenticate": "Bearer"},
+                )
+            )
         return s
 
     async def decode(request: Request, type_: type[T]) -> T | Response:
@@ -76,8 +88,9 @@ def build_app(engine: Engine, strategies: Strategies, health: Callable[[], tuple
 
     Handler = Callable[[Strategy, Request], Awaitable[Reply | Response]]
 
-    def route(method: Literal["GET", "POST", "PUT", "DELETE"], path: str, name: str,
-              body: str | None = None) -> Callable[[Handler], Handler]:
+    def route(
+        method: Literal["GET", "POST", "PUT", "DELETE"], path: str, name: str, body: str | None = None
+    ) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             async def endpoint(request: Request) -> Response:
                 metrics.requests.labels(name).inc()
@@ -87,8 +100,14 @@ def build_app(engine: Engine, strategies: Strategies, health: Callable[[], tuple
                 out = await fn(s, request)
                 return out if isinstance(out, Response) else respond(out)
 
-            app.add_api_route(path, endpoint, methods=[method], name=name, summary=fn.__doc__,
-                              openapi_extra=_body(body, refs) if body else None)
+            app.add_api_route(
+                path,
+                endpoint,
+                methods=[method],
+                name=name,
+                summary=fn.__doc__,
+                openapi_extra=_body(body, refs) if body else None,
+            )
             return fn
 
         return register
@@ -114,14 +133,19 @@ def build_app(engine: Engine, strategies: Strategies, health: Callable[[], tuple
     @route("DELETE", "/v1/orders/by_client_id/{client_id}", "cancel_by_client_id")
     async def cancel_by_client_id(s: Strategy, request: Request) -> Reply | Response:
         """Cancel one order by client id (?market= optional)."""
-        return await cancels.cancel_by_client_id(s, request.path_params["client_id"],
-                                                 request.query_params.get("market"))
+        return await cancels.cancel_by_client_id(
+            s, request.path_params["client_id"], request.query_params.get("market")
+        )
 
     @route("PUT", "/v1/orders/{order_id}", "modify", "ModifyOrder")
     async def modify(s: Strategy, request: Request) -> Reply | Response:
         """Modify an order's size/price (side and type unchanged)."""
         req = await decode(request, ModifyOrder)
-        return req if isinstance(req, Response) else await cancels.modify(s, request.path_params["order_id"], req)
+        return (
+            req
+            if isinstance(req, Response)
+            else await cancels.modify(s, request.path_params["order_id"], req)
+        )
 
     @route("DELETE", "/v1/orders/{order_id}", "cancel")
     async def cancel(s: Strategy, request: Request) -> Reply | Response:

@@ -6,11 +6,13 @@ import asyncio
 import time
 from decimal import Decimal
 
+import msgspec
+
 from services.commands.core.risk import check_cancel, check_limits
 from services.commands.core.rules import ZERO, Intent, check_order, check_system
 from services.commands.core.strategies import Strategy
 from services.commands.engine import Engine, violation
-from services.commands.wire import CancelBatch, ModifyOrder, PlaceBatch, Reply, reply
+from services.commands.wire import CancelBatch, ModifyOrder, PlaceBatch, PlaceOrder, Reply, reply
 from shared.bus import CmdCancelRequested, CmdModifyRequested
 from shared.errors import RateLimitedError, TransportError, VenueError
 from shared.paradex.rest import build_modify
@@ -21,8 +23,17 @@ def _venue_error(exc: VenueError, **extra: str) -> Reply:
     if isinstance(exc, RateLimitedError) and exc.retry_after_s is not None:
         headers["Retry-After"] = str(max(1, int(exc.retry_after_s + 0.999)))
     status = 429 if isinstance(exc, RateLimitedError) else (404 if exc.status == 404 else 400)
-    return reply(status, {"status": "rejected", "error": exc.code, "message": exc.venue_message,
-                          "http_status": exc.status, **extra}, headers)
+    return reply(
+        status,
+        {
+            "status": "rejected",
+            "error": exc.code,
+            "message": exc.venue_message,
+            "http_status": exc.status,
+            **extra,
+        },
+        headers,
+    )
 
 
 class Cancels:
@@ -48,22 +59,38 @@ class Cancels:
         owner, cid = await self._owner_of_order(order_id)
         if (v := check_cancel(strategy, owner)) is not None:
             return violation(v)
-        return await self._send_cancel(strategy, cid, order_id, "", lambda: self.e.rest.cancel_order(order_id))
+        return await self._send_cancel(
+            strategy, cid, order_id, "", lambda: self.e.rest.cancel_order(order_id)
+        )
 
     async def cancel_by_client_id(self, strategy: Strategy, client_id: str, market: str | None) -> Reply:
         """``DELETE /v1/orders/by_client_id/{client_id}``."""
         owner = await self._owner_of_client_id(client_id)
         if (v := check_cancel(strategy, owner)) is not None:
             return violation(v)
-        return await self._send_cancel(strategy, client_id, "", market or "",
-                                       lambda: self.e.rest.cancel_order_by_client_id(client_id, market))
+        return await self._send_cancel(
+            strategy,
+            client_id,
+            "",
+            market or "",
+            lambda: self.e.rest.cancel_order_by_client_id(client_id, market),
+        )
 
-    async def _send_cancel(self, strategy: Strategy, cid: str, order_id: str, market: str, call: object) -> Reply:
+    async def _send_cancel(
+        self, strategy: Strategy, cid: str, order_id: str, market: str, call: object
+    ) -> Reply:
         if (limited := self.e.rate_limited()) is not None:
             return limited
-        await self.e.publisher.publish(CmdCancelRequested(source="cmd", recv_ns=time.time_ns(), client_id=cid,
-                                                          strategy=strategy.name, order_id=order_id,
-                                                          market=market))
+        await self.e.publisher.publish(
+            CmdCancelRequested(
+                source="cmd",
+                recv_ns=time.time_ns(),
+                client_id=cid,
+                strategy=strategy.name,
+                order_id=order_id,
+                market=market,
+            )
+        )
         try:
             await call()  # type: ignore[operator]
         except TransportError as exc:
@@ -77,15 +104,33 @@ class Cancels:
         """``DELETE /v1/orders[?market=]``: every order of the account if the strategy may cancel
         others; otherwise the strategy's own live orders, by client id, through the batch cancel."""
         if market is not None and not strategy.allows_market(market) and not strategy.can_cancel_others:
-            return reply(403, {"error": "MARKET_NOT_ALLOWED", "rule": "allowed_markets",
-                               "message": f"strategy {strategy.name} may not trade {market}"})
+            return reply(
+                403,
+                {
+                    "error": "MARKET_NOT_ALLOWED",
+                    "rule": "allowed_markets",
+                    "message": f"strategy {strategy.name} may not trade {market}",
+                },
+            )
         live = [o for o in self.e.exposure.exposure.orders.values() if market in (None, o.market)]
         if strategy.can_cancel_others:
             if (limited := self.e.rate_limited()) is not None:
                 return limited
-            await asyncio.gather(*(self.e.publisher.publish(CmdCancelRequested(
-                source="cmd", recv_ns=time.time_ns(), client_id=o.client_id, strategy=strategy.name,
-                market=o.market)) for o in live if not o.client_id.startswith("id:")))
+            await asyncio.gather(
+                *(
+                    self.e.publisher.publish(
+                        CmdCancelRequested(
+                            source="cmd",
+                            recv_ns=time.time_ns(),
+                            client_id=o.client_id,
+                            strategy=strategy.name,
+                            market=o.market,
+                        )
+                    )
+                    for o in live
+                    if not o.client_id.startswith("id:")
+                )
+            )
             try:
                 await self.e.rest.cancel_all_orders(market)
             except TransportError as exc:
@@ -118,11 +163,27 @@ class Cancels:
             if (limited := self.e.rate_limited()) is not None:
                 return limited
             await asyncio.gather(
-                *(self.e.publisher.publish(CmdCancelRequested(source="cmd", recv_ns=time.time_ns(), client_id=c,
-                                                              strategy=strategy.name)) for c in client_ids),
-                *(self.e.publisher.publish(CmdCancelRequested(source="cmd", recv_ns=time.time_ns(), client_id="",
-                                                              strategy=strategy.name, order_id=o))
-                  for o in order_ids))
+                *(
+                    self.e.publisher.publish(
+                        CmdCancelRequested(
+                            source="cmd", recv_ns=time.time_ns(), client_id=c, strategy=strategy.name
+                        )
+                    )
+                    for c in client_ids
+                ),
+                *(
+                    self.e.publisher.publish(
+                        CmdCancelRequested(
+                            source="cmd",
+                            recv_ns=time.time_ns(),
+                            client_id="",
+                            strategy=strategy.name,
+                            order_id=o,
+                        )
+                    )
+                    for o in order_ids
+                ),
+            )
             try:
                 answer = await self.e.rest.cancel_orders(order_ids, client_ids)
             except TransportError as exc:
@@ -130,8 +191,10 @@ class Cancels:
                 return reply(202, {"status": "unknown", "results": results})
             except VenueError as exc:
                 return _venue_error(exc)
-            results.extend({k: v for k, v in {"id": r.id, "client_id": r.client_id, "status": r.status}.items()
-                            if v} for r in answer.results)
+            results.extend(
+                {k: v for k, v in {"id": r.id, "client_id": r.client_id, "status": r.status}.items() if v}
+                for r in answer.results
+            )
         return reply(200, {"results": results})
 
     async def modify(self, strategy: Strategy, order_id: str, req: ModifyOrder) -> Reply:
@@ -140,12 +203,22 @@ class Cancels:
         owner, cid = await self._owner_of_order(order_id)
         if (v := check_cancel(strategy, owner)) is not None:
             return violation(v)
-        intent = Intent(market=req.market, side=req.side, type=req.type, size=req.size, price=req.price,
-                        client_id=cid, trigger_price=req.trigger_price)
+        intent = Intent(
+            market=req.market,
+            side=req.side,
+            type=req.type,
+            size=req.size,
+            price=req.price,
+            client_id=cid,
+            trigger_price=req.trigger_price,
+        )
         e = self.e
-        v = (check_system(e.venue.system_status, intent)
-             or check_order(intent, e.venue.markets.get(req.market), int(time.time() * 1000),
-                            e.exposure.exposure.prices.get(req.market)))
+        v = check_system(e.venue.system_status, intent) or check_order(
+            intent,
+            e.venue.markets.get(req.market),
+            int(time.time() * 1000),
+            e.exposure.exposure.prices.get(req.market),
+        )
         if v is None:
             current = e.exposure.exposure.orders.get(cid)
             replaces = current.remaining if current is not None else ZERO
@@ -154,11 +227,28 @@ class Cancels:
             return violation(v)
         if (limited := e.rate_limited()) is not None:
             return limited
-        body = build_modify(e.rest._signer(), order_id=order_id, market=req.market, side=req.side, type=req.type,
-                            size=req.size, price=req.price, now_ms=e.rest.now_ms(), trigger_price=req.trigger_price)
-        await e.publisher.publish(CmdModifyRequested(source="cmd", recv_ns=time.time_ns(), client_id=cid,
-                                                     strategy=strategy.name, order_id=order_id, size=str(req.size),
-                                                     price=str(req.price or Decimal(0))))
+        body = build_modify(
+            e.rest._signer(),
+            order_id=order_id,
+            market=req.market,
+            side=req.side,
+            type=req.type,
+            size=req.size,
+            price=req.price,
+            now_ms=e.rest.now_ms(),
+            trigger_price=req.trigger_price,
+        )
+        await e.publisher.publish(
+            CmdModifyRequested(
+                source="cmd",
+                recv_ns=time.time_ns(),
+                client_id=cid,
+                strategy=strategy.name,
+                order_id=order_id,
+                size=str(req.size),
+                price=str(req.price or Decimal(0)),
+            )
+        )
         try:
             order = await e.rest.modify_order(body)
         except TransportError as exc:
@@ -172,16 +262,23 @@ class Cancels:
         """``POST /v1/orders/batch``: every item through the single-order path concurrently (each
         validated, rate-limited and idempotent by its own client id); one reply per item, in order."""
         if not 1 <= len(req.orders) <= 50:
-            return reply(422, {"error": "BATCH_SIZE_OUT_OF_RANGE", "rule": "batch_size",
-                               "message": "a batch holds 1 to 50 orders"})
+            return reply(
+                422,
+                {
+                    "error": "BATCH_SIZE_OUT_OF_RANGE",
+                    "rule": "batch_size",
+                    "message": "a batch holds 1 to 50 orders",
+                },
+            )
         items = [o if o.wait == req.wait else _with_wait(o, req.wait) for o in req.orders]
         replies = await asyncio.gather(*(self.e.place(strategy, o) for o in items))
-        body = b'{"results":[' + b",".join(
-            b'{"http_status":%d,"reply":%s}' % (r.status, r.body) for r in replies) + b"]}"
+        body = (
+            b'{"results":['
+            + b",".join(b'{"http_status":%d,"reply":%s}' % (r.status, r.body) for r in replies)
+            + b"]}"
+        )
         return Reply(207 if len({r.status for r in replies}) > 1 else replies[0].status, body)
 
 
-def _with_wait(o: object, wait: str) -> object:
-    import msgspec
-
-    return msgspec.structs.replace(o, wait=wait)  # type: ignore[type-var]
+def _with_wait(o: PlaceOrder, wait: str) -> PlaceOrder:
+    return msgspec.structs.replace(o, wait=wait)

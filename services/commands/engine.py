@@ -28,6 +28,7 @@ from services.commands.wire import PlaceOrder, Reply, reply
 from shared.bus import CmdAccepted, CmdRejected, CmdSubmitted, CmdUnknown, EventPublisher, subjects
 from shared.bus.requests import ReconcileRequest, encode_request
 from shared.errors import BusError, RateLimitedError, TransportError, VenueError
+from shared.paradex.models.account import Order
 from shared.paradex.models.common import encode
 from shared.paradex.models.requests import OrderRequest
 from shared.paradex.rest import ParadexRest, build_order
@@ -42,10 +43,23 @@ def violation(v: Violation) -> Reply:
 class Engine:
     """Everything a command needs; the HTTP layer calls :meth:`place` and friends."""
 
-    def __init__(self, *, rest: ParadexRest, publisher: EventPublisher, nc: Any, store: CommandStore,
-                 venue: VenueView, exposure: ExposureView, bucket: TokenBucket, watch: OrderWatch,
-                 metrics: Metrics, pending_stale_s: float = 30.0, ws_wait_default_s: float = 5.0,
-                 ws_wait_max_s: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        rest: ParadexRest,
+        publisher: EventPublisher,
+        nc: Any,
+        store: CommandStore,
+        venue: VenueView,
+        exposure: ExposureView,
+        bucket: TokenBucket,
+        watch: OrderWatch,
+        metrics: Metrics,
+        pending_stale_s: float = 30.0,
+        ws_wait_default_s: float = 5.0,
+        ws_wait_max_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.rest, self.publisher, self.nc, self.store = rest, publisher, nc, store
         self.venue, self.exposure, self.bucket, self.watch = venue, exposure, bucket, watch
         self.metrics = metrics
@@ -64,23 +78,45 @@ class Engine:
             return None
         self.metrics.rate_limited.inc()
         retry = max(1, int(wait + 0.999))
-        return reply(429, {"error": "RATE_LIMITED", "rule": "rate_limit",
-                           "message": f"client-side order rate limit; retry in {wait:.3f} s",
-                           "retry_after_s": round(wait, 3)}, {"Retry-After": str(retry)})
+        return reply(
+            429,
+            {
+                "error": "RATE_LIMITED",
+                "rule": "rate_limit",
+                "message": f"client-side order rate limit; retry in {wait:.3f} s",
+                "retry_after_s": round(wait, 3),
+            },
+            {"Retry-After": str(retry)},
+        )
 
     def intent(self, req: PlaceOrder, client_id: str) -> Intent:
-        return Intent(market=req.market, side=req.side, type=req.type, size=req.size, price=req.price,
-                      instruction=req.instruction, flags=tuple(req.flags), client_id=client_id,
-                      trigger_price=req.trigger_price)
+        return Intent(
+            market=req.market,
+            side=req.side,
+            type=req.type,
+            size=req.size,
+            price=req.price,
+            instruction=req.instruction,
+            flags=tuple(req.flags),
+            client_id=client_id,
+            trigger_price=req.trigger_price,
+        )
 
     def static_check(self, intent: Intent) -> Violation | None:
         """Rules that depend only on the request and the venue's specs/state."""
-        return (check_client_id(intent.client_id) or check_system(self.venue.system_status, intent)
-                or check_order(intent, self.venue.markets.get(intent.market), int(time.time() * 1000),
-                               self.exposure.exposure.prices.get(intent.market)))
+        return (
+            check_client_id(intent.client_id)
+            or check_system(self.venue.system_status, intent)
+            or check_order(
+                intent,
+                self.venue.markets.get(intent.market),
+                int(time.time() * 1000),
+                self.exposure.exposure.prices.get(intent.market),
+            )
+        )
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return task
@@ -99,19 +135,31 @@ class Engine:
             return None
         if record.st == "done":
             return Reply(record.code, bytes(record.body), {"Idempotent-Replay": "true"})
-        return reply(202, {"status": "unknown", "client_id": client_id,
-                           "message": "a request with this client_id was claimed but never finished "
-                                      "(service restart?); its outcome is resolved by lookup"})
+        return reply(
+            202,
+            {
+                "status": "unknown",
+                "client_id": client_id,
+                "message": "a request with this client_id was claimed but never finished "
+                "(service restart?); its outcome is resolved by lookup",
+            },
+        )
 
-    async def unknown(self, strategy: Strategy, cid: str, reason: str, order_ids: tuple[str, ...] = ()) -> None:
+    async def unknown(
+        self, strategy: Strategy, cid: str, reason: str, order_ids: tuple[str, ...] = ()
+    ) -> None:
         """Publish CmdUnknown and ask the reconciler to look the order up (never resend)."""
         self.metrics.unknown.inc()
         try:
-            await self.publisher.publish(CmdUnknown(source="cmd", recv_ns=time.time_ns(), client_id=cid,
-                                                    strategy=strategy.name, reason=reason))
+            await self.publisher.publish(
+                CmdUnknown(
+                    source="cmd", recv_ns=time.time_ns(), client_id=cid, strategy=strategy.name, reason=reason
+                )
+            )
         finally:
-            request = ReconcileRequest(reason="unknown_command", client_ids=(cid,) if cid else (),
-                                       order_ids=order_ids)
+            request = ReconcileRequest(
+                reason="unknown_command", client_ids=(cid,) if cid else (), order_ids=order_ids
+            )
             await self.nc.publish(subjects.RECONCILE_REQUEST, encode_request(request))
 
     # ------------------------------------------------------------------ place
@@ -131,8 +179,14 @@ class Engine:
                 break
             self.bucket.refund()
             if claim.record is not None and claim.record.s != strategy.name:
-                return reply(409, {"error": "CLIENT_ID_TAKEN", "rule": "client_id",
-                                   "message": f"client_id {cid} belongs to another strategy"})
+                return reply(
+                    409,
+                    {
+                        "error": "CLIENT_ID_TAKEN",
+                        "rule": "client_id",
+                        "message": f"client_id {cid} belongs to another strategy",
+                    },
+                )
             replayed = await self.replay(cid, claim.record)
             if replayed is not None:
                 return replayed
@@ -166,30 +220,56 @@ class Engine:
             return self._resolve(cid, violation(v))
         self.exposure.add_inflight(LiveOrder(cid, intent.market, intent.side, intent.size, strategy.name))
         submitted = CmdSubmitted(
-            source="cmd", recv_ns=time.time_ns(), client_id=cid, strategy=strategy.name, market=intent.market,
-            side=intent.side, type=intent.type, size=str(intent.size),
+            source="cmd",
+            recv_ns=time.time_ns(),
+            client_id=cid,
+            strategy=strategy.name,
+            market=intent.market,
+            side=intent.side,
+            type=intent.type,
+            size=str(intent.size),
             price=str(intent.price if intent.priced and intent.price is not None else 0),
-            instruction=intent.instruction, flags=intent.flags)
+            instruction=intent.instruction,
+            flags=intent.flags,
+        )
         ack = asyncio.ensure_future(self.publisher.publish(submitted))
-        order = build_order(self.rest._signer(), market=req.market, side=req.side, type=req.type, size=req.size,
-                            price=req.price, now_ms=self.rest.now_ms(), instruction=req.instruction,
-                            client_id=cid, flags=req.flags, trigger_price=req.trigger_price)
+        order = build_order(
+            self.rest._signer(),
+            market=req.market,
+            side=req.side,
+            type=req.type,
+            size=req.size,
+            price=req.price,
+            now_ms=self.rest.now_ms(),
+            instruction=req.instruction,
+            client_id=cid,
+            flags=req.flags,
+            trigger_price=req.trigger_price,
+        )
         try:
             await ack
         except BusError as exc:
             self.exposure.drop_inflight(cid)
             await self.store.release([cid])
             log.error("CmdSubmitted not stored, order %s not sent: %s", cid, exc)
-            return self._resolve(cid, reply(503, {"error": "BUS_UNAVAILABLE", "rule": "bus",
-                                                  "message": "the command could not be recorded; "
-                                                             "nothing was sent"}))
+            return self._resolve(
+                cid,
+                reply(
+                    503,
+                    {
+                        "error": "BUS_UNAVAILABLE",
+                        "rule": "bus",
+                        "message": "the command could not be recorded; nothing was sent",
+                    },
+                ),
+            )
         waiter = self.watch.expect(cid) if req.wait == "ws" else None
         send = self.spawn(self._send(strategy, cid, order))
         if req.wait == "none":
             if waiter is not None:
                 self.watch.forget(cid, waiter)
             return reply(202, {"status": "submitted", "client_id": cid})
-        result = await asyncio.shield(send)
+        result: Reply = await asyncio.shield(send)
         if waiter is None or result.status != 201:
             if waiter is not None:
                 self.watch.forget(cid, waiter)
@@ -202,8 +282,14 @@ class Engine:
         try:
             placed = await self.rest.create_order(order)
         except TransportError as exc:
-            result = reply(202, {"status": "unknown", "client_id": cid,
-                                 "message": f"the venue did not answer ({exc}); resolved by lookup"})
+            result = reply(
+                202,
+                {
+                    "status": "unknown",
+                    "client_id": cid,
+                    "message": f"the venue did not answer ({exc}); resolved by lookup",
+                },
+            )
             await self._finish(strategy, cid, result, "")
             await self.unknown(strategy, cid, str(exc))
             return result
@@ -213,19 +299,41 @@ class Engine:
             headers = {}
             if isinstance(exc, RateLimitedError) and exc.retry_after_s is not None:
                 headers["Retry-After"] = str(max(1, int(exc.retry_after_s + 0.999)))
-            result = reply(429 if isinstance(exc, RateLimitedError) else 400,
-                           {"status": "rejected", "client_id": cid, "error": exc.code,
-                            "message": exc.venue_message, "http_status": exc.status}, headers)
-            event: Any = CmdRejected(source="cmd", recv_ns=time.time_ns(), client_id=cid,
-                                     strategy=strategy.name, code=exc.code, message=exc.venue_message,
-                                     http_status=exc.status)
+            result = reply(
+                429 if isinstance(exc, RateLimitedError) else 400,
+                {
+                    "status": "rejected",
+                    "client_id": cid,
+                    "error": exc.code,
+                    "message": exc.venue_message,
+                    "http_status": exc.status,
+                },
+                headers,
+            )
+            event: Any = CmdRejected(
+                source="cmd",
+                recv_ns=time.time_ns(),
+                client_id=cid,
+                strategy=strategy.name,
+                code=exc.code,
+                message=exc.venue_message,
+                http_status=exc.status,
+            )
         else:
             order_id = placed.id
             self.metrics.accepted.inc()
-            result = reply(201, {"status": "accepted", "client_id": cid, "order_id": placed.id,
-                                 "order": placed})
-            event = CmdAccepted(source="cmd", venue_ts_ms=placed.last_updated_at, recv_ns=time.time_ns(),
-                                client_id=cid, strategy=strategy.name, order_id=placed.id, order=placed)
+            result = reply(
+                201, {"status": "accepted", "client_id": cid, "order_id": placed.id, "order": placed}
+            )
+            event = CmdAccepted(
+                source="cmd",
+                venue_ts_ms=placed.last_updated_at,
+                recv_ns=time.time_ns(),
+                client_id=cid,
+                strategy=strategy.name,
+                order_id=placed.id,
+                order=placed,
+            )
         await asyncio.gather(self.publisher.publish(event), self._finish(strategy, cid, result, order_id))
         return result
 
@@ -235,18 +343,23 @@ class Engine:
         finally:
             self._resolve(cid, result)
 
-    async def _wait_ws(self, cid: str, waiter: asyncio.Future[Any], timeout_s: float | None,
-                       acked: Reply) -> Reply:
+    async def _wait_ws(
+        self, cid: str, waiter: asyncio.Future[Any], timeout_s: float | None, acked: Reply
+    ) -> Reply:
         default, most = self.ws_wait
         timeout = min(most, default if timeout_s is None else max(0.0, timeout_s))
         try:
-            order = await asyncio.wait_for(waiter, timeout)
+            order: Order = await asyncio.wait_for(waiter, timeout)
         except TimeoutError:
             self.watch.forget(cid, waiter)
-            return Reply(202, acked.body.replace(b'"status":"accepted"', b'"status":"pending"', 1),
-                         {"Wait-Timeout": "true"})
-        return reply(200, {"status": order.status.lower(), "client_id": cid, "order_id": order.id,
-                           "order": order})
+            return Reply(
+                202,
+                acked.body.replace(b'"status":"accepted"', b'"status":"pending"', 1),
+                {"Wait-Timeout": "true"},
+            )
+        return reply(
+            200, {"status": order.status.lower(), "client_id": cid, "order_id": order.id, "order": order}
+        )
 
 
 def encode_order(order: OrderRequest) -> bytes:

@@ -13,10 +13,15 @@ class Metrics:
         self.requests = Counter("commands_requests", "HTTP command requests", ["endpoint"], registry=r)
         self.accepted = Counter("commands_orders_accepted", "orders the venue accepted", registry=r)
         self.rejected = Counter("commands_orders_rejected", "venue rejections", ["code"], registry=r)
-        self.refused = Counter("commands_refused", "requests refused by our rules/limits", ["error"],
-                               registry=r)
+        self.refused = Counter(
+            "commands_refused", "requests refused by our rules/limits", ["error"], registry=r
+        )
         self.unknown = Counter("commands_unknown", "commands without a venue answer", registry=r)
         self.duplicates = Counter("commands_duplicates", "requests answered from idempotency", registry=r)
         self.rate_limited = Counter("commands_rate_limited", "429s from the client-side bucket", registry=r)
-        self.added = Histogram("commands_added_seconds", "request arrival to venue request leaving",
-                               buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05), registry=r)
+        self.added = Histogram(
+            "commands_added_seconds",
+            "request arrival to venue request leaving",
+            buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05),
+            registry=r,
+        )

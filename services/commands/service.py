@@ -48,8 +48,9 @@ class CommandsService:
     async def start(self) -> None:
         s = self.settings
         timeouts = RestTimeouts(connect_s=s.venue_connect_timeout_s, read_s=s.venue_read_timeout_s)
-        self.rest = await ParadexRest.connect(s, timeouts=timeouts, on_request=self._on_request,
-                                              max_connections=64)
+        self.rest = await ParadexRest.connect(
+            s, timeouts=timeouts, on_request=self._on_request, max_connections=64
+        )
         account = s.account_token
         store = CommandStore(self.redis, account, s.idempotency_ttl_s)
         self.venue = VenueView(self.rest, s.markets_refresh_s, s.system_refresh_s)
@@ -60,23 +61,41 @@ class CommandsService:
         self.watch = OrderWatch(self.nc, account)
         await self.watch.start()
         self.engine = Engine(
-            rest=self.rest, publisher=EventPublisher(self.js, account, timeout_s=s.publish_timeout_s),
-            nc=self.nc, store=store, venue=self.venue, exposure=self.exposure,
-            bucket=TokenBucket(s.rate_per_s, s.rate_burst, time.monotonic()), watch=self.watch,
-            metrics=self.metrics, pending_stale_s=s.pending_stale_s, ws_wait_default_s=s.ws_wait_default_s,
-            ws_wait_max_s=s.ws_wait_max_s)
+            rest=self.rest,
+            publisher=EventPublisher(self.js, account, timeout_s=s.publish_timeout_s),
+            nc=self.nc,
+            store=store,
+            venue=self.venue,
+            exposure=self.exposure,
+            bucket=TokenBucket(s.rate_per_s, s.rate_burst, time.monotonic()),
+            watch=self.watch,
+            metrics=self.metrics,
+            pending_stale_s=s.pending_stale_s,
+            ws_wait_default_s=s.ws_wait_default_s,
+            ws_wait_max_s=s.ws_wait_max_s,
+        )
         self.app = build_app(self.engine, self.strategies, self.health)
-        self._tasks = [asyncio.ensure_future(self.venue.run()),
-                       asyncio.ensure_future(self.exposure.run(s.exposure_refresh_s))]
+        self._tasks = [
+            asyncio.ensure_future(self.venue.run()),
+            asyncio.ensure_future(self.exposure.run(s.exposure_refresh_s)),
+        ]
         if self.http:
             await self._serve()
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         age = time.time() - self.exposure.refreshed_at
-        ok = bool(self.venue.markets) and self.nc.is_connected and age < 10 * max(1.0, self.settings.exposure_refresh_s)
-        return ok, {"markets": len(self.venue.markets), "system_status": self.venue.system_status,
-                    "exposure_age_s": round(age, 3), "nats_connected": self.nc.is_connected,
-                    "strategies": len(self.strategies)}
+        ok = (
+            bool(self.venue.markets)
+            and self.nc.is_connected
+            and age < 10 * max(1.0, self.settings.exposure_refresh_s)
+        )
+        return ok, {
+            "markets": len(self.venue.markets),
+            "system_status": self.venue.system_status,
+            "exposure_age_s": round(age, 3),
+            "nats_connected": self.nc.is_connected,
+            "strategies": len(self.strategies),
+        }
 
     async def _serve(self) -> None:
         # Bind ourselves with proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted connections
@@ -86,12 +105,13 @@ class CommandsService:
         sock.bind((self.settings.http_host, self.settings.http_port))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=5)
+        config = uvicorn.Config(
+            self.app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
+        )
         self._server = uvicorn.Server(config)
         self._sock = sock
         self._tasks.append(asyncio.ensure_future(self._server.serve(sockets=[sock])))
-        while not self._server.started:
+        while not self._server.started:  # noqa: ASYNC110 (uvicorn exposes a flag, not an event)
             await asyncio.sleep(0.01)
 
     async def stop(self) -> None:

@@ -64,8 +64,10 @@ class CommandStore:
             pipe.set(key, pending, nx=True, ex=self.ttl_s)
             pipe.get(key)
         out = await pipe.execute()
-        return [Claim(bool(out[2 * i]), None if bool(out[2 * i]) else _decode(out[2 * i + 1]))
-                for i in range(len(client_ids))]
+        return [
+            Claim(bool(out[2 * i]), None if bool(out[2 * i]) else _decode(out[2 * i + 1]))
+            for i in range(len(client_ids))
+        ]
 
     async def claim(self, strategy: str, client_id: str) -> Claim:
         """:meth:`claim_many` for one client id."""
@@ -78,8 +80,9 @@ class CommandStore:
 
     async def finish(self, strategy: str, client_id: str, code: int, body: bytes, order_id: str = "") -> None:
         """Store the reply of ``client_id`` (and the order id's owner), one pipeline."""
-        rec = Record(s=strategy, st="done", at=int(time.time() * 1000), code=code, body=msgspec.Raw(body),
-                     oid=order_id)
+        rec = Record(
+            s=strategy, st="done", at=int(time.time() * 1000), code=code, body=msgspec.Raw(body), oid=order_id
+        )
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(self.cid_key(client_id), _enc.encode(rec), ex=self.ttl_s)
         if order_id:

@@ -155,8 +155,11 @@ class ExposureView:
         pipe.hgetall(f"{b}:orders")
         pipe.smembers(f"{b}:positions")
         statuses, position_markets = await pipe.execute()
-        live = [k.decode() if isinstance(k, bytes) else k for k, s in statuses.items()
-                if (s.decode() if isinstance(s, bytes) else s) not in TERMINAL]
+        live = [
+            k.decode() if isinstance(k, bytes) else k
+            for k, s in statuses.items()
+            if (s.decode() if isinstance(s, bytes) else s) not in TERMINAL
+        ]
         pmarkets = sorted(m.decode() if isinstance(m, bytes) else m for m in position_markets)
         pipe = self.redis.pipeline(transaction=False)
         for k in live:
@@ -184,13 +187,13 @@ class ExposureView:
                 o = orders[c]
                 orders[c] = LiveOrder(c, o.market, o.side, o.remaining, self.owners[c])
         positions: dict[str, Decimal] = {}
-        for m, r in zip(pmarkets, raw[len(live): len(live) + len(pmarkets)], strict=True):
+        for m, r in zip(pmarkets, raw[len(live) : len(live) + len(pmarkets)], strict=True):
             p = _value(r, _PositionValue)
             if p is not None:
                 size = abs(p.position.size)
                 positions[m] = -size if p.position.side == "SHORT" else size
         prices = dict(self.venue_prices)
-        for m, r in zip(self.markets, raw[len(live) + len(pmarkets):], strict=True):
+        for m, r in zip(self.markets, raw[len(live) + len(pmarkets) :], strict=True):
             q = _value(r, _BboValue)
             if q is not None and q.bid > 0 and q.ask > 0:
                 prices[m] = (q.bid + q.ask) / 2

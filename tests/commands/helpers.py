@@ -19,10 +19,22 @@ from tests.simfixture import SimHandle
 M = "BTC-USD-PERP"
 TOKENS = {"mm": "mm-token-0123456789", "arb": "arb-token-0123456789", "boss": "boss-token-0123456789"}
 STRATEGIES = [
-    {"name": "mm", "token": TOKENS["mm"], "markets": [M], "max_order_notional": "100000",
-     "max_open_orders_per_market": 1000, "max_position": "50"},
-    {"name": "arb", "token": TOKENS["arb"], "markets": [M], "max_order_notional": "1000",
-     "max_open_orders_per_market": 2, "max_position": "0.05"},
+    {
+        "name": "mm",
+        "token": TOKENS["mm"],
+        "markets": [M],
+        "max_order_notional": "100000",
+        "max_open_orders_per_market": 1000,
+        "max_position": "50",
+    },
+    {
+        "name": "arb",
+        "token": TOKENS["arb"],
+        "markets": [M],
+        "max_order_notional": "1000",
+        "max_open_orders_per_market": 2,
+        "max_position": "0.05",
+    },
     {"name": "boss", "token": TOKENS["boss"], "can_cancel_others": True},
 ]
 
@@ -46,17 +58,25 @@ Factory = Callable[..., Awaitable[Running]]
 
 def settings_for(sim: SimHandle, nats_url: str, redis_url: str, **overrides: Any) -> Settings:
     kw: dict[str, Any] = {
-        "paradex_rest_url": sim.rest_url, "paradex_ws_url": sim.ws_url, "paradex_account": sim.account,
-        "paradex_l2_private_key": Secret(sim.private_key), "nats_url": nats_url, "redis_url": redis_url,
-        "http_port": 0, "strategies": Secret(json.dumps(STRATEGIES)), "exposure_refresh_s": 0.05,
-        "venue_read_timeout_s": 1.0, "pending_stale_s": 3.0,
+        "paradex_rest_url": sim.rest_url,
+        "paradex_ws_url": sim.ws_url,
+        "paradex_account": sim.account,
+        "paradex_l2_private_key": Secret(sim.private_key),
+        "nats_url": nats_url,
+        "redis_url": redis_url,
+        "http_port": 0,
+        "strategies": Secret(json.dumps(STRATEGIES)),
+        "exposure_refresh_s": 0.05,
+        "venue_read_timeout_s": 1.0,
+        "pending_stale_s": 3.0,
     }
     return load(Settings, env={}, **{**kw, **overrides})
 
 
 @pytest.fixture
-async def start_commands(nc: Any, js: Any, redis_client: Any, nats_url: str,
-                         redis_url: str) -> AsyncIterator[Factory]:
+async def start_commands(
+    nc: Any, js: Any, redis_client: Any, nats_url: str, redis_url: str
+) -> AsyncIterator[Factory]:
     await ensure_streams(js)
     started: list[Running] = []
 

@@ -7,10 +7,9 @@ from typing import Any
 
 import httpx
 
-from shared.bus import CmdAccepted, CmdRejected, CmdSubmitted, CmdUnknown, decode_event
-from shared.bus import subjects
+from shared.bus import CmdAccepted, CmdRejected, CmdSubmitted, CmdUnknown, decode_event, subjects
 from shared.bus.requests import decode_request
-from tests.commands.helpers import M, Factory, Running, auth, start_commands  # noqa: F401
+from tests.commands.helpers import Factory, M, auth
 from tests.simfixture import SimHandle
 
 
@@ -30,7 +29,8 @@ def venue_orders(sim: SimHandle, client_id: str | None = None) -> list[Any]:
 
 
 async def test_place_with_ack_returns_exchange_id_and_publishes_submitted_then_accepted(
-        simulator: SimHandle, start_commands: Factory, nc: Any, unique: str) -> None:
+    simulator: SimHandle, start_commands: Factory, nc: Any, unique: str
+) -> None:
     cmd = await start_commands(simulator)
     events = await tap(nc, cmd.service.settings.account_token)
     r = await cmd.place(client_id=f"mm-{unique}")
@@ -44,7 +44,8 @@ async def test_place_with_ack_returns_exchange_id_and_publishes_submitted_then_a
 
 
 async def test_generated_client_id_is_prefixed_by_strategy_and_returned(
-        simulator: SimHandle, start_commands: Factory) -> None:
+    simulator: SimHandle, start_commands: Factory
+) -> None:
     cmd = await start_commands(simulator)
     r = await cmd.place()
     cid = r.json()["client_id"]
@@ -53,16 +54,19 @@ async def test_generated_client_id_is_prefixed_by_strategy_and_returned(
 
 
 async def test_validation_rules_give_422_naming_the_rule_and_nothing_reaches_the_venue(
-        simulator: SimHandle, start_commands: Factory) -> None:
+    simulator: SimHandle, start_commands: Factory
+) -> None:
     cmd = await start_commands(simulator)
-    cases = [({"price": "50000.05"}, "PRICE_NOT_ON_TICK", "tick_size"),
-             ({"size": "0.0015"}, "SIZE_NOT_ON_INCREMENT", "size_increment"),
-             ({"size": "0.0001"}, "SIZE_NOT_ON_INCREMENT", "size_increment"),
-             ({"size": "0.001", "price": "100"}, "NOTIONAL_BELOW_MIN", "min_notional"),
-             ({"size": "1000"}, "SIZE_ABOVE_MAX", "max_order_size"),
-             ({"market": "NOPE-USD-PERP"}, "MARKET_NOT_FOUND", "market"),
-             ({"side": "UP"}, "INVALID_REQUEST", "schema"),
-             ({"client_id": "bad id"}, "INVALID_CLIENT_ID", "client_id")]
+    cases = [
+        ({"price": "50000.05"}, "PRICE_NOT_ON_TICK", "tick_size"),
+        ({"size": "0.0015"}, "SIZE_NOT_ON_INCREMENT", "size_increment"),
+        ({"size": "0.0001"}, "SIZE_NOT_ON_INCREMENT", "size_increment"),
+        ({"size": "0.001", "price": "100"}, "NOTIONAL_BELOW_MIN", "min_notional"),
+        ({"size": "1000"}, "SIZE_ABOVE_MAX", "max_order_size"),
+        ({"market": "NOPE-USD-PERP"}, "MARKET_NOT_FOUND", "market"),
+        ({"side": "UP"}, "INVALID_REQUEST", "schema"),
+        ({"client_id": "bad id"}, "INVALID_CLIENT_ID", "client_id"),
+    ]
     for body, error, rule in cases:
         r = await cmd.place(**body)
         assert r.status_code == 422, (body, r.text)
@@ -71,7 +75,8 @@ async def test_validation_rules_give_422_naming_the_rule_and_nothing_reaches_the
 
 
 async def test_system_state_cancel_only_and_post_only_are_enforced(
-        simulator: SimHandle, start_commands: Factory) -> None:
+    simulator: SimHandle, start_commands: Factory
+) -> None:
     cmd = await start_commands(simulator)
     simulator.venue.set_system_status("cancel_only")
     await cmd.service.venue.load_system()
@@ -100,7 +105,8 @@ async def test_tokens_and_limits_give_401_and_403(simulator: SimHandle, start_co
 
 
 async def test_50_concurrent_duplicates_place_exactly_one_venue_order(
-        simulator: SimHandle, start_commands: Factory, unique: str) -> None:
+    simulator: SimHandle, start_commands: Factory, unique: str
+) -> None:
     cmd = await start_commands(simulator)
     cid = f"mm-dup-{unique}"
     replies = await asyncio.gather(*(cmd.place(client_id=cid) for _ in range(50)))
@@ -110,7 +116,8 @@ async def test_50_concurrent_duplicates_place_exactly_one_venue_order(
 
 
 async def test_idempotency_survives_a_restart_of_the_service(
-        simulator: SimHandle, start_commands: Factory, unique: str) -> None:
+    simulator: SimHandle, start_commands: Factory, unique: str
+) -> None:
     first = await start_commands(simulator)
     cid = f"mm-restart-{unique}"
     r1 = await first.place(client_id=cid)
@@ -124,7 +131,8 @@ async def test_idempotency_survives_a_restart_of_the_service(
 
 
 async def test_venue_timeout_gives_unknown_cmd_event_and_a_lookup_request_never_a_resend(
-        simulator: SimHandle, start_commands: Factory, nc: Any, unique: str) -> None:
+    simulator: SimHandle, start_commands: Factory, nc: Any, unique: str
+) -> None:
     cmd = await start_commands(simulator)
     events = await tap(nc, cmd.service.settings.account_token)
     requests: list[Any] = []
@@ -134,8 +142,10 @@ async def test_venue_timeout_gives_unknown_cmd_event_and_a_lookup_request_never_
 
     await nc.subscribe(subjects.RECONCILE_REQUEST, cb=on_req)
     async with httpx.AsyncClient(base_url=simulator.control_url) as ctl:
-        r = await ctl.post("/rest/errors", json={"kind": "hang", "path": "/v1/orders", "method": "POST",
-                                                 "execute": True, "hang_ms": 3000})
+        r = await ctl.post(
+            "/rest/errors",
+            json={"kind": "hang", "path": "/v1/orders", "method": "POST", "execute": True, "hang_ms": 3000},
+        )
         assert r.status_code == 200, r.text
     cid = f"mm-unknown-{unique}"
     r = await cmd.place(client_id=cid)
@@ -153,12 +163,14 @@ async def test_venue_timeout_gives_unknown_cmd_event_and_a_lookup_request_never_
 
 
 async def test_venue_rejection_is_published_with_code_and_returned(
-        simulator: SimHandle, start_commands: Factory, nc: Any, unique: str) -> None:
+    simulator: SimHandle, start_commands: Factory, nc: Any, unique: str
+) -> None:
     cmd = await start_commands(simulator)
     events = await tap(nc, cmd.service.settings.account_token)
     async with httpx.AsyncClient(base_url=simulator.control_url) as ctl:
-        await ctl.post("/rest/errors", json={"kind": "status", "status": 503, "path": "/v1/orders",
-                                             "method": "POST"})
+        await ctl.post(
+            "/rest/errors", json={"kind": "status", "status": 503, "path": "/v1/orders", "method": "POST"}
+        )
     r = await cmd.place(client_id=f"mm-rej-{unique}")
     assert r.status_code == 400 and r.json()["status"] == "rejected" and r.json()["http_status"] == 503
     await asyncio.sleep(0.1)
@@ -166,7 +178,8 @@ async def test_venue_rejection_is_published_with_code_and_returned(
 
 
 async def test_client_side_rate_limit_gives_429_with_retry_after(
-        simulator: SimHandle, start_commands: Factory) -> None:
+    simulator: SimHandle, start_commands: Factory
+) -> None:
     cmd = await start_commands(simulator, rate_per_s=1.0, rate_burst=2)
     codes = [(await cmd.place()).status_code for _ in range(2)]
     r = await cmd.place()
@@ -175,7 +188,8 @@ async def test_client_side_rate_limit_gives_429_with_retry_after(
 
 
 async def test_wait_none_returns_submitted_and_the_order_still_lands(
-        simulator: SimHandle, start_commands: Factory, unique: str) -> None:
+    simulator: SimHandle, start_commands: Factory, unique: str
+) -> None:
     cmd = await start_commands(simulator)
     cid = f"mm-none-{unique}"
     r = await cmd.place(client_id=cid, wait="none")
@@ -188,8 +202,11 @@ async def test_cancel_modify_and_ownership(simulator: SimHandle, start_commands:
     cmd = await start_commands(simulator)
     placed = (await cmd.place()).json()
     oid, cid = placed["order_id"], placed["client_id"]
-    r = await cmd.client.put(f"/v1/orders/{oid}", headers=auth("mm"),
-                             json={"market": M, "side": "BUY", "type": "LIMIT", "size": "0.02", "price": "50000"})
+    r = await cmd.client.put(
+        f"/v1/orders/{oid}",
+        headers=auth("mm"),
+        json={"market": M, "side": "BUY", "type": "LIMIT", "size": "0.02", "price": "50000"},
+    )
     assert r.status_code == 200, r.text
     r = await cmd.client.delete(f"/v1/orders/{oid}", headers=auth("arb"))
     assert r.status_code == 403 and r.json()["error"] == "NOT_ORDER_OWNER"
@@ -201,11 +218,13 @@ async def test_cancel_modify_and_ownership(simulator: SimHandle, start_commands:
     r = await cmd.client.delete(f"/v1/orders/by_client_id/{second['client_id']}", headers=auth("mm"))
     assert r.status_code == 202
     third = (await cmd.place()).json()
-    r = await cmd.client.request("DELETE", "/v1/orders/batch", headers=auth("arb"),
-                                 json={"client_ids": [third["client_id"]]})
+    r = await cmd.client.request(
+        "DELETE", "/v1/orders/batch", headers=auth("arb"), json={"client_ids": [third["client_id"]]}
+    )
     assert r.json()["results"] == [{"client_id": third["client_id"], "status": "FORBIDDEN"}]
-    r = await cmd.client.request("DELETE", "/v1/orders/batch", headers=auth("boss"),
-                                 json={"client_ids": [third["client_id"]]})
+    r = await cmd.client.request(
+        "DELETE", "/v1/orders/batch", headers=auth("boss"), json={"client_ids": [third["client_id"]]}
+    )
     assert r.status_code == 200 and r.json()["results"][0]["status"] == "QUEUED_FOR_CANCELLATION"
     await cmd.place()
     r = await cmd.client.delete("/v1/orders", params={"market": M}, headers=auth("boss"))
@@ -217,9 +236,16 @@ async def test_cancel_modify_and_ownership(simulator: SimHandle, start_commands:
 
 async def test_batch_place_each_item_answered(simulator: SimHandle, start_commands: Factory) -> None:
     cmd = await start_commands(simulator)
-    r = await cmd.client.post("/v1/orders/batch", headers=auth("mm"), json={"orders": [
-        {"market": M, "side": "BUY", "size": "0.01", "price": "50000"},
-        {"market": M, "side": "BUY", "size": "0.01", "price": "50000.05"}]})
+    r = await cmd.client.post(
+        "/v1/orders/batch",
+        headers=auth("mm"),
+        json={
+            "orders": [
+                {"market": M, "side": "BUY", "size": "0.01", "price": "50000"},
+                {"market": M, "side": "BUY", "size": "0.01", "price": "50000.05"},
+            ]
+        },
+    )
     results = r.json()["results"]
     assert r.status_code == 207 and [x["http_status"] for x in results] == [201, 422]
 

@@ -38,8 +38,7 @@ class Exposure:
 
     def open_size(self, market: str, side: str) -> Decimal:
         """Remaining size of every live order of the account on ``side`` of ``market``."""
-        return sum((o.remaining for o in self.orders.values() if o.market == market and o.side == side),
-                   ZERO)
+        return sum((o.remaining for o in self.orders.values() if o.market == market and o.side == side), ZERO)
 
 
 def _forbidden(error: str, rule: str, message: str) -> Violation:
@@ -49,14 +48,22 @@ def _forbidden(error: str, rule: str, message: str) -> Violation:
 def check_market_allowed(strategy: Strategy, market: str) -> Violation | None:
     """403 when ``market`` is outside the strategy's allowed markets."""
     if not strategy.allows_market(market):
-        return _forbidden("MARKET_NOT_ALLOWED", "allowed_markets",
-                          f"strategy {strategy.name} may not trade {market} "
-                          f"(allowed: {list(strategy.markets)})")
+        return _forbidden(
+            "MARKET_NOT_ALLOWED",
+            "allowed_markets",
+            f"strategy {strategy.name} may not trade {market} (allowed: {list(strategy.markets)})",
+        )
     return None
 
 
-def check_limits(strategy: Strategy, intent: Intent, exposure: Exposure, *,
-                 replaces: Decimal = ZERO, new_order: bool = True) -> Violation | None:
+def check_limits(
+    strategy: Strategy,
+    intent: Intent,
+    exposure: Exposure,
+    *,
+    replaces: Decimal = ZERO,
+    new_order: bool = True,
+) -> Violation | None:
     """Every limit of ``strategy`` for ``intent``. ``replaces`` is the size a modify takes away
     (the order's current remaining size); ``new_order`` False for a modify (no new open order).
 
@@ -68,29 +75,40 @@ def check_limits(strategy: Strategy, intent: Intent, exposure: Exposure, *,
     if strategy.max_order_notional is not None:
         notional = intent.notional(exposure.prices.get(intent.market))
         if notional is None:
-            return _forbidden("NO_REFERENCE_PRICE", "max_order_notional",
-                              f"no reference price for {intent.market} to check the notional of a "
-                              f"{intent.type} order")
+            return _forbidden(
+                "NO_REFERENCE_PRICE",
+                "max_order_notional",
+                f"no reference price for {intent.market} to check the notional of a {intent.type} order",
+            )
         if notional > strategy.max_order_notional:
-            return _forbidden("ORDER_NOTIONAL_ABOVE_LIMIT", "max_order_notional",
-                              f"notional {notional} exceeds {strategy.name}'s max_order_notional "
-                              f"{strategy.max_order_notional}")
+            return _forbidden(
+                "ORDER_NOTIONAL_ABOVE_LIMIT",
+                "max_order_notional",
+                f"notional {notional} exceeds {strategy.name}'s max_order_notional "
+                f"{strategy.max_order_notional}",
+            )
     if new_order and strategy.max_open_orders_per_market is not None:
         count = exposure.open_orders(strategy.name, intent.market)
         if count >= strategy.max_open_orders_per_market:
-            return _forbidden("OPEN_ORDERS_LIMIT", "max_open_orders_per_market",
-                              f"{strategy.name} already has {count} open orders in {intent.market} "
-                              f"(max {strategy.max_open_orders_per_market})")
+            return _forbidden(
+                "OPEN_ORDERS_LIMIT",
+                "max_open_orders_per_market",
+                f"{strategy.name} already has {count} open orders in {intent.market} "
+                f"(max {strategy.max_open_orders_per_market})",
+            )
     if strategy.max_position is not None and "REDUCE_ONLY" not in intent.flags:
         position = exposure.positions.get(intent.market, ZERO)
         resting = exposure.open_size(intent.market, intent.side) - replaces
         sign = 1 if intent.side == "BUY" else -1
         worst = position + sign * (resting + intent.size)
         if abs(worst) > strategy.max_position:
-            return _forbidden("POSITION_LIMIT", "max_position",
-                              f"position {position} with {resting} resting and this {intent.size} on the "
-                              f"{intent.side} side could reach {worst}, beyond {strategy.name}'s "
-                              f"max_position {strategy.max_position}")
+            return _forbidden(
+                "POSITION_LIMIT",
+                "max_position",
+                f"position {position} with {resting} resting and this {intent.size} on the "
+                f"{intent.side} side could reach {worst}, beyond {strategy.name}'s "
+                f"max_position {strategy.max_position}",
+            )
     return None
 
 
@@ -100,5 +118,6 @@ def check_cancel(strategy: Strategy, owner: str | None) -> Violation | None:
     if strategy.can_cancel_others or owner == strategy.name:
         return None
     whose = "an order not placed through the hub" if owner is None else f"an order of {owner}"
-    return _forbidden("NOT_ORDER_OWNER", "can_cancel_others",
-                      f"strategy {strategy.name} may not cancel {whose}")
+    return _forbidden(
+        "NOT_ORDER_OWNER", "can_cancel_others", f"strategy {strategy.name} may not cancel {whose}"
+    )

@@ -64,64 +64,90 @@ def check_system(status: str, intent: Intent | None) -> Violation | None:
     if intent is None or status in ("ok", ""):
         return None
     if status in ("cancel_only", "maintenance"):
-        return Violation(error="SYSTEM_STATUS_CANCEL_ONLY", rule="system_state",
-                         message=f"the venue is in {status}: only cancels are accepted")
+        return Violation(
+            error="SYSTEM_STATUS_CANCEL_ONLY",
+            rule="system_state",
+            message=f"the venue is in {status}: only cancels are accepted",
+        )
     if status == "post_only" and intent.instruction != "POST_ONLY":
-        return Violation(error="SYSTEM_STATUS_POST_ONLY", rule="system_state",
-                         message="the venue is in post_only: only POST_ONLY orders are accepted")
+        return Violation(
+            error="SYSTEM_STATUS_POST_ONLY",
+            rule="system_state",
+            message="the venue is in post_only: only POST_ONLY orders are accepted",
+        )
     return None
 
 
 def check_market_open(market: Market, now_ms: int) -> Violation | None:
     """The market is listed, has opened and has not expired."""
     if market.open_at and market.open_at > now_ms:
-        return Violation(error="MARKET_NOT_OPEN", rule="market_open",
-                         message=f"{market.symbol} opens at {market.open_at} (ms)")
+        return Violation(
+            error="MARKET_NOT_OPEN",
+            rule="market_open",
+            message=f"{market.symbol} opens at {market.open_at} (ms)",
+        )
     if market.expiry_at and market.expiry_at <= now_ms:
-        return Violation(error="MARKET_NOT_OPEN", rule="market_open",
-                         message=f"{market.symbol} expired at {market.expiry_at} (ms)")
+        return Violation(
+            error="MARKET_NOT_OPEN",
+            rule="market_open",
+            message=f"{market.symbol} expired at {market.expiry_at} (ms)",
+        )
     return None
 
 
-def check_order(intent: Intent, market: Market | None, now_ms: int,
-                reference: Decimal | None = None) -> Violation | None:
+def check_order(
+    intent: Intent, market: Market | None, now_ms: int, reference: Decimal | None = None
+) -> Violation | None:
     """Every market-spec rule, in a fixed order (the first broken one is reported)."""
     if market is None:
-        return Violation(error="MARKET_NOT_FOUND", rule="market",
-                         message=f"unknown market {intent.market!r}")
+        return Violation(error="MARKET_NOT_FOUND", rule="market", message=f"unknown market {intent.market!r}")
     if (v := check_market_open(market, now_ms)) is not None:
         return v
     if intent.priced:
         if intent.price is None:
-            return Violation(error="PRICE_REQUIRED", rule="price",
-                             message=f"a {intent.type} order needs a price")
+            return Violation(
+                error="PRICE_REQUIRED", rule="price", message=f"a {intent.type} order needs a price"
+            )
         if intent.price <= ZERO:
-            return Violation(error="PRICE_NOT_POSITIVE", rule="price",
-                             message=f"price {intent.price} must be > 0")
+            return Violation(
+                error="PRICE_NOT_POSITIVE", rule="price", message=f"price {intent.price} must be > 0"
+            )
         tick = market.price_tick_size
         if tick is not None and not on_grid(intent.price, tick):
-            return Violation(error="PRICE_NOT_ON_TICK", rule="tick_size",
-                             message=f"price {intent.price} is not a multiple of the tick size {tick} "
-                                     f"of {market.symbol}")
+            return Violation(
+                error="PRICE_NOT_ON_TICK",
+                rule="tick_size",
+                message=f"price {intent.price} is not a multiple of the tick size {tick} of {market.symbol}",
+            )
     if intent.size <= ZERO:
         return Violation(error="SIZE_NOT_POSITIVE", rule="size", message=f"size {intent.size} must be > 0")
     step = market.order_size_increment
     if step is not None and not on_grid(intent.size, step):
-        return Violation(error="SIZE_NOT_ON_INCREMENT", rule="size_increment",
-                         message=f"size {intent.size} is not a multiple of the size increment {step} "
-                                 f"of {market.symbol}")
+        return Violation(
+            error="SIZE_NOT_ON_INCREMENT",
+            rule="size_increment",
+            message=f"size {intent.size} is not a multiple of the size increment {step} of {market.symbol}",
+        )
     if market.max_order_size is not None and intent.size > market.max_order_size:
-        return Violation(error="SIZE_ABOVE_MAX", rule="max_order_size",
-                         message=f"size {intent.size} exceeds the max order size {market.max_order_size} "
-                                 f"of {market.symbol}")
+        return Violation(
+            error="SIZE_ABOVE_MAX",
+            rule="max_order_size",
+            message=f"size {intent.size} exceeds the max order size {market.max_order_size} "
+            f"of {market.symbol}",
+        )
     notional = intent.notional(reference)
     if market.min_notional is not None and notional is not None and notional < market.min_notional:
-        return Violation(error="NOTIONAL_BELOW_MIN", rule="min_notional",
-                         message=f"notional {notional} is below the min notional {market.min_notional} "
-                                 f"of {market.symbol}")
+        return Violation(
+            error="NOTIONAL_BELOW_MIN",
+            rule="min_notional",
+            message=f"notional {notional} is below the min notional {market.min_notional} of {market.symbol}",
+        )
     if intent.type.startswith(("STOP", "TAKE_PROFIT")) and intent.trigger_price is None:
-        return Violation(error="TRIGGER_PRICE_REQUIRED", rule="trigger_price",
-                         message=f"a {intent.type} order needs a trigger_price")
+        return Violation(
+            error="TRIGGER_PRICE_REQUIRED",
+            rule="trigger_price",
+            message=f"a {intent.type} order needs a trigger_price",
+        )
     return None
 
 
@@ -131,6 +157,9 @@ _CID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456
 def check_client_id(client_id: str) -> Violation | None:
     """A client id is 1-64 characters of ``[A-Za-z0-9_.:-]`` (safe in URLs and Redis keys)."""
     if not client_id or len(client_id) > 64 or not set(client_id) <= _CID_OK:
-        return Violation(error="INVALID_CLIENT_ID", rule="client_id",
-                         message="client_id must be 1-64 characters of [A-Za-z0-9_.:-]")
+        return Violation(
+            error="INVALID_CLIENT_ID",
+            rule="client_id",
+            message="client_id must be 1-64 characters of [A-Za-z0-9_.:-]",
+        )
     return None

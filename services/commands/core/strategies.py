@@ -45,8 +45,9 @@ class Strategies:
         self.by_name: dict[str, Strategy] = {}
         for s in strategies:
             if not s.name or len(s.name) > 24 or not set(s.name) <= _NAME_OK:
-                raise ConfigError("COMMANDS_STRATEGIES",
-                                  f"strategy name {s.name!r} must be 1-24 of [A-Za-z0-9_-]")
+                raise ConfigError(
+                    "COMMANDS_STRATEGIES", f"strategy name {s.name!r} must be 1-24 of [A-Za-z0-9_-]"
+                )
             if len(s.token) < 16:
                 raise ConfigError("COMMANDS_STRATEGIES", f"token of {s.name!r} is shorter than 16 chars")
             if s.name in self.by_name:

@@ -1,0 +1,116 @@
+"""``python -m bench.commands``: added latency inside the commands service and sustained order rate.
+
+Starts local NATS and Redis, an in-process simulator (signatures verified) and the commands service,
+then places orders over HTTP. ``added`` = from the request's arrival (ASGI middleware stamp) to the
+venue request leaving (the REST client's ``on_request`` hook), signing, the Redis claim and the
+CmdSubmitted JetStream ack included. Prints JSON LAST.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+import redis.asyncio as aioredis
+
+from services.commands.service import CommandsService
+from shared.bus import ensure_streams
+from shared.localservers import NatsServer, RedisServer
+from shared.settings import Secret
+from tests.commands.helpers import TOKENS, settings_for
+from tests.simfixture import start_simulator
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))] * 1000
+
+
+async def run(sequential: int = 500, concurrent: int = 2000, workers: int = 16) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        ns, rs = NatsServer(Path(tmp)).start(), RedisServer(Path(tmp)).start()
+        try:
+            return await _run(ns, rs, sequential, concurrent, workers)
+        finally:
+            ns.stop()
+            rs.stop()
+
+
+async def _run(ns: NatsServer, rs: RedisServer, sequential: int, concurrent: int,
+               workers: int) -> dict[str, Any]:
+    if True:
+        sim = await start_simulator(rl_orders_per_s=0, rl_orders_per_min=0, risk_delay_ms=0.0)
+        nc = await nats.connect(ns.url)
+        js = nc.jetstream()
+        await ensure_streams(js)
+        redis = aioredis.from_url(rs.url)
+        settings = settings_for(
+            sim,
+            ns.url,
+            rs.url,
+            rate_per_s=100_000.0,
+            rate_burst=100_000,
+            exposure_refresh_s=1.0,
+            strategies=Secret(json.dumps([{"name": "mm", "token": TOKENS["mm"]}])),
+        )
+        svc = CommandsService(settings, nc, js, redis)
+        await svc.start()
+        headers = {"Authorization": f"Bearer {TOKENS['mm']}"}
+        body = {"market": "BTC-USD-PERP", "side": "BUY", "type": "LIMIT", "size": "0.001", "price": "40000"}
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.port}", timeout=30) as client:
+                for _ in range(50):
+                    await client.post("/v1/orders", json=body, headers=headers)
+                svc.added_s.clear()
+                rtt: list[float] = []
+                for _ in range(sequential):
+                    t0 = time.perf_counter()
+                    r = await client.post("/v1/orders", json=body, headers=headers)
+                    rtt.append(time.perf_counter() - t0)
+                    assert r.status_code == 201, r.text
+                added = list(svc.added_s)
+                left = concurrent
+
+                async def worker() -> None:
+                    nonlocal left
+                    while left > 0:
+                        left -= 1
+                        r = await client.post("/v1/orders", json=body, headers=headers)
+                        assert r.status_code == 201, r.text
+
+                t0 = time.perf_counter()
+                await asyncio.gather(*(worker() for _ in range(workers)))
+                rate = concurrent / (time.perf_counter() - t0)
+        finally:
+            await svc.stop()
+            await redis.aclose()
+            await nc.close()
+            await sim.sim.stop()
+    return {
+        "added_p50_ms": round(pct(added, 0.5), 3),
+        "added_p99_ms": round(pct(added, 0.99), 3),
+        "added_mean_ms": round(statistics.mean(added) * 1000, 3),
+        "http_rtt_p50_ms": round(pct(rtt, 0.5), 3),
+        "orders_per_s": round(rate, 1),
+        "samples": len(added),
+        "concurrent_orders": concurrent,
+        "workers": workers,
+    }
+
+
+def main() -> None:
+    result = asyncio.run(run())
+    print("commands bench: sequential added latency, then sustained concurrent placement", file=sys.stderr)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
