@@ -26,8 +26,18 @@ async def main() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    nc = await nats.connect(settings.nats_url, name="paradex-hub-feed", max_reconnect_attempts=-1,
-                            reconnect_time_wait=0.5, allow_reconnect=True)
+    connecting = asyncio.ensure_future(nats.connect(
+        settings.nats_url, name="paradex-hub-feed", max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+        allow_reconnect=True))
+    stopping = asyncio.ensure_future(stop.wait())
+    # nats-py retries the first connection forever: a SIGTERM meanwhile must still stop us
+    await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not connecting.done():
+        connecting.cancel()
+        log.info("feed stopped before NATS was reachable")
+        return
+    stopping.cancel()
+    nc = connecting.result()
     jwt = RestJwtSource(settings)
     service = FeedService(settings, nc, jwt)
     try:

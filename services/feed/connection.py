@@ -119,10 +119,10 @@ class FeedConnection:
                 reason = f"{type(exc).__name__}: {exc}"
             finally:
                 self._ws = None
-            if self.status.state != "auth_failed" or self._stop.is_set():
-                self._set("disconnected", reason)
             if self._stop.is_set():
                 break
+            if self.status.state != "auth_failed":
+                self._set("disconnected", reason)
             delay = self.backoff.next_delay(time.monotonic())
             log.warning("feed session ended (%s); reconnecting in %.3f s", reason, delay)
             with contextlib.suppress(TimeoutError):
