@@ -81,9 +81,9 @@ async def _latency(nats_url: str, redis_url: str, http_url: str, account: str, r
     done = asyncio.Event()
 
     async def reader() -> None:
-        last = "$"
+        last: Any = "$"
         while len(t_redis) < n:
-            got = await r.xread({stream: last}, block=2000, count=5000)
+            got: Any = await r.xread({stream: last}, block=2000, count=5000)
             now = time.perf_counter()
             if not got:
                 if done.is_set():
@@ -184,7 +184,7 @@ async def _http_load(http_url: str, clients: int, seconds: float) -> dict[str, A
 
 def _child(kind: str, args: tuple[Any, ...], out: Any) -> None:
     fn = _latency if kind == "latency" else _http_load
-    out.put(asyncio.run(fn(*args)))  # type: ignore[operator]
+    out.put(asyncio.run(fn(*args)))
 
 
 def _in_child(kind: str, *args: Any) -> dict[str, Any]:
