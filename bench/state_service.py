@@ -43,6 +43,7 @@ from shared.settings import load
 RATE = 5000
 SECONDS = 3.0
 CLIENTS = 16
+CHECKPOINT_EVERY = 100_000  # a checkpoint dumps the whole core synchronously (see report)
 T0 = 1_700_000_000_000
 
 
@@ -205,7 +206,7 @@ def _in_child(kind: str, *args: Any) -> dict[str, Any]:
 
 async def _service_phase(nats_url: str, redis_url: str, account: str, fn: Any) -> dict[str, Any]:
     settings = load(Settings, env={}, nats_url=nats_url, redis_url=redis_url, paradex_account=account,
-                    http_port=0, startup_reconcile=False)
+                    http_port=0, startup_reconcile=False, checkpoint_every_events=CHECKPOINT_EVERY)
     nc = await nats.connect(nats_url)
     redis = aioredis.from_url(redis_url)
     try:
