@@ -173,7 +173,8 @@ async def test_dropped_connection_reconnects_resubscribes_with_new_epoch_and_ask
     await until(lambda: any(e.conn_epoch == 2 for e in feed.tap.of(OrderEvent)), what="epoch-2 order")
 
     def heartbeat_epochs() -> list[int]:
-        return [e.epoch for s, e, _ in feed.tap.items if s == subjects.FEED_STATUS and isinstance(e, FeedStatus)]
+        return [e.epoch for s, e, _ in feed.tap.items
+                if s == subjects.FEED_STATUS and isinstance(e, FeedStatus)]
 
     await until(lambda: 2 in heartbeat_epochs(), what="a core-NATS heartbeat of epoch 2")
 
