@@ -1,0 +1,98 @@
+"""Errors of the strategy client: every one says what the service answered.
+
+:class:`ServiceError` carries the HTTP ``status``, the service's ``error`` code, the ``rule`` broken
+(commands: ``bearer_token``, ``allowed_markets``, ``max_order_notional``, ``venue`` for a venue
+rejection...) and the human ``message``. Network failures become :class:`ServiceUnreachable`
+(for a command: the outcome is unknown, look the order up by client id, never resend blindly).
+"""
+
+from __future__ import annotations
+
+from shared.errors import HubError
+
+
+class ClientError(HubError):
+    """Base of the client's errors."""
+
+
+class ServiceUnreachable(ClientError):
+    """The service did not answer (connection refused, timeout). ``url`` is what was called."""
+
+    retryable = True
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"{url}: {reason}")
+        self.url = url
+        self.reason = reason
+
+
+class ServiceError(ClientError):
+    """A non-2xx answer: ``status``, ``error`` code, ``rule`` and ``message`` from the body."""
+
+    def __init__(self, status: int, error: str, rule: str = "", message: str = "", *,
+                 body: bytes = b"", retryable: bool | None = None) -> None:
+        text = f"HTTP {status} {error}" + (f" ({rule})" if rule else "") + (f": {message}" if message else "")
+        super().__init__(text, retryable=retryable if retryable is not None else status >= 500)
+        self.status = status
+        self.error = error
+        self.rule = rule
+        self.body = body
+        self.detail = message
+
+
+class NotFound(ServiceError):
+    """404: no such order/book/account record (yet)."""
+
+
+class Unauthorized(ServiceError):
+    """401: the bearer token is missing or unknown."""
+
+
+class Forbidden(ServiceError):
+    """403: outside the strategy's limits (market, notional, open orders, position, ownership)."""
+
+
+class Conflict(ServiceError):
+    """409: the client id belongs to another strategy."""
+
+
+class InvalidRequest(ServiceError):
+    """422: a market/system rule or the request schema was broken."""
+
+
+class RateLimited(ServiceError):
+    """429: slow down; ``retry_after_s`` says how long (when the service said)."""
+
+    retryable = True
+
+    def __init__(self, status: int, error: str, rule: str = "", message: str = "", *,
+                 body: bytes = b"", retry_after_s: float | None = None) -> None:
+        super().__init__(status, error, rule, message, body=body, retryable=True)
+        self.retry_after_s = retry_after_s
+
+
+class Rejected(ServiceError):
+    """400: the venue refused the command (``error`` is the venue's code, ``rule`` is ``venue``)."""
+
+
+class Unavailable(ServiceError):
+    """503: the service cannot take the command now (e.g. the bus is down); nothing was sent."""
+
+
+class EventsOverflow(ClientError):
+    """The SSE stream cut this client off because it read too slowly: re-read the state."""
+
+
+_BY_STATUS: dict[int, type[ServiceError]] = {
+    400: Rejected, 401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict, 422: InvalidRequest,
+    503: Unavailable,
+}
+
+
+def error_for(status: int, error: str, rule: str, message: str, body: bytes,
+              retry_after_s: float | None = None) -> ServiceError:
+    """The :class:`ServiceError` subclass for an HTTP status."""
+    if status == 429:
+        return RateLimited(status, error, rule, message, body=body, retry_after_s=retry_after_s)
+    cls = _BY_STATUS.get(status, ServiceError)
+    return cls(status, error, rule, message, body=body)

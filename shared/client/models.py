@@ -1,0 +1,249 @@
+"""Typed views of the state service's JSON and of the commands service's replies.
+
+Every state body is ``{"seq": S, "value": V}`` (``S``: the stream sequence the answer reflects);
+:class:`Snapshot` keeps both. The record structs mirror the state service's records field by field
+(services/state/core/model.py) but are defined here: a strategy depends on the wire format, not on
+the service's code. Unknown fields are tolerated (msgspec's default), so the service may add fields.
+Prices, sizes and money are ``Decimal`` (the service sends exact decimal strings).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Generic, Literal, TypeVar
+
+import msgspec
+
+from shared.paradex.models.account import Account, Balance, Fill, Order, Position
+
+T = TypeVar("T")
+ZERO = Decimal(0)
+
+TERMINAL_STATUSES = frozenset({"CLOSED", "REJECTED"})
+"""Displayed order statuses after which nothing more happens to the order."""
+
+STATUS_RANK: dict[str, int] = {
+    "PENDING_NEW": 0, "UNKNOWN": 0, "NEW": 1, "UNTRIGGERED": 2, "OPEN": 3, "PENDING_CANCEL": 3,
+    "CLOSED": 4, "REJECTED": 4,
+}
+"""Rank of the displayed statuses: a status never goes to a lower rank."""
+
+
+class View(msgspec.Struct, frozen=True, kw_only=True):
+    """Base of the read-only views (frozen, keyword-only, unknown fields tolerated)."""
+
+
+class Snapshot(View, Generic[T], frozen=True, kw_only=True):
+    """A state answer: ``value`` as of ACCOUNT (or local MARKET) stream sequence ``seq``."""
+
+    seq: int
+    value: T
+
+
+class OrderView(View, frozen=True, kw_only=True):
+    """One order as the state knows it.
+
+    ``status`` is what a strategy should act on: a venue status (NEW, UNTRIGGERED, OPEN, CLOSED) or
+    a local overlay (PENDING_NEW while the venue has not spoken, UNKNOWN when the command's outcome
+    is being looked up, PENDING_CANCEL after a cancel request, REJECTED). ``key`` is the exchange
+    id, or ``client:<client_id>`` until the venue assigned one.
+    """
+
+    key: str
+    status: str
+    id: str = ""
+    client_id: str = ""
+    market: str = ""
+    side: str = ""
+    type: str = ""
+    size: Decimal = ZERO
+    remaining_size: Decimal = ZERO
+    filled: Decimal = ZERO
+    price: Decimal = ZERO
+    venue_status: str = ""
+    local: str = ""
+    last_updated_at: int = 0
+    order: Order | None = None
+    source: str = ""
+    closed_by: str = ""
+    reject_code: str = ""
+    reject_message: str = ""
+    strategy: str = ""
+    lookup_pending: bool = False
+    modify_pending: bool = False
+    stream_seq: int = 0
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the order is CLOSED or REJECTED."""
+        return self.status in TERMINAL_STATUSES
+
+
+class PositionView(View, frozen=True, kw_only=True):
+    """The venue's position in one market (``position.size`` is signed by ``position.side``)."""
+
+    market: str
+    position: Position
+    venue_ts: int = 0
+    source: str = ""
+    closed_by: str = ""
+    stream_seq: int = 0
+
+
+class AccountView(View, frozen=True, kw_only=True):
+    """The account summary (margin snapshot)."""
+
+    summary: Account
+    venue_ts: int = 0
+    source: str = ""
+    stream_seq: int = 0
+
+
+class BalanceView(View, frozen=True, kw_only=True):
+    """The balance of one token (``size`` = the balance)."""
+
+    token: str
+    size: Decimal
+    balance: Balance
+    venue_ts: int = 0
+    source: str = ""
+    stream_seq: int = 0
+
+
+class FillView(View, frozen=True, kw_only=True):
+    """One fill; ``busted`` once the venue busted it (it then no longer counts)."""
+
+    fill: Fill
+    busted: bool = False
+    source: str = ""
+    stream_seq: int = 0
+
+
+class BookView(View, frozen=True, kw_only=True):
+    """The best levels of one book as ``(price, size)``; ``valid`` false: do not trust them."""
+
+    market: str
+    seq_no: int
+    valid: bool
+    reason: str = ""
+    bids: list[tuple[Decimal, Decimal]] = []
+    asks: list[tuple[Decimal, Decimal]] = []
+    last_updated_at: int = 0
+
+
+class Bbo(View, frozen=True, kw_only=True):
+    """Best bid/offer from the maintained book, with its validity."""
+
+    market: str
+    seq_no: int
+    valid: bool
+    reason: str = ""
+    bid: Decimal | None = None
+    bid_size: Decimal | None = None
+    ask: Decimal | None = None
+    ask_size: Decimal | None = None
+    last_updated_at: int = 0
+
+    @property
+    def mid(self) -> Decimal | None:
+        """``(bid + ask) / 2`` when both sides exist, else None."""
+        if self.bid is None or self.ask is None:
+            return None
+        return (self.bid + self.ask) / 2
+
+
+class StreamHealth(View, frozen=True, kw_only=True):
+    applied_seq: int
+    last_event_age_ms: int
+
+
+class Health(View, frozen=True, kw_only=True):
+    """``/v1/health``: ``ok`` plus per-stream details (``core`` is kept as plain JSON)."""
+
+    ok: bool
+    account: StreamHealth
+    market: StreamHealth
+    feed_connected: bool
+    books_valid: dict[str, bool] = {}
+    checkpoint_seq: int = 0
+    dlq: int = 0
+    redis_error: str = ""
+    core: dict[str, Any] = {}
+
+
+class Change(View, frozen=True, kw_only=True):
+    """One state change, from ``/v1/events`` or the Redis stream ``pdx:<account>:changes``.
+
+    ``kind`` is ``order``, ``position``, ``account``, ``balance``, ``fill``, ``feed``,
+    ``reconciliation`` (or a market-data kind on SSE); ``value`` is the record's raw JSON
+    (``null`` when deleted): decode it with :meth:`decode`. ``entry_id`` is the Redis stream entry
+    id (empty for SSE).
+    """
+
+    kind: str
+    key: str
+    seq: int
+    value: msgspec.Raw
+    stream: str = "account"
+    entry_id: str = ""
+
+    def decode(self, type_: type[T]) -> T | None:
+        """The record as ``type_`` (e.g. :class:`OrderView`), or None when it was deleted."""
+        raw = bytes(self.value)
+        if raw in (b"", b"null"):
+            return None
+        return msgspec.json.decode(raw, type=type_)
+
+
+# ---------------------------------------------------------------- commands
+
+Wait = Literal["none", "ack", "ws"]
+
+
+class PlaceOrder(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """``POST /v1/orders`` body (and one item of a batch)."""
+
+    market: str
+    side: Literal["BUY", "SELL"]
+    size: Decimal
+    type: str = "LIMIT"
+    price: Decimal | None = None
+    instruction: str = "GTC"
+    flags: tuple[str, ...] = ()
+    client_id: str | None = None
+    trigger_price: Decimal | None = None
+    wait: Wait = "ack"
+    timeout_s: float | None = None
+
+
+class ModifyOrder(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """``PUT /v1/orders/{id}`` body (side and type must equal the order's)."""
+
+    market: str
+    side: Literal["BUY", "SELL"]
+    size: Decimal
+    type: str = "LIMIT"
+    price: Decimal | None = None
+    trigger_price: Decimal | None = None
+
+
+class CommandResult(View, frozen=True, kw_only=True):
+    """A successful (2xx) commands reply.
+
+    ``status``: ``submitted`` (wait=none), ``accepted`` (venue answered), ``pending`` (wait=ws timed
+    out; the venue accepted), a lower-case venue status (wait=ws: ``open``, ``closed``...),
+    ``unknown`` (no venue answer: resolved by lookup, never resend), ``cancel_requested``,
+    ``modify_requested``. ``http_status`` and ``replayed`` (an idempotent replay) come from the
+    response itself.
+    """
+
+    status: str = ""
+    client_id: str = ""
+    order_id: str = ""
+    order: Order | None = None
+    message: str = ""
+    scope: str = ""
+    market: str | None = None
+    results: list[dict[str, Any]] = []
+    http_status: int = 0
+    replayed: bool = False
