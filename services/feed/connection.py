@@ -186,6 +186,9 @@ class FeedConnection:
                 self._set("connected")
                 self.backoff.mark_up(time.monotonic())
                 await self.request_reconcile("feed_reconnect" if self.status.epoch > 1 else "feed_start")
+            elif name == "reconnect":
+                self._end_reason = detail
+                await ws.close()
             elif name == "auth_failed":
                 self.jwt.invalidate(self._token)
                 self._set("auth_failed", detail)

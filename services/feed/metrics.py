@@ -13,7 +13,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-_ERROR_KINDS = ("decode_errors", "rpc_errors", "unknown_channel", "unexpected_reply", "sbe_skipped")
+_ERROR_KINDS = ("decode_errors", "rpc_errors", "subscribe_errors", "unknown_channel", "unexpected_reply",
+                "sbe_skipped")
 _BOOK_KINDS = ("book_gap", "book_crossed", "book_duplicate", "book_stale")
 
 

@@ -207,3 +207,15 @@ def test_connect_resets_books_so_a_new_connection_waits_for_a_snapshot() -> None
     assert p.receive(s.push(f"order_book.{M}.deltas", s.book(11)), 1) == []
     [ev] = p.receive(s.push(f"order_book.{M}.deltas", s.snapshot(12)), 1)
     assert ev.conn_epoch == 4
+
+
+def test_refused_book_subscription_signals_a_reconnect_other_refusals_do_not() -> None:
+    p = FeedProtocol([M])
+    auth = sent(p.connect(1, "tok"))
+    p.receive(reply(auth["id"], {"node_id": "n"}), 1)
+    ids = {sent(f)["params"]["channel"]: sent(f)["id"] for f in p.outbox}
+    p.signals.clear()
+    p.receive(error(ids[f"trades.{M}"], -32600, "invalid subscribe request"), 1)
+    assert p.signals == [] and p.counters["subscribe_errors"] == 1
+    p.receive(error(ids[f"order_book.{M}.deltas"], -32600, "invalid subscribe request"), 1)
+    assert [name for name, _ in p.signals] == ["reconnect"]

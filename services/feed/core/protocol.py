@@ -3,7 +3,8 @@
 The shell feeds every received frame to :meth:`FeedProtocol.receive` with its receipt time and
 gets back the bus events to publish; requests to send (subscriptions after auth, book
 resubscriptions after a gap) accumulate in :attr:`FeedProtocol.outbox`, and connection-level
-outcomes in :attr:`FeedProtocol.signals` (``"authenticated"``, ``"auth_failed"``). Malformed
+outcomes in :attr:`FeedProtocol.signals` (``"authenticated"``, ``"auth_failed"``, ``"reconnect"``
+when a book subscription is refused, since that book would never get a snapshot). Malformed
 input never raises: it is counted in :attr:`counters` and logged.
 
 Sample push: ``{"jsonrpc":"2.0","method":"subscription","params":{"channel":"bbo.BTC-USD-PERP",
@@ -166,6 +167,11 @@ class FeedProtocol:
             self.signals.append(("auth_failed", detail))
             log.error("auth refused: %s", detail)
             return
+        if pending is not None and pending.method == "subscribe":
+            self.counters["subscribe_errors"] += 1
+            if pending.channel.startswith("order_book."):
+                # without this subscription the book never gets its snapshot: start over
+                self.signals.append(("reconnect", f"book subscription refused: {what}: {detail}"))
         # an unsubscribe of a book we resubscribe may legitimately fail (already gone): harmless
         log.warning("JSON-RPC error for %s: %s", what, detail)
 
