@@ -11,7 +11,8 @@ once a connection stayed up ``stable_after_s``). Each session:
 3. reads frames: each goes through the protocol core and its events to the bus sink, which never
    waits; requests the core queues (book resubscriptions) are sent at once;
 4. ends on close, silence (no frame for ``silence_timeout_s`` while connected), no auth reply
-   within ``reply_timeout_s``, a refused JWT
+   within ``reply_timeout_s``, a book left without a snapshot for ``reply_timeout_s`` (after a
+   subscription or a resubscription), a refused JWT
    (40110/40111: the token is invalidated, the next session fetches a new one), an account-lane
    overflow in the sink (forced reconnect + reconciliation) or stop.
 """
@@ -198,8 +199,14 @@ class FeedConnection:
     async def _watch(self, ws: ClientConnection) -> None:
         period = max(0.01, min(0.25, self.silence_timeout_s / 4, self.reply_timeout_s / 4))
         opened = time.monotonic()
+        invalid_since: dict[str, float] = {}
         while True:
             await asyncio.sleep(period)
+            stuck = self._stuck_book(invalid_since, time.monotonic())
+            if stuck:
+                self._end_reason = f"book {stuck} got no snapshot within {self.reply_timeout_s} s"
+                await ws.close()
+                return
             if self.status.state == "authenticating" and time.monotonic() - opened >= self.reply_timeout_s:
                 self._end_reason = f"no auth reply within {self.reply_timeout_s} s"
                 await ws.close()
@@ -214,3 +221,18 @@ class FeedConnection:
                 self.metrics.silences.inc()
                 await ws.close()
                 return
+
+    def _stuck_book(self, invalid_since: dict[str, float], now: float) -> str:
+        """A market whose book stayed invalid (no snapshot) for ``reply_timeout_s`` while
+        connected, else ``""``."""
+        if not self.status.connected:
+            invalid_since.clear()
+            return ""
+        books = self.proto.books.books
+        for market in self.proto.markets:
+            book = books.get(market)
+            if book is not None and book.valid:
+                invalid_since.pop(market, None)
+            elif now - invalid_since.setdefault(market, now) >= self.reply_timeout_s:
+                return market
+        return ""

@@ -371,3 +371,14 @@ async def test_no_auth_reply_ends_the_session(simulator: SimHandle, start_feed: 
     assert any("no auth reply" in e.reason for e in feed.tap.of(FeedStatus))
     simulator.sim.faults.ws_latency = None
     await connected(feed, epoch=2)
+
+
+async def test_book_without_a_snapshot_forces_a_reconnect(
+        simulator: SimHandle, start_feed: FeedFactory) -> None:
+    feed = await start_feed(simulator, reply_timeout_s=0.5)
+    await connected(feed)
+    await until(lambda: feed.service.protocol.books.book(M).valid, what="a valid book")
+    feed.service.protocol.books.reset(M)  # as after a resubscription whose snapshot never comes
+    await until(lambda: feed.epoch >= 2, what="a reconnect")
+    assert any("no snapshot" in e.reason for e in feed.tap.of(FeedStatus))
+    await until(lambda: feed.service.protocol.books.book(M).valid, what="a valid book again")
