@@ -29,6 +29,7 @@ from shared.bus.publish import MSG_ID_HEADER, market_of
 from shared.errors import BusError
 
 log = logging.getLogger("feed.sink")
+_ACCOUNT_TYPES = frozenset(ACCOUNT_EVENTS)  # a set lookup beats isinstance over 18 classes
 
 
 class BusSink:
@@ -63,7 +64,7 @@ class BusSink:
 
     def put(self, event: Event) -> None:
         """Queue ``event`` on its lane."""
-        if isinstance(event, ACCOUNT_EVENTS):
+        if type(event) in _ACCOUNT_TYPES:
             self.put_account(event)
             return
         if len(self.market_lane) >= self.market_max:

@@ -30,7 +30,16 @@ log = logging.getLogger("feed.protocol")
 
 _SBE_CHANNEL = {
     "Bbo": "bbo.{}", "Trade": "trades.{}", "FundingData": "funding_data.{}",
+    "MarketSummary": "markets_summary",
 }
+
+
+def _sbe_channel(data: object, book_feed: str) -> str:
+    """The JSON channel an SBE payload would have come on ("" for heartbeats and skipped frames)."""
+    if type(data) is BookUpdate:
+        return book_channel(data.market, book_feed)
+    pattern = _SBE_CHANNEL.get(type(data).__name__, "")
+    return pattern.format(getattr(data, "market", ""))
 
 
 class FeedProtocol:
@@ -49,6 +58,7 @@ class FeedProtocol:
         self.frames: Counter[str] = Counter()  # by channel
         self.counters: Counter[str] = Counter()  # decode_errors, rpc_errors, gaps, ...
         self._sbe = sbe.SbeDecoder()
+        self._sbe_channels: dict[tuple[type, str], str] = {}
 
     # --- connection lifecycle ---------------------------------------------------------------
 
@@ -101,14 +111,15 @@ class FeedProtocol:
             self.counters["decode_errors"] += 1
             log.warning("bad SBE frame: %s (%d bytes)", exc, len(frame))
             return []
+        market = getattr(data, "market", "")
+        key = (type(data), market)
+        channel = self._sbe_channels.get(key)
+        if channel is None:
+            channel = self._sbe_channels[key] = _sbe_channel(data, self.book_feed)
+        if channel:
+            self.frames[channel] += 1
         if type(data) is BookUpdate:
-            self.frames[book_channel(data.market, self.book_feed)] += 1
             return self._book(data, recv_ns)
-        name = type(data).__name__
-        if name == "MarketSummary":
-            self.frames["markets_summary"] += 1
-        elif name in _SBE_CHANNEL:
-            self.frames[_SBE_CHANNEL[name].format(data.market)] += 1  # type: ignore[union-attr]
         event = to_event(data, recv_ns, self.epoch)
         if event is None:
             self.counters["sbe_skipped"] += 1
