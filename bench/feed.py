@@ -138,7 +138,7 @@ class _Jwt:
 
 async def feed_rate(url: str, nats_url: str, total: int, sbe_version: int, mode: str) -> tuple[float, int]:
     """Frames per second through FeedService until all are published; and how many were dropped."""
-    nc = await nats.connect(nats_url)
+    nc = await nats.connect(nats_url, skip_subject_validation=True)  # as services.feed connects
     settings = load(Settings, env={}, paradex_ws_url=url, paradex_markets=(MARKET,), subscribe_summary=False,
                     sbe_schema_version=sbe_version, market_data_mode=mode, http_port=0,
                     market_queue_max=max(20_000, total + 10))

@@ -28,7 +28,7 @@ async def main() -> None:
         loop.add_signal_handler(sig, stop.set)
     connecting = asyncio.ensure_future(nats.connect(
         settings.nats_url, name="paradex-hub-feed", max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-        allow_reconnect=True))
+        allow_reconnect=True, skip_subject_validation=True))  # subjects.py validates every token
     stopping = asyncio.ensure_future(stop.wait())
     # nats-py retries the first connection forever: a SIGTERM meanwhile must still stop us
     await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
