@@ -23,7 +23,7 @@ from services.commands.core.strategies import Strategy
 from services.commands.metrics import Metrics
 from services.commands.store import CommandStore, Record
 from services.commands.views import ExposureView, VenueView
-from services.commands.watch import OrderWatch
+from services.commands.watch import CONFIRMED, TERMINAL_ONLY, OrderWatch
 from services.commands.wire import PlaceOrder, Reply, reply
 from shared.bus import CmdAccepted, CmdRejected, CmdSubmitted, CmdUnknown, EventPublisher, subjects
 from shared.bus.requests import ReconcileRequest, encode_request
@@ -263,7 +263,7 @@ class Engine:
                     },
                 ),
             )
-        waiter = self.watch.expect(cid) if req.wait == "ws" else None
+        waiter = self.watch.expect(cid, ws_statuses(req)) if req.wait == "ws" else None
         send = self.spawn(self._send(strategy, cid, order))
         if req.wait == "none":
             if waiter is not None:
@@ -360,6 +360,14 @@ class Engine:
         return reply(
             200, {"status": order.status.lower(), "client_id": cid, "order_id": order.id, "order": order}
         )
+
+
+def ws_statuses(req: PlaceOrder) -> frozenset[str]:
+    """What ``wait=ws`` waits for: an IOC or MARKET order's outcome is its CLOSED update (the venue
+    shows it OPEN for an instant first); any other order is confirmed by OPEN/UNTRIGGERED/CLOSED."""
+    if req.instruction == "IOC" or req.type == "MARKET":
+        return TERMINAL_ONLY
+    return CONFIRMED
 
 
 def encode_order(order: OrderRequest) -> bytes:

@@ -2,8 +2,10 @@
 
 Choice: a core NATS subscription on the account's ``order`` subject of the ACCOUNT stream (JetStream
 delivers stored messages to core subscribers too). Only ``source == "ws"`` OrderEvents count: that
-is the venue's WebSocket confirmation, exactly what the state service folds. This needs the feed
-(not the state service) to be running, and costs no Redis polling per waiting request.
+is the venue's WebSocket confirmation, exactly what the state service folds. An IOC or MARKET order
+is confirmed only by its CLOSED update (the venue shows it OPEN for an instant before the outcome).
+This needs the feed (not the state service) to be running, and costs no Redis polling per waiting
+request.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from shared.paradex.models.account import Order
 
 log = logging.getLogger("commands.watch")
 CONFIRMED = frozenset({"OPEN", "UNTRIGGERED", "CLOSED"})
+#: An IOC (or MARKET) order is shown OPEN for an instant before its outcome: wait for the terminal.
+TERMINAL_ONLY = frozenset({"CLOSED"})
 
 
 class OrderWatch:
@@ -27,7 +31,7 @@ class OrderWatch:
     def __init__(self, nc: Any, account: str) -> None:
         self.nc = nc
         self.subject = account_subject(account, "order")
-        self.waiters: dict[str, list[asyncio.Future[Order]]] = {}
+        self.waiters: dict[str, list[tuple[asyncio.Future[Order], frozenset[str]]]] = {}
         self._sub: Any = None
 
     async def start(self) -> None:
@@ -38,17 +42,18 @@ class OrderWatch:
             await self._sub.unsubscribe()
             self._sub = None
 
-    def expect(self, client_id: str) -> asyncio.Future[Order]:
-        """A future for the next WS confirmation of ``client_id`` (register BEFORE sending)."""
+    def expect(self, client_id: str, statuses: frozenset[str] = CONFIRMED) -> asyncio.Future[Order]:
+        """A future for the next WS update of ``client_id`` in one of ``statuses`` (register BEFORE
+        sending)."""
         fut: asyncio.Future[Order] = asyncio.get_running_loop().create_future()
-        self.waiters.setdefault(client_id, []).append(fut)
+        self.waiters.setdefault(client_id, []).append((fut, statuses))
         return fut
 
     def forget(self, client_id: str, fut: asyncio.Future[Order]) -> None:
         """Stop waiting (timeout, rejection)."""
         futs = self.waiters.get(client_id)
-        if futs and fut in futs:
-            futs.remove(fut)
+        if futs:
+            futs[:] = [w for w in futs if w[0] is not fut]
             if not futs:
                 del self.waiters[client_id]
         if not fut.done():
@@ -65,8 +70,17 @@ class OrderWatch:
         if not isinstance(event, OrderEvent) or event.source != "ws":
             return
         order = event.order
-        if order.status not in CONFIRMED:
+        futs = self.waiters.get(order.client_id)
+        if not futs:
             return
-        for fut in self.waiters.pop(order.client_id, []):
-            if not fut.done():
-                fut.set_result(order)
+        keep = []
+        for fut, statuses in futs:
+            if order.status in statuses:
+                if not fut.done():
+                    fut.set_result(order)
+            elif not fut.done():
+                keep.append((fut, statuses))
+        if keep:
+            futs[:] = keep
+        else:
+            del self.waiters[order.client_id]
