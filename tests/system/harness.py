@@ -81,13 +81,14 @@ class System:
         return c
 
     async def truth(self) -> dict[str, Any]:
-        resp = await self.control.get("/control/truth")
+        resp = await self.control.get("/truth")
         resp.raise_for_status()
         out: dict[str, Any] = resp.json()
         return out
 
     async def fault(self, method: str, path: str, body: Any = None) -> Any:
-        resp = await self.control.request(method, "/control" + path, json=body)
+        """Call the simulator's control API (``path`` under ``/control``, e.g. ``/ws/drop``)."""
+        resp = await self.control.request(method, path, json=body)
         assert resp.status_code == 200, resp.text
         return resp.json()
 
