@@ -162,6 +162,13 @@ def main() -> int:
                 while child.proc and child.proc.poll() is None and time.monotonic() < deadline:
                     if wait_port("127.0.0.1", p["SIM_REST_PORT"], 0.2):
                         break
+            elif child.name == "state":
+                # The state takes market data from core NATS subjects: started after the feed, it
+                # would miss the book snapshots sent on subscribe and serve valid=false books.
+                deadline = time.monotonic() + 30
+                while (child.proc and child.proc.poll() is None and time.monotonic() < deadline
+                       and _health(child.health_url) != "ok" and not launcher.stop_event.wait(0.1)):
+                    pass
         print(f"  state      http://127.0.0.1:{p['STATE_HTTP_PORT']}/v1/orders  (API docs: /docs)")
         print(f"  commands   http://127.0.0.1:{p['COMMANDS_HTTP_PORT']}/v1/orders  (API docs: /docs)")
         print(f"  simulator  REST http://127.0.0.1:{p['SIM_REST_PORT']}/v1  WS ws://127.0.0.1:{p['SIM_WS_PORT']}/v1"
