@@ -169,9 +169,9 @@ class BusSink:
             ok = 0
             for event in batch:
                 payload = encode_event(event)
-                headers = {MSG_ID_HEADER: msg_id(payload)}
                 key = (type(event), market_of(event))
                 subject = subject_cache.get(key) or subject_cache.setdefault(key, subject_for(event, account))
+                headers = {MSG_ID_HEADER: msg_id(subject, payload)}
                 try:
                     if core:
                         await nc.publish(subject, payload, headers=headers)

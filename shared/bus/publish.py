@@ -1,8 +1,9 @@
 """Route events to subjects, give them a ``Nats-Msg-Id``, publish them to JetStream.
 
-The message id is a 128-bit BLAKE2b digest of the encoded event. A producer that retries a publish
-sends the same bytes, so JetStream's duplicate window drops the copy; two genuinely separate events
-never collide because each carries its own ``recv_ns``. Duplicates *from the venue* (the same push
+The message id is a 128-bit BLAKE2b digest of the subject and the encoded event. A producer that
+retries a publish sends the same bytes, so JetStream's duplicate window drops the copy; two
+genuinely separate events never collide because each carries its own ``recv_ns``, and the subject
+keeps identical payloads of different accounts apart (the duplicate window is stream-wide). Duplicates *from the venue* (the same push
 twice) are different events on the bus and are dropped by the state service's merge rules.
 """
 
@@ -55,9 +56,11 @@ def subject_for(event: Event, account: str) -> str:
     return subjects.market_subject(kind, market_of(event))
 
 
-def msg_id(payload: bytes) -> str:
-    """Deterministic ``Nats-Msg-Id`` of an encoded event."""
-    return hashlib.blake2b(payload, digest_size=16).hexdigest()
+def msg_id(subject: str, payload: bytes) -> str:
+    """Deterministic ``Nats-Msg-Id`` of an encoded event published on ``subject``."""
+    digest = hashlib.blake2b(subject.encode(), digest_size=16)
+    digest.update(payload)
+    return digest.hexdigest()
 
 
 class EventPublisher:
@@ -75,7 +78,8 @@ class EventPublisher:
     def prepare(self, event: Event) -> tuple[str, bytes, dict[str, str]]:
         """Subject, payload and headers of ``event``."""
         payload = encode_event(event)
-        return subject_for(event, self.account), payload, {MSG_ID_HEADER: msg_id(payload)}
+        subject = subject_for(event, self.account)
+        return subject, payload, {MSG_ID_HEADER: msg_id(subject, payload)}
 
     async def publish(self, event: Event) -> int:
         subject, payload, headers = self.prepare(event)

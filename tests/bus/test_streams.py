@@ -68,3 +68,12 @@ async def test_publisher_retry_is_deduplicated_by_msg_id(js, unique):
     assert len(msgs) == 2
     for m in msgs:
         await m.ack()
+
+
+async def test_identical_events_of_two_accounts_are_both_stored(js, unique):
+    """The duplicate window is stream-wide: the subject must be part of the message id."""
+    await ensure_streams(js)
+    ev = FeedStatus(source="ws", state="connected", epoch=1, recv_ns=7)
+    a = await EventPublisher(js, f"a{unique}").publish(ev)
+    b = await EventPublisher(js, f"b{unique}").publish(ev)
+    assert a != b
