@@ -43,8 +43,9 @@ RecvWindow = Annotated[int, msgspec.Meta(ge=10)]
 class OrderRequest(Model, frozen=True, kw_only=True):
     """``POST /orders`` body and ``order.create`` params.
 
-    ``price`` is required by the spec (``"0"`` for MARKET; paradex-py omits it for non-limit
-    types, which this model rejects). ``signature`` is the string ``'["r","s"]'``;
+    ``price`` is required by the OpenAPI spec, but the official SDK omits it for non-limit types
+    and the venue accepts that, so it is optional here: ``None`` (omitted when encoding) means
+    "no price"; it signs as 0 and the venue layer rejects a LIMIT order without one. ``signature`` is the string ``'["r","s"]'``;
     ``signature_timestamp`` is in ms. Example::
 
         {"market":"BTC-USD-PERP","side":"BUY","type":"LIMIT","size":"0.01","price":"30000.5",
@@ -56,10 +57,10 @@ class OrderRequest(Model, frozen=True, kw_only=True):
     side: SideLiteral
     type: OrderTypeLiteral
     size: Decimal
-    price: Decimal
     instruction: InstructionLiteral
     signature: str
     signature_timestamp: int
+    price: Decimal | None = None
     client_id: ClientId | None = None
     flags: list[OrderFlagLiteral] = []
     stp: StpLiteral | None = None
