@@ -8,6 +8,7 @@ status every few seconds; Ctrl-C (or SIGTERM) stops everything in reverse order.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -139,11 +140,27 @@ def plan(env: dict[str, str]) -> list[Child]:
     return children
 
 
+DEV_STRATEGY_TOKEN = "paper-dev-token"
+"""Bearer token of the ``dev`` strategy that ``make run`` configures for the simulator (paper only)."""
+
+
+def dev_strategies(env: dict[str, str]) -> str | None:
+    """A paper-trading strategy for the simulator when the user configured none, else None."""
+    if env.get("COMMANDS_STRATEGIES") or env.get("COMMANDS_STRATEGIES_FILE"):
+        return None
+    if env.get("RUN_SIMULATOR", "1").lower() in ("0", "false", "no"):
+        return None
+    return json.dumps([{"name": "dev", "token": DEV_STRATEGY_TOKEN, "markets": [], "can_cancel_others": True}])
+
+
 def main() -> int:
     run_dir = Path(os.environ.get("RUN_DIR", "run")).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    dev = dev_strategies(env)
+    if dev is not None:
+        env["COMMANDS_STRATEGIES"] = dev
     launcher = Launcher(run_dir, env)
 
     def _stop(signum: int, _frame: object) -> None:
@@ -171,6 +188,8 @@ def main() -> int:
                     pass
         print(f"  state      http://127.0.0.1:{p['STATE_HTTP_PORT']}/v1/orders  (API docs: /docs)")
         print(f"  commands   http://127.0.0.1:{p['COMMANDS_HTTP_PORT']}/v1/orders  (API docs: /docs)")
+        if dev is not None:
+            print(f"             paper strategy 'dev': Authorization: Bearer {DEV_STRATEGY_TOKEN}")
         print(f"  simulator  REST http://127.0.0.1:{p['SIM_REST_PORT']}/v1  WS ws://127.0.0.1:{p['SIM_WS_PORT']}/v1"
               f"  control http://127.0.0.1:{p['SIM_CONTROL_PORT']}")
         print(f"  feed       http://127.0.0.1:{p['FEED_HTTP_PORT']}/metrics  reconciler "
