@@ -150,7 +150,8 @@ def dev_strategies(env: dict[str, str]) -> str | None:
         return None
     if env.get("RUN_SIMULATOR", "1").lower() in ("0", "false", "no"):
         return None
-    return json.dumps([{"name": "dev", "token": DEV_STRATEGY_TOKEN, "markets": [], "can_cancel_others": True}])
+    dev = {"name": "dev", "token": DEV_STRATEGY_TOKEN, "markets": [], "can_cancel_others": True}
+    return json.dumps([dev])
 
 
 def main() -> int:

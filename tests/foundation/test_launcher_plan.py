@@ -10,7 +10,7 @@ def test_plan_starts_the_simulator_first_then_state_before_feed():
     names = [c.name for c in launcher.plan({})]
     assert names[0] == "simulator"
     assert names.index("state") < names.index("feed")
-    assert [c.module for c in launcher.plan({"RUN_SIMULATOR": "0"})][0] == "services.state"
+    assert next(c.module for c in launcher.plan({"RUN_SIMULATOR": "0"})) == "services.state"
 
 
 def test_ports_come_from_the_environment_or_the_defaults():
