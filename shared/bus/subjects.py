@@ -6,6 +6,7 @@ Layout:
 - ``pdx.md.<kind>.<market>``: market data (MARKET stream, memory, bounded age);
 - ``pdx.feed.status``: the feed's once-a-second status heartbeat (core NATS, not stored);
 - ``pdx.reconcile.request``: requests to the reconciler (core NATS request/reply);
+- ``pdx.feed.resync``: requests to the feed for fresh book snapshots (core NATS, optional reply);
 - ``pdx.dlq.<service>``: messages a consumer could not decode (DLQ stream, for inspection).
 """
 
@@ -23,6 +24,7 @@ MARKET_WILDCARD = f"{ROOT}.md.>"
 DLQ_WILDCARD = f"{ROOT}.dlq.>"
 FEED_STATUS = f"{ROOT}.feed.status"
 RECONCILE_REQUEST = f"{ROOT}.reconcile.request"
+FEED_BOOK_RESYNC = f"{ROOT}.feed.resync"
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_\-]+$")
 
