@@ -3,7 +3,7 @@
 * :class:`VenueView`: market specs (``GET /markets``) and system state (``GET /system/state``),
   loaded at start and refreshed every ``markets_refresh_s`` / ``system_refresh_s``.
 * :class:`ExposureView`: live orders and positions read from the STATE SERVICE's Redis keys
-  (services/state/keys.py, docs/redis-keys.md), every ``exposure_refresh_s``:
+  (services/state/keys.py, README "Redis key schema"), every ``exposure_refresh_s``:
 
   - ``HGETALL pdx:<a>:orders`` (order key -> status): keys whose status is not CLOSED/REJECTED
     are live; then ``GET pdx:<a>:order:<key>`` of each live key (``value.client_id``, ``market``,

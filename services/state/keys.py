@@ -1,4 +1,4 @@
-"""The Redis key schema of the state service (documented in docs/redis-keys.md).
+"""The Redis key schema of the state service (documented in README.md, "Redis key schema").
 
 Account keys live under ``pdx:<account>:``, market data under ``pdx:md:``. Every value is JSON
 ``{"seq": <stream sequence it reflects>, "value": <record>}``, the same body HTTP serves.
