@@ -130,6 +130,20 @@ class FeedConnection:
                 await asyncio.wait_for(self._stop.wait(), delay)
         self._set("disconnected", "stopped")
 
+    async def resubscribe_books(self, markets: list[str]) -> bool:
+        """Resubscribe the books of ``markets`` now (the gap path: each restarts with a snapshot);
+        False, sending nothing, when no authenticated connection is up."""
+        ws = self._ws
+        if ws is None or not self.status.connected:
+            return False
+        for market in markets:
+            self.proto.resubscribe_book(market)
+        out = list(self.proto.outbox)
+        self.proto.outbox.clear()
+        for request in out:
+            await ws.send(request.decode())
+        return True
+
     async def stop(self) -> None:
         """End the loop (closes the socket)."""
         self._stop.set()

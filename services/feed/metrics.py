@@ -58,6 +58,9 @@ class FeedMetrics:
         self.connected = Gauge("feed_connected", "1 while the venue connection is up", registry=r)
         self.nats_connected = Gauge("feed_nats_connected", "1 while NATS is connected", registry=r)
         self.epoch = Gauge("feed_epoch", "Current connection epoch", registry=r)
+        self.book_resyncs = Counter(
+            "feed_book_resyncs", "Markets named in book resync requests, by outcome (resubscribed, "
+            "rate_limited, unknown, not_connected, bad_request)", ["outcome"], registry=r)
 
     def attach(self, source: Callable[[], tuple[Tally[str], Tally[str]]]) -> None:
         """Export the protocol core's ``(frames, counters)`` at scrape time."""

@@ -1,4 +1,5 @@
-"""The feed service: protocol core + connection loop + bus sink + status ticker + HTTP.
+"""The feed service: protocol core + connection loop + bus sink + status ticker + book resync
+requests + HTTP.
 
 :class:`FeedService` owns nothing it did not build except the NATS connection and the JWT source,
 which the caller (``__main__``/tests) passes in and closes.
@@ -18,6 +19,7 @@ from services.feed.core.protocol import FeedProtocol
 from services.feed.core.status import StatusTracker
 from services.feed.http import HttpServer
 from services.feed.metrics import FeedMetrics
+from services.feed.resync import ResyncHandler
 from services.feed.settings import Settings
 from services.feed.sink import BusSink
 from shared.bus import encode_event, ensure_streams, subjects
@@ -46,6 +48,8 @@ class FeedService:
             ws_url(settings.paradex_ws_url, settings.sbe_schema_version), self.protocol, self.sink, jwt, nc,
             self.metrics, Backoff(policy, rng), silence_timeout_s=settings.silence_timeout_s,
             connect_timeout_s=settings.connect_timeout_s, reply_timeout_s=settings.reply_timeout_s)
+        self.resync = ResyncHandler(nc, self.connection, self.metrics,
+                                    min_interval_s=settings.book_resync_min_interval_s)
         self.http = HttpServer(settings.http_host, settings.http_port, self.health, self.metrics.registry) \
             if http else None
         self._tasks: list[asyncio.Task[None]] = []
@@ -76,6 +80,7 @@ class FeedService:
         with contextlib.suppress(Exception):
             await ensure_streams(self.nc.jetstream())
         self.sink.start()
+        await self.resync.start()
         if self.http is not None:
             await self.http.start()
         self._tasks = [asyncio.create_task(self.connection.run(), name="feed-connection"),
@@ -83,6 +88,7 @@ class FeedService:
 
     async def stop(self, drain_s: float = 5.0) -> None:
         """Close the venue connection, publish what is queued (up to ``drain_s``), stop."""
+        await self.resync.stop()
         await self.connection.stop()
         for task in self._tasks:
             if task.get_name() == "feed-connection":

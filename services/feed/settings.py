@@ -15,6 +15,7 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     ``market_data_mode``: ``core`` publishes market data with core NATS publishes on the MARKET
     stream's subjects (stored by the stream, no ack wait); ``jetstream`` uses batched
     ``publish_async`` with acks (slower, see bench.feed).
+    ``book_resync_min_interval_s``: a book resync request resubscribes a market at most this often.
     """
 
     env_prefix: ClassVar[str] = "FEED_"
@@ -35,3 +36,4 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     backoff_max_s: float = 10.0
     backoff_stable_s: float = 30.0
     publish_timeout_s: float = 5.0
+    book_resync_min_interval_s: float = 1.0
