@@ -5,7 +5,8 @@ write every change in one Redis MULTI/EXEC (retrying until Redis takes it), ack 
 (AckPolicy.ALL), push the changes to SSE clients, send the ReconcileRequests the core asked for,
 and checkpoint every ``checkpoint_every_events`` events. Market data arrives on core NATS
 subjects (both feed modes publish there), is numbered locally and applied at once; its Redis
-writes are coalesced per market and flushed every ``md_flush_interval_s``.
+writes are coalesced per market and flushed every ``md_flush_interval_s``. Books get their
+snapshot through book resync requests to the feed (on start, and while a book stays invalid).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from services.state.encode import Encoded, encode, encode_change
 from services.state.hub import ChangeHub
 from services.state.keys import Keys
 from services.state.redis_writer import RedisWriter
+from services.state.resync import BookResyncer
 from services.state.settings import Settings
 from services.state.views import health_body
 from shared.bus import decode_event, ensure_streams
@@ -54,6 +56,8 @@ class StateService:
                                   recent_fills_max=settings.recent_fills_max)
         self.hub = ChangeHub(settings.sse_queue_max)
         self.requester = ReconcileRequester(nc, settings.reconcile_coalesce_s)
+        self.resync = BookResyncer(nc, settings.paradex_markets, after_s=settings.book_resync_after_s,
+                                   min_interval_s=settings.book_resync_min_interval_s)
         self.consumer: PullConsumer | None = None
         self.dlq_count = 0
         self.decode_errors = 0
@@ -89,11 +93,19 @@ class StateService:
         if restored is None and s.startup_reconcile:
             await self.requester.send(ReconcileRequest(reason="state_startup"))
         self._market_sub = await self.nc.subscribe(MARKET_WILDCARD, cb=self._on_market)
+        # The venue sends a book snapshot only on subscribe, and core NATS keeps nothing: ask the
+        # feed to resubscribe our books (after the subscription reached the server, so the fresh
+        # snapshots cannot slip past us).
+        with contextlib.suppress(Exception):  # NATS slow: the periodic check asks again anyway
+            await self.nc.flush(timeout=2)
+        await self.resync.request(s.paradex_markets,
+                                  "state_restored" if restored is not None else "state_start")
         self.consumer = PullConsumer(self.nc, ACCOUNT_STREAM, s.durable, self._on_batch,
                                      batch=s.fetch_batch, expires_s=s.fetch_expires_s)
         await self.consumer.start()
         self._tasks = [asyncio.create_task(self._flush_market_loop(), name="state-md-flush"),
-                       asyncio.create_task(self._periodic_loop(), name="state-periodic")]
+                       asyncio.create_task(self._periodic_loop(), name="state-periodic"),
+                       asyncio.create_task(self._resync_loop(), name="state-book-resync")]
         self.started = True
 
     async def stop(self) -> None:
@@ -258,6 +270,15 @@ class StateService:
                     await self.checkpoint()
             except Exception as exc:
                 log.error("periodic health/checkpoint failed: %r", exc)
+
+    async def _resync_loop(self) -> None:
+        period = max(0.05, min(0.5, self.settings.book_resync_after_s / 4))
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self.resync.check(self.core.books)
+            except Exception as exc:
+                log.error("book resync check failed: %r", exc)
 
     async def _safe_checkpoint(self) -> None:
         try:

@@ -16,6 +16,9 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     that many applied account events, or that long after the last one when anything changed.
     ``md_flush_interval_s``: market-data Redis writes are coalesced per market (latest wins) and
     flushed at this period. ``book_depth``: levels per side written to ``pdx:md:book:<market>``.
+    ``book_resync_after_s``: a configured market's book invalid (or never seen) this long is asked
+    for again from the feed (``pdx.feed.resync``; every market is also asked for on start), at most
+    once per ``book_resync_min_interval_s`` per market.
     """
 
     env_prefix: ClassVar[str] = "STATE_"
@@ -38,6 +41,8 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     grace_ms: int = 5000
     max_trades: int = 100
     startup_reconcile: bool = True
+    book_resync_after_s: float = 2.0
+    book_resync_min_interval_s: float = 1.0
 
     @property
     def durable(self) -> str:

@@ -106,6 +106,9 @@ def metrics_text(svc: StateService, lag: int | None, stream_last_seq: int | None
                [({}, stream_last_seq)])
     metric("state_reconcile_requests_total", "counter", "ReconcileRequests sent / coalesced",
            [({"outcome": "sent"}, svc.requester.sent), ({"outcome": "coalesced"}, svc.requester.coalesced)])
+    metric("state_book_resync_requests_total", "counter", "Markets asked of the feed for a fresh book",
+           [({"outcome": "sent"}, svc.resync.sent), ({"outcome": "rate_limited"}, svc.resync.limited),
+            ({"outcome": "failed"}, svc.resync.failed)])
     metric("state_checkpoints_total", "counter", "Checkpoints written", [({}, svc.checkpoints)])
     metric("state_redis_write_errors_total", "counter", "Redis batch writes that failed",
            [({}, svc.writer.errors)])
