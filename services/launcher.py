@@ -181,8 +181,9 @@ def main() -> int:
                     if wait_port("127.0.0.1", p["SIM_REST_PORT"], 0.2):
                         break
             elif child.name == "state":
-                # The state takes market data from core NATS subjects: started after the feed, it
-                # would miss the book snapshots sent on subscribe and serve valid=false books.
+                # Not needed for correctness any more (a state that missed the feed's subscribe-time
+                # book snapshots asks the feed for a resync on pdx.feed.resync), but starting the
+                # feed once the state listens spares a resubscription and keeps startup ordered.
                 deadline = time.monotonic() + 30
                 while (child.proc and child.proc.poll() is None and time.monotonic() < deadline
                        and _health(child.health_url) != "ok" and not launcher.stop_event.wait(0.1)):
