@@ -115,17 +115,28 @@ class CommandsService:
             await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
+        """Stop serving, stop the refresh loops (cancelled again until they end: a cancellation
+        landing inside a redis-py command can be swallowed), wait for in-flight sends."""
         if self._server is not None:
             self._server.should_exit = True
-        for t in self._tasks:
-            if t is not self._tasks[-1] or self._server is None:
-                t.cancel()
-        if self._server is not None:
+        if hasattr(self, "venue"):
+            self.venue.stopped = True
+        if hasattr(self, "exposure"):
+            self.exposure.stopped = True
+        server = self._tasks[-1] if self._server is not None and self._tasks else None
+        loops = {t for t in self._tasks if t is not server}
+        if server is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._tasks[-1], 10)
+                await asyncio.wait_for(server, 10)
+        for _ in range(50):
+            if not loops:
+                break
+            for t in loops:
+                t.cancel()
+            _, loops = await asyncio.wait(loops, timeout=0.1)
         for t in self._tasks:
-            with contextlib.suppress(BaseException):
-                await t
+            if t.done() and not t.cancelled():
+                t.exception()  # retrieved: errors were logged by the loops themselves
         if hasattr(self, "engine") and self.engine.tasks:
             await asyncio.wait(list(self.engine.tasks), timeout=5)
         if hasattr(self, "watch"):

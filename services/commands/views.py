@@ -47,6 +47,7 @@ class VenueView:
         self.venue_prices: dict[str, Decimal] = {}
         self._periods = (markets_refresh_s, system_refresh_s)
         self.loaded_at = 0.0
+        self.stopped = False
 
     async def load(self) -> None:
         """Fetch markets and the system state once (raises if the venue is unreachable)."""
@@ -68,10 +69,10 @@ class VenueView:
                 self.venue_prices[symbol] = (q.bid + q.ask) / 2
 
     async def run(self) -> None:
-        """Refresh forever (errors are logged; the last good values stay)."""
+        """Refresh until :attr:`stopped` (errors are logged; the last good values stay)."""
         markets_every, system_every = self._periods
         next_markets = time.monotonic() + markets_every
-        while True:
+        while not self.stopped:
             await asyncio.sleep(system_every)
             try:
                 await self.load_system()
@@ -136,6 +137,9 @@ class ExposureView:
         self.by_order_id: dict[str, str] = {}
         self.refreshed_at = 0.0
         self.venue_prices: dict[str, Decimal] = {}
+        #: Set on shutdown: redis-py can swallow a cancellation that lands inside a command, so the
+        #: loop also checks this flag.
+        self.stopped = False
 
     def add_inflight(self, order: LiveOrder) -> None:
         """Count an order this service is sending (until the state shows it, or 30 s)."""
@@ -208,8 +212,8 @@ class ExposureView:
         self.refreshed_at = time.time()
 
     async def run(self, every_s: float) -> None:
-        """Refresh forever (errors logged; the last snapshot stays)."""
-        while True:
+        """Refresh until :attr:`stopped` (errors logged; the last snapshot stays)."""
+        while not self.stopped:
             try:
                 await self.refresh()
             except Exception as exc:
