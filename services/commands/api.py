@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from services.commands.batch import BatchPlacer
 from services.commands.cancels import Cancels
 from services.commands.core.strategies import Strategies, Strategy
 from services.commands.engine import Engine
@@ -58,6 +59,7 @@ def build_app(
     """The FastAPI app wrapped in :class:`ArrivalStamp`."""
     app = FastAPI(title="paradex-hub commands", version="1", lifespan=lifespan)
     cancels = Cancels(engine)
+    batches = BatchPlacer(engine)
     refs, components = _schema(PlaceOrder, PlaceBatch, ModifyOrder, CancelBatch)
     metrics = engine.metrics
 
@@ -114,9 +116,10 @@ def build_app(
 
     @route("POST", "/v1/orders/batch", "place_batch", "PlaceBatch")
     async def place_batch(s: Strategy, request: Request) -> Reply | Response:
-        """Place up to 50 orders (each idempotent by its client_id)."""
+        """Place up to 50 orders through the venue's batch endpoint (10 per venue request), each
+        idempotent by its client_id; wait none|ack."""
         req = await decode(request, PlaceBatch)
-        return req if isinstance(req, Response) else await cancels.place_batch(s, req)
+        return req if isinstance(req, Response) else await batches.place(s, req)
 
     @route("POST", "/v1/orders", "place", "PlaceOrder")
     async def place(s: Strategy, request: Request) -> Reply | Response:

@@ -6,13 +6,11 @@ import asyncio
 import time
 from decimal import Decimal
 
-import msgspec
-
 from services.commands.core.risk import check_cancel, check_limits
 from services.commands.core.rules import ZERO, Intent, check_order, check_system
 from services.commands.core.strategies import Strategy
 from services.commands.engine import Engine, violation
-from services.commands.wire import CancelBatch, ModifyOrder, PlaceBatch, PlaceOrder, Reply, reply
+from services.commands.wire import CancelBatch, ModifyOrder, Reply, reply
 from shared.bus import CmdCancelRequested, CmdModifyRequested
 from shared.errors import RateLimitedError, TransportError, VenueError
 from shared.paradex.rest import build_modify
@@ -257,28 +255,3 @@ class Cancels:
         except VenueError as exc:
             return _venue_error(exc, order_id=order_id)
         return reply(200, {"status": "modify_requested", "order_id": order.id, "order": order})
-
-    async def place_batch(self, strategy: Strategy, req: PlaceBatch) -> Reply:
-        """``POST /v1/orders/batch``: every item through the single-order path concurrently (each
-        validated, rate-limited and idempotent by its own client id); one reply per item, in order."""
-        if not 1 <= len(req.orders) <= 50:
-            return reply(
-                422,
-                {
-                    "error": "BATCH_SIZE_OUT_OF_RANGE",
-                    "rule": "batch_size",
-                    "message": "a batch holds 1 to 50 orders",
-                },
-            )
-        items = [o if o.wait == req.wait else _with_wait(o, req.wait) for o in req.orders]
-        replies = await asyncio.gather(*(self.e.place(strategy, o) for o in items))
-        body = (
-            b'{"results":['
-            + b",".join(b'{"http_status":%d,"reply":%s}' % (r.status, r.body) for r in replies)
-            + b"]}"
-        )
-        return Reply(207 if len({r.status for r in replies}) > 1 else replies[0].status, body)
-
-
-def _with_wait(o: PlaceOrder, wait: str) -> PlaceOrder:
-    return msgspec.structs.replace(o, wait=wait)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from services.commands import outcomes
 from services.commands.core.bucket import TokenBucket
 from services.commands.core.ids import new_client_id
 from services.commands.core.risk import LiveOrder, check_limits
@@ -27,7 +28,7 @@ from services.commands.watch import CONFIRMED, TERMINAL_ONLY, OrderWatch
 from services.commands.wire import PlaceOrder, Reply, reply
 from shared.bus import CmdAccepted, CmdRejected, CmdSubmitted, CmdUnknown, EventPublisher, subjects
 from shared.bus.requests import ReconcileRequest, encode_request
-from shared.errors import BusError, RateLimitedError, TransportError, VenueError
+from shared.errors import BusError, TransportError, VenueError
 from shared.paradex.models.account import Order
 from shared.paradex.models.common import encode
 from shared.paradex.models.requests import OrderRequest
@@ -149,17 +150,30 @@ class Engine:
         self, strategy: Strategy, cid: str, reason: str, order_ids: tuple[str, ...] = ()
     ) -> None:
         """Publish CmdUnknown and ask the reconciler to look the order up (never resend)."""
-        self.metrics.unknown.inc()
+        await self.unknown_many(strategy, (cid,) if cid else (), reason, order_ids, blank_event=not cid)
+
+    async def unknown_many(
+        self,
+        strategy: Strategy,
+        cids: tuple[str, ...],
+        reason: str,
+        order_ids: tuple[str, ...] = (),
+        *,
+        blank_event: bool = False,
+    ) -> None:
+        """CmdUnknown for each client id (one with an empty client id if ``blank_event``), then ONE
+        reconcile request looking them all up."""
+        self.metrics.unknown.inc(max(1, len(cids)))
+        events = [
+            CmdUnknown(
+                source="cmd", recv_ns=time.time_ns(), client_id=c, strategy=strategy.name, reason=reason
+            )
+            for c in (cids or (("",) if blank_event else ()))
+        ]
         try:
-            await self.publisher.publish(
-                CmdUnknown(
-                    source="cmd", recv_ns=time.time_ns(), client_id=cid, strategy=strategy.name, reason=reason
-                )
-            )
+            await asyncio.gather(*(self.publisher.publish(e) for e in events))
         finally:
-            request = ReconcileRequest(
-                reason="unknown_command", client_ids=(cid,) if cid else (), order_ids=order_ids
-            )
+            request = ReconcileRequest(reason="unknown_command", client_ids=cids, order_ids=order_ids)
             await self.nc.publish(subjects.RECONCILE_REQUEST, encode_request(request))
 
     # ------------------------------------------------------------------ place
@@ -279,63 +293,41 @@ class Engine:
     async def _send(self, strategy: Strategy, cid: str, order: OrderRequest) -> Reply:
         """Send the signed order once; publish and store the outcome; resolve duplicates."""
         order_id = ""
+        event: CmdAccepted | CmdRejected
         try:
             placed = await self.rest.create_order(order)
         except TransportError as exc:
-            result = reply(
-                202,
-                {
-                    "status": "unknown",
-                    "client_id": cid,
-                    "message": f"the venue did not answer ({exc}); resolved by lookup",
-                },
-            )
+            result = outcomes.unknown(cid, exc)
             await self._finish(strategy, cid, result, "")
+            self.watch.unresolved[cid] = strategy.name
             await self.unknown(strategy, cid, str(exc))
             return result
         except VenueError as exc:
             self.exposure.drop_inflight(cid)
             self.metrics.rejected.labels(exc.code).inc()
-            headers = {}
-            if isinstance(exc, RateLimitedError) and exc.retry_after_s is not None:
-                headers["Retry-After"] = str(max(1, int(exc.retry_after_s + 0.999)))
-            result = reply(
-                429 if isinstance(exc, RateLimitedError) else 400,
-                {
-                    "status": "rejected",
-                    "client_id": cid,
-                    "error": exc.code,
-                    "message": exc.venue_message,
-                    "http_status": exc.status,
-                },
-                headers,
-            )
-            event: Any = CmdRejected(
-                source="cmd",
-                recv_ns=time.time_ns(),
-                client_id=cid,
-                strategy=strategy.name,
-                code=exc.code,
-                message=exc.venue_message,
-                http_status=exc.status,
-            )
+            result, event = outcomes.rejected_by(strategy.name, cid, exc)
         else:
             order_id = placed.id
             self.metrics.accepted.inc()
-            result = reply(
-                201, {"status": "accepted", "client_id": cid, "order_id": placed.id, "order": placed}
-            )
-            event = CmdAccepted(
-                source="cmd",
-                venue_ts_ms=placed.last_updated_at,
-                recv_ns=time.time_ns(),
-                client_id=cid,
-                strategy=strategy.name,
-                order_id=placed.id,
-                order=placed,
-            )
+            result, event = outcomes.accepted(strategy.name, cid, placed)
         await asyncio.gather(self.publisher.publish(event), self._finish(strategy, cid, result, order_id))
         return result
+
+    async def resolved(self, strategy: str, order: Order) -> None:
+        """The venue's record of a place answered ``unknown`` arrived (lookup or feed): the stored
+        reply becomes the true outcome (201 ``accepted`` with ``resolved_by: venue_record``), and the
+        exchange id gets its owner, so duplicates and cancels by id see the truth. Nothing is
+        published: the state service folds the LookupResult/OrderEvent itself."""
+        cid = order.client_id
+        try:
+            record = await self.store.get(cid)
+            if record is None or record.st != "done" or not outcomes.is_unknown(bytes(record.body)):
+                return
+            result, _ = outcomes.accepted(strategy, cid, order, resolved_by="venue_record")
+            await self.store.finish(strategy, cid, result.status, result.body, order.id)
+            self.metrics.resolved.inc()
+        except Exception as exc:  # the record stays unknown; the state still has the truth
+            log.warning("could not store the resolved outcome of %s: %r", cid, exc)
 
     async def _finish(self, strategy: Strategy, cid: str, result: Reply, order_id: str) -> None:
         try:

@@ -74,6 +74,7 @@ class CommandsService:
             ws_wait_default_s=s.ws_wait_default_s,
             ws_wait_max_s=s.ws_wait_max_s,
         )
+        self.watch.on_truth = self.engine.resolved
         self.app = build_app(self.engine, self.strategies, self.health)
         self._tasks = [
             asyncio.ensure_future(self.venue.run()),

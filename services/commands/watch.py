@@ -6,15 +6,22 @@ is the venue's WebSocket confirmation, exactly what the state service folds. An 
 is confirmed only by its CLOSED update (the venue shows it OPEN for an instant before the outcome).
 This needs the feed (not the state service) to be running, and costs no Redis polling per waiting
 request.
+
+The same subscription (plus one on the account's ``lookup_result`` subject) resolves places whose
+outcome is ``unknown``: the first venue record of such a client id (a WS/REST OrderEvent, or a
+LookupResult that found it) is handed to ``on_truth`` so the stored idempotency reply can be
+corrected. The set of unresolved client ids is in memory: after a restart a stored ``unknown`` stays
+unknown (the state service still folds the lookup; the strategy reads the truth there).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from shared.bus import OrderEvent, decode_event
+from shared.bus import LookupResult, OrderEvent, decode_event
 from shared.bus.subjects import account_subject
 from shared.errors import DecodeError
 from shared.paradex.models.account import Order
@@ -31,16 +38,27 @@ class OrderWatch:
     def __init__(self, nc: Any, account: str) -> None:
         self.nc = nc
         self.subject = account_subject(account, "order")
+        self.lookup_subject = account_subject(account, "lookup_result")
         self.waiters: dict[str, list[tuple[asyncio.Future[Order], frozenset[str]]]] = {}
-        self._sub: Any = None
+        #: client id -> strategy of places answered ``unknown``, until the venue's record shows up.
+        self.unresolved: dict[str, str] = {}
+        #: Called (as a task) with (strategy, order) when an unresolved client id's record arrives.
+        self.on_truth: Callable[[str, Order], Awaitable[None]] | None = None
+        self._subs: list[Any] = []
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        self._sub = await self.nc.subscribe(self.subject, cb=self._on_msg)
+        self._subs = [
+            await self.nc.subscribe(self.subject, cb=self._on_msg),
+            await self.nc.subscribe(self.lookup_subject, cb=self._on_msg),
+        ]
 
     async def stop(self) -> None:
-        if self._sub is not None:
-            await self._sub.unsubscribe()
-            self._sub = None
+        for sub in self._subs:
+            await sub.unsubscribe()
+        self._subs = []
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=5)
 
     def expect(self, client_id: str, statuses: frozenset[str] = CONFIRMED) -> asyncio.Future[Order]:
         """A future for the next WS update of ``client_id`` in one of ``statuses`` (register BEFORE
@@ -60,16 +78,23 @@ class OrderWatch:
             fut.cancel()
 
     async def _on_msg(self, msg: Any) -> None:
-        if not self.waiters:
+        if not self.waiters and not self.unresolved:
             return
         try:
             event = decode_event(msg.data)
         except DecodeError as exc:
             log.warning("undecodable order event: %s", exc)
             return
+        order = event.order if isinstance(event, OrderEvent | LookupResult) else None
+        if order is None:
+            return
+        if order.client_id in self.unresolved and self.on_truth is not None:
+            strategy = self.unresolved.pop(order.client_id)
+            task = asyncio.ensure_future(self.on_truth(strategy, order))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         if not isinstance(event, OrderEvent) or event.source != "ws":
             return
-        order = event.order
         futs = self.waiters.get(order.client_id)
         if not futs:
             return
