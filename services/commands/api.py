@@ -22,6 +22,7 @@ from services.commands.batch import BatchPlacer
 from services.commands.cancels import Cancels
 from services.commands.core.strategies import Strategies, Strategy
 from services.commands.engine import Engine
+from services.commands.records import Records
 from services.commands.wire import CancelBatch, ModifyOrder, PlaceBatch, PlaceOrder, Reply, reply
 
 T = TypeVar("T")
@@ -60,6 +61,7 @@ def build_app(
     app = FastAPI(title="paradex-hub commands", version="1", lifespan=lifespan)
     cancels = Cancels(engine)
     batches = BatchPlacer(engine)
+    records = Records(engine.store, engine.metrics)
     refs, components = _schema(PlaceOrder, PlaceBatch, ModifyOrder, CancelBatch)
     metrics = engine.metrics
 
@@ -126,6 +128,12 @@ def build_app(
         """Place one order; wait none|ack|ws."""
         req = await decode(request, PlaceOrder)
         return req if isinstance(req, Response) else await engine.place(s, req)
+
+    @route("GET", "/v1/commands/{client_id}", "command")
+    async def command(s: Strategy, request: Request) -> Reply | Response:
+        """The stored outcome of a place by client id (the reply a duplicate would get), without
+        placing anything: ``{"client_id", "state": pending|done, "http_status", "reply"}``."""
+        return await records.get(s, request.path_params["client_id"])
 
     @route("DELETE", "/v1/orders/batch", "cancel_batch", "CancelBatch")
     async def cancel_batch(s: Strategy, request: Request) -> Reply | Response:

@@ -313,22 +313,6 @@ class Engine:
         await asyncio.gather(self.publisher.publish(event), self._finish(strategy, cid, result, order_id))
         return result
 
-    async def resolved(self, strategy: str, order: Order) -> None:
-        """The venue's record of a place answered ``unknown`` arrived (lookup or feed): the stored
-        reply becomes the true outcome (201 ``accepted`` with ``resolved_by: venue_record``), and the
-        exchange id gets its owner, so duplicates and cancels by id see the truth. Nothing is
-        published: the state service folds the LookupResult/OrderEvent itself."""
-        cid = order.client_id
-        try:
-            record = await self.store.get(cid)
-            if record is None or record.st != "done" or not outcomes.is_unknown(bytes(record.body)):
-                return
-            result, _ = outcomes.accepted(strategy, cid, order, resolved_by="venue_record")
-            await self.store.finish(strategy, cid, result.status, result.body, order.id)
-            self.metrics.resolved.inc()
-        except Exception as exc:  # the record stays unknown; the state still has the truth
-            log.warning("could not store the resolved outcome of %s: %r", cid, exc)
-
     async def _finish(self, strategy: Strategy, cid: str, result: Reply, order_id: str) -> None:
         try:
             await self.store.finish(strategy.name, cid, result.status, result.body, order_id)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import time
 
+import msgspec
+
 from services.commands.wire import Reply, reply
 from shared.bus import CmdAccepted, CmdRejected
 from shared.errors import RateLimitedError, TransportError, VenueError
@@ -75,3 +77,11 @@ def unknown(cid: str, why: TransportError | str) -> Reply:
 def is_unknown(body: bytes) -> bool:
     """Whether a stored reply body is an ``unknown`` outcome."""
     return b'"status":"unknown"' in body
+
+
+def encode_str(text: str) -> bytes:
+    """``text`` as a JSON string."""
+    return _str.encode(text)
+
+
+_str = msgspec.json.Encoder()

@@ -15,11 +15,13 @@ from services.commands.core.bucket import TokenBucket
 from services.commands.core.strategies import Strategies
 from services.commands.engine import Engine
 from services.commands.metrics import Metrics
+from services.commands.records import Records
 from services.commands.settings import Settings
 from services.commands.store import CommandStore
 from services.commands.views import ExposureView, VenueView
 from services.commands.watch import OrderWatch
 from shared.bus import EventPublisher
+from shared.paradex.models.account import Order
 from shared.paradex.rest import ParadexRest, RestTimeouts
 
 
@@ -74,7 +76,8 @@ class CommandsService:
             ws_wait_default_s=s.ws_wait_default_s,
             ws_wait_max_s=s.ws_wait_max_s,
         )
-        self.watch.on_truth = self.engine.resolved
+        self.records = Records(store, self.metrics)
+        self.watch.on_truth = self._resolve
         self.app = build_app(self.engine, self.strategies, self.health)
         self._tasks = [
             asyncio.ensure_future(self.venue.run()),
@@ -82,6 +85,9 @@ class CommandsService:
         ]
         if self.http:
             await self._serve()
+
+    async def _resolve(self, strategy: str, order: Order) -> None:
+        await self.records.resolve(strategy, order)
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         age = time.time() - self.exposure.refreshed_at

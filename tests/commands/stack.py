@@ -37,6 +37,18 @@ async def until(done: Callable[[], bool], timeout_s: float = 5.0, what: str = "c
         await asyncio.sleep(0.01)
 
 
+async def eventually(
+    check: Callable[[], Awaitable[bool]], timeout_s: float = 5.0, what: str = "condition"
+) -> None:
+    """Await ``check()`` every 10 ms until true; AssertionError naming ``what`` after ``timeout_s``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not await check():
+        if loop.time() >= deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
 class Tap:
     """Every account event published for ``account`` (core subscription: JetStream publishes reach
     core subscribers too), decoded, in arrival order."""
