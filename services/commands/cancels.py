@@ -1,4 +1,16 @@
-"""Cancels, cancel-all, batch cancel and modify: ownership check, intent event, one venue call."""
+"""Cancels, cancel-all, batch cancel and modify: ownership check, intent event, one venue call.
+
+A cancel the venue answers ``ORDER_ID_NOT_FOUND``/``CLIENT_ORDER_ID_NOT_FOUND`` gets 404 with the
+venue's code (``status: rejected``). No CmdRejected is published: that event means "this ORDER was
+refused" and would mark a live or filled order REJECTED; instead, as the CmdCancelRequested already
+on the stream shows the order PENDING_CANCEL, a reconcile request looks the order up so the state
+settles it from the venue's record (closed, or absent per DESIGN rule 5). ``ORDER_IS_CLOSED`` and
+other refusals: 400 with the venue's code, nothing else published.
+
+A modify keeps the order's market, side and type: a request that changes one is refused with 422
+(``MODIFY_SIDE_MISMATCH``/``MODIFY_TYPE_MISMATCH``/``MODIFY_MARKET_MISMATCH``) before the venue,
+judged from the stored accepted reply of the order's client id (else the live-order view's side).
+"""
 
 from __future__ import annotations
 
@@ -6,14 +18,35 @@ import asyncio
 import time
 from decimal import Decimal
 
+import msgspec
+
 from services.commands.core.risk import check_cancel, check_limits
-from services.commands.core.rules import ZERO, Intent, check_order, check_system
+from services.commands.core.rules import ZERO, Intent, check_modify, check_order, check_system
 from services.commands.core.strategies import Strategy
 from services.commands.engine import Engine, violation
 from services.commands.wire import CancelBatch, ModifyOrder, Reply, reply
-from shared.bus import CmdCancelRequested, CmdModifyRequested
+from shared.bus import CmdCancelRequested, CmdModifyRequested, subjects
+from shared.bus.requests import ReconcileRequest, encode_request
 from shared.errors import RateLimitedError, TransportError, VenueError
 from shared.paradex.rest import build_modify
+
+
+class _Shape(msgspec.Struct):
+    market: str = ""
+    side: str = ""
+    type: str = ""
+
+
+class _Stored(msgspec.Struct):
+    order: _Shape | None = None
+
+
+_shape = msgspec.json.Decoder(_Stored)
+
+
+def _not_found(exc: VenueError) -> bool:
+    """The venue does not know the order (``ORDER_ID_NOT_FOUND``, ``CLIENT_ORDER_ID_NOT_FOUND``)."""
+    return exc.status == 404 or exc.code.endswith("NOT_FOUND")
 
 
 def _venue_error(exc: VenueError, **extra: str) -> Reply:
@@ -47,6 +80,20 @@ class Cancels:
         cid = self.e.exposure.by_order_id.get(order_id, "")
         owner = self.e.exposure.owners.get(cid) if cid else None
         return owner or None, cid
+
+    async def _order_shape(self, cid: str) -> tuple[str, str, str]:
+        """(market, side, type) of the order placed under ``cid``: from its stored accepted reply,
+        else the live-order view (side only); "" where unknown."""
+        rec = await self.e.store.get(cid) if cid else None
+        if rec is not None and rec.st == "done":
+            try:
+                order = _shape.decode(bytes(rec.body)).order
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                order = None
+            if order is not None:
+                return order.market, order.side, order.type
+        live = self.e.exposure.exposure.orders.get(cid) if cid else None
+        return (live.market, live.side, "") if live is not None else ("", "", "")
 
     async def _owner_of_client_id(self, client_id: str) -> str | None:
         rec = await self.e.store.get(client_id)
@@ -95,8 +142,18 @@ class Cancels:
             await self.e.unknown(strategy, cid, f"cancel: {exc}", (order_id,) if order_id else ())
             return reply(202, {"status": "unknown", "order_id": order_id, "client_id": cid})
         except VenueError as exc:
+            if _not_found(exc):
+                await self._look_up("cancel_not_found", order_id, cid)
             return _venue_error(exc, order_id=order_id, client_id=cid)
         return reply(202, {"status": "cancel_requested", "order_id": order_id, "client_id": cid})
+
+    async def _look_up(self, reason: str, order_id: str, cid: str) -> None:
+        """Ask the reconciler for the venue's record of an order our intent events already named
+        (its CmdCancelRequested shows PENDING_CANCEL until a venue record settles it)."""
+        request = ReconcileRequest(
+            reason=reason, order_ids=(order_id,) if order_id else (), client_ids=(cid,) if cid else ()
+        )
+        await self.e.nc.publish(subjects.RECONCILE_REQUEST, encode_request(request))
 
     async def cancel_all(self, strategy: Strategy, market: str | None) -> Reply:
         """``DELETE /v1/orders[?market=]``: every order of the account if the strategy may cancel
@@ -211,11 +268,16 @@ class Cancels:
             trigger_price=req.trigger_price,
         )
         e = self.e
-        v = check_system(e.venue.system_status, intent) or check_order(
-            intent,
-            e.venue.markets.get(req.market),
-            int(time.time() * 1000),
-            e.exposure.exposure.prices.get(req.market),
+        market, side, type_ = await self._order_shape(cid)
+        v = (
+            check_modify(market, side, type_, intent)
+            or check_system(e.venue.system_status, intent)
+            or check_order(
+                intent,
+                e.venue.markets.get(req.market),
+                int(time.time() * 1000),
+                e.exposure.exposure.prices.get(req.market),
+            )
         )
         if v is None:
             current = e.exposure.exposure.orders.get(cid)

@@ -163,3 +163,20 @@ def check_client_id(client_id: str) -> Violation | None:
             message="client_id must be 1-64 characters of [A-Za-z0-9_.:-]",
         )
     return None
+
+
+def check_modify(market: str, side: str, type_: str, intent: Intent) -> Violation | None:
+    """A modify keeps the order's market, side and type (the venue changes only size and price);
+    ``market``/``side``/``type_`` are the order's own, "" where unknown (not checked)."""
+    for field, current, wanted in (
+        ("market", market, intent.market),
+        ("side", side, intent.side),
+        ("type", type_, intent.type),
+    ):
+        if current and current != wanted:
+            return Violation(
+                error=f"MODIFY_{field.upper()}_MISMATCH",
+                rule="modify_unchanged_fields",
+                message=f"a modify cannot change the order's {field} ({current} -> {wanted})",
+            )
+    return None
