@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from services.commands.core.bucket import TokenBucket
 from services.commands.core.ids import new_client_id
 from services.commands.core.risk import Exposure, LiveOrder, check_cancel, check_limits
-from services.commands.core.rules import Intent, check_client_id, check_order, check_system
+from services.commands.core.rules import Intent, check_client_id, check_modify, check_order, check_system
 from services.commands.core.strategies import Strategies, Strategy
 from shared.errors import ConfigError
 from shared.paradex.models.reference import Market
@@ -203,3 +203,15 @@ def test_strategies_authenticate_by_bearer_token_only() -> None:
 def test_bad_strategy_config_stops_startup(raw: str) -> None:
     with pytest.raises(ConfigError):
         Strategies.parse(raw)
+
+
+def test_check_modify_refuses_a_changed_side_type_or_market_and_skips_unknown_fields() -> None:
+    new = Intent(market="BTC-USD-PERP", side="BUY", type="LIMIT", size=D("1"), price=D("1"))
+    assert check_modify("BTC-USD-PERP", "BUY", "LIMIT", new) is None
+    assert check_modify("", "", "", new) is None
+    v = check_modify("BTC-USD-PERP", "SELL", "LIMIT", new)
+    assert v is not None and (v.error, v.status) == ("MODIFY_SIDE_MISMATCH", 422)
+    v = check_modify("BTC-USD-PERP", "BUY", "STOP_LIMIT", new)
+    assert v is not None and v.error == "MODIFY_TYPE_MISMATCH"
+    v = check_modify("ETH-USD-PERP", "BUY", "LIMIT", new)
+    assert v is not None and v.error == "MODIFY_MARKET_MISMATCH"
