@@ -3,8 +3,9 @@
 The message id is a 128-bit BLAKE2b digest of the subject and the encoded event. A producer that
 retries a publish sends the same bytes, so JetStream's duplicate window drops the copy; two
 genuinely separate events never collide because each carries its own ``recv_ns``, and the subject
-keeps identical payloads of different accounts apart (the duplicate window is stream-wide). Duplicates *from the venue* (the same push
-twice) are different events on the bus and are dropped by the state service's merge rules.
+keeps identical payloads of different accounts apart (the duplicate window is stream-wide).
+Duplicates *from the venue* (the same push twice) are different events on the bus and are dropped
+by the state service's merge rules.
 """
 
 from __future__ import annotations

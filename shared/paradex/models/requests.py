@@ -45,8 +45,8 @@ class OrderRequest(Model, frozen=True, kw_only=True):
 
     ``price`` is required by the OpenAPI spec, but the official SDK omits it for non-limit types
     and the venue accepts that, so it is optional here: ``None`` (omitted when encoding) means
-    "no price"; it signs as 0 and the venue layer rejects a LIMIT order without one. ``signature`` is the string ``'["r","s"]'``;
-    ``signature_timestamp`` is in ms. Example::
+    "no price"; it signs as 0 and the venue layer rejects a LIMIT order without one.
+    ``signature`` is the string ``'["r","s"]'``; ``signature_timestamp`` is in ms. Example::
 
         {"market":"BTC-USD-PERP","side":"BUY","type":"LIMIT","size":"0.01","price":"30000.5",
          "instruction":"POST_ONLY","client_id":"mm-1","signature_timestamp":1700000000000,
