@@ -179,7 +179,7 @@ class FeedConnection:
 
     async def _read(self, ws: ClientConnection) -> None:
         proto, sink, status = self.proto, self.sink, self.status
-        receive, put = proto.receive, sink.put
+        receive, put = proto.receive_wire, sink.put
         monotonic, time_ns = time.monotonic, time.time_ns
         async for frame in ws:
             status.last_frame = monotonic()

@@ -27,6 +27,7 @@ import time
 from collections import deque
 from typing import Any
 
+from services.feed.core.wire import Prepared
 from services.feed.metrics import FeedMetrics
 from shared.bus import ACCOUNT_EVENTS, EventPublisher, msg_id, subject_for
 from shared.bus.events import Event, encode_event
@@ -53,7 +54,7 @@ class BusSink:
         self.retry_s = retry_s
         self.publisher = EventPublisher(self.js, account, timeout_s=publish_timeout_s, attempts=1)
         self.account_lane: deque[Event] = deque()
-        self.market_lane: deque[Event] = deque()
+        self.market_lane: deque[Event | Prepared] = deque()
         self._account_ready = asyncio.Event()
         self._market_ready = asyncio.Event()
         self.overflowed = False  # set on an account-lane overflow; the connection loop clears it
@@ -67,10 +68,10 @@ class BusSink:
 
     # --- reader side (never waits) -----------------------------------------------------------
 
-    def put(self, event: Event) -> None:
-        """Queue ``event`` on its lane."""
+    def put(self, event: Event | Prepared) -> None:
+        """Queue ``event`` (or a prepared market-data message) on its lane."""
         if type(event) in _ACCOUNT_TYPES:
-            self.put_account(event)
+            self.put_account(event)  # type: ignore[arg-type]
             return
         if len(self.market_lane) >= self.market_max:
             self.market_dropped += 1
@@ -173,9 +174,13 @@ class BusSink:
             futures = []
             ok = 0
             for event in batch:
-                payload = encode_event(event)
-                key = (type(event), market_of(event))
-                subject = subject_cache.get(key) or subject_cache.setdefault(key, subject_for(event, account))
+                if isinstance(event, Prepared):
+                    subject, payload = event.subject, event.payload
+                else:
+                    payload = encode_event(event)
+                    key = (type(event), market_of(event))
+                    subject = subject_cache.get(key) or subject_cache.setdefault(
+                        key, subject_for(event, account))
                 try:
                     if core:  # never retried: a dedup id would protect nothing (module docstring)
                         await nc.publish(subject, payload)

@@ -7,8 +7,19 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.feed.core.book import BookChecker, Verdict
+from services.feed.core.book import BookChecker, PriceKey, Verdict, price_key
 from tests.feed.samples import book, lv, snapshot
+
+
+def k(text: str) -> PriceKey:
+    return price_key(Decimal(text))
+
+
+def test_price_keys_are_exact_units_of_1e_8() -> None:
+    assert k("67629.7") == 6_762_970_000_000 and type(k("67629.7")) is int
+    assert k("67629.70") == k("67629.7") and k("0") == 0
+    fine = k("0.000000001")  # more decimals than the SBE scale: kept exact as a Decimal
+    assert type(fine) is Decimal and 0 < fine < k("0.00000001") and fine == Decimal("0.1")
 
 
 def test_snapshot_then_consecutive_deltas_are_applied() -> None:
@@ -17,7 +28,7 @@ def test_snapshot_then_consecutive_deltas_are_applied() -> None:
     assert c.check(book(11, updates=(lv("BUY", "100", "5"),))).verdict is Verdict.APPLIED
     assert c.check(book(12)).verdict is Verdict.APPLIED  # empty delta still advances the sequence
     b = c.book("BTC-USD-PERP")
-    assert b.last_seq == 12 and b.valid and b.bids.levels[Decimal("100")] == Decimal("5")
+    assert b.last_seq == 12 and b.valid and b.bids.levels[k("100")] == k("5")
 
 
 def test_delta_with_lower_or_equal_seq_is_a_duplicate_and_is_not_applied() -> None:
@@ -27,7 +38,7 @@ def test_delta_with_lower_or_equal_seq_is_a_duplicate_and_is_not_applied() -> No
     chk = c.check(book(11, inserts=(lv("BUY", "100.5", "1"),)))
     assert chk.verdict is Verdict.DUPLICATE and not chk.publish and not chk.invalidates
     assert c.check(book(3)).verdict is Verdict.DUPLICATE
-    assert Decimal("100.5") not in c.book("BTC-USD-PERP").bids.levels
+    assert k("100.5") not in c.book("BTC-USD-PERP").bids.levels
     assert c.check(book(12)).verdict is Verdict.APPLIED
 
 
@@ -65,7 +76,7 @@ def test_deleting_the_best_level_recomputes_the_best_price() -> None:
     c.check(snapshot(1))
     c.check(book(2, deletes=(lv("BUY", "100", "0"), lv("SELL", "101", "0"))))
     b = c.book("BTC-USD-PERP")
-    assert (b.bids.best, b.asks.best) == (Decimal("99"), Decimal("102"))
+    assert (b.bids.best, b.asks.best) == (k("99"), k("102"))
     c.check(book(3, updates=(lv("SELL", "102", "0"),)))  # size 0 = remove (SBE form)
     assert b.asks.best is None and not b.crossed
 

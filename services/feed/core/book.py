@@ -8,6 +8,12 @@ frame the book must not be crossed (best bid >= best ask), else it is invalid to
 While a market waits for a fresh snapshot, deltas are dropped as ``STALE`` (they may still come
 from the old subscription) without raising a second gap.
 
+Prices are kept as exact *keys* in units of 1e-8 (:func:`price_key`): an ``int`` (the SBE
+mantissa itself, or a JSON decimal string scaled by 10**8 without building a Decimal), or, for a
+price with more than 8 decimals, the scaled ``Decimal`` (ints and Decimals compare and hash
+exactly with each other, so the order stays exact; never a float). A side's levels map key ->
+size key; only "size is zero" matters here.
+
 Best prices are cached and recomputed only when the best level itself is removed, so a delta
 costs O(levels in the delta) in the common case.
 """
@@ -15,12 +21,22 @@ costs O(levels in the delta) in the common case.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 
 from shared.paradex.models import BookUpdate
 
-_ZERO = Decimal(0)
+PriceKey = int | Decimal
+"""An exact price (or size) in units of 1e-8: an int, or a Decimal when it has more decimals."""
+
+_WIDE = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)  # scaleb stays exact
+
+
+def price_key(value: Decimal) -> PriceKey:
+    """The exact key of a decimal price or size: ``value * 10**8``, as an int when integral."""
+    scaled = value.scaleb(8, _WIDE)
+    return int(scaled) if scaled == scaled.to_integral_value(context=_WIDE) else scaled
 
 
 class Verdict(enum.Enum):
@@ -34,7 +50,7 @@ class Verdict(enum.Enum):
     CROSSED = "crossed"      # publish the frame, then BookGap, resubscribe
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Check:
     """Outcome of :meth:`BookChecker.check`: the verdict and the sequence numbers involved."""
 
@@ -55,16 +71,16 @@ class Check:
 
 @dataclass(slots=True)
 class _Side:
-    levels: dict[Decimal, Decimal] = field(default_factory=dict)
-    best: Decimal | None = None
+    levels: dict[PriceKey, PriceKey] = field(default_factory=dict)
+    best: PriceKey | None = None
     is_bid: bool = True
 
     def clear(self) -> None:
         self.levels.clear()
         self.best = None
 
-    def set(self, price: Decimal, size: Decimal) -> None:
-        if size == _ZERO:
+    def set(self, price: PriceKey, size: PriceKey) -> None:
+        if size == 0:
             self.remove(price)
             return
         self.levels[price] = size
@@ -72,7 +88,23 @@ class _Side:
         if best is None or (price > best if self.is_bid else price < best):
             self.best = price
 
-    def remove(self, price: Decimal) -> None:
+    def apply_flat(self, flat: Sequence[PriceKey]) -> None:
+        """Apply ``(price, size, price, size...)`` in order: size 0 removes the level."""
+        levels = self.levels
+        best = self.best
+        is_bid = self.is_bid
+        for i in range(0, len(flat), 2):
+            price, size = flat[i], flat[i + 1]
+            if size == 0:
+                if levels.pop(price, None) is not None and price == best:
+                    best = (max(levels) if is_bid else min(levels)) if levels else None
+                continue
+            levels[price] = size
+            if best is None or (price > best if is_bid else price < best):
+                best = price
+        self.best = best
+
+    def remove(self, price: PriceKey) -> None:
         if self.levels.pop(price, None) is not None and price == self.best:
             levels = self.levels
             self.best = (max(levels) if self.is_bid else min(levels)) if levels else None
@@ -96,15 +128,35 @@ class MarketBook:
 
     def apply(self, update: BookUpdate) -> None:
         """Apply the levels of ``update`` (no sequence check)."""
-        bids, asks = self.bids, self.asks
-        if update.update_type == "s":
-            bids.clear()
-            asks.clear()
-        for group in (update.inserts, update.updates):
-            for lv in group:
-                (bids if lv.side == "BUY" else asks).set(lv.price, lv.size)
-        for lv in update.deletes:
-            (bids if lv.side == "BUY" else asks).remove(lv.price)
+        bids, asks = flat_levels(update)
+        self.apply_flat(update.update_type == "s", bids, asks)
+
+    def apply_flat(self, snapshot: bool, bids: Sequence[PriceKey], asks: Sequence[PriceKey]) -> None:
+        """Apply flat ``(price, size, ...)`` key sequences per side (see :func:`flat_levels`)."""
+        if snapshot:
+            self.bids.clear()
+            self.asks.clear()
+        if bids:
+            self.bids.apply_flat(bids)
+        if asks:
+            self.asks.apply_flat(asks)
+
+
+def flat_levels(update: BookUpdate) -> tuple[list[PriceKey], list[PriceKey]]:
+    """The levels of ``update`` as flat ``(price, size, ...)`` keys per side, in application
+    order: inserts and updates set price -> size (size 0 removes), then deletes (size 0)."""
+    bids: list[PriceKey] = []
+    asks: list[PriceKey] = []
+    for group in (update.inserts, update.updates):
+        for lv in group:
+            (bids if lv.side == "BUY" else asks).extend((price_key(lv.price), price_key(lv.size)))
+    for lv in update.deletes:
+        (bids if lv.side == "BUY" else asks).extend((price_key(lv.price), 0))
+    return bids, asks
+
+
+APPLIED = Check(Verdict.APPLIED)
+"""The (shared, frozen) outcome of an in-order delta: the hot path allocates nothing."""
 
 
 class BookChecker:
@@ -122,11 +174,19 @@ class BookChecker:
 
     def check(self, update: BookUpdate) -> Check:
         """Check ``update`` against the market's sequence, apply it when in order."""
-        book = self.book(update.market)
-        seq = update.seq_no
-        if update.update_type == "s":
+        bids, asks = flat_levels(update)
+        return self.check_flat(update.market, update.seq_no, update.update_type == "s", bids, asks)
+
+    def check_flat(self, market: str, seq: int, snapshot: bool, bids: Sequence[PriceKey],
+                   asks: Sequence[PriceKey]) -> Check:
+        """:meth:`check` for a frame already reduced to flat per-side keys (:func:`flat_levels`;
+        the fast paths build them straight from SBE mantissas or JSON strings)."""
+        book = self.books.get(market)
+        if book is None:
+            book = self.book(market)
+        if snapshot:
             book.last_seq = seq
-            book.apply(update)
+            book.apply_flat(True, bids, asks)
             if book.crossed:
                 book.valid = False
                 return Check(Verdict.CROSSED, seq, seq)
@@ -135,17 +195,21 @@ class BookChecker:
         if not book.valid:
             return Check(Verdict.STALE, book.last_seq + 1, seq)
         expected = book.last_seq + 1
-        if seq < expected:
-            return Check(Verdict.DUPLICATE, expected, seq)
-        if seq > expected:
+        if seq != expected:
+            if seq < expected:
+                return Check(Verdict.DUPLICATE, expected, seq)
             book.valid = False
             return Check(Verdict.GAP, expected, seq)
         book.last_seq = seq
-        book.apply(update)
-        if book.crossed:
+        if bids:
+            book.bids.apply_flat(bids)
+        if asks:
+            book.asks.apply_flat(asks)
+        b, a = book.bids.best, book.asks.best
+        if b is not None and a is not None and b >= a:
             book.valid = False
             return Check(Verdict.CROSSED, expected, seq)
-        return Check(Verdict.APPLIED, expected, seq)
+        return APPLIED
 
     def reset(self, market: str) -> None:
         """Forget ``market``'s book (before resubscribing): deltas are STALE until a snapshot."""

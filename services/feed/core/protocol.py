@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
-from services.feed.core.book import BookChecker, Check
+from services.feed.core.book import APPLIED, BookChecker, Check, PriceKey
 from services.feed.core.convert import to_event
 from services.feed.core.plan import AUTH_ERROR_CODES, Requests, all_channels, book_channel
-from shared.bus import BookGap, Event
+from services.feed.core.wire import Prepared, book_event_bytes, book_subject
+from shared.bus import BookGap, Event, decode_event
 from shared.errors import DecodeError
 from shared.paradex import sbe
 from shared.paradex.models import BookUpdate, JsonRpcErrorResponse, Push, decode_frame
+from shared.paradex.models.fastbook import LightBook, decode_book_push, key8
+from shared.paradex.sbe.fastbook import FastBook, fast_book
 
 log = logging.getLogger("feed.protocol")
 
@@ -40,6 +44,16 @@ def _sbe_channel(data: object, book_feed: str) -> str:
         return book_channel(data.market, book_feed)
     pattern = _SBE_CHANNEL.get(type(data).__name__, "")
     return pattern.format(getattr(data, "market", ""))
+
+
+def _sets_then_deletes(flat: Sequence[int]) -> list[int]:
+    """Flat SBE delta levels reordered: non-zero sizes first, then the deletes (frame order kept)."""
+    sets: list[int] = []
+    deletes: list[int] = []
+    for i in range(0, len(flat), 2):
+        size = flat[i + 1]
+        (sets if size else deletes).extend((flat[i], size))
+    return sets + deletes
 
 
 class FeedProtocol:
@@ -75,9 +89,34 @@ class FeedProtocol:
     # --- frames -------------------------------------------------------------------------------
 
     def receive(self, frame: str | bytes, recv_ns: int) -> list[Event]:
-        """Events for one received frame (text = JSON, bytes = SBE or JSON)."""
-        if isinstance(frame, bytes) and not frame.startswith(b"{"):
-            return self._binary(frame, recv_ns)
+        """Events for one received frame (text = JSON, bytes = SBE or JSON): :meth:`receive_wire`
+        with prepared book messages decoded back into the ``BookEvent`` consumers get."""
+        return [decode_event(m.payload) if type(m) is Prepared else m  # type: ignore[misc]
+                for m in self.receive_wire(frame, recv_ns)]
+
+    def receive_wire(self, frame: str | bytes, recv_ns: int) -> list[Event | Prepared]:
+        """What to publish for one received frame. Book frames in the usual layouts take the fast
+        paths (no models, no Decimals) and come out as :class:`Prepared` bytes; everything else
+        as events."""
+        if isinstance(frame, bytes):
+            if not frame.startswith(b"{"):
+                fast = fast_book(frame)
+                if fast is not None:
+                    out = self._fast_sbe(fast, recv_ns)
+                    if out is not None:
+                        return out
+                return self._binary(frame, recv_ns)
+            raw = frame
+        else:
+            raw = frame.encode()
+        light = decode_book_push(raw)
+        if light is not None:
+            out = self._fast_json(light[0], light[1], light[2], recv_ns)
+            if out is not None:
+                return out
+        return self._json(raw, recv_ns)
+
+    def _json(self, frame: bytes, recv_ns: int) -> list[Event | Prepared]:
         try:
             msg = decode_frame(frame)
         except DecodeError as exc:
@@ -92,7 +131,67 @@ class FeedProtocol:
             self._reply(msg.id)
         return []
 
-    def _push(self, push: Push, recv_ns: int) -> list[Event]:
+    def _fast_json(self, channel: str, book: LightBook, data: Any,
+                   recv_ns: int) -> list[Event | Prepared] | None:
+        """A book push via :mod:`~shared.paradex.models.fastbook`; None (nothing changed) when a
+        level is not in the plain form or the market is not a subject token: full path."""
+        bids: list[PriceKey] = []
+        asks: list[PriceKey] = []
+        for group in (book.inserts, book.updates):
+            for lv in group:
+                price, size = key8(lv.price), key8(lv.size)
+                if price is None or size is None:
+                    return None
+                side = bids if lv.side == "BUY" else asks
+                side.append(price)
+                side.append(size)
+        for lv in book.deletes:
+            price = key8(lv.price)
+            if price is None or key8(lv.size) is None:
+                return None
+            side = bids if lv.side == "BUY" else asks
+            side.append(price)
+            side.append(0)
+        market = book.market
+        try:
+            subject = book_subject(market)
+        except Exception:  # not a valid subject token: the full path handles it as before
+            return None
+        self.frames[channel] += 1
+        check = self.books.check_flat(market, book.seq_no, book.update_type == "s", bids, asks)
+        ts = book.last_updated_at
+        if check is APPLIED:
+            return [Prepared(subject, book_event_bytes(ts, recv_ns, self.epoch, data), recv_ns)]
+        return self._outcome(check, market, recv_ns, lambda: Prepared(
+            subject, book_event_bytes(ts, recv_ns, self.epoch, data), recv_ns))
+
+    def _fast_sbe(self, fast: FastBook, recv_ns: int) -> list[Event | Prepared] | None:
+        """An SBE book frame via :func:`~shared.paradex.sbe.fastbook.fast_book`."""
+        market = fast.market
+        try:
+            subject = book_subject(market)
+        except Exception:
+            return None
+        self._sbe.decoded += 1
+        key = (BookUpdate, market)
+        channel = self._sbe_channels.get(key)
+        if channel is None:
+            channel = self._sbe_channels[key] = book_channel(market, self.book_feed)
+        self.frames[channel] += 1
+        bids: Sequence[int] = fast.bids
+        asks: Sequence[int] = fast.asks
+        if not fast.snapshot:  # size 0 = delete, applied after the sets (as the model's lists are)
+            if 0 in bids[1::2]:
+                bids = _sets_then_deletes(bids)
+            if 0 in asks[1::2]:
+                asks = _sets_then_deletes(asks)
+        check = self.books.check_flat(market, fast.seq, fast.snapshot, bids, asks)
+        if check is APPLIED:
+            return [Prepared(subject, book_event_bytes(fast.ts_ms, recv_ns, self.epoch, fast.json), recv_ns)]
+        return self._outcome(check, market, recv_ns, lambda: Prepared(
+            subject, book_event_bytes(fast.ts_ms, recv_ns, self.epoch, fast.json), recv_ns))
+
+    def _push(self, push: Push, recv_ns: int) -> list[Event | Prepared]:
         self.frames[push.channel] += 1
         data = push.data
         if type(data) is BookUpdate:
@@ -104,7 +203,7 @@ class FeedProtocol:
             return []
         return [event]
 
-    def _binary(self, frame: bytes, recv_ns: int) -> list[Event]:
+    def _binary(self, frame: bytes, recv_ns: int) -> list[Event | Prepared]:
         try:
             data = self._sbe.decode(frame)
         except DecodeError as exc:
@@ -126,16 +225,22 @@ class FeedProtocol:
             return []
         return [event]
 
-    def _book(self, update: BookUpdate, recv_ns: int) -> list[Event]:
+    def _book(self, update: BookUpdate, recv_ns: int) -> list[Event | Prepared]:
         check = self.books.check(update)
+        event = to_event(update, recv_ns, self.epoch)
+        assert event is not None
+        return self._outcome(check, update.market, recv_ns, lambda: event)
+
+    def _outcome(self, check: Check, market: str, recv_ns: int,
+                 message: Callable[[], Event | Prepared]) -> list[Event | Prepared]:
+        """The messages of a checked book frame: the frame (``message()``) when published, a
+        BookGap (and a queued resubscription) when it invalidates the book."""
         if check.publish:
-            event = to_event(update, recv_ns, self.epoch)
-            assert event is not None
             if not check.invalidates:
-                return [event]
-            return [event, self._invalidate(update.market, check, recv_ns)]
+                return [message()]
+            return [message(), self._invalidate(market, check, recv_ns)]
         if check.invalidates:
-            return [self._invalidate(update.market, check, recv_ns)]
+            return [self._invalidate(market, check, recv_ns)]
         self.counters[f"book_{check.verdict.value}"] += 1
         return []
 

@@ -1,0 +1,54 @@
+"""Market-data messages prepared for the bus without building an event object (pure).
+
+The book fast paths (JSON pushes and SBE frames) produce :class:`Prepared` messages: subject and
+payload ready for a core NATS publish. The payload is a ``BookEvent`` envelope spliced around the
+book's JSON (the venue's own ``params.data`` text, or the SBE fast path's exact model encoding):
+:func:`shared.bus.decode_event` turns it into the very ``BookEvent`` the full path builds (tests/
+feed/test_wire.py proves it for JSON and SBE frames over random books).
+"""
+
+from __future__ import annotations
+
+from shared.bus import subjects
+
+
+class Prepared:
+    """A market-data message ready to publish: ``subject``, ``payload``, receipt time (ns)."""
+
+    __slots__ = ("payload", "recv_ns", "subject")
+
+    def __init__(self, subject: str, payload: bytes, recv_ns: int) -> None:
+        self.subject = subject
+        self.payload = payload
+        self.recv_ns = recv_ns
+
+    def __repr__(self) -> str:
+        return f"Prepared({self.subject!r}, {self.payload[:60]!r}..., {self.recv_ns})"
+
+
+def book_event_bytes(venue_ts_ms: int, recv_ns: int, epoch: int, book_json: bytes | memoryview) -> bytes:
+    """The JSON of ``BookEvent(source="ws", venue_ts_ms, recv_ns, conn_epoch=epoch, book=...)``
+    around the book's JSON, written as ``encode_event`` would (zero envelope fields omitted)."""
+    if venue_ts_ms and recv_ns and epoch:
+        head = b'{"kind":"book","source":"ws","venue_ts_ms":%d,"recv_ns":%d,"conn_epoch":%d,"book":' % (
+            venue_ts_ms, recv_ns, epoch)
+    else:
+        head = b'{"kind":"book","source":"ws"' + b"".join(
+            b',"%b":%d' % (name, value)
+            for name, value in ((b"venue_ts_ms", venue_ts_ms), (b"recv_ns", recv_ns), (b"conn_epoch", epoch))
+            if value) + b',"book":'
+    return b"".join((head, book_json, b"}"))
+
+
+_SUBJECTS: dict[str, str] = {}
+
+
+def book_subject(market: str) -> str:
+    """``subjects.market_subject("book", market)``, cached (it validates tokens: ~2 us a call);
+    raises like it for a market that is not a valid subject token."""
+    subject = _SUBJECTS.get(market)
+    if subject is None:
+        subject = subjects.market_subject("book", market)
+        if len(_SUBJECTS) < 4096:
+            _SUBJECTS[market] = subject
+    return subject
