@@ -4,11 +4,19 @@ Deterministic: JSON with sorted keys and struct fields (msgspec ``order="sorted"
 sorts sets), Decimals as their exact strings (``str(Decimal)``, as the venue sent them or as
 computed by exact arithmetic, so the same events always give the same strings). Folding the same
 events into a fresh core gives byte-identical dumps, and ``load(dump())`` continues identically.
+
+A dump can be produced in small steps (:func:`dump_steps`): the small parts are encoded at once,
+the big maps (orders, by_client, fills) are copied shallowly (their records are frozen, so the
+copy is a consistent view) and encoded a chunk at a time, optionally reusing the encoded entry of
+every record unchanged since the previous dump (:class:`DumpCache`). The bytes are the same as
+encoding the whole :class:`Checkpoint` at once (the shell steps it between event batches).
 """
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 
@@ -68,10 +76,25 @@ class Checkpoint(msgspec.Struct, kw_only=True):
 
 _ENCODER = msgspec.json.Encoder(order="sorted")
 _DECODER = msgspec.json.Decoder(Checkpoint)
+_BIG = ("by_client", "fills", "orders")
+_SORT_RUN = 4096
+_MARK = msgspec.Raw(b"\0")
 
 
-def dump(core: StateCore) -> bytes:
-    """The deterministic checkpoint bytes of ``core`` (state and both stream sequences)."""
+class DumpCache:
+    """Encoded ``"key":value`` entries of the big maps from the previous dump, by record identity.
+
+    Records are frozen and replaced on every change, so an entry whose record ``is`` the current
+    one is still exact. Only the entries of the latest dump are kept. (Two plain dicts per map,
+    not one of tuples: no per-entry object for the garbage collector to scan.)
+    """
+
+    def __init__(self) -> None:
+        self.maps: dict[str, tuple[dict[str, object], dict[str, bytes]]] = {}
+
+
+def checkpoint_of(core: StateCore) -> Checkpoint:
+    """The :class:`Checkpoint` of ``core`` (references to its live tables, not copies)."""
     books = {}
     for m, b in core.books.items():
         bids, asks = b.levels()
@@ -86,7 +109,70 @@ def dump(core: StateCore) -> bytes:
         summary=core.summary, funding=core.funding, feed=core.feed, sources=core.sources,
         snapshots=core.snapshots, last_reconciliation=core.last_reconciliation,
         counters=core.counters.values)
-    return _ENCODER.encode(cp)
+    return cp
+
+
+def dump_steps(core: StateCore, cache: DumpCache | None = None,
+               chunk: int = 512) -> Generator[None, None, list[bytes]]:
+    """Dump ``core`` as of this call in steps; returns the dump as segments (join them for :func:`dump`).
+
+    The first ``next()`` captures the state (encodes the small parts, copies the big maps); the
+    core may change between the following steps without affecting the result. Each later step
+    encodes (or takes from ``cache``) at most ``chunk`` big-map entries, and each segment holds at
+    most ``chunk`` entries, so no step copies the whole dump.
+    """
+    cp = checkpoint_of(core)
+    parts: dict[str, Any] = {}
+    big: dict[str, dict[str, Any]] = {}
+    for name in cp.__struct_fields__:
+        if name in _BIG:
+            big[name] = dict(getattr(cp, name))  # a dict copy allocates no per-entry objects
+            parts[name] = _MARK
+        else:
+            parts[name] = msgspec.Raw(_ENCODER.encode(getattr(cp, name)))
+    # JSON output never holds a raw NUL byte: the marks split the frame exactly at the big maps.
+    frame = _ENCODER.encode(Checkpoint(**parts)).split(b"\0")
+    yield
+    maps = cache.maps if cache is not None else {}
+    out = [frame[0]]
+    for name, tail in zip(sorted(big), frame[1:], strict=True):  # struct fields encode sorted
+        items = list(big.pop(name).items())
+        old_values, old_pieces = maps.get(name, ({}, {}))
+        new_values: dict[str, object] = {}
+        new_pieces: dict[str, bytes] = {}
+        runs: list[tuple[str, Any]] = []
+        for i in range(0, len(items), _SORT_RUN):
+            runs += sorted(items[i:i + _SORT_RUN])  # keys are unique: tuples compare by key
+            yield
+        runs.sort()  # timsort merges the sorted runs in C (cheap)
+        yield
+        old_value, old_piece, enc, missing = old_values.get, old_pieces.__getitem__, _ENCODER.encode, _MARK
+        sep = b"{"
+        for i in range(0, len(runs), chunk):
+            part = runs[i:i + chunk]
+            pieces = [old_piece(k) if old_value(k, missing) is v else b"%s:%s" % (enc(k), enc(v))
+                      for k, v in part]
+            new_values.update(part)
+            new_pieces.update(zip([k for k, _ in part], pieces, strict=True))
+            out.append(sep + b",".join(pieces))
+            sep = b","
+            yield
+        out.append(b"}" if sep == b"," else b"{}")
+        out.append(tail)
+        if cache is not None:
+            maps[name] = (new_values, new_pieces)
+        yield
+    return out
+
+
+def dump(core: StateCore) -> bytes:
+    """The deterministic checkpoint bytes of ``core`` (state and both stream sequences)."""
+    steps = dump_steps(core, chunk=1 << 30)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return b"".join(done.value)
 
 
 def load(data: bytes) -> StateCore:

@@ -52,8 +52,13 @@ TERMINAL: Final = frozenset({CLOSED, REJECTED})
 ClosedBy = Literal["", "venue", "lookup", "absent_twice", "rejected", "lookup_not_found"]
 
 
-class Record(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """Base of the state records (frozen; fields with defaults are left out of dumps)."""
+class Record(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
+    """Base of the state records (frozen; fields with defaults are left out of dumps).
+
+    ``gc=False``: a record holds only scalars and venue model structs, never anything that can
+    point back at it, so it cannot be part of a reference cycle; untracked, the tens of thousands
+    of live records cost nothing in the garbage collector's full collections.
+    """
 
 
 class OrderState(Record, frozen=True, kw_only=True):
