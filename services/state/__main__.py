@@ -6,10 +6,13 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Coroutine
+from typing import Any
 
 import nats
 import redis.asyncio as aioredis
 
+from services.state.gcwatch import freeze_startup_objects
 from services.state.runner import running
 from services.state.settings import Settings
 from shared import log as logsetup
@@ -18,10 +21,8 @@ from shared.settings import load
 log = logging.getLogger("state")
 
 
-async def main() -> None:
+async def main(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT; then stop consuming, checkpoint, stop HTTP, drain NATS, close Redis."""
-    settings = load(Settings)
-    logsetup.setup(settings.log_level, settings.log_format, service="state")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -32,6 +33,8 @@ async def main() -> None:
     try:
         async with running(settings, nc, redis) as (_, http):
             log.info("state HTTP on %s (docs at /docs)", http.url)
+            if settings.gc_freeze:
+                log.info("gc: %d start-up objects frozen", freeze_startup_objects())
             await stop.wait()
             log.info("state stopping")
     finally:
@@ -41,5 +44,20 @@ async def main() -> None:
             await redis.aclose()
 
 
+def run(coro: Coroutine[Any, Any, None], loop: str) -> None:
+    """Run ``coro`` on uvloop (``loop="uvloop"``, when installed) or the stock asyncio loop."""
+    if loop == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            log.warning("uvloop not installed: using the asyncio event loop")
+        else:
+            uvloop.run(coro)
+            return
+    asyncio.run(coro)
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    _settings = load(Settings)
+    logsetup.setup(_settings.log_level, _settings.log_format, service="state")
+    run(main(_settings), _settings.event_loop)

@@ -21,9 +21,12 @@ from services.state.actions import ReconcileRequester
 from services.state.checkpoint import load_checkpoint, save_checkpoint
 from services.state.consumer import PullConsumer, bind_durable
 from services.state.core import Action, StateConfig, StateCore
+from services.state.core.codec import DumpCache
 from services.state.encode import Encoded, encode, encode_change
+from services.state.gcwatch import GcWatch
 from services.state.hub import ChangeHub
 from services.state.keys import Keys
+from services.state.pipeline import WritePipeline
 from services.state.redis_writer import RedisWriter
 from services.state.resync import BookResyncer
 from services.state.settings import Settings
@@ -36,6 +39,7 @@ from shared.bus.subjects import ACCOUNT_STREAM, MARKET_WILDCARD, account_filter,
 
 log = logging.getLogger("state")
 
+WRITTEN_WAIT_S = 10.0
 _MD_KIND = {BookEvent: "book", BookGap: "book", BboEvent: "venue_bbo", TradeEvent: "trade",
             SummaryEvent: "summary", FundingEvent: "funding"}
 
@@ -55,6 +59,7 @@ class StateService:
                                   md_changes_maxlen=settings.md_changes_maxlen,
                                   recent_fills_max=settings.recent_fills_max)
         self.hub = ChangeHub(settings.sse_queue_max)
+        self.pipeline = WritePipeline(self.writer, self.hub)
         self.requester = ReconcileRequester(nc, settings.reconcile_coalesce_s)
         self.resync = BookResyncer(nc, settings.paradex_markets, after_s=settings.book_resync_after_s,
                                    min_interval_s=settings.book_resync_min_interval_s)
@@ -70,6 +75,10 @@ class StateService:
         self.checkpoints = 0
         self._since_checkpoint = 0
         self._last_checkpoint_t = time.monotonic()
+        self._dump_cache = DumpCache()
+        self._checkpoint_lock = asyncio.Lock()
+        self._checkpoint_task: asyncio.Task[None] | None = None
+        self.gc = GcWatch()
         self._md_dirty: dict[tuple[str, str], None] = {}
         self._market_sub: Any = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -80,6 +89,7 @@ class StateService:
     async def start(self) -> None:
         """Load the checkpoint, bind the durable, subscribe, start the background tasks."""
         s = self.settings
+        self.gc.install()
         await ensure_streams(self.js)
         restored = await load_checkpoint(self.redis, self.keys.checkpoint, self.config)
         if restored is not None:
@@ -100,6 +110,7 @@ class StateService:
             await self.nc.flush(timeout=2)
         await self.resync.request(s.paradex_markets,
                                   "state_restored" if restored is not None else "state_start")
+        self.pipeline.start(after)
         self.consumer = PullConsumer(self.nc, ACCOUNT_STREAM, s.durable, self._on_batch,
                                      batch=s.fetch_batch, expires_s=s.fetch_expires_s)
         await self.consumer.start()
@@ -116,27 +127,48 @@ class StateService:
             self._market_sub = None
         if self.consumer is not None:
             await self.consumer.stop()
+        await self.pipeline.stop()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks = []
+        if self._checkpoint_task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._checkpoint_task, WRITTEN_WAIT_S + 5)
         with contextlib.suppress(Exception):
             await self._flush_market()
         with contextlib.suppress(Exception):
-            await self.checkpoint()
+            await asyncio.wait_for(self.checkpoint(), WRITTEN_WAIT_S + 5)
         self.hub.close()
+        self.gc.uninstall()
         self.started = False
 
     async def checkpoint(self) -> int:
-        """Save the core now; returns the account sequence saved."""
-        seq = await save_checkpoint(self.redis, self.keys.checkpoint, self.core)
-        self.checkpoint_seq = seq
-        self.checkpoints += 1
-        self._since_checkpoint = 0
-        self._last_checkpoint_t = time.monotonic()
-        return seq
+        """Save the core as of now (after any checkpoint in progress); returns the sequence saved.
+
+        The dump is built in small steps with the loop running between them (events keep being
+        applied; the checkpoint still reflects the state at its start).
+        """
+        async with self._checkpoint_lock:
+            self._since_checkpoint = 0
+            self._last_checkpoint_t = time.monotonic()
+            seq = await save_checkpoint(self.redis, self.keys.checkpoint, self.core, self._dump_cache,
+                                        self._wait_written)
+            self.checkpoint_seq = seq
+            self.checkpoints += 1
+            return seq
+
+    async def _wait_written(self, seq: int) -> None:
+        # Redis down: the checkpoint fails (and is retried later) rather than waiting forever.
+        await asyncio.wait_for(self.pipeline.wait_written(seq), WRITTEN_WAIT_S)
+
+    def _checkpoint_soon(self) -> None:
+        """Start a background checkpoint unless one is running."""
+        if self._checkpoint_task is None or self._checkpoint_task.done():
+            self._since_checkpoint = 0
+            self._checkpoint_task = asyncio.create_task(self._safe_checkpoint(), name="state-checkpoint")
 
     # -------------------------------------------------------------------------------- account
 
@@ -167,26 +199,12 @@ class StateService:
                 actions.extend(res.actions)
         if applied:
             self.last_account_wall = time.time()
-        await self._write_account(changes)
-        await msgs[-1].ack()
-        if changes:
-            self.hub.publish(changes)
+        await self.pipeline.put(changes, core.account_seq, msgs[-1])
         if actions:
             await self.requester.perform(actions)
         self._since_checkpoint += applied
         if self._since_checkpoint >= self.settings.checkpoint_every_events:
-            await self._safe_checkpoint()
-
-    async def _write_account(self, changes: list[Encoded]) -> None:
-        delay = 0.05
-        while True:
-            try:
-                await self.writer.write_account(changes, self.core.account_seq)
-                return
-            except Exception as exc:  # Redis down: hold the batch (unacked) and retry
-                log.error("redis write failed, retrying in %.2fs: %r", delay, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+            self._checkpoint_soon()
 
     async def _dead_letter(self, subject: str, seq: int, data: bytes, reason: str) -> None:
         self.dlq_count += 1
@@ -267,7 +285,7 @@ class StateService:
                 await self.writer.write_health(health_body(self))
                 if (self.core.account_seq != self.checkpoint_seq
                         and time.monotonic() - self._last_checkpoint_t >= s.checkpoint_interval_s):
-                    await self.checkpoint()
+                    self._checkpoint_soon()
             except Exception as exc:
                 log.error("periodic health/checkpoint failed: %r", exc)
 

@@ -18,7 +18,9 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     flushed at this period. ``book_depth``: levels per side written to ``pdx:md:book:<market>``.
     ``book_resync_after_s``: a configured market's book invalid (or never seen) this long is asked
     for again from the feed (``pdx.feed.resync``; every market is also asked for on start), at most
-    once per ``book_resync_min_interval_s`` per market.
+    once per ``book_resync_min_interval_s`` per market. ``event_loop``: ``uvloop`` (default) or
+    ``asyncio`` for ``python -m services.state``. ``gc_freeze``: freeze the objects alive after
+    start-up out of the garbage collector's full collections (see ``services.state.gcwatch``).
     """
 
     env_prefix: ClassVar[str] = "STATE_"
@@ -43,6 +45,8 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     startup_reconcile: bool = True
     book_resync_after_s: float = 2.0
     book_resync_min_interval_s: float = 1.0
+    event_loop: str = "uvloop"
+    gc_freeze: bool = True
 
     @property
     def durable(self) -> str:

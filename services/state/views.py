@@ -113,6 +113,13 @@ def metrics_text(svc: StateService, lag: int | None, stream_last_seq: int | None
     metric("state_redis_write_errors_total", "counter", "Redis batch writes that failed",
            [({}, svc.writer.errors)])
     metric("state_sse_clients", "gauge", "Connected SSE clients", [({}, len(svc.hub.subscribers))])
+    gcw = svc.gc
+    metric("state_gc_collections_total", "counter", "Garbage collections by generation",
+           [({"generation": str(g)}, n) for g, n in enumerate(gcw.collections)])
+    metric("state_gc_pause_seconds_total", "counter", "Time spent in garbage collections",
+           [({"generation": str(g)}, round(t, 6)) for g, t in enumerate(gcw.pause_s)])
+    metric("state_gc_pause_seconds_max", "gauge", "Longest garbage-collection pause",
+           [({"generation": str(g)}, round(t, 6)) for g, t in enumerate(gcw.max_pause_s)])
     metric("state_core_counter", "counter", "Every core counter by name",
            [({"name": _NAME.sub("_", k)}, v) for k, v in counters.items() if not k.startswith("events.")])
     return "\n".join(out) + "\n"
