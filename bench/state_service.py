@@ -21,7 +21,8 @@ an event loop (or a GIL) with the service they measure. This process then:
    (a minimal asyncio client in a child process: httpx costs ~1.3 ms of CPU per 145 kB body).
 
 ``service_cpu_pct``: CPU time of the service process (user+sys, /proc) over each phase's wall
-time, in percent of one core. Prints human lines, then LAST one JSON line.
+time, in percent of one core; ``service_gc_max_pause_ms``: the service's longest garbage collection
+in the latency phase (its /metrics). Prints human lines, then LAST one JSON line.
 """
 
 from __future__ import annotations
@@ -195,6 +196,8 @@ async def _latency(nats_url: str, redis_url: str, svc: _Service, account: str, r
         done.set()
     await asyncio.wait_for(tasks[1], 30)
     cpu = (_cpu_s(svc.proc.pid) - cpu0) / (time.perf_counter() - wall0) * 100
+    gc_max = max((float(line.rsplit(b" ", 1)[1]) for line in (await poll.get("/metrics"))[2].splitlines()
+                  if line.startswith(b"state_gc_pause_seconds_max{")), default=float("nan")) * 1000
     poll.close()
     await nc.drain()
     await r.aclose()
@@ -216,7 +219,7 @@ async def _latency(nats_url: str, redis_url: str, svc: _Service, account: str, r
     return {"events": n, "received": len(t_redis), "send_rate": n / sent_s, "redis_p50": _pct(redis_ms, 50),
             "redis_p99": _pct(redis_ms, 99), "http_p50": _pct(http_ms, 50), "http_p99": _pct(http_ms, 99),
             "p50": _pct(both, 50), "p99": _pct(both, 99), "max": max(both, default=float("nan")),
-            "polls": len(polls), "cpu": cpu}
+            "polls": len(polls), "cpu": cpu, "gc_max": gc_max}
 
 
 async def _http_load(port: int, clients: int, seconds: float) -> dict[str, Any]:
@@ -289,7 +292,8 @@ async def run_once(nats_url: str, redis_url: str, n: int, rate: int, seconds: fl
     print(f"latency: {lat['received']}/{lat['events']} events at {lat['send_rate']:.0f}/s; "
           f"redis p50 {lat['redis_p50']:.2f} p99 {lat['redis_p99']:.2f} ms; http p50 {lat['http_p50']:.2f} "
           f"p99 {lat['http_p99']:.2f} ms ({lat['polls']} polls); both p50 {lat['p50']:.2f} "
-          f"p99 {lat['p99']:.2f} max {lat['max']:.1f} ms; service CPU {lat['cpu']:.0f}%")
+          f"p99 {lat['p99']:.2f} max {lat['max']:.1f} ms; service CPU {lat['cpu']:.0f}%, "
+          f"longest GC pause {lat['gc_max']:.1f} ms")
     svc = _Service(nats_url, redis_url, f"benchhttp{n}", {})
     try:
         web = await _orders_phase(nats_url, svc, f"benchhttp{n}", clients, seconds)
@@ -300,6 +304,7 @@ async def run_once(nats_url: str, redis_url: str, n: int, rate: int, seconds: fl
           f"service CPU {web['cpu']:.0f}%")
     return {"p50_ms": lat["p50"], "p99_ms": lat["p99"], "redis_p99_ms": lat["redis_p99"],
             "http_p99_ms": lat["http_p99"], "max_ms": lat["max"], "service_cpu_pct": lat["cpu"],
+            "service_gc_max_pause_ms": lat["gc_max"],
             "http_orders_rps": web["rps"], "http_orders_p99_ms": web["p99"],
             "http_service_cpu_pct": web["cpu"]}
 

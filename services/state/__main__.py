@@ -31,10 +31,11 @@ async def main(settings: Settings) -> None:
                             reconnect_time_wait=0.5, allow_reconnect=True)
     redis = aioredis.from_url(settings.redis_url)
     try:
-        async with running(settings, nc, redis) as (_, http):
+        async with running(settings, nc, redis) as (svc, http):
             log.info("state HTTP on %s (docs at /docs)", http.url)
             if settings.gc_freeze:
                 log.info("gc: %d start-up objects frozen", freeze_startup_objects())
+            svc.gc.reset()  # /metrics shows the collections of the running service, not start-up's
             await stop.wait()
             log.info("state stopping")
     finally:

@@ -32,6 +32,12 @@ class GcWatch:
         self.pause_s[gen] += dt
         self.max_pause_s[gen] = max(self.max_pause_s[gen], dt)
 
+    def reset(self) -> None:
+        """Forget what was counted so far (e.g. the start-up collections)."""
+        self.collections = [0, 0, 0]
+        self.pause_s = [0.0, 0.0, 0.0]
+        self.max_pause_s = [0.0, 0.0, 0.0]
+
     def install(self) -> None:
         """Start watching (idempotent)."""
         if self._cb not in gc.callbacks:
