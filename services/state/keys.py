@@ -24,7 +24,7 @@ class Keys:
         self.health = f"{a}:health"
         self.seq = f"{a}:seq"
         self.changes = f"{a}:changes"  # stream of account change notifications
-        self.checkpoint = f"{a}:checkpoint"  # hash: seq, state (core dump)
+        self.checkpoint = f"{a}:checkpoint"  # hash: seq; the dump in list <checkpoint>:state
         self.md_changes = f"{MD}:changes"  # stream of (coalesced) market-data changes
 
     def order(self, key: str) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from services.state.checkpoint import dump_segments, load_checkpoint, save_checkpoint
+from services.state.checkpoint import dump_segments, load_checkpoint, save_checkpoint, state_key
 from services.state.core import StateConfig, StateCore
 from services.state.core.codec import DumpCache, checkpoint_of, dump_steps
 from tests.state import builders as b
@@ -83,10 +83,29 @@ async def test_checkpoint_written_in_segments_loads_back(redis_client: Any, uniq
     seq = await save_checkpoint(redis_client, key, core, DumpCache(), wait_written)
     assert seq == core.account_seq and written == [seq]
     assert int(await redis_client.hget(key, "seq")) == seq
-    assert await redis_client.hget(key, "state") == core.dump()
+    assert b"".join(await redis_client.lrange(state_key(key), 0, -1)) == core.dump()
     restored = await load_checkpoint(redis_client, key, StateConfig())
     assert restored is not None and restored.dump() == core.dump()
-    assert await redis_client.ping()  # the connection used for the segments is still usable
+    # a second checkpoint replaces the first whole (no segments of the old one left behind)
+    _core(10, 400, core)
+    await save_checkpoint(redis_client, key, core, DumpCache())
+    restored = await load_checkpoint(redis_client, key, StateConfig())
+    assert restored is not None and restored.dump() == core.dump()
+
+
+async def test_checkpoint_in_the_older_one_value_format_still_loads(redis_client: Any, unique: str) -> None:
+    key = f"pdx:{unique}:checkpoint"
+    core = _core(30)
+    await redis_client.hset(key, mapping={"seq": core.account_seq, "state": core.dump()})
+    restored = await load_checkpoint(redis_client, key, StateConfig())
+    assert restored is not None and restored.dump() == core.dump()
+
+
+async def test_no_checkpoint_when_the_hash_is_gone(redis_client: Any, unique: str) -> None:
+    key = f"pdx:{unique}:checkpoint"
+    await save_checkpoint(redis_client, key, _core(5), DumpCache())
+    await redis_client.delete(key)
+    assert await load_checkpoint(redis_client, key, StateConfig()) is None
 
 
 async def test_save_checkpoint_waits_for_redis_to_reflect_the_sequence(redis_client: Any,
@@ -103,7 +122,7 @@ async def test_save_checkpoint_waits_for_redis_to_reflect_the_sequence(redis_cli
     assert not task.done() and await redis_client.hget(key, "seq") is None
     gate.set()
     assert await task == core.account_seq
-    assert await redis_client.hget(key, "state") == core.dump()
+    assert b"".join(await redis_client.lrange(state_key(key), 0, -1)) == core.dump()
 
 
 async def test_dump_segments_yields_to_the_loop() -> None:
