@@ -113,6 +113,11 @@ def metrics_text(svc: StateService, lag: int | None, stream_last_seq: int | None
     metric("state_redis_write_errors_total", "counter", "Redis batch writes that failed",
            [({}, svc.writer.errors)])
     metric("state_sse_clients", "gauge", "Connected SSE clients", [({}, len(svc.hub.subscribers))])
+    metric("state_redis_account_writes_total", "counter",
+           "Account write calls to Redis (each carries every batch applied since the previous one)",
+           [({}, svc.pipeline.writes)])
+    metric("state_redis_written_seq", "gauge", "Last ACCOUNT stream sequence Redis reflects",
+           [({}, svc.pipeline.written_seq)])
     gcw = svc.gc
     metric("state_gc_collections_total", "counter", "Garbage collections by generation",
            [({"generation": str(g)}, n) for g, n in enumerate(gcw.collections)])
