@@ -28,6 +28,7 @@ in the latency phase (its /metrics). Prints human lines, then LAST one JSON line
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import multiprocessing as mp
 import os
@@ -175,6 +176,9 @@ async def _latency(nats_url: str, redis_url: str, svc: _Service, account: str, r
                 return
             await asyncio.sleep(POLL_GAP_S)
 
+    # The observers' own garbage collections would delay their timestamps: none while measuring.
+    gc.collect()
+    gc.disable()
     tasks = [asyncio.create_task(reader()), asyncio.create_task(poller())]
     await asyncio.sleep(0.3)
     cpu0, wall0 = _cpu_s(svc.proc.pid), time.perf_counter()
@@ -195,6 +199,7 @@ async def _latency(nats_url: str, redis_url: str, svc: _Service, account: str, r
     finally:
         done.set()
     await asyncio.wait_for(tasks[1], 30)
+    gc.enable()
     cpu = (_cpu_s(svc.proc.pid) - cpu0) / (time.perf_counter() - wall0) * 100
     gc_max = max((float(line.rsplit(b" ", 1)[1]) for line in (await poll.get("/metrics"))[2].splitlines()
                   if line.startswith(b"state_gc_pause_seconds_max{")), default=float("nan")) * 1000
