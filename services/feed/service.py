@@ -17,12 +17,12 @@ from typing import Any
 from services.feed.connection import FeedConnection, JwtSource, ws_url
 from services.feed.core.protocol import FeedProtocol
 from services.feed.core.status import StatusTracker
-from services.feed.http import HttpServer
 from services.feed.metrics import FeedMetrics
 from services.feed.resync import ResyncHandler
 from services.feed.settings import Settings
 from services.feed.sink import BusSink
 from shared.bus import encode_event, ensure_streams, subjects
+from shared.opshttp import HttpServer
 from shared.paradex.retry import Backoff, BackoffPolicy, Rng
 
 log = logging.getLogger("feed")
@@ -50,8 +50,8 @@ class FeedService:
             connect_timeout_s=settings.connect_timeout_s, reply_timeout_s=settings.reply_timeout_s)
         self.resync = ResyncHandler(nc, self.connection, self.metrics,
                                     min_interval_s=settings.book_resync_min_interval_s)
-        self.http = HttpServer(settings.http_host, settings.http_port, self.health, self.metrics.registry) \
-            if http else None
+        self.http = (HttpServer(settings.http_host, settings.http_port, self.health, self.metrics.registry,
+                                name="feed") if http else None)
         self._tasks: list[asyncio.Task[None]] = []
 
     @property

@@ -18,7 +18,6 @@ from typing import Any
 import msgspec
 
 from services.reconciler.fetch import Limiter, PartFetcher
-from services.reconciler.http import HttpServer
 from services.reconciler.lookup import Lookups
 from services.reconciler.metrics import ReconcilerMetrics
 from services.reconciler.plan import PERIODIC, STARTUP, Planner, RunPlan, SinceCursor
@@ -28,6 +27,7 @@ from services.reconciler.settings import Settings
 from shared.bus import EventPublisher, subjects
 from shared.bus.events import Event
 from shared.bus.requests import decode_request
+from shared.opshttp import HttpServer
 from shared.paradex.rest import ParadexRest
 
 log = logging.getLogger("reconciler")
@@ -65,7 +65,8 @@ class ReconcilerService:
         self.runner = Runner(self.fetcher, Lookups(rest, limiter, timeout_s=settings.part_timeout_s),
                              self._publish, venue_now_ms=self.venue_now_ms,
                              part_timeout_s=settings.part_timeout_s)
-        self.http = HttpServer(settings.http_host, settings.http_port, self.health, self.metrics.registry)
+        self.http = HttpServer(settings.http_host, settings.http_port, self.health, self.metrics.registry,
+                               name="reconciler")
         self.clock_offset_ms = 0
         self.reports: list[RunReport] = []
         self.failures = 0
