@@ -1,4 +1,4 @@
-"""Throughput of the synthetic market: ``python -m services.simulator.engine.bench``.
+"""Throughput of the synthetic market: ``python -m bench.sim_engine``.
 
 Prints a final JSON line: steps/s (one step = every market), book deltas/s, events/s.
 """
@@ -10,10 +10,10 @@ import random
 import sys
 import time
 
-from .events import BookDelta
-from .exchange import Exchange
-from .market import default_markets
-from .synthetic import SyntheticMarket
+from services.simulator.engine.events import BookDelta
+from services.simulator.engine.exchange import Exchange
+from services.simulator.engine.market import default_markets
+from services.simulator.engine.synthetic import SyntheticMarket
 
 
 def run(steps: int = 20_000, seed: int = 1) -> dict[str, float]:
