@@ -29,7 +29,7 @@ pytest: $(STAMP)
 test: lint typecheck pytest
 
 bench: $(STAMP)
-	@for b in codec signer sbe state_core simulator; do $(PY) -m bench.$$b || exit 1; done
+	@for b in codec signer sbe sim_engine simulator state_core state_service feed commands e2e; do $(PY) -m bench.$$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
