@@ -4,6 +4,11 @@ Bodies are decoded with msgspec (typed, strict enums) rather than pydantic: it i
 Every error is JSON ``{"error", "rule", "message"}``: 401 without a valid bearer token, 403
 outside the strategy's limits, 422 for a broken market/system rule or a malformed body, 429 with
 ``Retry-After`` above the client-side rate.
+
+Read-your-writes: every reply of a command that published its intent event (CmdSubmitted,
+CmdCancelRequested, CmdModifyRequested) carries ``"seq"``, the ACCOUNT stream sequence of that
+event, in the body and as header ``X-Stream-Seq`` (a batch: per item, the max at top level; an
+idempotent replay: the stored one). A state read with ``?min_seq=<seq>`` reflects the command.
 """
 
 from __future__ import annotations
@@ -42,6 +47,16 @@ class ArrivalStamp:
         await self.app(scope, receive, send)
 
 
+DESCRIPTION = (
+    "Orders for strategies. Read-your-writes: every reply of a command that published its intent "
+    "event (CmdSubmitted, CmdCancelRequested, CmdModifyRequested) carries `seq`, the ACCOUNT stream "
+    "sequence of that event, as the body's `seq` field and the header `X-Stream-Seq` (a batch: per "
+    "item and their max at top level; an idempotent replay: the stored seq; absent when nothing was "
+    "published, e.g. 4xx before the bus or 503 BUS_UNAVAILABLE). Read the state service with "
+    "`?min_seq=<seq>` and the answer reflects the command (the order is never missing)."
+)
+
+
 def _schema(*types: type[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     refs, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
     return {t.__name__: r for t, r in zip(types, refs, strict=True)}, components
@@ -58,7 +73,7 @@ def build_app(
     lifespan: Any = None,
 ) -> Any:
     """The FastAPI app wrapped in :class:`ArrivalStamp`."""
-    app = FastAPI(title="paradex-hub commands", version="1", lifespan=lifespan)
+    app = FastAPI(title="paradex-hub commands", version="1", lifespan=lifespan, description=DESCRIPTION)
     cancels = Cancels(engine)
     batches = BatchPlacer(engine)
     records = Records(engine.store, engine.metrics)

@@ -31,7 +31,7 @@ from services.commands.core.ids import new_client_id
 from services.commands.core.risk import LiveOrder, check_limits
 from services.commands.core.strategies import Strategy
 from services.commands.engine import Engine, violation
-from services.commands.wire import PlaceBatch, PlaceOrder, Reply, reply
+from services.commands.wire import PlaceBatch, PlaceOrder, Reply, reply, seq_of, with_seq
 from shared.bus import CmdAccepted, CmdRejected, CmdSubmitted
 from shared.errors import BusError, TransportError, VenueError
 from shared.paradex.models.requests import OrderRequest
@@ -50,7 +50,8 @@ class BatchPlacer:
         self.e = engine
 
     async def place(self, strategy: Strategy, req: PlaceBatch) -> Reply:
-        """One reply per item, in order: ``{"results": [{"http_status", "reply"}...]}`` (207 if mixed)."""
+        """One reply per item, in order: ``{"seq", "results": [{"http_status", "reply"}...]}`` (207 if
+        mixed); each item's reply carries the ``seq`` of its CmdSubmitted, the top level their max."""
         if not 1 <= len(req.orders) <= API_BATCH_MAX:
             return reply(
                 422,
@@ -66,7 +67,8 @@ class BatchPlacer:
             + b",".join(b'{"http_status":%d,"reply":%s}' % (r.status, r.body) for r in replies)
             + b"]}"
         )
-        return Reply(207 if len({r.status for r in replies}) > 1 else replies[0].status, body)
+        status = 207 if len({r.status for r in replies}) > 1 else replies[0].status
+        return with_seq(Reply(status, body), max(seq_of(r) for r in replies))
 
     async def _place(self, strategy: Strategy, items: list[PlaceOrder], wait: str) -> list[Reply]:
         e = self.e
@@ -118,13 +120,17 @@ class BatchPlacer:
             release += [cids[i] for i in send]
             send, chunks = [], []
         await e.store.release(release)
-        if send and not await self._submitted(strategy, send, intents, items, out):
+        seqs = await self._submitted(strategy, send, intents, items, out) if send else {}
+        if seqs is None:
             send, chunks = [], []
+            seqs = {}
         loop = asyncio.get_running_loop()
         for i in send:
             e.inflight[cids[i]] = loop.create_future()  # duplicates in this process wait on it
         orders = {i: self._sign(items[i], cids[i]) for i in send}
-        tasks = [e.spawn(self._send(strategy, [(cids[i], orders[i]) for i in chunk])) for chunk in chunks]
+        tasks = [
+            e.spawn(self._send(strategy, [(cids[i], orders[i]) for i in chunk], seqs)) for chunk in chunks
+        ]
         replayed = await asyncio.gather(
             *(self._replay(strategy, items[i], cids[i], rec) for i, rec in replays)
         )
@@ -132,7 +138,7 @@ class BatchPlacer:
             out[i] = r
         if wait == "none":
             for i in send:
-                out[i] = reply(202, {"status": "submitted", "client_id": cids[i]})
+                out[i] = with_seq(reply(202, {"status": "submitted", "client_id": cids[i]}), seqs[cids[i]])
         else:
             results: dict[str, Reply] = {}
             for part in await asyncio.gather(*(asyncio.shield(t) for t in tasks)):
@@ -164,9 +170,9 @@ class BatchPlacer:
     async def _submitted(
         self, strategy: Strategy, send: list[int], intents: list[Any], items: list[PlaceOrder],
         out: list[Reply | None],
-    ) -> bool:
-        """Publish CmdSubmitted of every item to send; False (503 each, claims dropped) if the bus
-        did not store them all."""
+    ) -> dict[str, int] | None:
+        """Publish CmdSubmitted of every item to send: the stream sequence of each by client id;
+        None (503 each, claims dropped) if the bus did not store them all."""
         e = self.e
         events = [
             CmdSubmitted(
@@ -185,7 +191,7 @@ class BatchPlacer:
             for i in send
         ]
         try:
-            await asyncio.gather(*(e.publisher.publish(ev) for ev in events))
+            acked = await asyncio.gather(*(e.publisher.publish(ev) for ev in events))
         except BusError as exc:
             log.error("CmdSubmitted not stored, batch of %d not sent: %s", len(send), exc)
             for i in send:
@@ -199,8 +205,8 @@ class BatchPlacer:
                     },
                 )
             await e.store.release([intents[i].client_id for i in send])
-            return False
-        return True
+            return None
+        return {ev.client_id: seq for ev, seq in zip(events, acked, strict=True)}
 
     def _sign(self, item: PlaceOrder, cid: str) -> OrderRequest:
         rest = self.e.rest
@@ -226,8 +232,11 @@ class BatchPlacer:
             return replayed
         return await self.e.place(strategy, item)
 
-    async def _send(self, strategy: Strategy, items: list[tuple[str, OrderRequest]]) -> dict[str, Reply]:
-        """One venue batch request; outcome of every item published, stored and handed to duplicates."""
+    async def _send(
+        self, strategy: Strategy, items: list[tuple[str, OrderRequest]], seqs: dict[str, int]
+    ) -> dict[str, Reply]:
+        """One venue batch request; outcome of every item published, stored (with the ``seq`` of its
+        CmdSubmitted) and handed to duplicates."""
         e = self.e
         cids = [c for c, _ in items]
         pairs: dict[str, tuple[Reply, CmdAccepted | CmdRejected]]
@@ -235,8 +244,9 @@ class BatchPlacer:
         try:
             answer = await e.rest.create_orders([o for _, o in items])
         except TransportError as exc:
-            await self._unknown(strategy, {c: outcomes.unknown(c, exc) for c in cids}, f"batch: {exc}")
-            return {c: outcomes.unknown(c, exc) for c in cids}
+            lost = {c: with_seq(outcomes.unknown(c, exc), seqs.get(c)) for c in cids}
+            await self._unknown(strategy, lost, f"batch: {exc}", seqs)
+            return lost
         except VenueError as exc:
             pairs = {c: outcomes.rejected_by(strategy.name, c, exc) for c in cids}
             for c in cids:
@@ -251,23 +261,33 @@ class BatchPlacer:
             raise
         else:
             pairs, missing = self._match(strategy, cids, answer)
-            unknown = {c: outcomes.unknown(c, "the batch answer does not mention it") for c in missing}
+            unknown = {
+                c: with_seq(outcomes.unknown(c, "the batch answer does not mention it"), seqs.get(c))
+                for c in missing
+            }
             if unknown:
-                await self._unknown(strategy, unknown, "batch answer without this order")
+                await self._unknown(strategy, unknown, "batch answer without this order", seqs)
+        pairs = {c: (with_seq(r, seqs.get(c)), ev) for c, (r, ev) in pairs.items()}
         events: list[CmdAccepted | CmdRejected] = [ev for _, ev in pairs.values()]
         await asyncio.gather(
             *(e.publisher.publish(ev) for ev in events),
             *(
-                e._finish(strategy, c, r, ev.order_id if isinstance(ev, CmdAccepted) else "")
+                e._finish(
+                    strategy, c, r, ev.order_id if isinstance(ev, CmdAccepted) else "", seqs.get(c, 0)
+                )
                 for c, (r, ev) in pairs.items()
             ),
         )
         return {**unknown, **{c: r for c, (r, _) in pairs.items()}}
 
-    async def _unknown(self, strategy: Strategy, results: dict[str, Reply], reason: str) -> None:
+    async def _unknown(
+        self, strategy: Strategy, results: dict[str, Reply], reason: str, seqs: dict[str, int]
+    ) -> None:
         """Store ``unknown`` for these items, then CmdUnknown each and one lookup request."""
         e = self.e
-        await asyncio.gather(*(e._finish(strategy, c, r, "") for c, r in results.items()))
+        await asyncio.gather(
+            *(e._finish(strategy, c, r, "", seqs.get(c, 0)) for c, r in results.items())
+        )
         for c in results:
             e.watch.unresolved[c] = strategy.name
         await e.unknown_many(strategy, tuple(results), reason)

@@ -24,7 +24,7 @@ from services.commands.core.risk import check_cancel, check_limits
 from services.commands.core.rules import ZERO, Intent, check_modify, check_order, check_system
 from services.commands.core.strategies import Strategy
 from services.commands.engine import Engine, violation
-from services.commands.wire import CancelBatch, ModifyOrder, Reply, reply
+from services.commands.wire import CancelBatch, ModifyOrder, Reply, reply, with_seq
 from shared.bus import CmdCancelRequested, CmdModifyRequested, subjects
 from shared.bus.requests import ReconcileRequest, encode_request
 from shared.errors import RateLimitedError, TransportError, VenueError
@@ -126,7 +126,7 @@ class Cancels:
     ) -> Reply:
         if (limited := self.e.rate_limited()) is not None:
             return limited
-        await self.e.publisher.publish(
+        seq = await self.e.publisher.publish(
             CmdCancelRequested(
                 source="cmd",
                 recv_ns=time.time_ns(),
@@ -140,12 +140,14 @@ class Cancels:
             await call()  # type: ignore[operator]
         except TransportError as exc:
             await self.e.unknown(strategy, cid, f"cancel: {exc}", (order_id,) if order_id else ())
-            return reply(202, {"status": "unknown", "order_id": order_id, "client_id": cid})
+            return with_seq(reply(202, {"status": "unknown", "order_id": order_id, "client_id": cid}), seq)
         except VenueError as exc:
             if _not_found(exc):
                 await self._look_up("cancel_not_found", order_id, cid)
-            return _venue_error(exc, order_id=order_id, client_id=cid)
-        return reply(202, {"status": "cancel_requested", "order_id": order_id, "client_id": cid})
+            return with_seq(_venue_error(exc, order_id=order_id, client_id=cid), seq)
+        return with_seq(
+            reply(202, {"status": "cancel_requested", "order_id": order_id, "client_id": cid}), seq
+        )
 
     async def _look_up(self, reason: str, order_id: str, cid: str) -> None:
         """Ask the reconciler for the venue's record of an order our intent events already named
@@ -171,7 +173,7 @@ class Cancels:
         if strategy.can_cancel_others:
             if (limited := self.e.rate_limited()) is not None:
                 return limited
-            await asyncio.gather(
+            acked = await asyncio.gather(
                 *(
                     self.e.publisher.publish(
                         CmdCancelRequested(
@@ -186,14 +188,17 @@ class Cancels:
                     if not o.client_id.startswith("id:")
                 )
             )
+            seq = max(acked, default=0)
             try:
                 await self.e.rest.cancel_all_orders(market)
             except TransportError as exc:
                 await self.e.unknown(strategy, "", f"cancel_all: {exc}")
-                return reply(202, {"status": "unknown"})
+                return with_seq(reply(202, {"status": "unknown"}), seq)
             except VenueError as exc:
-                return _venue_error(exc)
-            return reply(202, {"status": "cancel_requested", "scope": "account", "market": market})
+                return with_seq(_venue_error(exc), seq)
+            return with_seq(
+                reply(202, {"status": "cancel_requested", "scope": "account", "market": market}), seq
+            )
         own = [o.client_id for o in live if o.owner == strategy.name]
         return await self.batch(strategy, CancelBatch(client_ids=own))
 
@@ -214,10 +219,11 @@ class Cancels:
                 order_ids.append(oid)
             else:
                 results.append({"id": oid, "status": "FORBIDDEN"})
+        seq = 0
         if order_ids or client_ids:
             if (limited := self.e.rate_limited()) is not None:
                 return limited
-            await asyncio.gather(
+            acked = await asyncio.gather(
                 *(
                     self.e.publisher.publish(
                         CmdCancelRequested(
@@ -239,18 +245,19 @@ class Cancels:
                     for o in order_ids
                 ),
             )
+            seq = max(acked)
             try:
                 answer = await self.e.rest.cancel_orders(order_ids, client_ids)
             except TransportError as exc:
                 await self.e.unknown(strategy, "", f"cancel_batch: {exc}", tuple(order_ids))
-                return reply(202, {"status": "unknown", "results": results})
+                return with_seq(reply(202, {"status": "unknown", "results": results}), seq)
             except VenueError as exc:
-                return _venue_error(exc)
+                return with_seq(_venue_error(exc), seq)
             results.extend(
                 {k: v for k, v in {"id": r.id, "client_id": r.client_id, "status": r.status}.items() if v}
                 for r in answer.results
             )
-        return reply(200, {"results": results})
+        return with_seq(reply(200, {"results": results}), seq)
 
     async def modify(self, strategy: Strategy, order_id: str, req: ModifyOrder) -> Reply:
         """``PUT /v1/orders/{order_id}``: same rules and limits as a new order (minus the open-order
@@ -298,7 +305,7 @@ class Cancels:
             now_ms=e.rest.now_ms(),
             trigger_price=req.trigger_price,
         )
-        await e.publisher.publish(
+        seq = await e.publisher.publish(
             CmdModifyRequested(
                 source="cmd",
                 recv_ns=time.time_ns(),
@@ -313,7 +320,9 @@ class Cancels:
             order = await e.rest.modify_order(body)
         except TransportError as exc:
             await e.unknown(strategy, cid, f"modify: {exc}", (order_id,))
-            return reply(202, {"status": "unknown", "order_id": order_id})
+            return with_seq(reply(202, {"status": "unknown", "order_id": order_id}), seq)
         except VenueError as exc:
-            return _venue_error(exc, order_id=order_id)
-        return reply(200, {"status": "modify_requested", "order_id": order.id, "order": order})
+            return with_seq(_venue_error(exc, order_id=order_id), seq)
+        return with_seq(
+            reply(200, {"status": "modify_requested", "order_id": order.id, "order": order}), seq
+        )

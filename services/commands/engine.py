@@ -25,7 +25,7 @@ from services.commands.metrics import Metrics
 from services.commands.store import CommandStore, Record
 from services.commands.views import ExposureView, VenueView
 from services.commands.watch import CONFIRMED, TERMINAL_ONLY, OrderWatch
-from services.commands.wire import PlaceOrder, Reply, reply
+from services.commands.wire import SEQ_HEADER, PlaceOrder, Reply, reply, seq_of, with_seq
 from shared.bus import CmdAccepted, CmdRejected, CmdSubmitted, CmdUnknown, EventPublisher, subjects
 from shared.bus.requests import ReconcileRequest, encode_request
 from shared.errors import BusError, TransportError, VenueError
@@ -135,7 +135,10 @@ class Engine:
         if record is None:
             return None
         if record.st == "done":
-            return Reply(record.code, bytes(record.body), {"Idempotent-Replay": "true"})
+            headers = {"Idempotent-Replay": "true"}
+            if record.q:
+                headers[SEQ_HEADER] = str(record.q)
+            return Reply(record.code, bytes(record.body), headers)
         return reply(
             202,
             {
@@ -261,7 +264,7 @@ class Engine:
             trigger_price=req.trigger_price,
         )
         try:
-            await ack
+            seq = await ack
         except BusError as exc:
             self.exposure.drop_inflight(cid)
             await self.store.release([cid])
@@ -278,11 +281,11 @@ class Engine:
                 ),
             )
         waiter = self.watch.expect(cid, ws_statuses(req)) if req.wait == "ws" else None
-        send = self.spawn(self._send(strategy, cid, order))
+        send = self.spawn(self._send(strategy, cid, order, seq))
         if req.wait == "none":
             if waiter is not None:
                 self.watch.forget(cid, waiter)
-            return reply(202, {"status": "submitted", "client_id": cid})
+            return with_seq(reply(202, {"status": "submitted", "client_id": cid}), seq)
         result: Reply = await asyncio.shield(send)
         if waiter is None or result.status != 201:
             if waiter is not None:
@@ -290,15 +293,16 @@ class Engine:
             return result
         return await self._wait_ws(cid, waiter, req.timeout_s, result)
 
-    async def _send(self, strategy: Strategy, cid: str, order: OrderRequest) -> Reply:
-        """Send the signed order once; publish and store the outcome; resolve duplicates."""
+    async def _send(self, strategy: Strategy, cid: str, order: OrderRequest, seq: int) -> Reply:
+        """Send the signed order once; publish and store the outcome (its reply carrying ``seq``,
+        the stream sequence of the order's CmdSubmitted); resolve duplicates."""
         order_id = ""
         event: CmdAccepted | CmdRejected
         try:
             placed = await self.rest.create_order(order)
         except TransportError as exc:
-            result = outcomes.unknown(cid, exc)
-            await self._finish(strategy, cid, result, "")
+            result = with_seq(outcomes.unknown(cid, exc), seq)
+            await self._finish(strategy, cid, result, "", seq)
             self.watch.unresolved[cid] = strategy.name
             await self.unknown(strategy, cid, str(exc))
             return result
@@ -310,12 +314,17 @@ class Engine:
             order_id = placed.id
             self.metrics.accepted.inc()
             result, event = outcomes.accepted(strategy.name, cid, placed)
-        await asyncio.gather(self.publisher.publish(event), self._finish(strategy, cid, result, order_id))
+        result = with_seq(result, seq)
+        await asyncio.gather(
+            self.publisher.publish(event), self._finish(strategy, cid, result, order_id, seq)
+        )
         return result
 
-    async def _finish(self, strategy: Strategy, cid: str, result: Reply, order_id: str) -> None:
+    async def _finish(
+        self, strategy: Strategy, cid: str, result: Reply, order_id: str, seq: int = 0
+    ) -> None:
         try:
-            await self.store.finish(strategy.name, cid, result.status, result.body, order_id)
+            await self.store.finish(strategy.name, cid, result.status, result.body, order_id, seq)
         finally:
             self._resolve(cid, result)
 
@@ -331,10 +340,14 @@ class Engine:
             return Reply(
                 202,
                 acked.body.replace(b'"status":"accepted"', b'"status":"pending"', 1),
-                {"Wait-Timeout": "true"},
+                {**acked.headers, "Wait-Timeout": "true"},
             )
-        return reply(
-            200, {"status": order.status.lower(), "client_id": cid, "order_id": order.id, "order": order}
+        return with_seq(
+            reply(
+                200,
+                {"status": order.status.lower(), "client_id": cid, "order_id": order.id, "order": order},
+            ),
+            seq_of(acked),
         )
 
 

@@ -17,7 +17,7 @@ from services.commands import outcomes
 from services.commands.core.strategies import Strategy
 from services.commands.metrics import Metrics
 from services.commands.store import CommandStore
-from services.commands.wire import Reply, reply
+from services.commands.wire import SEQ_HEADER, Reply, reply, with_seq
 from shared.paradex.models.account import Order
 
 log = logging.getLogger("commands.records")
@@ -45,7 +45,7 @@ class Records:
             record.code,
             bytes(record.body),
         )
-        return Reply(200, body)
+        return Reply(200, body, {SEQ_HEADER: str(record.q)} if record.q else {})
 
     async def resolve(self, strategy: str, order: Order) -> bool:
         """Store the venue's record as the outcome of ``order.client_id`` if its stored reply still
@@ -56,7 +56,8 @@ class Records:
             if record is None or record.st != "done" or not outcomes.is_unknown(bytes(record.body)):
                 return False
             result, _ = outcomes.accepted(strategy, cid, order, resolved_by="venue_record")
-            await self.store.finish(strategy, cid, result.status, result.body, order.id)
+            result = with_seq(result, record.q)
+            await self.store.finish(strategy, cid, result.status, result.body, order.id, record.q)
         except Exception as exc:
             log.warning("could not store the resolved outcome of %s: %r", cid, exc)
             return False

@@ -28,6 +28,7 @@ class Record(msgspec.Struct, kw_only=True, omit_defaults=True):
     code: int = 0
     body: msgspec.Raw = msgspec.Raw(b"null")
     oid: str = ""
+    q: int = 0  # ACCOUNT stream sequence of the command's CmdSubmitted (0: none)
 
 
 _enc = msgspec.json.Encoder()
@@ -78,10 +79,19 @@ class CommandStore:
         if client_ids:
             await self.redis.delete(*(self.cid_key(c) for c in client_ids))
 
-    async def finish(self, strategy: str, client_id: str, code: int, body: bytes, order_id: str = "") -> None:
-        """Store the reply of ``client_id`` (and the order id's owner), one pipeline."""
+    async def finish(
+        self, strategy: str, client_id: str, code: int, body: bytes, order_id: str = "", seq: int = 0
+    ) -> None:
+        """Store the reply of ``client_id`` (and the order id's owner), one pipeline; ``seq``: the
+        stream sequence of its CmdSubmitted (replays answer it as ``X-Stream-Seq``)."""
         rec = Record(
-            s=strategy, st="done", at=int(time.time() * 1000), code=code, body=msgspec.Raw(body), oid=order_id
+            s=strategy,
+            st="done",
+            at=int(time.time() * 1000),
+            code=code,
+            body=msgspec.Raw(body),
+            oid=order_id,
+            q=seq,
         )
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(self.cid_key(client_id), _enc.encode(rec), ex=self.ttl_s)

@@ -67,3 +67,21 @@ _enc = msgspec.json.Encoder()
 def reply(status: int, body: object, headers: dict[str, str] | None = None) -> Reply:
     """A :class:`Reply` with ``body`` encoded (Decimals as strings)."""
     return Reply(status, _enc.encode(body), headers or {})
+
+
+SEQ_HEADER = "X-Stream-Seq"
+
+
+def with_seq(r: Reply, seq: int | None) -> Reply:
+    """``r`` carrying ``seq`` (the ACCOUNT stream sequence of the command event it published) as
+    the body's first field ``"seq"`` and as header ``X-Stream-Seq``; unchanged when ``seq`` is
+    None/0 or the body is not a non-empty JSON object. A state read with ``min_seq=seq`` then
+    reflects the event (read-your-writes)."""
+    if not seq or not r.body.startswith(b"{") or r.body.startswith(b"{}"):
+        return r
+    return Reply(r.status, b'{"seq":%d,' % seq + r.body[1:], {**r.headers, SEQ_HEADER: str(seq)})
+
+
+def seq_of(r: Reply) -> int:
+    """The ``X-Stream-Seq`` of a reply (0 when it published nothing)."""
+    return int(r.headers.get(SEQ_HEADER, 0))
