@@ -4,6 +4,11 @@ Every body is ``{"seq": S, "value": V}`` (errors: ``{"seq": S, "error", "reason"
 response carries ``X-Stream-Seq: S``: account answers reflect the ACCOUNT stream sequence, book
 and bbo answers the local MARKET sequence. ``/v1/orders`` bodies are cached per (sequence,
 filters) and each order's JSON per record, so a steady state costs no re-encoding.
+
+Read-your-writes: the account endpoints take ``?min_seq=N`` (the ``seq`` a commands reply carried):
+the answer waits until the ACCOUNT stream sequence N is applied, up to ``min_seq_timeout_ms``
+(default 1000, max 10000), else 503 ``{"error": "SEQ_NOT_REACHED", "seq", "min_seq"}`` with
+``Retry-After``. Book and bbo (MARKET sequence) ignore it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,20 @@ if TYPE_CHECKING:
 
 JSON = "application/json"
 SSE_KEEPALIVE_S = 15.0
+MIN_SEQ_TIMEOUT_MS_MAX = 10_000
+MinSeq = Annotated[int | None, Query(ge=0, description=(
+    "Read-your-writes: answer only once the ACCOUNT stream sequence `min_seq` is applied (pass the "
+    "`seq` of a commands reply); waits up to `min_seq_timeout_ms`, then 503 SEQ_NOT_REACHED."))]
+MinSeqTimeoutMs = Annotated[int, Query(ge=0, le=MIN_SEQ_TIMEOUT_MS_MAX, description=(
+    "How long a `min_seq` read may wait, in ms (default 1000)."))]
+DESCRIPTION = (
+    'Account and market state folded from the bus. Every body is {"seq": <stream sequence>, '
+    '"value": ...}; header X-Stream-Seq too. Account endpoints accept `min_seq` (read-your-writes: '
+    "pass the `seq` of a commands reply and the answer reflects that command, waiting up to "
+    "`min_seq_timeout_ms`, default 1000, max 10000; on timeout 503 "
+    '{"error": "SEQ_NOT_REACHED", "seq": <applied>, "min_seq": N} with Retry-After). '
+    "Market-data endpoints (book, bbo) ignore it: they follow the local MARKET sequence."
+)
 
 
 def _resp(seq: int, content: bytes, status: int = 200) -> Response:
@@ -53,14 +72,26 @@ class _OrderCache:
 
 def create_app(svc: StateService) -> FastAPI:
     """The FastAPI app serving ``svc``'s state."""
-    app = FastAPI(title="paradex-hub state", version="1",
-                  description="Account and market state folded from the bus. Every body is "
-                              '{"seq": <stream sequence>, "value": ...}; header X-Stream-Seq too.')
+    app = FastAPI(title="paradex-hub state", version="1", description=DESCRIPTION)
     cache = _OrderCache()
+    gate = svc.seq_gate
+
+    async def not_reached(min_seq: int, timeout_ms: int) -> Response | None:
+        """None once ``min_seq`` is applied (waiting up to ``timeout_ms``); else the 503."""
+        if svc.core.account_seq >= min_seq or await gate.wait(min_seq, timeout_ms / 1000):
+            return None
+        seq = svc.core.account_seq
+        content = encode({"seq": seq, "error": "SEQ_NOT_REACHED", "min_seq": min_seq,
+                          "reason": f"ACCOUNT stream sequence {min_seq} not applied within {timeout_ms} ms"})
+        return Response(content=content, status_code=503, media_type=JSON,
+                        headers={"X-Stream-Seq": str(seq), "Retry-After": "1"})
 
     @app.get("/v1/orders", summary="Orders, filtered by status (repeatable or comma list), market, client_id")
     async def list_orders(status: Annotated[list[str] | None, Query()] = None, market: str | None = None,
-                          client_id: str | None = None) -> Response:
+                          client_id: str | None = None, min_seq: MinSeq = None,
+                          min_seq_timeout_ms: MinSeqTimeoutMs = 1000) -> Response:
+        if min_seq is not None and (late := await not_reached(min_seq, min_seq_timeout_ms)):
+            return late
         core = svc.core
         seq = core.account_seq
         statuses: frozenset[str] | None = None
@@ -82,50 +113,66 @@ def create_app(svc: StateService) -> FastAPI:
         return _resp(seq, content)
 
     @app.get("/v1/orders/by_client_id/{client_id}", summary="One order by client id")
-    async def order_by_client_id(client_id: str) -> Response:
+    async def order_by_client_id(client_id: str, min_seq: MinSeq = None,
+                                 min_seq_timeout_ms: MinSeqTimeoutMs = 1000) -> Response:
+        if min_seq is not None and (late := await not_reached(min_seq, min_seq_timeout_ms)):
+            return late
         ans = svc.core.get_order(client_id=client_id)
         if ans.value is None:
             return _error(ans.seq, 404, "not_found", f"no order with client_id {client_id!r}")
         return _resp(ans.seq, body(ans.seq, cache.record(ans.value)))
 
     @app.get("/v1/orders/{order_id}", summary="One order by exchange id (or its client:<id> key)")
-    async def order_by_id(order_id: str) -> Response:
+    async def order_by_id(order_id: str, min_seq: MinSeq = None,
+                          min_seq_timeout_ms: MinSeqTimeoutMs = 1000) -> Response:
+        if min_seq is not None and (late := await not_reached(min_seq, min_seq_timeout_ms)):
+            return late
         ans = svc.core.get_order(order_id=order_id)
         if ans.value is None:
             return _error(ans.seq, 404, "not_found", f"no order with id {order_id!r}")
         return _resp(ans.seq, body(ans.seq, cache.record(ans.value)))
 
     @app.get("/v1/positions", summary="Positions by market")
-    async def positions() -> Response:
+    async def positions(min_seq: MinSeq = None, min_seq_timeout_ms: MinSeqTimeoutMs = 1000) -> Response:
+        if min_seq is not None and (late := await not_reached(min_seq, min_seq_timeout_ms)):
+            return late
         ans = svc.core.list_positions()
         return _resp(ans.seq, body_of(ans.seq, ans.value))
 
     @app.get("/v1/account", summary="Account summary")
-    async def account() -> Response:
+    async def account(min_seq: MinSeq = None, min_seq_timeout_ms: MinSeqTimeoutMs = 1000) -> Response:
+        if min_seq is not None and (late := await not_reached(min_seq, min_seq_timeout_ms)):
+            return late
         ans = svc.core.get_account()
         if ans.value is None:
             return _error(ans.seq, 404, "not_found", "no account summary received yet")
         return _resp(ans.seq, body_of(ans.seq, ans.value))
 
     @app.get("/v1/balances", summary="Balances by token")
-    async def balances() -> Response:
+    async def balances(min_seq: MinSeq = None, min_seq_timeout_ms: MinSeqTimeoutMs = 1000) -> Response:
+        if min_seq is not None and (late := await not_reached(min_seq, min_seq_timeout_ms)):
+            return late
         ans = svc.core.list_balances()
         return _resp(ans.seq, body_of(ans.seq, ans.value))
 
     @app.get("/v1/fills", summary="Fills, oldest first; limit keeps the most recent N")
     async def fills(market: str | None = None, order_id: str | None = None,
-                    limit: Annotated[int | None, Query(ge=1, le=100_000)] = None) -> Response:
+                    limit: Annotated[int | None, Query(ge=1, le=100_000)] = None, min_seq: MinSeq = None,
+                    min_seq_timeout_ms: MinSeqTimeoutMs = 1000) -> Response:
+        if min_seq is not None and (late := await not_reached(min_seq, min_seq_timeout_ms)):
+            return late
         ans = svc.core.list_fills(market, order_id, limit)
         return _resp(ans.seq, body_of(ans.seq, ans.value))
 
-    @app.get("/v1/book/{market}", summary="Order book (valid=false: do not trust the levels)")
+    @app.get("/v1/book/{market}", summary="Order book (valid=false: do not trust the levels); no min_seq")
     async def book(market: str, depth: Annotated[int, Query(ge=1, le=1000)] = 15) -> Response:
         ans = svc.core.get_book(market, depth)
         if ans.value is None:
             return _error(ans.seq, 404, "not_found", f"no book for market {market!r}")
         return _resp(ans.seq, body_of(ans.seq, ans.value))
 
-    @app.get("/v1/bbo/{market}", summary="Best bid/offer from the maintained book, with its validity")
+    @app.get("/v1/bbo/{market}", summary="Best bid/offer from the maintained book, with its validity; "
+                                          "no min_seq")
     async def bbo(market: str) -> Response:
         ans = svc.core.get_bbo(market)
         if ans.value is None:
@@ -133,12 +180,17 @@ def create_app(svc: StateService) -> FastAPI:
         return _resp(ans.seq, body_of(ans.seq, ans.value))
 
     @app.get("/v1/health", summary="Per-stream health: event ages, feed, books, reconciliation, counters")
-    async def health() -> Response:
+    async def health(min_seq: MinSeq = None, min_seq_timeout_ms: MinSeqTimeoutMs = 1000) -> Response:
+        if min_seq is not None and (late := await not_reached(min_seq, min_seq_timeout_ms)):
+            return late
         seq, value = health_value(svc)
         return _resp(seq, body_of(seq, value), 200 if value.ok else 503)
 
     @app.get("/v1/events", summary="Server-Sent Events of state changes (kinds: comma list filter)")
-    async def events(kinds: str | None = None) -> StreamingResponse:
+    async def events(kinds: str | None = None, min_seq: MinSeq = None,
+                     min_seq_timeout_ms: MinSeqTimeoutMs = 1000) -> Response:
+        if min_seq is not None and (late := await not_reached(min_seq, min_seq_timeout_ms)):
+            return late
         wanted = frozenset(k.strip() for k in kinds.split(",") if k.strip()) if kinds else None
         sub = svc.hub.subscribe(wanted)
 

@@ -29,6 +29,7 @@ from services.state.keys import Keys
 from services.state.pipeline import WritePipeline
 from services.state.redis_writer import RedisWriter
 from services.state.resync import BookResyncer
+from services.state.seqgate import SeqGate
 from services.state.settings import Settings
 from services.state.views import health_body
 from shared.bus import decode_event, ensure_streams
@@ -60,6 +61,8 @@ class StateService:
                                   recent_fills_max=settings.recent_fills_max)
         self.hub = ChangeHub(settings.sse_queue_max)
         self.pipeline = WritePipeline(self.writer, self.hub)
+        #: HTTP reads with ``min_seq`` wait on it (read-your-writes); advanced after each batch.
+        self.seq_gate = SeqGate()
         self.requester = ReconcileRequester(nc, settings.reconcile_coalesce_s)
         self.resync = BookResyncer(nc, settings.paradex_markets, after_s=settings.book_resync_after_s,
                                    min_interval_s=settings.book_resync_min_interval_s)
@@ -111,6 +114,7 @@ class StateService:
         await self.resync.request(s.paradex_markets,
                                   "state_restored" if restored is not None else "state_start")
         self.pipeline.start(after)
+        self.seq_gate.advance(after)
         self.consumer = PullConsumer(self.nc, ACCOUNT_STREAM, s.durable, self._on_batch,
                                      batch=s.fetch_batch, expires_s=s.fetch_expires_s)
         await self.consumer.start()
@@ -199,6 +203,9 @@ class StateService:
                 actions.extend(res.actions)
         if applied:
             self.last_account_wall = time.time()
+        # Reads see the core now (Redis follows): release the requests waiting for these events.
+        # A dead-lettered last event counts as reached too (it will never be applied).
+        self.seq_gate.advance(max(core.account_seq, msgs[-1].metadata.sequence.stream))
         await self.pipeline.put(changes, core.account_seq, msgs[-1])
         if actions:
             await self.requester.perform(actions)
