@@ -11,6 +11,7 @@ Usage::
 
     async with CommandsClient("http://127.0.0.1:8081", token) as cmd:
         r = await cmd.place("BTC-USD-PERP", "BUY", Decimal("0.01"), Decimal("60000"), wait="ws")
+        o = await state.order_by_client_id(r.client_id, min_seq=r.seq)  # read-your-writes
 """
 
 from __future__ import annotations
@@ -37,6 +38,13 @@ class _BatchItem(msgspec.Struct):
 
 class _BatchBody(msgspec.Struct):
     results: list[_BatchItem]
+
+
+def _header_seq(resp: httpx.Response) -> int:
+    try:
+        return int(resp.headers.get("x-stream-seq", 0))
+    except ValueError:
+        return 0
 
 
 class CommandsClient:
@@ -67,7 +75,8 @@ class CommandsClient:
         raise_for(resp)
         result = decode(resp, CommandResult)
         return msgspec.structs.replace(result, http_status=resp.status_code,
-                                       replayed=resp.headers.get("idempotent-replay") == "true")
+                                       replayed=resp.headers.get("idempotent-replay") == "true",
+                                       seq=result.seq or _header_seq(resp))
 
     async def submit(self, order: PlaceOrder) -> CommandResult:
         """``POST /v1/orders`` with a prepared :class:`PlaceOrder`."""
@@ -90,7 +99,8 @@ class CommandsClient:
 
     async def place_batch(self, orders: Sequence[PlaceOrder], *, wait: Literal["none", "ack"] = "ack"
                           ) -> list[CommandResult | ServiceError]:
-        """Place up to 50 orders; one result or error per order, in order."""
+        """Place up to 50 orders; one result or error per order, in order (each result's ``seq``
+        is its own; their max reads all of them)."""
         body = {"orders": list(orders), "wait": wait}
         resp = await self.http.request("POST", "/v1/orders/batch", content=_enc.encode(body))
         if resp.status_code not in (200, 201, 202, 207):

@@ -38,6 +38,10 @@ class ServiceError(ClientError):
         self.rule = rule
         self.body = body
         self.detail = message
+        #: The body's ``seq``: from the commands service, the ACCOUNT stream sequence of the event a
+        #: refused call still published (a venue rejection: the order shows REJECTED as of it); from
+        #: the state service, the sequence its answer reflects; 0 when none. Set by the transport.
+        self.seq = 0
 
 
 class NotFound(ServiceError):

@@ -19,6 +19,7 @@ class _ErrorBody(msgspec.Struct, kw_only=True):
     reason: str = ""
     status: str = ""
     retry_after_s: float | None = None
+    seq: int = 0
 
 
 def raise_for(resp: httpx.Response) -> None:
@@ -36,8 +37,10 @@ def raise_for(resp: httpx.Response) -> None:
         except ValueError:
             retry = None
     rule = eb.rule or ("venue" if eb.status == "rejected" else "")
-    raise error_for(resp.status_code, eb.error or f"HTTP_{resp.status_code}", rule,
+    exc = error_for(resp.status_code, eb.error or f"HTTP_{resp.status_code}", rule,
                     eb.message or eb.reason, resp.content, retry)
+    exc.seq = eb.seq
+    raise exc
 
 
 class Transport:

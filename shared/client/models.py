@@ -234,8 +234,12 @@ class CommandResult(View, frozen=True, kw_only=True):
     out; the venue accepted), a lower-case venue status (wait=ws: ``open``, ``closed``...),
     ``unknown`` (no venue answer: resolved by lookup, never resend), ``cancel_requested``,
     ``modify_requested``. ``http_status`` and ``replayed`` (an idempotent replay) come from the
-    response itself.
+    response itself. ``seq``: the ACCOUNT stream sequence of the command's intent event (0 when
+    nothing was published); pass it as ``min_seq`` to a :class:`StateClient` read to see the
+    command's effect (read-your-writes).
     """
+
+    seq: int = 0
 
     status: str = ""
     client_id: str = ""

@@ -1,5 +1,15 @@
 """Reads of the state service over HTTP, and its ``/v1/events`` Server-Sent Events as an iterator.
 
+Read-your-writes: every account query takes ``min_seq`` (the ``seq`` of a
+:class:`~shared.client.models.CommandResult`): the answer then reflects that command, e.g. an order
+placed through the commands service is never missing::
+
+    r = await cmd.place("BTC-USD-PERP", "BUY", Decimal("0.01"), Decimal("60000"))
+    o = (await state.order_by_client_id(r.client_id, min_seq=r.seq)).value
+
+If the state does not reach ``min_seq`` within ``min_seq_timeout_ms`` the call raises
+:class:`~shared.client.errors.Unavailable` (``error == "SEQ_NOT_REACHED"``).
+
 Usage::
 
     async with StateClient("http://127.0.0.1:8080") as state:
@@ -12,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from types import TracebackType
+from typing import Any
 
 import httpx
 import msgspec
@@ -24,12 +35,22 @@ from shared.client.models import (
     Bbo,
     BookView,
     Change,
+    CommandResult,
     FillView,
     Health,
     OrderView,
     PositionView,
     Snapshot,
 )
+
+
+def _seq_params(params: list[tuple[str, Any]], min_seq: int | None, timeout_ms: int | None
+                ) -> list[tuple[str, Any]] | None:
+    if min_seq:
+        params.append(("min_seq", min_seq))
+        if timeout_ms is not None:
+            params.append(("min_seq_timeout_ms", timeout_ms))
+    return params or None
 
 
 class StateClient:
@@ -51,50 +72,74 @@ class StateClient:
         await self.http.aclose()
 
     async def orders(self, *, status: str | Iterable[str] | None = None, market: str | None = None,
-                     client_id: str | None = None) -> Snapshot[list[OrderView]]:
-        """Orders (sorted by key), filtered by displayed status(es), market and client id."""
-        params: list[tuple[str, str]] = []
+                     client_id: str | None = None, min_seq: int | None = None,
+                     min_seq_timeout_ms: int | None = None) -> Snapshot[list[OrderView]]:
+        """Orders (sorted by key), filtered by displayed status(es), market and client id; as of at
+        least ACCOUNT sequence ``min_seq`` when given (see the module docstring)."""
+        params: list[tuple[str, Any]] = []
         if status is not None:
             params += [("status", s) for s in ([status] if isinstance(status, str) else status)]
         if market is not None:
             params.append(("market", market))
         if client_id is not None:
             params.append(("client_id", client_id))
-        return await self.http.get("/v1/orders", Snapshot[list[OrderView]], params or None)
+        return await self.http.get("/v1/orders", Snapshot[list[OrderView]],
+                                   _seq_params(params, min_seq, min_seq_timeout_ms))
 
-    async def order(self, order_id: str) -> Snapshot[OrderView]:
+    async def order(self, order_id: str, *, min_seq: int | None = None,
+                    min_seq_timeout_ms: int | None = None) -> Snapshot[OrderView]:
         """One order by exchange id; :class:`NotFound` when unknown."""
-        return await self.http.get(f"/v1/orders/{order_id}", Snapshot[OrderView])
+        return await self.http.get(f"/v1/orders/{order_id}", Snapshot[OrderView],
+                                   _seq_params([], min_seq, min_seq_timeout_ms))
 
-    async def order_by_client_id(self, client_id: str) -> Snapshot[OrderView]:
-        """One order by client id; :class:`NotFound` when unknown."""
-        return await self.http.get(f"/v1/orders/by_client_id/{client_id}", Snapshot[OrderView])
+    async def order_by_client_id(self, client_id: str, *, min_seq: int | None = None,
+                                 min_seq_timeout_ms: int | None = None) -> Snapshot[OrderView]:
+        """One order by client id; :class:`NotFound` when unknown (with ``min_seq`` from the place's
+        :class:`CommandResult`, an order placed through the commands service is always found)."""
+        return await self.http.get(f"/v1/orders/by_client_id/{client_id}", Snapshot[OrderView],
+                                   _seq_params([], min_seq, min_seq_timeout_ms))
 
-    async def find_order(self, client_id: str) -> OrderView | None:
+    async def find_order(self, client_id: str, *, min_seq: int | None = None,
+                         min_seq_timeout_ms: int | None = None) -> OrderView | None:
         """The order with ``client_id``, or None (no exception) when the state has none."""
         try:
-            return (await self.order_by_client_id(client_id)).value
+            return (await self.order_by_client_id(client_id, min_seq=min_seq,
+                                                  min_seq_timeout_ms=min_seq_timeout_ms)).value
         except NotFound:
             return None
 
-    async def positions(self) -> Snapshot[list[PositionView]]:
+    async def order_of(self, result: CommandResult, *, min_seq_timeout_ms: int | None = None
+                       ) -> Snapshot[OrderView]:
+        """The state's order of a commands ``result`` (a place), read as of its ``seq``."""
+        return await self.order_by_client_id(result.client_id, min_seq=result.seq,
+                                             min_seq_timeout_ms=min_seq_timeout_ms)
+
+    async def positions(self, *, min_seq: int | None = None,
+                        min_seq_timeout_ms: int | None = None) -> Snapshot[list[PositionView]]:
         """Positions by market (flat ones included)."""
-        return await self.http.get("/v1/positions", Snapshot[list[PositionView]])
+        return await self.http.get("/v1/positions", Snapshot[list[PositionView]],
+                                   _seq_params([], min_seq, min_seq_timeout_ms))
 
-    async def account(self) -> Snapshot[AccountView]:
+    async def account(self, *, min_seq: int | None = None,
+                      min_seq_timeout_ms: int | None = None) -> Snapshot[AccountView]:
         """The account summary; :class:`NotFound` before the first record."""
-        return await self.http.get("/v1/account", Snapshot[AccountView])
+        return await self.http.get("/v1/account", Snapshot[AccountView],
+                                   _seq_params([], min_seq, min_seq_timeout_ms))
 
-    async def balances(self) -> Snapshot[list[BalanceView]]:
+    async def balances(self, *, min_seq: int | None = None,
+                       min_seq_timeout_ms: int | None = None) -> Snapshot[list[BalanceView]]:
         """Balances by token."""
-        return await self.http.get("/v1/balances", Snapshot[list[BalanceView]])
+        return await self.http.get("/v1/balances", Snapshot[list[BalanceView]],
+                                   _seq_params([], min_seq, min_seq_timeout_ms))
 
     async def fills(self, *, market: str | None = None, order_id: str | None = None,
-                    limit: int | None = None) -> Snapshot[list[FillView]]:
+                    limit: int | None = None, min_seq: int | None = None,
+                    min_seq_timeout_ms: int | None = None) -> Snapshot[list[FillView]]:
         """Fills, oldest first; ``limit`` keeps the most recent N."""
-        params = {k: v for k, v in (("market", market), ("order_id", order_id), ("limit", limit))
-                  if v is not None}
-        return await self.http.get("/v1/fills", Snapshot[list[FillView]], params or None)
+        params = [(k, v) for k, v in (("market", market), ("order_id", order_id), ("limit", limit))
+                  if v is not None]
+        return await self.http.get("/v1/fills", Snapshot[list[FillView]],
+                                   _seq_params(params, min_seq, min_seq_timeout_ms))
 
     async def book(self, market: str, depth: int = 15) -> Snapshot[BookView]:
         """The best ``depth`` levels of ``market``'s book (check ``value.valid``)."""

@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from shared.client import STATUS_RANK, CommandsClient, ServiceError, StateClient
+from shared.client import STATUS_RANK, CommandsClient, ServiceError, StateClient, Unavailable
 from tests.system.harness import M, System
 
 log = logging.getLogger("tests.system.races")
 ALLOWANCE_MS = 250
 OUTAGE_ALLOWANCE_MS = 4000
+MIN_SEQ_TIMEOUT_MS = 5000
 LIVE = frozenset({"PENDING_NEW", "UNKNOWN", "NEW", "UNTRIGGERED", "OPEN", "PENDING_CANCEL"})
 
 
@@ -39,12 +40,14 @@ class Obs:
 
 @dataclass
 class Poller:
-    """Polls ``/v1/orders`` every ``period_s`` and checks, online, that no status goes back and
-    every client id returned by the commands service is visible from then on.
+    """Polls ``/v1/orders`` every ``period_s`` like a strategy and checks, online, that no status
+    goes back and every client id returned by the commands service is visible from then on.
 
-    Known gap (reported, not hidden): the commands service returns once CmdSubmitted is stored in
-    JetStream, and the state applies it a few ms later; a poll in between misses the order. Such
-    misses are counted in :attr:`inflight_gaps`; one longer than :data:`ALLOWANCE_MS` fails.
+    Read-your-writes, strictly: each commands call returns the ``seq`` of its intent event, and
+    every later poll reads with ``min_seq`` = the highest such seq, so an order submitted through
+    commands is NEVER missing from a later poll (no tolerance; a poll the state cannot serve within
+    :data:`MIN_SEQ_TIMEOUT_MS` is a violation too). :attr:`seq_waits` counts the polls that named a
+    sequence beyond what the previous poll had seen (the reads the old tolerance existed for).
     """
 
     state: StateClient
@@ -53,15 +56,31 @@ class Poller:
     observations: list[Obs] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     last_rank: dict[str, tuple[int, str]] = field(default_factory=dict)
-    #: polls that missed a just-returned order, by how long after the return (ms, <= ALLOWANCE_MS)
-    inflight_gaps: list[float] = field(default_factory=list)
+    #: highest ``seq`` any commands call of this poller returned (read with it as ``min_seq``)
+    min_seq: int = 0
+    #: polls whose ``min_seq`` was above the sequence the previous poll reflected
+    seq_waits: int = 0
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self) -> None:
+        seen = 0
         while not self._stop.is_set():
             t_send = time.time()
-            known = {cid: t for cid, t in self.submitted.items() if t < t_send}
-            snap = await self.state.orders(market=M)
+            # captured together, with no await in between: every cid in ``known`` has seq <= min_seq
+            known = dict(self.submitted)
+            min_seq = self.min_seq
+            try:
+                snap = await self.state.orders(market=M, min_seq=min_seq or None,
+                                               min_seq_timeout_ms=MIN_SEQ_TIMEOUT_MS)
+            except Unavailable as exc:
+                self.violations.append(f"poll with min_seq {min_seq} not served: {exc}")
+                await asyncio.sleep(self.period_s)
+                continue
+            if min_seq > seen:
+                self.seq_waits += 1
+            seen = snap.seq
+            if snap.seq < min_seq:
+                self.violations.append(f"poll with min_seq {min_seq} answered as of seq {snap.seq}")
             orders: dict[str, tuple[str, Decimal]] = {}
             for o in snap.value:
                 if o.client_id and (o.client_id not in orders
@@ -77,11 +96,8 @@ class Poller:
                                        status if not prev or rank >= prev[0] else prev[1])
             for cid in sorted(c for c in known if c not in orders):
                 lag_ms = (t_send - known[cid]) * 1000
-                if lag_ms > ALLOWANCE_MS:
-                    self.violations.append(f"in-flight order {cid} missing at seq {snap.seq}, "
-                                           f"{lag_ms:.0f} ms after the commands call returned")
-                else:
-                    self.inflight_gaps.append(lag_ms)
+                self.violations.append(f"in-flight order {cid} missing at seq {snap.seq} (min_seq "
+                                       f"{min_seq}), {lag_ms:.1f} ms after the commands call returned")
             await asyncio.sleep(self.period_s)
 
     def stop(self) -> None:
@@ -89,17 +105,25 @@ class Poller:
 
     async def place(self, cmd: CommandsClient, side: str, size: str, price: Decimal, cid: str,
                     wait: str = "ack", instruction: str = "GTC") -> str:
-        """Place through commands; record when the call returned (the in-flight check starts then)."""
+        """Place through commands; from its return on, every poll reads with (at least) the returned
+        ``seq`` as ``min_seq`` and must show the order."""
         try:
             r = await cmd.place(M, side, Decimal(size), price, client_id=cid, wait=wait,  # type: ignore[arg-type]
                                 instruction=instruction)
-            status = r.status
+            status, seq = r.status, r.seq
         except ServiceError as exc:
-            status = f"error {exc.status} {exc.error}"
+            status, seq = f"error {exc.status} {exc.error}", exc.seq
             if exc.status != 400:  # refused by our own rules: nothing exists anywhere
                 return status
+        if not seq:
+            self.violations.append(f"commands reply for {cid} ({status}) carries no seq")
+        self.min_seq = max(self.min_seq, seq)
         self.submitted[cid] = time.time()
         return status
+
+    def saw(self, seq: int) -> None:
+        """A commands call outside :meth:`place` returned ``seq``: later polls read with it."""
+        self.min_seq = max(self.min_seq, seq)
 
 
 def check_fills_visible(poller: Poller, truth: dict[str, Any], allowance_ms: int,
@@ -193,8 +217,8 @@ def report(name: str, s: System, poller: Poller, differences: list[str], truth: 
     applied = sum(v for k, v in c.items() if k.startswith("events."))
     line = (f"[{name}] events applied {applied}, stale REST suppressed {c.get('stale_rest_suppressed', 0)}, "
             f"corrections {c.get('corrections', 0)}; polls {len(poller.observations)}, "
-            f"in-flight read-your-write gaps {len(poller.inflight_gaps)}"
-            + (f" (max {max(poller.inflight_gaps):.1f} ms)" if poller.inflight_gaps else "")
+            f"polls with min_seq ahead of the last seen seq {poller.seq_waits}, in-flight orders "
+            f"missing {sum(v.startswith('in-flight order') for v in poller.violations)} (strict, min_seq)"
             + f"; orders {len(truth['orders'])}, fills {len(truth['fills'])}; final comparison: "
             + ("state == truth" if not differences else f"{len(differences)} differences") + extra)
     print("\n" + line)

@@ -3,9 +3,11 @@
 Each scenario runs a strategy-like poller (HTTP, every 20 ms) through its traffic and checks that
 it never sees an order status go back, a filled order reported open (or a fill missing) after the
 venue published the fill plus an allowance (tests/system/races.py explains 250 ms), or an order it
-submitted missing once the commands call returned; then, the venue quiet, that the state equals the
-simulator's ground truth (orders, fills, positions, balances in canonical form). Each prints events
-applied, stale REST records suppressed, corrections and the final comparison (``pytest -s``).
+submitted missing once the commands call returned (strict: every poll reads with ``min_seq`` = the
+``seq`` of the poller's latest commands reply, so there is no read-your-write gap); then, the venue
+quiet, that the state equals the simulator's ground truth (orders, fills, positions, balances in
+canonical form). Each prints events applied, stale REST records suppressed, corrections and the
+final comparison (``pytest -s``).
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ async def test_duplicated_and_reordered_private_pushes_change_nothing(nats_url: 
                                               "reorder": {"probability": 0.3}})
         await fills_burst(s, poller, cmd, 18, "dup")
         cancel = [c for c in poller.submitted if c.endswith(("-2", "-5", "-8"))]
-        await cmd.cancel_batch(client_ids=cancel)
+        poller.saw((await cmd.cancel_batch(client_ids=cancel)).seq)
         await asyncio.sleep(0.3)
         await s.fault("POST", "/reset")
         await finish("duplicated + reordered pushes", s, poller)
