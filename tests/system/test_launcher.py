@@ -116,8 +116,16 @@ def test_make_run_serves_an_order_end_to_end_and_stops_cleanly_on_sigint(tmp_pat
                           json={"market": "BTC-USD-PERP", "side": "BUY", "size": "0.01", "price": price,
                                 "client_id": "launcher-1", "wait": "ws"}, timeout=15)
             assert r.status_code == 200 and r.json()["status"] == "open", r.text
-            order_id = r.json()["order_id"]
-            got = http.get(f"{state}/v1/orders/by_client_id/launcher-1").json()["value"]
+            order_id, seq = r.json()["order_id"], r.json()["seq"]
+            assert r.headers["X-Stream-Seq"] == str(seq)
+            # Read-your-writes: with min_seq the order is there at once (PENDING_NEW or later)...
+            mine = http.get(f"{state}/v1/orders/by_client_id/launcher-1", params={"min_seq": seq})
+            assert mine.status_code == 200 and mine.json()["seq"] >= seq, mine.text
+            # ...but "open" came from the commands service's core-NATS watch of the feed's OrderEvent,
+            # which can beat the state's JetStream pull of that same event (the flake: state still
+            # NEW). That event's stream seq is not known to the commands service, so wait for OPEN.
+            got = _until(lambda: _status(http.get(f"{state}/v1/orders/by_client_id/launcher-1",
+                                                  params={"min_seq": seq}), "OPEN"), 10).json()["value"]
             assert got["id"] == order_id and got["status"] == "OPEN"
 
             redis_url = _redis_url(out)
@@ -155,6 +163,11 @@ def test_make_run_serves_an_order_end_to_end_and_stops_cleanly_on_sigint(tmp_pat
     time.sleep(0.5)
     left = [p for p in started if alive(p)]
     assert not left, f"processes left after SIGINT: {left}"
+
+
+def _status(r: httpx.Response, status: str) -> httpx.Response:
+    v = r.json().get("value") if r.status_code == 200 else None
+    return r if v and v.get("status") == status else httpx.Response(404)
 
 
 def _two_sided(r: httpx.Response) -> httpx.Response:
