@@ -18,6 +18,7 @@ from shared.client import (
     ServiceUnreachable,
     StateClient,
     Unauthorized,
+    Unavailable,
 )
 from shared.client.commands import CommandsClient
 from tests.system.harness import M, full_system, wait_until
@@ -125,3 +126,31 @@ async def _status(state: StateClient, cid: str, status: str) -> bool:
 
 async def _true(v: bool) -> bool:
     return v
+
+
+async def test_read_your_writes_every_read_with_the_commands_seq_sees_the_command(
+        nats_url: str, redis_url: str) -> None:
+    async with full_system(nats_url, redis_url) as s:
+        state, cmd = s.state_client(), s.commands_client()
+        bid = (await state.bbo(M)).value.bid
+        assert bid is not None
+        price = (bid - Decimal(500)).quantize(Decimal(1))
+        placed = []
+        for i in range(5):  # read right after each call: no sleep, no retry
+            r = await cmd.place(M, "BUY", Decimal("0.001"), price, client_id=f"ryw-{i}",
+                                wait="none" if i % 2 else "ack")
+            assert r.seq > 0 and all(r.seq > p.seq for p in placed)
+            o = (await state.order_by_client_id(r.client_id, min_seq=r.seq)).value
+            assert o.client_id == f"ryw-{i}" and o.status in STATUS_RANK
+            assert (await state.order_of(r)).value.client_id == r.client_id
+            mine = (await state.orders(client_id=r.client_id, min_seq=r.seq)).value
+            assert [x.client_id for x in mine] == [r.client_id]
+            placed.append(r)
+        c = await cmd.cancel_by_client_id("ryw-0")
+        assert c.seq > placed[-1].seq
+        o = (await state.order_by_client_id("ryw-0", min_seq=c.seq)).value
+        assert STATUS_RANK[o.status] >= STATUS_RANK["PENDING_CANCEL"]
+        with pytest.raises(Unavailable) as exc:
+            await state.orders(min_seq=c.seq + 10**9, min_seq_timeout_ms=50)
+        assert exc.value.error == "SEQ_NOT_REACHED" and exc.value.seq >= c.seq
+        await cmd.cancel_all(M)
