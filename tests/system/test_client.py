@@ -10,6 +10,7 @@ import pytest
 from shared.client import (
     STATUS_RANK,
     ChangeStream,
+    CommandResult,
     Forbidden,
     InvalidRequest,
     NotFound,
@@ -135,7 +136,7 @@ async def test_read_your_writes_every_read_with_the_commands_seq_sees_the_comman
         bid = (await state.bbo(M)).value.bid
         assert bid is not None
         price = (bid - Decimal(500)).quantize(Decimal(1))
-        placed = []
+        placed: list[CommandResult] = []
         for i in range(5):  # read right after each call: no sleep, no retry
             r = await cmd.place(M, "BUY", Decimal("0.001"), price, client_id=f"ryw-{i}",
                                 wait="none" if i % 2 else "ack")
