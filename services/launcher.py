@@ -140,7 +140,7 @@ def plan(env: dict[str, str]) -> list[Child]:
     return children
 
 
-DEV_STRATEGY_TOKEN = "paper-dev-token"
+DEV_STRATEGY_TOKEN = "paper-trading-dev-token"
 """Bearer token of the ``dev`` strategy that ``make run`` configures for the simulator (paper only)."""
 
 

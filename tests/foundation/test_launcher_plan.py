@@ -3,6 +3,7 @@
 import json
 
 from services import launcher
+from services.commands.core.strategies import Strategies
 from shared import config
 
 
@@ -21,6 +22,9 @@ def test_ports_come_from_the_environment_or_the_defaults():
 def test_paper_strategy_only_when_simulator_and_none_configured():
     dev = launcher.dev_strategies({})
     assert dev is not None and json.loads(dev)[0]["token"] == launcher.DEV_STRATEGY_TOKEN
+    # The commands service must accept it (it refuses short tokens at start-up).
+    strategies = Strategies.parse(dev)
+    assert strategies.authenticate(f"Bearer {launcher.DEV_STRATEGY_TOKEN}") is not None
     assert launcher.dev_strategies({"COMMANDS_STRATEGIES": "[]x"}) is None
     assert launcher.dev_strategies({"COMMANDS_STRATEGIES_FILE": "/x"}) is None
     assert launcher.dev_strategies({"RUN_SIMULATOR": "0"}) is None
