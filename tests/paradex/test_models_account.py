@@ -240,3 +240,20 @@ def test_reference_models() -> None:
     cfg = decode(SystemConfig, b'{"starknet_chain_id":"PRIVATE_SN_PARACLEAR_MAINNET","paraclear_decimals":8}')
     assert cfg.starknet_chain_id == "PRIVATE_SN_PARACLEAR_MAINNET" and cfg.paraclear_decimals == 8
     assert decode(SystemTime, b'{"server_time":"1681493415023"}').server_time_ms == 1681493415023
+
+
+def test_account_without_last_seen_notification_decodes_and_encodes_it_as_zero() -> None:
+    bare = {k: v for k, v in ACCOUNT.items() if k != "last_seen_notification"}
+    account = decode(Account, json.dumps(bare))
+    assert account.last_seen_notification == 0
+    # the spec lists it as required: written even when it equals the default
+    assert json.loads(encode(account)) == {**bare, "last_seen_notification": 0}
+
+
+def test_fill_with_empty_underlying_price_decodes_with_no_value() -> None:
+    fill = decode(Fill, json.dumps({**FILL, "underlying_price": ""}))
+    assert fill.underlying_price == "" and fill.underlying_price_value is None
+    assert decode(Fill, json.dumps(FILL)).underlying_price_value == Decimal(FILL["underlying_price"])
+    with pytest.raises(DecodeError) as err:
+        decode(Fill, json.dumps({**FILL, "underlying_price": "n/a"}))
+    assert err.value.field == "$.underlying_price"

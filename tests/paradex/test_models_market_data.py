@@ -113,7 +113,9 @@ def test_funding_and_summary_keep_values() -> None:
     assert funding.funding_period_hours == 8 and isinstance(funding.funding_period_hours, int)
     assert funding.funding_index == Decimal("-0.1013629022003508722")
     summary = decode(MarketSummary, json.dumps(SUMMARY))
-    assert summary.mark_price == Decimal("29799.70877478")
+    assert summary.mark_price == "29799.70877478"
+    assert summary.mark_price_value == Decimal("29799.70877478")
+    assert summary.bid_value == Decimal("30112.22") and summary.underlying_price_value is not None
     assert summary.greeks is not None and summary.greeks.delta == Decimal("1")
     assert summary.mark_iv is None
 
@@ -142,11 +144,56 @@ def test_bad_decimal_in_nested_level_names_the_path() -> None:
 
 
 def test_missing_required_field_names_it() -> None:
-    bad = {k: v for k, v in BBO.items() if k != "ask_size"}
+    bad = {k: v for k, v in BBO.items() if k != "seq_no"}
     with pytest.raises(DecodeError) as err:
         decode(Bbo, json.dumps(bad))
-    assert err.value.field == "$.ask_size"
+    assert err.value.field == "$.seq_no"
     assert "missing" in err.value.reason
+
+
+EMPTY_SIDE_PRICES = ("mark_price", "last_traded_price", "bid", "bid_size", "ask", "ask_size",
+                     "underlying_price")
+
+
+def test_bbo_with_empty_bid_side_decodes_with_no_bid_not_zero() -> None:
+    bbo = decode(Bbo, json.dumps({**BBO, "bid": "", "bid_size": ""}))
+    assert (bbo.bid, bbo.bid_size) == ("", "")
+    assert (bbo.bid_value, bbo.bid_size_value) == (None, None)
+    assert (bbo.ask_value, bbo.ask_size_value) == (Decimal("30130.15"), Decimal("0.05"))
+
+
+def test_bbo_without_side_fields_decodes_as_empty_and_encodes_every_field() -> None:
+    bare = {k: v for k, v in BBO.items() if k not in ("ask", "ask_size")}
+    bbo = decode(Bbo, json.dumps(bare))
+    assert bbo.ask_value is None and bbo.ask_size_value is None
+    # the spec requires all four on the wire: an empty side is written as "" (never left out)
+    assert json.loads(encode(bbo)) == {**BBO, "ask": "", "ask_size": ""}
+
+
+def test_summary_with_empty_prices_decodes_them_as_none() -> None:
+    summary = decode(MarketSummary, json.dumps({**SUMMARY, **dict.fromkeys(EMPTY_SIDE_PRICES, "")}))
+    assert all(getattr(summary, name) == "" for name in EMPTY_SIDE_PRICES)
+    assert all(getattr(summary, f"{name}_value") is None for name in EMPTY_SIDE_PRICES)
+    assert json.loads(encode(summary))["bid"] == ""
+
+
+@pytest.mark.parametrize(("model", "payload", "field"), [
+    (Bbo, BBO, "bid"), (Bbo, BBO, "ask_size"), (MarketSummary, SUMMARY, "mark_price"),
+    (MarketSummary, SUMMARY, "underlying_price"),
+])
+@pytest.mark.parametrize("value", ["67,629.7", "abc", " ", "NaN", "1.2.3"])
+def test_text_price_that_is_neither_empty_nor_decimal_is_rejected_with_its_field(
+    model: type[Any], payload: dict[str, Any], field: str, value: str
+) -> None:
+    with pytest.raises(DecodeError) as err:
+        decode(model, json.dumps({**payload, field: value}))
+    assert err.value.field == f"$.{field}"
+
+
+@pytest.mark.parametrize("value", ["0", "-1.5", "1E+2", "1e-8", ".5", "5.", "+3"])
+def test_text_price_accepts_every_decimal_notation(value: str) -> None:
+    bbo = decode(Bbo, json.dumps({**BBO, "bid": value}))
+    assert bbo.bid_value == Decimal(value)
 
 
 def test_missing_field_inside_nested_level_names_the_full_path() -> None:

@@ -180,4 +180,14 @@ def test_encoded_push_and_request_round_trip() -> None:
 
 def test_typed_push_values_are_exact_decimals() -> None:
     push = decode_push(_frame("bbo.BTC-USD-PERP", BBO))
-    assert isinstance(push.data, Bbo) and push.data.bid == Decimal("30112.22")
+    assert isinstance(push.data, Bbo) and push.data.bid_value == Decimal("30112.22")
+
+
+def test_bbo_and_summary_pushes_with_empty_book_sides_decode_without_error() -> None:
+    bbo = decode_push(_frame("bbo.BTC-USD-PERP", {**BBO, "bid": "", "bid_size": ""})).data
+    assert isinstance(bbo, Bbo) and bbo.bid_value is None and bbo.ask_value == Decimal(BBO["ask"])
+    empty = dict.fromkeys(("bid", "bid_size", "ask", "ask_size", "last_traded_price"), "")
+    summary = decode_push(_frame("markets_summary", {**SUMMARY, **empty})).data
+    assert isinstance(summary, MarketSummary)
+    assert summary.bid_value is None and summary.last_traded_price_value is None
+    assert summary.mark_price_value == Decimal(SUMMARY["mark_price"])

@@ -122,6 +122,7 @@ ASYNCAPI: dict[str, type[Any]] = {
 RELAXED: dict[type[Any], set[str]] = {
     Order: {"stp"},  # OpenRPC order results omit it
     Account: {"last_seen_notification"},  # UI notification marker, recently added
+    Bbo: {"bid", "bid_size", "ask", "ask_size"},  # "" when a book side is empty (or left out)
     OrderRequest: {"price"},  # the SDK omits it for MARKET orders and the venue accepts that
     BalanceEvent: {"fill_id", "market", "funding_index", "realized_pnl", "fees", "realized_funding"},
 }

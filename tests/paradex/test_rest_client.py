@@ -47,7 +47,7 @@ async def test_public_endpoints_decode_into_models(rest: ParadexRest, simulator:
     bid, ask = simulator.best(BTC)
     assert book.market == BTC and len(book.bids) == 3 and book.bids[0][0] == bid and book.asks[0][0] == ask
     bbo = await rest.bbo(BTC)
-    assert (bbo.bid, bbo.ask) == (bid, ask)
+    assert (bbo.bid_value, bbo.ask_value) == (bid, ask)
 
 
 async def test_unknown_market_is_a_venue_error_with_code(rest: ParadexRest) -> None:

@@ -47,9 +47,11 @@ TRADE_REAL = Trade(id="1681462103821101699438490000", market="BTC-USD-PERP", sid
                    price=D("30112.22"), created_at=1681462103821, trade_type="FILL")
 TRADE_EDGE = Trade(id="9" * 28, market="ETH-USD-PERP", side="SELL", size=D("0.00000001"), price=MAX8,
                    created_at=0, trade_type="LIQUIDATION")
-BBO_REAL = Bbo(market="BTC-USD-PERP", seq_no=14127815, bid=D("67629.7"), bid_size=D("0.992"),
-               ask=D("67629.8"), ask_size=D("3.137"), last_updated_at=1718267837265)
-BBO_EMPTY = Bbo(market="X", seq_no=0, bid=D(0), bid_size=D(0), ask=D(0), ask_size=D(0), last_updated_at=0)
+BBO_REAL = Bbo(market="BTC-USD-PERP", seq_no=14127815, bid="67629.7", bid_size="0.992",
+               ask="67629.8", ask_size="3.137", last_updated_at=1718267837265)
+BBO_EMPTY = Bbo(market="X", seq_no=0, bid="", bid_size="", ask="", ask_size="", last_updated_at=0)
+BBO_ZERO = Bbo(market="X", seq_no=1, bid="0", bid_size="0", ask="-0.00000001", ask_size="0.00000001",
+               last_updated_at=0)
 BOOK_SNAPSHOT = BookUpdate(
     seq_no=14127815, market="BTC-USD-PERP", last_updated_at=1718267837265, update_type="s",
     inserts=[lv("BUY", f"{67629 - i}.7", f"0.{i + 1}") for i in range(15)]
@@ -71,16 +73,16 @@ BOOK_INTERACTIVE = BookUpdate(
     relative_spread=D("0.00000739"),
 )
 SUMMARY_PERP = MarketSummary(
-    symbol="BTC-USD-PERP", mark_price=D("29799.70877478"), last_traded_price=D("29813.5"),
-    bid=D("30112.22"), bid_size=D("0.05"), ask=D("30130.15"), ask_size=D("0.4"), volume_24h=D("47041.0424"),
-    total_volume=D("141341.0424"), created_at=1681493746016, underlying_price=D("29813.5"),
+    symbol="BTC-USD-PERP", mark_price="29799.70877478", last_traded_price="29813.5",
+    bid="30112.22", bid_size="0.05", ask="30130.15", ask_size="0.4", volume_24h=D("47041.0424"),
+    total_volume=D("141341.0424"), created_at=1681493746016, underlying_price="29813.5",
     open_interest=D("6000"), funding_rate=D("0.000100000013"), price_change_rate_24h=D("-0.05"),
     delta=D("1"), greeks=Greeks(delta=D("1"), gamma=D("0"), vega=D("0")),
 )
 SUMMARY_OPTION = MarketSummary(
-    symbol="BTC-USD-26DEC26-100000-C", mark_price=D("1234.5"), last_traded_price=D("1200"), bid=D(0),
-    bid_size=D(0), ask=D("1300"), ask_size=D("2"), volume_24h=D(0), total_volume=MAX8, created_at=1,
-    underlying_price=D("99000"), open_interest=D("0.1"), funding_rate=D("-0.000000000001"),
+    symbol="BTC-USD-26DEC26-100000-C", mark_price="1234.5", last_traded_price="", bid="",
+    bid_size="", ask="1300", ask_size="2", volume_24h=D(0), total_volume=MAX8, created_at=1,
+    underlying_price="99000", open_interest=D("0.1"), funding_rate=D("-0.000000000001"),
     price_change_rate_24h=D("0"), future_funding_rate=D("-0.0001"), external_fair_price=D("1235"),
     mark_iv=D("0.55"), bid_iv=D("0.5"), ask_iv=D("0.6"), last_iv=D("0.52"), delta=D("0.45"),
     greeks=Greeks(delta=D("0.45"), gamma=D("0.00001"), vega=D("12.5"), rho=D("-3"), theta=D("-20.1"),
@@ -97,6 +99,7 @@ FUNDING_EDGE = FundingData(market="ETH-USD-PERP", funding_index=MIN8, funding_pr
 
 SAMPLES: dict[str, Any] = {
     "trade_real": TRADE_REAL, "trade_edge": TRADE_EDGE, "bbo_real": BBO_REAL, "bbo_empty": BBO_EMPTY,
+    "bbo_zero": BBO_ZERO,
     "book_snapshot": BOOK_SNAPSHOT, "book_delta": BOOK_DELTA, "book_empty_delta": BOOK_EMPTY_DELTA,
     "book_interactive": BOOK_INTERACTIVE, "summary_perp": SUMMARY_PERP, "summary_option": SUMMARY_OPTION,
     "funding_real": FUNDING_REAL, "funding_edge": FUNDING_EDGE,
@@ -179,6 +182,24 @@ def test_unrepresentable_values_raise_encode_error(model: Any) -> None:
         encode(model)
 
 
+@pytest.mark.parametrize("model", [
+    msgspec.structs.replace(BBO_REAL, bid="abc"),  # not a decimal (a model built in code, unchecked)
+    msgspec.structs.replace(BBO_REAL, ask_size="0.000000001"),  # 9 decimals
+    msgspec.structs.replace(SUMMARY_PERP, mark_price="1e400"),  # out of int64
+])
+def test_unrepresentable_text_prices_raise_encode_error(model: Any) -> None:
+    with pytest.raises(SbeEncodeError):
+        encode(model)
+
+
+def test_text_prices_in_other_notations_decode_to_plain_text_without_trailing_zeros() -> None:
+    bbo = msgspec.structs.replace(BBO_REAL, bid="67629.70", bid_size="1E+2", ask="-0.5000", ask_size="0.0")
+    decoded = decode(encode(bbo))
+    assert isinstance(decoded, Bbo)
+    assert (decoded.bid, decoded.bid_size, decoded.ask, decoded.ask_size) == ("67629.7", "100", "-0.5", "0")
+    assert decoded == canonical(bbo)
+
+
 def test_encoding_unknown_type_raises_encode_error() -> None:
     with pytest.raises(SbeEncodeError):
         encode(object())
@@ -253,6 +274,29 @@ def test_json_and_sbe_bbo_decode_to_equal_models() -> None:
     assert decode(write_frame(BBO, values, version=2, data=("BTC-USD-PERP",))) == json_model(Bbo, payload)
 
 
+def test_json_empty_strings_and_sbe_nulls_decode_to_equal_bbo_without_prices() -> None:
+    payload = {"market": "BTC-USD-PERP", "seq_no": 9, "bid": "", "bid_size": "",
+               "ask": "67629.8", "ask_size": "3.137", "last_updated_at": 1718267837265}
+    values = (1718267837265001, 9, NULL, NULL, 6762980000000, 313700000)
+    sbe = decode(write_frame(BBO, values, version=2, data=("BTC-USD-PERP",)))
+    assert isinstance(sbe, Bbo) and sbe == json_model(Bbo, payload)
+    assert (sbe.bid_value, sbe.bid_size_value) == (None, None)
+    assert (sbe.ask_value, sbe.ask_size_value) == (D("67629.8"), D("3.137"))
+
+
+def test_json_empty_strings_and_sbe_nulls_decode_to_equal_summary_without_prices() -> None:
+    empty = ("mark_price", "last_traded_price", "bid", "bid_size", "ask", "ask_size", "underlying_price")
+    payload = {"symbol": "BTC-USD-PERP", **dict.fromkeys(empty, ""), "volume_24h": "0", "total_volume": "0",
+               "created_at": 1681493746016, "open_interest": "0", "funding_rate": "0",
+               "price_change_rate_24h": "0"}
+    values = (1681493746016000, 1, NULL, NULL, NULL, 0, 0, 0, NULL, NULL, 0, 0, *[NULL] * 13, NULL, NULL,
+              NULL, NULL, 0)
+    sbe = decode(write_frame(MARKET_SUMMARY, values, version=2, data=("BTC-USD-PERP",)))
+    assert isinstance(sbe, MarketSummary) and sbe == json_model(MarketSummary, payload)
+    assert all(getattr(sbe, f"{name}_value") is None for name in empty)
+    assert encode(sbe, seq=1) == write_frame(MARKET_SUMMARY, values, version=2, data=("BTC-USD-PERP",))
+
+
 def test_json_and_sbe_market_summary_decode_to_equal_models() -> None:
     payload = {"symbol": "BTC-USD-PERP", "mark_price": "29799.70877478", "last_traded_price": "29813.5",
                "bid": "30112.22", "bid_size": "0.05", "ask": "30130.15", "ask_size": "0.4",
@@ -313,15 +357,16 @@ def test_any_trade_round_trips_exactly(trade: Trade) -> None:
     assert decode(encode(trade)) == trade
 
 
+texts8 = st.just("") | st.integers(min_value=0, max_value=10**15).map(lambda m: format(D(m).scaleb(-8), "f"))
 rates = st.none() | st.decimals(min_value=-1000, max_value=1000, places=14, allow_nan=False)
 prices = st.integers(min_value=0, max_value=10**15).map(lambda m: D(m).scaleb(-8))
 greeks = st.builds(Greeks, delta=decimals8, gamma=decimals8, vega=decimals8, rho=st.none() | decimals8,
                    theta=st.none() | decimals8, vanna=st.none() | decimals8, volga=st.none() | decimals8)
 summaries = st.builds(
-    MarketSummary, symbol=st.just("BTC-USD-PERP"), mark_price=prices, last_traded_price=prices, bid=prices,
-    bid_size=sizes8, ask=prices, ask_size=sizes8, volume_24h=prices,
+    MarketSummary, symbol=st.just("BTC-USD-PERP"), mark_price=texts8, last_traded_price=texts8, bid=texts8,
+    bid_size=texts8, ask=texts8, ask_size=texts8, volume_24h=prices,
     total_volume=st.integers(min_value=0, max_value=10**25).map(lambda m: D(m).scaleb(-8)),
-    created_at=st.integers(min_value=0, max_value=2**52), underlying_price=prices, open_interest=sizes8,
+    created_at=st.integers(min_value=0, max_value=2**52), underlying_price=texts8, open_interest=sizes8,
     funding_rate=rates.map(lambda r: r if r is not None else D(0)),
     price_change_rate_24h=rates.map(lambda r: r if r is not None else D(0)),
     future_funding_rate=rates, external_fair_price=st.none() | prices, mark_iv=rates, bid_iv=rates,
@@ -336,6 +381,23 @@ fundings = st.builds(
     funding_period_hours=st.integers(min_value=1, max_value=24), created_at=st.integers(0, 2**52),
     impact_premium_rate=rates,
 )
+
+
+bbos = st.builds(
+    Bbo, market=st.just("BTC-USD-PERP"), seq_no=mantissas, bid=texts8, bid_size=texts8, ask=texts8,
+    ask_size=texts8, last_updated_at=st.integers(min_value=0, max_value=2**52),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(bbos)
+def test_any_bbo_round_trips_to_its_canonical_form_and_keeps_empty_sides_empty(bbo: Bbo) -> None:
+    expected = canonical(bbo)
+    assert decode(encode(bbo)) == expected
+    assert canonical(expected) == expected
+    for name in ("bid", "bid_size", "ask", "ask_size"):
+        assert (getattr(expected, name) == "") == (getattr(bbo, name) == "")
+        assert getattr(expected, f"{name}_value") == getattr(bbo, f"{name}_value")
 
 
 @settings(max_examples=150, deadline=None)

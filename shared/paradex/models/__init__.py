@@ -19,6 +19,7 @@ from shared.paradex.models.account import (
 from shared.paradex.models.common import (
     BookUpdateType,
     CancelStatus,
+    DecimalText,
     FillType,
     Instruction,
     Liquidity,
@@ -113,8 +114,8 @@ __all__ = [
     "CHANNEL_MODELS", "Account", "ApiError", "AuthResponse", "AuthResult", "Balance", "BalanceEvent",
     "BatchOrderResponse", "Bbo", "BookLevel", "BookUpdate", "BookUpdateType", "BridgedToken",
     "CancelAllResult", "CancelBatchRequest", "CancelBatchResponse", "CancelOnDisconnectResult",
-    "CancelOrderResult", "CancelStatus", "Delta1CrossMarginParams", "FeeWithCap", "Fill", "FillType",
-    "FundingData", "Greeks", "Instruction", "InstructionLiteral", "JsonRpcErrorResponse",
+    "CancelOrderResult", "CancelStatus", "DecimalText", "Delta1CrossMarginParams", "FeeWithCap",
+    "Fill", "FillType", "FundingData", "Greeks", "Instruction", "InstructionLiteral", "JsonRpcErrorResponse",
     "JsonRpcRequest", "JsonRpcResponse", "Liquidity", "MakerTakerFee", "Market", "MarketFeeConfig",
     "MarketSummary", "Model", "ModifyOrderRequest", "OnboardingCheck", "OnboardingDerivationInfo",
     "OptionCrossMarginParams", "OptionMarginParams", "Order", "OrderBatchItem", "OrderBatchResult",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from shared.paradex.models.common import Model, opt_decimal
+from shared.paradex.models.common import DecimalText, Model, opt_decimal
 
 
 class RequestInfo(Model, frozen=True, kw_only=True):
@@ -80,6 +80,7 @@ class Fill(Model, frozen=True, kw_only=True):
     """FillResult: ``fills.*`` push and ``GET /fills`` item. Dedup by ``id`` (fills have no seq_no).
 
     ``orderbook_seq_no`` is the book sequence after the execution (0 for transfers).
+    ``underlying_price`` may be ``""`` (no index price): use :attr:`underlying_price_value`.
     """
 
     id: str
@@ -98,9 +99,14 @@ class Fill(Model, frozen=True, kw_only=True):
     realized_pnl: Decimal
     realized_funding: Decimal
     account: str
-    underlying_price: Decimal
+    underlying_price: DecimalText
     flags: list[str]
     orderbook_seq_no: int | None = None
+
+    @property
+    def underlying_price_value(self) -> Decimal | None:
+        """``underlying_price`` as a Decimal, ``None`` when the venue sent ``""``."""
+        return opt_decimal(self.underlying_price)
 
 
 class Position(Model, frozen=True, kw_only=True):
@@ -145,11 +151,12 @@ class Position(Model, frozen=True, kw_only=True):
         return opt_decimal(self.leverage)
 
 
-class Account(Model, frozen=True, kw_only=True):
+class Account(Model, frozen=True, kw_only=True, omit_defaults=False):
     """AccountSummaryResponse: ``account`` push and ``GET /account`` (the margin snapshot).
 
     Deviation: ``last_seen_notification`` (a UI notification marker, recently added) defaults
-    to 0 so its absence never stops the account feed.
+    to 0 so its absence never stops the account feed; it is still always encoded
+    (``omit_defaults=False``), because the spec lists it as required.
     """
 
     account: str

@@ -13,6 +13,13 @@ A few venue fields may hold ``""`` where a number is expected (``avg_fill_price`
 field (a ``dec_hook`` result is type-checked, and a union may hold only one string-like type), so
 those fields stay ``str`` exactly as sent and expose a ``*_value`` property returning
 ``Decimal | None`` through :func:`opt_decimal`. Keeping them ``str`` is also the cheapest decode.
+The same holds for the book-dependent prices of ``bbo``/``markets_summary`` (an empty book side)
+and ``Fill.underlying_price``; those are typed :data:`DecimalText` so a value that is neither
+``""`` nor a decimal is still rejected at decode time (a C regex check, no Decimal built).
+
+Models whose spec lists every field as required and which carry a tolerant default (``Bbo``,
+``Account``) set ``omit_defaults=False``: the default exists only so a payload *missing* the
+field still decodes; encoding always writes it (the spec requires it on the wire).
 
 Enumerations in *responses* are plain ``str`` so a new venue value never breaks the feed; the known
 values are listed in the constant classes below. Request models use ``Literal`` types so bad input
@@ -23,13 +30,16 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any, Final, TypeVar
+from typing import Annotated, Any, Final, TypeVar
 
 import msgspec
 
 from shared.errors import DecodeError
 
 T = TypeVar("T")
+
+DecimalText = Annotated[str, msgspec.Meta(pattern=r"^(?:[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)?$")]
+"""A number the venue may leave empty: ``""`` or a decimal string, kept as sent (see above)."""
 
 
 class Model(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):

@@ -5,13 +5,18 @@ Field names and required fields follow the AsyncAPI payload schemas (``Responses
 ``ResponsesFundingDataResult``); the same shapes are returned by the REST endpoints
 (``/bbo``, ``/trades``, ``/markets/summary``, ``/funding/data``). The SBE codec builds these
 same models from binary frames.
+
+Book-dependent prices (``Bbo`` bid/ask and sizes; ``MarketSummary`` bid/ask/sizes,
+``mark_price``, ``last_traded_price``, ``underlying_price``) are kept as the venue's string
+(:data:`~shared.paradex.models.common.DecimalText`): an empty book side comes as ``""`` (JSON) or
+null (SBE) and must read as "no price" (``*_value`` is ``None``), never as a price of 0.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from shared.paradex.models.common import Model
+from shared.paradex.models.common import DecimalText, Model, opt_decimal
 
 
 class BookLevel(Model, frozen=True, kw_only=True):
@@ -53,16 +58,41 @@ class BookUpdate(Model, frozen=True, kw_only=True):
         return self.update_type == "s"
 
 
-class Bbo(Model, frozen=True, kw_only=True):
-    """``bbo.*`` push and ``GET /bbo/{market}``: best bid/ask with the book ``seq_no`` (ms time)."""
+class Bbo(Model, frozen=True, kw_only=True, omit_defaults=False):
+    """``bbo.*`` push and ``GET /bbo/{market}``: best bid/ask with the book ``seq_no`` (ms time).
+
+    ``bid``/``bid_size``/``ask``/``ask_size`` are ``""`` for an empty side (also when the venue
+    leaves them out); read them through the ``*_value`` properties. Deviation: those four have a
+    ``""`` default for decoding, but every field is always encoded (``omit_defaults=False``).
+    """
 
     market: str
     seq_no: int
-    bid: Decimal
-    bid_size: Decimal
-    ask: Decimal
-    ask_size: Decimal
+    bid: DecimalText = ""
+    bid_size: DecimalText = ""
+    ask: DecimalText = ""
+    ask_size: DecimalText = ""
     last_updated_at: int
+
+    @property
+    def bid_value(self) -> Decimal | None:
+        """Best bid price, ``None`` for an empty bid side."""
+        return opt_decimal(self.bid)
+
+    @property
+    def bid_size_value(self) -> Decimal | None:
+        """Size at the best bid, ``None`` for an empty bid side."""
+        return opt_decimal(self.bid_size)
+
+    @property
+    def ask_value(self) -> Decimal | None:
+        """Best ask price, ``None`` for an empty ask side."""
+        return opt_decimal(self.ask)
+
+    @property
+    def ask_size_value(self) -> Decimal | None:
+        """Size at the best ask, ``None`` for an empty ask side."""
+        return opt_decimal(self.ask_size)
 
 
 class Trade(Model, frozen=True, kw_only=True):
@@ -103,19 +133,23 @@ class MarketSummary(Model, frozen=True, kw_only=True):
     """``markets_summary*`` push and ``GET /markets/summary`` item (ticker-like, ms ``created_at``).
 
     ``funding_rate`` is the raw rate for the market's own funding period, not an 8 h rate.
+    ``mark_price``, ``last_traded_price``, ``bid``, ``bid_size``, ``ask``, ``ask_size`` and
+    ``underlying_price`` may be ``""`` (no book side, no trade yet, no index): read them through
+    the ``*_value`` properties. They stay required (unlike :class:`Bbo`, this model has optional
+    fields that must be left out, not written as null, so it keeps ``omit_defaults``).
     """
 
     symbol: str
-    mark_price: Decimal
-    last_traded_price: Decimal
-    bid: Decimal
-    bid_size: Decimal
-    ask: Decimal
-    ask_size: Decimal
+    mark_price: DecimalText
+    last_traded_price: DecimalText
+    bid: DecimalText
+    bid_size: DecimalText
+    ask: DecimalText
+    ask_size: DecimalText
     volume_24h: Decimal
     total_volume: Decimal
     created_at: int
-    underlying_price: Decimal
+    underlying_price: DecimalText
     open_interest: Decimal
     funding_rate: Decimal
     price_change_rate_24h: Decimal
@@ -130,6 +164,41 @@ class MarketSummary(Model, frozen=True, kw_only=True):
     forward_rate: Decimal | None = None
     risk_free_rate: Decimal | None = None
     rolling_details: RollingDetails | None = None
+
+    @property
+    def mark_price_value(self) -> Decimal | None:
+        """``mark_price`` as a Decimal, ``None`` when empty."""
+        return opt_decimal(self.mark_price)
+
+    @property
+    def last_traded_price_value(self) -> Decimal | None:
+        """``last_traded_price`` as a Decimal, ``None`` when empty (no trade yet)."""
+        return opt_decimal(self.last_traded_price)
+
+    @property
+    def bid_value(self) -> Decimal | None:
+        """Best bid price, ``None`` for an empty bid side."""
+        return opt_decimal(self.bid)
+
+    @property
+    def bid_size_value(self) -> Decimal | None:
+        """Size at the best bid, ``None`` for an empty bid side."""
+        return opt_decimal(self.bid_size)
+
+    @property
+    def ask_value(self) -> Decimal | None:
+        """Best ask price, ``None`` for an empty ask side."""
+        return opt_decimal(self.ask)
+
+    @property
+    def ask_size_value(self) -> Decimal | None:
+        """Size at the best ask, ``None`` for an empty ask side."""
+        return opt_decimal(self.ask_size)
+
+    @property
+    def underlying_price_value(self) -> Decimal | None:
+        """``underlying_price`` (spot/index) as a Decimal, ``None`` when empty."""
+        return opt_decimal(self.underlying_price)
 
 
 class FundingData(Model, frozen=True, kw_only=True):

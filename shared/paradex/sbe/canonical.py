@@ -11,9 +11,12 @@ very model its SBE encoding decodes to. What canonicalisation changes:
   ``inserts`` empty. ``best_*`` levels get side BUY (bids) / SELL (asks).
 - Trade: unknown side/trade_type → ``"NON_REPRESENTABLE"``; below 1:2 the id becomes the
   deprecated int64 ``tradeId`` as a string.
-- MarketSummary: rates/IVs/greeks truncated to 8 dp (``funding_rate`` to 12 dp from 1:1, 8 dp at
-  1:0), ``total_volume`` saturated at int64 max * 1e-8, ``delta`` = ``greeks.delta`` when greeks
-  are present, ``rolling_details`` dropped; below 1:1 ``forward_rate``/``risk_free_rate`` are None.
+- Bbo: prices/sizes as decimal text without trailing zeros (``"67629.70"`` → ``"67629.7"``);
+  ``""`` (empty side) stays ``""``.
+- MarketSummary: the text prices/sizes as for Bbo; rates/IVs/greeks truncated to 8 dp
+  (``funding_rate`` to 12 dp from 1:1, 8 dp at 1:0), ``total_volume`` saturated at int64 max *
+  1e-8, ``delta`` = ``greeks.delta`` when greeks are present, ``rolling_details`` dropped; below
+  1:1 ``forward_rate``/``risk_free_rate`` are None.
 - FundingData: the four rates truncated to 8 dp, ``funding_period_hours`` an int; below 1:1
   ``impact_premium_rate`` is None.
 """
@@ -28,7 +31,7 @@ import msgspec
 from shared.paradex.models import Bbo, BookLevel, BookUpdate, FundingData, Greeks, MarketSummary, Trade
 from shared.paradex.sbe.encode import trade_id_int64
 from shared.paradex.sbe.layout import SCHEMA_VERSION, SIDES, TRADE_TYPES
-from shared.paradex.sbe.mantissa import quantize
+from shared.paradex.sbe.mantissa import quantize, text8, text_mantissa
 
 M = TypeVar("M")
 _ZERO = Decimal(0)
@@ -40,6 +43,16 @@ def _q(value: Decimal) -> Decimal:
 
 def _oq(value: Decimal | None) -> Decimal | None:
     return None if value is None else quantize(value)
+
+
+def _text(value: str) -> str:
+    return text8(text_mantissa(value))
+
+
+def _bbo(b: Bbo) -> Bbo:
+    return msgspec.structs.replace(
+        b, bid=_text(b.bid), bid_size=_text(b.bid_size), ask=_text(b.ask), ask_size=_text(b.ask_size)
+    )
 
 
 def _book(u: BookUpdate) -> BookUpdate:
@@ -86,6 +99,9 @@ def _summary(m: MarketSummary, version: int) -> MarketSummary:
     )
     return msgspec.structs.replace(
         m,
+        mark_price=_text(m.mark_price), last_traded_price=_text(m.last_traded_price), bid=_text(m.bid),
+        bid_size=_text(m.bid_size), ask=_text(m.ask), ask_size=_text(m.ask_size),
+        underlying_price=_text(m.underlying_price),
         funding_rate=quantize(m.funding_rate, -12 if version >= 1 else -8),
         price_change_rate_24h=_q(m.price_change_rate_24h),
         total_volume=quantize(m.total_volume, saturate=True),
@@ -118,5 +134,5 @@ def canonical(model: M, *, version: int = SCHEMA_VERSION) -> M:
     elif isinstance(model, FundingData):
         result = _funding(model, version)
     elif isinstance(model, Bbo):
-        result = model
+        result = _bbo(model)
     return result  # type: ignore[return-value]

@@ -4,8 +4,8 @@ Mapping (JSON field ← SBE field), timestamps µs → ms by floor division (``t
 
 - Trade: ``id`` ← ``tradeIdStr`` (1:2), or ``str(tradeId)`` when the frame has no ``tradeIdStr``
   (older layout; that int64 is the venue's truncated id); ``created_at`` ← ``createdAt``.
-- Bbo: ``seq_no`` ← ``seq``; ``last_updated_at`` ← ``ts``; a null side (empty book side) → ``0``
-  because the model's bid/ask are required decimals.
+- Bbo: ``seq_no`` ← ``seq``; ``last_updated_at`` ← ``ts``; prices/sizes are decimal text
+  (``"67629.7"``, no trailing zeros) and a null (empty book side) is ``""``, as in JSON.
 - BookUpdate: ``seq_no`` ← ``seq``; ``last_updated_at`` ← ``ts``; SNAPSHOT → ``"s"`` with every
   level in ``inserts``; DELTA → ``"d"`` with size-0 levels in ``deletes`` and the others in
   ``updates`` (SBE cannot tell an insert from an update; both mean "set price → size"). Bids come
@@ -13,8 +13,10 @@ Mapping (JSON field ← SBE field), timestamps µs → ms by floor division (``t
   ``best_*_api`` ← ``bestBidApi*/bestAskApi*`` (``None`` when the price is null).
 - MarketSummary: ``created_at`` ← ``ts``; ``funding_rate`` ← ``fundingRatePrecise`` (Rate12), else
   ``fundingRate`` (Rate8); ``greeks`` only when delta, gamma and vega are all present, and the
-  deprecated top-level ``delta`` repeats ``greeks.delta`` as the JSON feed does; null
-  bid/ask/sizes → ``0``; ``rolling_details`` is not carried → ``None``.
+  deprecated top-level ``delta`` repeats ``greeks.delta`` as the JSON feed does; bid/ask/sizes,
+  ``mark_price`` (``markPrice``), ``last_traded_price`` (``lastPrice``) and ``underlying_price``
+  (``indexPrice``) are decimal text with null → ``""``; ``rolling_details`` is not carried →
+  ``None``.
 - FundingData: ``created_at`` ← ``createdAt``.
 
 :func:`shared.paradex.sbe.canonical.canonical` gives, for any model, the model an SBE round trip
@@ -47,7 +49,7 @@ from shared.paradex.sbe.layout import (
     TRADE_TYPES,
     Template,
 )
-from shared.paradex.sbe.mantissa import dec8, dec12, memo8, opt_dec8
+from shared.paradex.sbe.mantissa import dec8, dec12, memo8, opt_dec8, text8
 from shared.paradex.sbe.wire import (
     FLAT_CACHE,
     Buffer,
@@ -127,8 +129,8 @@ def decode_bbo(buf: Buffer, block_length: int) -> Bbo:
     ts, seq, bid, bid_size, ask, ask_size = read_block(buf, BBO, block_length)
     market, _ = _market(buf, 8 + block_length, BBO.name)
     return Bbo(
-        market=market, seq_no=seq, bid=_or_zero(bid), bid_size=_or_zero(bid_size), ask=_or_zero(ask),
-        ask_size=_or_zero(ask_size), last_updated_at=ts // 1000,
+        market=market, seq_no=seq, bid=text8(bid), bid_size=text8(bid_size), ask=text8(ask),
+        ask_size=text8(ask_size), last_updated_at=ts // 1000,
     )
 
 
@@ -218,18 +220,16 @@ def decode_market_summary(buf: Buffer, block_length: int) -> MarketSummary:
      last_iv, delta, gamma, vega, theta, rho, volga, vanna, future_rate, fair, bid_size, ask_size,
      forward, risk_free, rate12) = read_block(buf, MARKET_SUMMARY, block_length)
     market, _ = _market(buf, 8 + block_length, what)
-    o = opt_dec8
+    o, t = opt_dec8, text8
     greeks = None
     if NULL not in (delta, gamma, vega):
         greeks = Greeks(delta=dec8(delta), gamma=dec8(gamma), vega=dec8(vega), rho=o(rho), theta=o(theta),
                         vanna=o(vanna), volga=o(volga))
     return MarketSummary(
-        symbol=market, mark_price=_required(mark, what, "markPrice"),
-        last_traded_price=_required(last, what, "lastPrice"), bid=_or_zero(bid),
-        bid_size=_or_zero(bid_size), ask=_or_zero(ask), ask_size=_or_zero(ask_size),
-        volume_24h=_required(volume, what, "volumeUsd24h"),
+        symbol=market, mark_price=t(mark), last_traded_price=t(last), bid=t(bid), bid_size=t(bid_size),
+        ask=t(ask), ask_size=t(ask_size), volume_24h=_required(volume, what, "volumeUsd24h"),
         total_volume=_required(total, what, "totalVolume"),
-        created_at=ts // 1000, underlying_price=_required(index, what, "indexPrice"),
+        created_at=ts // 1000, underlying_price=t(index),
         open_interest=_required(oi, what, "openInterest"),
         funding_rate=_required(rate8, what, "fundingRate") if rate12 == NULL else dec12(rate12),
         price_change_rate_24h=_required(change, what, "priceChangeRate24h"),

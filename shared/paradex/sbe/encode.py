@@ -33,7 +33,7 @@ from shared.paradex.sbe.layout import (
     TRADE,
     TRADE_TYPE_CODES,
 )
-from shared.paradex.sbe.mantissa import MantissaError, mantissa, opt_mantissa
+from shared.paradex.sbe.mantissa import MantissaError, mantissa, opt_mantissa, text_mantissa
 from shared.paradex.sbe.wire import write_frame
 
 _NON_REPRESENTABLE = 254
@@ -82,10 +82,11 @@ def _encode_trade(
 
 
 def _encode_bbo(b: Bbo, *, ts_us: int | None = None, version: int = SCHEMA_VERSION) -> bytes:
-    """BboEvent frame."""
+    """BboEvent frame (an empty ``""`` price or size is written as null)."""
+    t = text_mantissa
     values = (
         b.last_updated_at * 1000 if ts_us is None else ts_us, b.seq_no,
-        _px(b.bid), _px(b.bid_size), _px(b.ask), _px(b.ask_size),
+        t(b.bid), t(b.bid_size), t(b.ask), t(b.ask_size),
     )
     return write_frame(BBO, values, version=version, data=(b.market,))
 
@@ -137,20 +138,21 @@ def _encode_book(u: BookUpdate, *, ts_us: int | None = None, version: int = SCHE
 def _encode_market_summary(
     m: MarketSummary, *, seq: int = 0, ts_us: int | None = None, version: int = SCHEMA_VERSION
 ) -> bytes:
-    """MarketSummaryEvent frame (``fundingRate`` truncated to 8 dp, ``fundingRatePrecise`` to 12)."""
+    """MarketSummaryEvent frame (``fundingRate`` truncated to 8 dp, ``fundingRatePrecise`` to 12;
+    an empty ``""`` price or size is written as null)."""
     g = m.greeks
-    r = _opt_rate
+    r, t = _opt_rate, text_mantissa
     delta, gamma, vega, theta, rho, volga, vanna = (
         (m.delta, None, None, None, None, None, None) if g is None
         else (g.delta, g.gamma, g.vega, g.theta, g.rho, g.volga, g.vanna)
     )
     values = (
-        m.created_at * 1000 if ts_us is None else ts_us, seq, _px(m.mark_price), _px(m.underlying_price),
-        _px(m.last_traded_price), _px(m.volume_24h), _px(m.open_interest), _rate(m.funding_rate),
-        _px(m.bid), _px(m.ask), mantissa(m.total_volume, saturate=True),
+        m.created_at * 1000 if ts_us is None else ts_us, seq, t(m.mark_price), t(m.underlying_price),
+        t(m.last_traded_price), _px(m.volume_24h), _px(m.open_interest), _rate(m.funding_rate),
+        t(m.bid), t(m.ask), mantissa(m.total_volume, saturate=True),
         _rate(m.price_change_rate_24h), r(m.mark_iv), r(m.bid_iv), r(m.ask_iv), r(m.last_iv), r(delta),
         r(gamma), r(vega), r(theta), r(rho), r(volga), r(vanna),
-        r(m.future_funding_rate), opt_mantissa(m.external_fair_price), _px(m.bid_size), _px(m.ask_size),
+        r(m.future_funding_rate), opt_mantissa(m.external_fair_price), t(m.bid_size), t(m.ask_size),
         r(m.forward_rate), r(m.risk_free_rate), mantissa(m.funding_rate, -12, truncate=True),
     )
     return write_frame(MARKET_SUMMARY, values, version=version, data=(m.symbol,))

@@ -10,7 +10,7 @@ the multiplication ~140 ns). The decoded Decimal keeps exponent -8 (``"67629.700
 
 from __future__ import annotations
 
-from decimal import ROUND_DOWN, Context, Decimal
+from decimal import ROUND_DOWN, Context, Decimal, InvalidOperation
 
 from shared.paradex.sbe.layout import INT64_MAX, INT64_MIN, NULL
 
@@ -38,6 +38,33 @@ def dec8(mantissa: int) -> Decimal:
 def opt_dec8(mantissa: int) -> Decimal | None:
     """:func:`dec8`, or ``None`` for the INT64_MIN null sentinel."""
     return None if mantissa == NULL else dec8(mantissa)
+
+
+def text8(mantissa: int) -> str:
+    """``mantissa * 10**-8`` as the venue's decimal text: plain notation, no trailing zeros
+    (``6762970000000`` → ``"67629.7"``, ``0`` → ``"0"``); ``""`` for the null sentinel.
+
+    The text form of fields the JSON feed may send as ``""`` (an empty book side): an SBE null
+    decodes to the same ``""``.
+    """
+    if mantissa == NULL:
+        return ""
+    sign = "-" if mantissa < 0 else ""
+    whole, frac = divmod(-mantissa if mantissa < 0 else mantissa, 100_000_000)
+    if not frac:
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{frac:08d}".rstrip("0")
+
+
+def text_mantissa(text: str) -> int:
+    """The int64 mantissa (exponent -8, exact) of a decimal text; the null sentinel for ``""``."""
+    if not text:
+        return NULL
+    try:
+        value = Decimal(text)
+    except InvalidOperation as exc:
+        raise MantissaError(f"{text!r} is not a decimal") from exc
+    return mantissa(value)
 
 
 def dec12(mantissa: int) -> Decimal:
