@@ -72,6 +72,11 @@ class Checkpoint(msgspec.Struct, kw_only=True):
     snapshots: dict[str, SnapshotRun]
     last_reconciliation: Reconciliation | None
     counters: dict[str, int]
+    # retention (defaults: a checkpoint from before retention loads as "nothing evicted yet")
+    venue_now: int = 0
+    retention_queue: list[tuple[int, int, str]] = msgspec.field(default_factory=list)
+    order_tombstones: dict[str, tuple[int, int]] = msgspec.field(default_factory=dict)
+    fill_tombstones: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 _ENCODER = msgspec.json.Encoder(order="sorted")
@@ -101,6 +106,7 @@ def checkpoint_of(core: StateCore) -> Checkpoint:
         books[m] = BookCheckpoint(market=m, seq_no=b.seq_no, valid=b.valid, reason=b.reason,
                                   last_updated_at=b.last_updated_at, bids=bids, asks=asks)
     ent = core.entities
+    ret = core.retention
     cp = Checkpoint(
         version=VERSION, config=core.config, account_seq=core.account_seq,
         market_seq=core.market_seq, orders=core.orders.orders, by_client=core.orders.by_client,
@@ -108,7 +114,8 @@ def checkpoint_of(core: StateCore) -> Checkpoint:
         busted_pending=ent.busted_pending, books=books, bbo=core.bbo, trades=core.trades,
         summary=core.summary, funding=core.funding, feed=core.feed, sources=core.sources,
         snapshots=core.snapshots, last_reconciliation=core.last_reconciliation,
-        counters=core.counters.values)
+        counters=core.counters.values, venue_now=ret.now, retention_queue=ret.queue,
+        order_tombstones=ret.order_tombs, fill_tombstones=ret.fill_tombs)
     return cp
 
 
@@ -203,4 +210,8 @@ def load(data: bytes) -> StateCore:
     core.feed, core.sources, core.snapshots = cp.feed, cp.sources, cp.snapshots
     core.last_reconciliation = cp.last_reconciliation
     core.counters.values.update(cp.counters)
+    ret = core.retention
+    ret.now = cp.venue_now
+    ret.queue.extend(cp.retention_queue)  # in place: the core holds this list (already a heap)
+    ret.order_tombs, ret.fill_tombs = cp.order_tombstones, cp.fill_tombstones
     return core

@@ -25,6 +25,7 @@ from services.state.core.market import MarketHandlers
 from services.state.core.model import Action, Change, Result
 from services.state.core.orders import CLIENT_PREFIX, OrderTable
 from services.state.core.queries import Queries
+from services.state.core.retention import Retention
 from services.state.core.tracking import FeedInfo, Reconciliation, SnapshotRun, SourceInfo
 from shared.bus.events import (
     AccountEvent,
@@ -62,10 +63,17 @@ ALL_PARTS = ("open_orders", "order_history", "positions", "account", "balances",
 
 
 class StateConfig(msgspec.Struct, frozen=True, kw_only=True):
-    """Tunables of the fold. ``grace_ms``: rule 4's window G; ``max_trades``: trades kept per market."""
+    """Tunables of the fold. ``grace_ms``: rule 4's window G; ``max_trades``: trades kept per market.
+
+    ``retention_ms`` / ``fill_retention_ms``: terminal orders / fills older than this (by the
+    stream's venue clock) are evicted from memory, 0 keeps them forever (see
+    :mod:`services.state.core.retention`).
+    """
 
     grace_ms: int = 5000
     max_trades: int = 100
+    retention_ms: int = 6 * 3600 * 1000
+    fill_retention_ms: int = 6 * 3600 * 1000
 
 
 class StateCore(Queries, MarketHandlers):
@@ -75,8 +83,10 @@ class StateCore(Queries, MarketHandlers):
         self.config = config or StateConfig()
         self.max_trades = self.config.max_trades
         self.counters = Counters()
-        self.orders = OrderTable(self.counters)
-        self.entities = EntityTables(self.counters)
+        self.retention = Retention(self.config.retention_ms, self.config.fill_retention_ms)
+        self.orders = OrderTable(self.counters, self.retention)
+        self.entities = EntityTables(self.counters, self.retention)
+        self._retention_queue = self.retention.queue  # the same list for the core's lifetime
         self.books: dict[str, Book] = {}
         self.bbo: dict[str, Bbo] = {}
         self.trades: dict[str, list[Trade]] = {}
@@ -150,12 +160,18 @@ class StateCore(Queries, MarketHandlers):
         info.last_seq = stream_seq
         info.last_recv_ns = event.recv_ns
         info.events += 1
-        if event.venue_ts_ms:
-            info.last_venue_ts = event.venue_ts_ms
+        ts = event.venue_ts_ms
+        if ts:
+            info.last_venue_ts = ts
+            if ts > self.retention.now:
+                self.retention.now = ts
         res = Result(stream="account", seq=stream_seq, changes=[], actions=[])
         if src == "ws" and event.conn_epoch > self.feed.epoch:
             self._new_epoch(event.conn_epoch, stream_seq, res)
         handler(stream_seq, event, res)
+        queue = self._retention_queue
+        if queue and queue[0][0] <= self.retention.now:
+            self.retention.evict_due(self.orders, self.entities, res)
         return res
 
     # ----------------------------------------------------------------------------- account events

@@ -24,6 +24,7 @@ from services.state.core.model import (
     PositionState,
     Result,
 )
+from services.state.core.retention import Retention
 from shared.paradex.models.account import Account, Balance, Fill, Position
 
 _replace = msgspec.structs.replace
@@ -33,15 +34,16 @@ RECONCILE_AFTER_BUST = ("positions", "balances", "account")
 class EntityTables:
     """Positions (by market), the account, balances (by token), fills (by id)."""
 
-    __slots__ = ("account", "balances", "busted_pending", "c", "fills", "positions")
+    __slots__ = ("account", "balances", "busted_pending", "c", "fills", "positions", "ret")
 
-    def __init__(self, counters: Counters) -> None:
+    def __init__(self, counters: Counters, retention: Retention | None = None) -> None:
         self.positions: dict[str, PositionState] = {}
         self.account: AccountState | None = None
         self.balances: dict[str, BalanceState] = {}
         self.fills: dict[str, FillState] = {}
         self.busted_pending: set[str] = set()
         self.c = counters
+        self.ret = retention or Retention()
 
     def _stale(self, src: str, what: str, res: Result) -> None:
         self.c.bump("stale_rest_suppressed" if src == "rest" else f"stale_{src}_{what}")
@@ -153,13 +155,28 @@ class EntityTables:
             self.c.bump("duplicate_fill")
             res.dropped = "duplicate"
             return False
+        ret = self.ret
+        if ret.fill_gone(f.id, f.created_at):
+            self.busted_pending.discard(f.id)
+            self.c.bump("evicted_fill_suppressed")
+            res.dropped = "evicted"
+            return False
         busted = f.id in self.busted_pending
         if busted:
             self.busted_pending.discard(f.id)
         st = FillState(fill=f, busted=busted, source=src, stream_seq=seq)
         self.fills[f.id] = st
+        ret.fill_added(f.id, f.created_at)
         res.changes.append(Change("fill", f.id, st))
         return True
+
+    def evict_fill(self, fill_id: str, res: Result) -> FillState | None:
+        """Retention: forget a fill (``None`` when it is not held)."""
+        st = self.fills.pop(fill_id, None)
+        if st is not None:
+            self.c.bump("evicted_fills")
+            res.changes.append(Change("fill", fill_id, None))
+        return st
 
     def tradebust(self, fill_id: str, seq: int, res: Result) -> None:
         """Mark the fill busted (or remember the id until it arrives) and ask for a reconciliation."""
@@ -169,7 +186,8 @@ class EntityTables:
             res.dropped = "duplicate"
             return
         if cur is None:
-            self.busted_pending.add(fill_id)
+            if fill_id not in self.ret.fill_tombs:  # an evicted fill never comes back
+                self.busted_pending.add(fill_id)
         else:
             st = _replace(cur, busted=True, stream_seq=seq)
             self.fills[fill_id] = st

@@ -39,6 +39,7 @@ from services.state.core.model import (
     OrderState,
     Result,
 )
+from services.state.core.retention import Retention
 from shared.paradex.models.account import Order
 
 _replace = msgspec.structs.replace
@@ -55,13 +56,14 @@ def _dec(text: str) -> Decimal:
 class OrderTable:
     """All orders of the account, with the client-id index and the set of live keys."""
 
-    __slots__ = ("by_client", "c", "live", "orders")
+    __slots__ = ("by_client", "c", "live", "orders", "ret")
 
-    def __init__(self, counters: Counters) -> None:
+    def __init__(self, counters: Counters, retention: Retention | None = None) -> None:
         self.orders: dict[str, OrderState] = {}
         self.by_client: dict[str, str] = {}
         self.live: set[str] = set()
         self.c = counters
+        self.ret = retention or Retention()
 
     # ------------------------------------------------------------------------------------ lookup
 
@@ -79,14 +81,25 @@ class OrderTable:
 
     def _put(self, st: OrderState, res: Result) -> None:
         key = st.key
-        self.orders[key] = st
-        if st.status in TERMINAL:
-            self.live.discard(key)
-        else:
-            self.live.add(key)
+        orders, live = self.orders, self.live
+        if st.status not in TERMINAL:
+            live.add(key)
+        elif key in live or key not in orders:  # just became terminal: queue its eviction
+            live.discard(key)
+            self.ret.order_terminal(key, st.last_updated_at)
+        orders[key] = st
         if st.client_id:
             self.by_client[st.client_id] = key
         res.changes.append(Change("order", key, st))
+
+    def evict(self, key: str, res: Result) -> None:
+        """Retention: forget a terminal entry (and its client-id index entry)."""
+        st = self.orders.pop(key)
+        cid = st.client_id
+        if cid and self.by_client.get(cid) == key:
+            del self.by_client[cid]
+        self.c.bump("evicted_orders")
+        res.changes.append(Change("order", key, None))
 
     def _drop_key(self, key: str, res: Result) -> None:
         del self.orders[key]
@@ -106,6 +119,13 @@ class OrderTable:
                 if not pending.id:
                     cur = pending
         c = self.c
+        if cur is None:
+            ret = self.ret  # inlined Retention.order_gone: this is the hot path of every new order
+            if o.id in ret.order_tombs or (ret.order_ms and o.status == CLOSED
+                                           and o.last_updated_at + ret.order_ms <= ret.now):
+                c.bump("evicted_order_suppressed")
+                res.dropped = "evicted"
+                return False
         ws_seq = rest_seq = 0
         filled = o.size - o.remaining_size
         if cur is not None:
