@@ -1,8 +1,7 @@
 """Engine events as the bytes the venue sends (JSON), on top of ``engine.convert``.
 
-The wire models omit fields equal to their default; the AsyncAPI schema requires
-``last_seen_notification`` on the account payload, so it is written explicitly (0: the simulator
-has no UI notifications).
+Every field the spec requires is written by the models themselves (``Account`` and ``Bbo`` encode
+fields equal to their default too), so nothing is patched here.
 """
 
 from __future__ import annotations
@@ -18,16 +17,13 @@ from .engine import VenueEvent, convert
 
 
 def account_body(account: Account) -> dict[str, Any]:
-    """An account summary with every required field present."""
-    body = msgspec.structs.asdict(account)
-    body.setdefault("last_seen_notification", 0)
-    return body
+    """An account summary as a dict of its fields (all present; encoding the model itself is
+    equivalent now, this stays for callers that embed it in a larger body)."""
+    return msgspec.structs.asdict(account)
 
 
 def encode_wire(wire: object) -> bytes:
     """JSON of a wire model as the venue writes it."""
-    if isinstance(wire, Account):
-        return encode(account_body(wire))
     return encode(wire)
 
 

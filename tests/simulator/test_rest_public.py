@@ -69,8 +69,8 @@ async def test_orderbook_returns_depth_levels_at_engine_seq(simulator: SimHandle
 async def test_bbo_matches_the_engine_top_of_book(simulator: SimHandle) -> None:
     async with simulator.client() as c:
         bbo = decode(Bbo, (await c.get("/bbo/BTC-USD-PERP")).content)
-    assert (bbo.bid, bbo.ask) == simulator.best()
-    assert bbo.bid_size > Decimal(0)
+    assert (bbo.bid_value, bbo.ask_value) == simulator.best()
+    assert (bbo.bid_size_value or Decimal(0)) > Decimal(0)
 
 
 async def test_trades_paginate_newest_first_with_cursors(simulator: SimHandle) -> None:

@@ -2,7 +2,7 @@
 
 The only module of the engine that knows the wire models. Decimals are normalised so they encode
 the way the venue writes them (``"0"`` not ``"0E-8"``, ``"20"`` not ``"2E+1"``). An empty book
-side is written as price/size ``0`` in BBO and summaries (the wire models require a number).
+side is written as price and size ``""`` in BBO and summaries, as the venue does (never a fake 0).
 """
 
 from __future__ import annotations
@@ -50,6 +50,15 @@ def _opt(value: Decimal | None) -> str:
     return "" if value is None else str(dec(value))
 
 
+def _text(value: Decimal) -> str:
+    return str(dec(value))
+
+
+def _side(price: Decimal | None, size: Decimal) -> tuple[str, str]:
+    """Price and size text of one book side: both ``""`` when the side is empty."""
+    return ("", "") if price is None else (_text(price), _text(size))
+
+
 def order(view: ev.OrderView) -> Order:
     return Order(
         id=view.id,
@@ -95,7 +104,7 @@ def fill(view: ev.FillView) -> Fill:
         realized_pnl=dec(view.realized_pnl),
         realized_funding=dec(view.realized_funding),
         account=view.account,
-        underlying_price=dec(view.price),
+        underlying_price=_text(view.price),
         flags=list(view.flags),
         orderbook_seq_no=view.orderbook_seq_no,
     )
@@ -203,13 +212,15 @@ def orderbook(snapshot: ev.BookDelta) -> OrderBook:
 
 
 def bbo(event: ev.BboUpdate) -> Bbo:
+    bid, bid_size = _side(event.bid, event.bid_size)
+    ask, ask_size = _side(event.ask, event.ask_size)
     return Bbo(
         market=event.market,
         seq_no=event.seq_no,
-        bid=dec(event.bid or ZERO),
-        bid_size=dec(event.bid_size),
-        ask=dec(event.ask or ZERO),
-        ask_size=dec(event.ask_size),
+        bid=bid,
+        bid_size=bid_size,
+        ask=ask,
+        ask_size=ask_size,
         last_updated_at=event.last_updated_at,
     )
 
@@ -227,18 +238,20 @@ def trade(event: ev.TradeEvent) -> Trade:
 
 
 def market_summary(event: ev.MarketSummaryUpdate) -> MarketSummary:
+    bid, bid_size = _side(event.bid, event.bid_size)
+    ask, ask_size = _side(event.ask, event.ask_size)
     return MarketSummary(
         symbol=event.symbol,
-        mark_price=dec(event.mark_price),
-        last_traded_price=dec(event.last_traded_price),
-        bid=dec(event.bid or ZERO),
-        bid_size=dec(event.bid_size),
-        ask=dec(event.ask or ZERO),
-        ask_size=dec(event.ask_size),
+        mark_price=_text(event.mark_price),
+        last_traded_price=_text(event.last_traded_price),
+        bid=bid,
+        bid_size=bid_size,
+        ask=ask,
+        ask_size=ask_size,
         volume_24h=dec(event.volume_24h),
         total_volume=dec(event.total_volume),
         created_at=event.created_at,
-        underlying_price=dec(event.underlying_price),
+        underlying_price=_text(event.underlying_price),
         open_interest=dec(event.open_interest),
         funding_rate=dec(event.funding_rate),
         price_change_rate_24h=dec(event.price_change_rate_24h),
