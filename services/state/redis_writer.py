@@ -18,7 +18,8 @@ from services.state.encode import Encoded, body
 from services.state.keys import Keys
 
 # Opcodes: S key value (SET) | D key (DEL) | H hash field value | h hash field (HDEL) |
-# A set member (SADD) | R set member (SREM) | Z zset score member | T zset stop (ZREMRANGEBYRANK 0 stop) |
+# A set member (SADD) | R set member (SREM) | Z zset score member | z zset member (ZREM) |
+# T zset stop (ZREMRANGEBYRANK 0 stop) |
 # X kind key seq value (XADD to the changes stream, MAXLEN ~). ARGV[1..4]: stream, maxlen, seq key, seq.
 APPLY_BATCH = """
 local a = ARGV
@@ -38,6 +39,7 @@ while i <= n do
   elseif op == 'A' then redis.call('SADD', a[i+1], a[i+2]); i = i + 3
   elseif op == 'R' then redis.call('SREM', a[i+1], a[i+2]); i = i + 3
   elseif op == 'Z' then redis.call('ZADD', a[i+1], a[i+2], a[i+3]); i = i + 4
+  elseif op == 'z' then redis.call('ZREM', a[i+1], a[i+2]); i = i + 3
   elseif op == 'T' then redis.call('ZREMRANGEBYRANK', a[i+1], 0, a[i+2]); i = i + 3
   else return redis.error_reply('bad opcode ' .. tostring(op)) end
 end
@@ -78,8 +80,11 @@ class RedisWriter:
                 else:
                     add(("S", name, c.body(), "H", k.orders, key, c.record.status))
             elif kind == "fill":
-                add(("S", k.fill(key), c.body(), "Z", k.fills, c.record.fill.created_at, key))
-                fills = True
+                if c.deleted:  # evicted by retention
+                    add(("D", k.fill(key), "z", k.fills, key))
+                else:
+                    add(("S", k.fill(key), c.body(), "Z", k.fills, c.record.fill.created_at, key))
+                    fills = True
             elif kind == "position":
                 _entity(add, c, k.position(key), k.positions)
             elif kind == "balance":

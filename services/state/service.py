@@ -54,7 +54,9 @@ class StateService:
         self.js = nc.jetstream()
         self.redis = redis
         self.keys = Keys(settings.account_token)
-        self.config = StateConfig(grace_ms=settings.grace_ms, max_trades=settings.max_trades)
+        self.config = StateConfig(grace_ms=settings.grace_ms, max_trades=settings.max_trades,
+                                  retention_ms=settings.retention_ms,
+                                  fill_retention_ms=settings.fill_retention_ms)
         self.core = StateCore(self.config)
         self.writer = RedisWriter(redis, self.keys, changes_maxlen=settings.changes_maxlen,
                                   md_changes_maxlen=settings.md_changes_maxlen,

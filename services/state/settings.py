@@ -21,6 +21,8 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     once per ``book_resync_min_interval_s`` per market. ``event_loop``: ``uvloop`` (default) or
     ``asyncio`` for ``python -m services.state``. ``gc_freeze``: freeze the objects alive after
     start-up out of the garbage collector's full collections (see ``services.state.gcwatch``).
+    ``retention_ms`` / ``fill_retention_ms``: terminal orders / fills older than this by the
+    stream's venue clock leave memory and Redis (0 = keep forever; ``services.state.core.retention``).
     """
 
     env_prefix: ClassVar[str] = "STATE_"
@@ -42,6 +44,8 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     sse_queue_max: int = 10_000
     grace_ms: int = 5000
     max_trades: int = 100
+    retention_ms: int = 6 * 3600 * 1000
+    fill_retention_ms: int = 6 * 3600 * 1000
     startup_reconcile: bool = True
     book_resync_after_s: float = 2.0
     book_resync_min_interval_s: float = 1.0

@@ -2,8 +2,10 @@
 
 After every event: no order status goes back, a terminal order never reopens, filled size and the
 venue's ``last_updated_at`` never decrease, fills are unique and never un-busted, an order whose
-command was submitted is always visible. At the end (venue quiet, two complete snapshots, lookups
-answered) the state equals the venue's truth. Books: after a gap never valid until a new ``s``.
+command was submitted is always visible (unless retention evicted it), an evicted order never
+comes back. At the end (venue quiet, two complete snapshots, lookups answered) the state equals the
+venue's truth, for every entity not past the (small) retention horizon. Books: after a gap never
+valid until a new ``s``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from tests.state.builders import book_ev, lvl
 from tests.state.venue_model import MARKETS, Noise, Venue
 
 G = 5000
+RET = 6000  # retention of orders and fills: small, so generated histories evict
+CONFIG = StateConfig(grace_ms=G, retention_ms=RET, fill_retention_ms=RET)
 PROFILE = settings(max_examples=200, deadline=None, derandomize=True,
                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -49,6 +53,24 @@ class Tracker:
         self.last: dict[str, tuple[int, Decimal, int, bool]] = {}
         self.busted: set[str] = set()
         self.submitted: set[str] = set()
+        self.key_of: dict[str, str] = {}
+        self.deleted: set[str] = set()  # order keys deleted (evicted, or relinked client:<cid>)
+        self.status_of: dict[str, str] = {}
+        self.evicted_fills: set[str] = set()
+
+    def changes(self, res: Any) -> None:
+        for ch in res.changes:
+            if ch.kind == "fill" and ch.value is None:
+                self.evicted_fills.add(ch.key)
+            if ch.kind != "order":
+                continue
+            if ch.value is None:
+                self.deleted.add(ch.key)
+                # an id key is deleted only by eviction, which takes terminal orders only
+                assert ch.key.startswith("client:") or self.status_of[ch.key] in TERMINAL, ch.key
+            else:
+                assert ch.key not in self.deleted, f"order {ch.key} came back after it was deleted"
+                self.status_of[ch.key] = ch.value.status
 
     def check(self, core: StateCore) -> None:
         for st_ in core.orders.orders.values():
@@ -63,16 +85,19 @@ class Tracker:
                 assert st_.filled >= p_filled, f"{cid}: filled went back"
                 assert st_.last_updated_at >= p_lua, f"{cid}: last_updated_at went back"
             self.last[cid] = (rank, st_.filled, st_.last_updated_at, terminal)
+            self.key_of[cid] = st_.key
         fills = core.entities.fills
         assert all(k == f.fill.id for k, f in fills.items())
         now_busted = {k for k, f in fills.items() if f.busted}
-        assert self.busted <= now_busted, "a fill was un-busted"
+        assert self.busted - self.evicted_fills <= now_busted, "a fill was un-busted"
         self.busted = now_busted
         for cid in self.submitted:
-            assert core.get_order(client_id=cid).value is not None, f"{cid} vanished (double execution)"
+            if core.get_order(client_id=cid).value is None:
+                assert self.key_of[cid] in self.deleted, f"{cid} vanished (double execution)"
 
 
-def play(script: list[tuple[Any, ...]], noise: Noise, seed: int) -> tuple[StateCore, Venue, list[Any]]:
+def play(script: list[tuple[Any, ...]], noise: Noise,
+         seed: int) -> tuple[StateCore, Venue, list[Any], set[str]]:
     """Run the script on the venue, fold what the sources saw (answering lookups); also return the
     ACCOUNT stream exactly as applied."""
     rng = random.Random(seed)
@@ -87,7 +112,7 @@ def play(script: list[tuple[Any, ...]], noise: Noise, seed: int) -> tuple[StateC
     venue.snapshot(rng.randint(0, G))
     venue.wait(G + 1000)
 
-    core = StateCore(StateConfig(grace_ms=G))
+    core = StateCore(CONFIG)
     tracker = Tracker()
     heap = list(venue.items)
     heapq.heapify(heap)
@@ -102,41 +127,66 @@ def play(script: list[tuple[Any, ...]], noise: Noise, seed: int) -> tuple[StateC
         res = core.apply(seq, ev)
         if isinstance(ev, CmdSubmitted):
             tracker.submitted.add(ev.client_id)
+        tracker.changes(res)
         tracker.check(core)
         for action in res.actions:
             if action.kind == "lookup":
                 n += 1
                 at = recv + rng.randint(5, 3000)  # lookups take time: snapshots may overtake them
                 heapq.heappush(heap, (at, n, lambda a=action, t=at: venue.lookup(t, a.order_id, a.client_id)))
-    return core, venue, applied
+    return core, venue, applied, tracker.deleted
 
 
-def assert_matches_truth(core: StateCore, venue: Venue) -> None:
+def assert_matches_truth(core: StateCore, venue: Venue, deleted: set[str]) -> None:
+    """State == truth for every entity the retention may not have evicted yet (a terminal order or
+    a fill past the horizon by the stream's venue clock may be gone; when held, it is still exact)."""
     truth = venue.now
+    now = core.retention.now
     for oid, o in truth.orders.items():
         st_ = core.get_order(oid).value
+        if st_ is None and o.status == "CLOSED" and o.last_updated_at + RET <= now:
+            continue  # evicted (or never created: already past the horizon when it arrived)
         assert st_ is not None, f"order {oid} missing"
         assert (st_.status, st_.venue_status) == (o.status, o.status), oid
         assert st_.remaining_size == o.remaining_size, oid
     for cid in venue.cmd_only:
-        assert core.get_order(client_id=cid).value.status == REJECTED, cid
+        st_ = core.get_order(client_id=cid).value
+        assert st_ is not None or f"client:{cid}" in deleted, cid
+        assert st_ is None or st_.status == REJECTED, cid
     expected_keys = set(truth.orders) | {f"client:{c}" for c in venue.cmd_only}
-    assert set(core.orders.orders) == expected_keys
+    assert set(core.orders.orders) <= expected_keys
+    for gone in expected_keys - set(core.orders.orders):
+        o = truth.orders.get(gone)
+        assert (o.status == "CLOSED" and o.last_updated_at + RET <= now) if o else gone in deleted, gone
     for m in MARKETS:
         held = core.entities.positions.get(m)
         true_pos = truth.positions.get(m)
         assert (held.position.size if held else 0) == (true_pos.size if true_pos else 0), m
     assert core.entities.balances["USDC"].size == truth.balance
-    assert set(core.entities.fills) == set(truth.fills)
-    assert {k for k, f in core.entities.fills.items() if f.busted} == truth.busted
+    held = core.entities.fills
+    retained = {k for k, f in truth.fills.items() if f.created_at + RET > now}
+    assert retained <= set(held) <= set(truth.fills)
+    assert {k for k, f in held.items() if f.busted} == truth.busted & set(held)
 
 
 @PROFILE
 @given(script=st.lists(OPS, min_size=15, max_size=50), noise=NOISE, seed=st.integers(0, 2**32))
 def test_fold_never_regresses_and_converges_to_venue_truth(
         script: list[tuple[Any, ...]], noise: Noise, seed: int) -> None:
-    core, venue, _ = play(script, noise, seed)
-    assert_matches_truth(core, venue)
+    core, venue, _, deleted = play(script, noise, seed)
+    assert_matches_truth(core, venue, deleted)
+
+
+def test_generated_histories_do_evict() -> None:
+    """The venue model's histories are long enough for the small retention to evict."""
+    script: list[tuple[Any, ...]] = [
+        ("place", "accept", "BUY", 2, MARKETS[0]), ("fill", 0, 2), ("wait", 8000),
+        ("place", "reject", "SELL", 1, MARKETS[1]), ("place", "accept", "SELL", 1, MARKETS[1]),
+        ("cancel", 2, False), ("wait", 8000)]
+    core, venue, _, deleted = play(script, Noise(drop=0.0, dup=0.0, max_latency=1), 7)
+    m = core.metrics()
+    assert m["evicted_orders"] >= 2 and m["evicted_fills"] >= 1, m
+    assert_matches_truth(core, venue, deleted)
 
 
 @PROFILE
@@ -144,15 +194,15 @@ def test_fold_never_regresses_and_converges_to_venue_truth(
        cut=st.floats(0, 1))
 def test_replay_and_checkpoint_resume_are_byte_identical(
         script: list[tuple[Any, ...]], noise: Noise, seed: int, cut: float) -> None:
-    core, _, events = play(script, noise, seed)
+    core, _, events, _ = play(script, noise, seed)
     # the stream as applied (lookup answers included), replayed into a fresh core
-    a = StateCore(StateConfig(grace_ms=G))
+    a = StateCore(CONFIG)
     for i, ev in enumerate(events, 1):
         a.apply(i, ev)
     assert a.dump() == core.dump()
     # a checkpoint taken anywhere, loaded, then the rest of the stream: the same bytes
     k = int(len(events) * cut)
-    c = StateCore(StateConfig(grace_ms=G))
+    c = StateCore(CONFIG)
     for i, ev in enumerate(events[:k], 1):
         c.apply(i, ev)
     c = StateCore.load(c.dump())
