@@ -156,17 +156,17 @@ def assert_matches_truth(core: StateCore, venue: Venue, deleted: set[str]) -> No
     expected_keys = set(truth.orders) | {f"client:{c}" for c in venue.cmd_only}
     assert set(core.orders.orders) <= expected_keys
     for gone in expected_keys - set(core.orders.orders):
-        o = truth.orders.get(gone)
-        assert (o.status == "CLOSED" and o.last_updated_at + RET <= now) if o else gone in deleted, gone
+        t = truth.orders.get(gone)
+        assert (t.status == "CLOSED" and t.last_updated_at + RET <= now) if t else gone in deleted, gone
     for m in MARKETS:
         held = core.entities.positions.get(m)
         true_pos = truth.positions.get(m)
         assert (held.position.size if held else 0) == (true_pos.size if true_pos else 0), m
     assert core.entities.balances["USDC"].size == truth.balance
-    held = core.entities.fills
+    fills = core.entities.fills
     retained = {k for k, f in truth.fills.items() if f.created_at + RET > now}
-    assert retained <= set(held) <= set(truth.fills)
-    assert {k for k, f in held.items() if f.busted} == truth.busted & set(held)
+    assert retained <= set(fills) <= set(truth.fills)
+    assert {k for k, f in fills.items() if f.busted} == truth.busted & set(fills)
 
 
 @PROFILE
