@@ -48,8 +48,7 @@ def push(channel: str, data: Any) -> bytes:
 
 
 def bbo(seq: int = 5, ts: int = 1_700_000_000_111) -> Bbo:
-    return Bbo(market=M, seq_no=seq, bid=D("100"), bid_size=D("1"), ask=D("101"), ask_size=D("2"),
-               last_updated_at=ts)
+    return Bbo(market=M, seq_no=seq, bid="100", bid_size="1", ask="101", ask_size="2", last_updated_at=ts)
 
 
 def trade(ts: int = 1_700_000_000_222) -> Trade:
@@ -59,9 +58,9 @@ def trade(ts: int = 1_700_000_000_222) -> Trade:
 
 def summary(ts: int = 1_700_000_000_333) -> MarketSummary:
     z = D("0")
-    return MarketSummary(symbol=M, mark_price=D("100"), last_traded_price=D("100"), bid=D("99"),
-                         bid_size=D("1"), ask=D("101"), ask_size=D("1"), volume_24h=z, total_volume=z,
-                         created_at=ts, underlying_price=D("100"), open_interest=z, funding_rate=D("0.0001"),
+    return MarketSummary(symbol=M, mark_price="100", last_traded_price="100", bid="99",
+                         bid_size="1", ask="101", ask_size="1", volume_24h=z, total_volume=z,
+                         created_at=ts, underlying_price="100", open_interest=z, funding_rate=D("0.0001"),
                          price_change_rate_24h=z)
 
 

@@ -219,3 +219,20 @@ def test_refused_book_subscription_signals_a_reconnect_other_refusals_do_not() -
     assert p.signals == [] and p.counters["subscribe_errors"] == 1
     p.receive(error(ids[f"order_book.{M}.deltas"], -32600, "invalid subscribe request"), 1)
     assert [name for name, _ in p.signals] == ["reconnect"]
+
+
+def test_empty_book_side_json_and_sbe_pushes_become_the_same_bbo_event_without_a_price() -> None:
+    empty_bid = msgspec.structs.replace(s.bbo(), bid="", bid_size="")
+    [from_json] = proto().receive(s.push(f"bbo.{M}", empty_bid), 1)
+    [from_sbe] = proto().receive(sbe.encode(empty_bid), 1)
+    assert isinstance(from_json, BboEvent) and isinstance(from_sbe, BboEvent)
+    assert from_json.bbo == from_sbe.bbo == empty_bid
+    assert from_json.bbo.bid_value is None and from_json.bbo.ask_value == 101
+
+
+def test_summary_push_with_empty_prices_becomes_a_summary_event() -> None:
+    empty = dict.fromkeys(("bid", "bid_size", "ask", "ask_size", "last_traded_price"), "")
+    summary = msgspec.structs.replace(s.summary(), **empty)
+    [event] = proto().receive(s.push("markets_summary", summary), 1)
+    assert isinstance(event, SummaryEvent) and event.summary == summary
+    assert event.summary.bid_value is None and event.summary.mark_price_value == 100

@@ -48,7 +48,7 @@ def fill(id: str, order_id: str = "1", *, size: str = "0.5", price: str = "100",
     return Fill(id=id, side=side, liquidity="TAKER", market=market, order_id=order_id,
                 price=Decimal(price), size=Decimal(size), fee=z, fee_currency="USDC", created_at=ts,
                 remaining_size=Decimal(remaining), client_id="", fill_type="FILL", realized_pnl=z,
-                realized_funding=z, account=ACCOUNT, underlying_price=z, flags=[])
+                realized_funding=z, account=ACCOUNT, underlying_price="0", flags=[])
 
 
 def fill_ev(f: Fill, source: str = "ws", *, recv_ms: int | None = None, snapshot_id: str = "",
