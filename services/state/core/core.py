@@ -86,7 +86,6 @@ class StateCore(Queries, MarketHandlers):
         self.retention = Retention(self.config.retention_ms, self.config.fill_retention_ms)
         self.orders = OrderTable(self.counters, self.retention)
         self.entities = EntityTables(self.counters, self.retention)
-        self._retention_queue = self.retention.queue  # the same list for the core's lifetime
         self.books: dict[str, Book] = {}
         self.bbo: dict[str, Bbo] = {}
         self.trades: dict[str, list[Trade]] = {}
@@ -160,18 +159,20 @@ class StateCore(Queries, MarketHandlers):
         info.last_seq = stream_seq
         info.last_recv_ns = event.recv_ns
         info.events += 1
+        ret = self.retention
+        now = ret.now
         ts = event.venue_ts_ms
         if ts:
             info.last_venue_ts = ts
-            if ts > self.retention.now:
-                self.retention.now = ts
+            if ts > now:
+                ret.now = now = ts
         res = Result(stream="account", seq=stream_seq, changes=[], actions=[])
         if src == "ws" and event.conn_epoch > self.feed.epoch:
             self._new_epoch(event.conn_epoch, stream_seq, res)
         handler(stream_seq, event, res)
-        queue = self._retention_queue
-        if queue and queue[0][0] <= self.retention.now:
-            self.retention.evict_due(self.orders, self.entities, res)
+        queue = ret.queue
+        if queue and queue[0][0] <= now:
+            ret.evict_due(self.orders, self.entities, res)
         return res
 
     # ----------------------------------------------------------------------------- account events
