@@ -65,8 +65,9 @@ class VenueView:
                 q = await self.rest.bbo(symbol)
             except Exception:  # a fallback price only; the state's bbo key is preferred
                 continue
-            if q.bid > 0 and q.ask > 0:
-                self.venue_prices[symbol] = (q.bid + q.ask) / 2
+            bid, ask = q.bid_value, q.ask_value  # None when a book side is empty
+            if bid is not None and ask is not None and bid > 0 and ask > 0:
+                self.venue_prices[symbol] = (bid + ask) / 2
 
     async def run(self) -> None:
         """Refresh until :attr:`stopped` (errors are logged; the last good values stay)."""
