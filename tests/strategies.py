@@ -53,6 +53,8 @@ def _for_info(info: mi.Type) -> st.SearchStrategy[Any]:
     if isinstance(info, mi.DecimalType):
         return DECIMALS
     if isinstance(info, mi.StrType):
+        if info.pattern is not None:  # e.g. DecimalText: "" or a decimal
+            return st.from_regex(info.pattern, fullmatch=True)
         return TEXT
     if isinstance(info, mi.ListType):
         return st.lists(_for_info(info.item_type), max_size=3)
