@@ -210,6 +210,10 @@ async def converge(s: System, state: StateClient, within_s: float = 15.0) -> tup
         await asyncio.sleep(0.2)
 
 
+REPORTS: list[str] = []
+"""Every scenario's summary line; tests/conftest.py prints them in pytest's terminal summary."""
+
+
 def report(name: str, s: System, poller: Poller, differences: list[str], truth: dict[str, Any],
            extra: str = "") -> str:
     """One scenario's summary line (printed for ``pytest -s`` and logged)."""
@@ -223,4 +227,5 @@ def report(name: str, s: System, poller: Poller, differences: list[str], truth: 
             + ("state == truth" if not differences else f"{len(differences)} differences") + extra)
     print("\n" + line)
     log.info(line)
+    REPORTS.append(line)
     return line
