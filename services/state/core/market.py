@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from services.state.core.book import Book
 from services.state.core.counters import Counters
 from services.state.core.model import Change, Result
@@ -48,11 +50,7 @@ class MarketHandlers:
     def _bbo(self, seq: int, ev: BboEvent, res: Result) -> None:
         b = ev.bbo
         cur = self.bbo.get(b.market)
-        if cur is not None and b.seq_no < cur.seq_no:
-            res.dropped = "stale"
-            return
-        self.bbo[b.market] = b
-        res.changes.append(Change("bbo", b.market, b))
+        _latest(self.bbo, "bbo", b.market, b, cur is not None and b.seq_no < cur.seq_no, res)
 
     def _trade(self, seq: int, ev: TradeEvent, res: Result) -> None:
         t = ev.trade
@@ -65,17 +63,18 @@ class MarketHandlers:
     def _summary(self, seq: int, ev: SummaryEvent, res: Result) -> None:
         s = ev.summary
         cur = self.summary.get(s.symbol)
-        if cur is not None and s.created_at < cur.created_at:
-            res.dropped = "stale"
-            return
-        self.summary[s.symbol] = s
-        res.changes.append(Change("summary", s.symbol, s))
+        _latest(self.summary, "summary", s.symbol, s, cur is not None and s.created_at < cur.created_at, res)
 
     def _funding(self, seq: int, ev: FundingEvent, res: Result) -> None:
         f = ev.funding
         cur = self.funding.get(f.market)
-        if cur is not None and f.created_at < cur.created_at:
-            res.dropped = "stale"
-            return
-        self.funding[f.market] = f
-        res.changes.append(Change("funding", f.market, f))
+        _latest(self.funding, "funding", f.market, f, cur is not None and f.created_at < cur.created_at, res)
+
+
+def _latest(table: dict[str, Any], kind: str, key: str, value: Any, older: bool, res: Result) -> None:
+    """Keep ``value`` as the latest of ``kind`` for ``key`` unless it is ``older`` (then: dropped)."""
+    if older:
+        res.dropped = "stale"
+        return
+    table[key] = value
+    res.changes.append(Change(kind, key, value))
