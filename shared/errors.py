@@ -8,6 +8,8 @@ re-raised ``from`` the original.
 
 from __future__ import annotations
 
+from typing import Literal
+
 
 class HubError(Exception):
     """Base of every paradex-hub error. ``retryable`` says whether trying again can help."""
@@ -48,10 +50,28 @@ class SigningError(HubError):
     """A message could not be signed or a signature could not be checked (bad key, bad value)."""
 
 
+Delivery = Literal["not_sent", "unknown"]
+
+
 class TransportError(HubError):
-    """The venue could not be reached or did not answer in time. The outcome is unknown."""
+    """The venue could not be reached or did not answer in time.
+
+    ``delivery`` says what the venue may have seen, as a typed field (never parse the message):
+
+    * ``"not_sent"``: the failure happened before any byte of the request was written
+      (connection refused, DNS, TLS, no pooled connection): the venue did not act, and the same
+      request may be sent again with the same client id;
+    * ``"unknown"``: the request may have reached the venue (a timeout after writing, a connection
+      lost mid-answer): the outcome is ambiguous and is resolved by a lookup, never by re-sending
+      under a new id.
+    """
 
     retryable = True
+
+    def __init__(self, message: str, *, delivery: Delivery = "unknown",
+                 retryable: bool | None = None) -> None:
+        super().__init__(message, retryable=retryable)
+        self.delivery: Delivery = delivery
 
 
 class VenueError(HubError):

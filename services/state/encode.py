@@ -12,14 +12,13 @@ from typing import Any, NamedTuple
 import msgspec
 
 from services.state.core import Change
+from shared.rediskeys import encode_record
 
 _enc = msgspec.json.Encoder()
 encode = _enc.encode
 
 
-def body(seq: int, value_json: bytes) -> bytes:
-    """``{"seq": seq, "value": <value_json>}``."""
-    return b'{"seq":%d,"value":%s}' % (seq, value_json)
+body = encode_record  # ``{"seq": seq, "value": <value_json>}`` (the contract lives in shared.rediskeys)
 
 
 def body_of(seq: int, value: Any) -> bytes:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from services.state.encode import Encoded, body
-from services.state.keys import Keys
+from shared.rediskeys import Keys
 
 # Opcodes: S key value (SET) | D key (DEL) | H hash field value | h hash field (HDEL) |
 # A set member (SADD) | R set member (SREM) | Z zset score member | z zset member (ZREM) |

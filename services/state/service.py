@@ -25,7 +25,6 @@ from services.state.core.codec import DumpCache
 from services.state.encode import Encoded, encode, encode_change
 from services.state.gcwatch import GcWatch
 from services.state.hub import ChangeHub
-from services.state.keys import Keys
 from services.state.pipeline import WritePipeline
 from services.state.redis_writer import RedisWriter
 from services.state.resync import BookResyncer
@@ -37,6 +36,7 @@ from shared.bus.events import BboEvent, BookEvent, BookGap, FundingEvent, Summar
 from shared.bus.publish import market_of
 from shared.bus.requests import ReconcileRequest
 from shared.bus.subjects import ACCOUNT_STREAM, MARKET_WILDCARD, account_filter, dlq_subject
+from shared.rediskeys import Keys
 
 log = logging.getLogger("state")
 

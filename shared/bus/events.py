@@ -209,6 +209,59 @@ class CmdUnknown(_Command, frozen=True, kw_only=True, tag="cmd_unknown"):
     reason: str = ""
 
 
+class CmdNotSent(_Command, frozen=True, kw_only=True, tag="cmd_not_sent"):
+    """The order request failed before any byte reached the venue (refused, DNS, TLS): the venue
+    did not act. The PENDING_NEW record of ``client_id`` is withdrawn (not REJECTED: the same client
+    id may be submitted again, and a later CmdSubmitted for it starts afresh)."""
+
+    reason: str = ""
+
+
+class CmdCancelFailed(_Command, frozen=True, kw_only=True, tag="cmd_cancel_failed"):
+    """The venue definitely refused a cancel (a 4xx with a venue error body): PENDING_CANCEL is
+    cleared at once, the order keeps its venue status and records the error (``code``)."""
+
+    order_id: str = ""
+    code: str
+    message: str = ""
+    http_status: int = 0
+
+
+class CmdCancelUnknown(_Command, frozen=True, kw_only=True, tag="cmd_cancel_unknown"):
+    """A cancel whose outcome is ambiguous (5xx, timeout, connection lost after writing): the order
+    stays PENDING_CANCEL and is looked up; never cleared on a guess."""
+
+    order_id: str = ""
+    reason: str = ""
+
+
+class CmdModifyFailed(_Command, frozen=True, kw_only=True, tag="cmd_modify_failed"):
+    """The venue definitely refused a modify: PENDING_MODIFY is cleared at once, the order keeps
+    its venue status, size and price, and records the error (``code``)."""
+
+    order_id: str
+    code: str
+    message: str = ""
+    http_status: int = 0
+
+
+class CmdModifyUnknown(_Command, frozen=True, kw_only=True, tag="cmd_modify_unknown"):
+    """A modify whose outcome is ambiguous: the order stays PENDING_MODIFY and is looked up."""
+
+    order_id: str
+    reason: str = ""
+
+
+class KillSwitch(Event, frozen=True, kw_only=True, tag="kill_switch"):
+    """The commands service's kill switch changed: ``active`` refuses new orders (after cancelling
+    everything) until a resume. ``strategy`` empty = global (admin token), else that strategy only."""
+
+    active: bool
+    strategy: str = ""
+    by: str = ""
+    reason: str = ""
+
+
 # --------------------------------------------------------------------------------------------
 # Market data (MARKET stream)
 
@@ -246,6 +299,7 @@ AccountBusEvent = (
     OrderEvent | FillEvent | PositionEvent | AccountEvent | BalanceRecord | BalanceChange | TradebustEvent
     | FeedStatus | SnapshotStarted | SnapshotPart | SnapshotFinished | LookupResult
     | CmdSubmitted | CmdAccepted | CmdRejected | CmdCancelRequested | CmdModifyRequested | CmdUnknown
+    | CmdNotSent | CmdCancelFailed | CmdCancelUnknown | CmdModifyFailed | CmdModifyUnknown | KillSwitch
 )
 MarketBusEvent = BookEvent | BboEvent | TradeEvent | SummaryEvent | FundingEvent | BookGap
 AnyEvent = AccountBusEvent | MarketBusEvent

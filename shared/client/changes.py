@@ -22,11 +22,12 @@ import msgspec
 
 from shared.client.errors import ClientError
 from shared.client.models import Change
+from shared.rediskeys import Keys
 
 
 def changes_key(account: str) -> str:
     """Redis key of an account's change stream (``account`` as configured; lower-cased here)."""
-    return f"pdx:{account.lower()}:changes"
+    return Keys(account).changes
 
 
 def _s(v: Any) -> str:

@@ -83,11 +83,13 @@ def test_non_json_body_message_is_truncated() -> None:
 def test_connect_error_says_not_sent() -> None:
     err = error_from_transport(httpx.ConnectError("refused", request=_REQ), "POST", "/orders")
     assert isinstance(err, TransportError) and "not sent" in str(err) and "POST /orders" in str(err)
+    assert err.delivery == "not_sent"
 
 
 def test_read_timeout_says_outcome_unknown() -> None:
     err = error_from_transport(httpx.ReadTimeout("timed out", request=_REQ), "POST", "/orders")
     assert isinstance(err, TransportError) and "outcome unknown" in str(err)
+    assert err.delivery == "unknown"
 
 
 @pytest.mark.parametrize(("method", "path", "family"), [

@@ -9,8 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 from services.simulator.engine.types import Side
-from services.state.keys import Keys
 from shared.bus import BookEvent
+from shared.rediskeys import Keys
 from tests.feed.feedkit import FeedFactory, M, Running, connected, place, start_feed
 from tests.feed.helpers import until
 from tests.simfixture import SimHandle

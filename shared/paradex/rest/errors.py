@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import httpx
 
-from shared.errors import AuthError, DecodeError, RateLimitedError, TransportError, VenueError
+from shared.errors import AuthError, DecodeError, Delivery, RateLimitedError, TransportError, VenueError
 from shared.paradex.models.common import decode
 from shared.paradex.models.rest import ApiError
 from shared.paradex.rest.ratelimit import parse_retry_after
@@ -50,10 +50,11 @@ def error_from_transport(exc: httpx.HTTPError, method: str, path: str) -> Transp
     dropped connection) leaves the outcome unknown, which the message says so that an order
     POST is resolved by lookup rather than resent.
     """
+    delivery: Delivery
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-        what = "not sent"
+        delivery, what = "not_sent", "not sent"
     else:
-        what = "outcome unknown"
+        delivery, what = "unknown", "outcome unknown"
     kind = type(exc).__name__
     detail = str(exc) or kind
-    return TransportError(f"{method} {path}: {kind} ({what}): {detail}")
+    return TransportError(f"{method} {path}: {kind} ({what}): {detail}", delivery=delivery)
