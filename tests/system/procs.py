@@ -263,7 +263,7 @@ async def process_system(nats_url: str, redis_url: str, tmp: Path, *, sim: Mappi
                          markets: tuple[str, ...] = (M,), strategies: list[dict[str, Any]] | None = None,
                          ready_within_s: float = 30.0) -> AsyncIterator[ProcSystem]:
     """Start the simulator and the four services as processes for a fresh account; stop all after."""
-    tmp.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(tmp.mkdir, parents=True, exist_ok=True)
     rest_port, ws_port, control_port = free_port(), free_port(), free_port()
     account, key = new_account(), new_private_key()
     common = {
