@@ -161,7 +161,8 @@ class ControlApp:
     async def healthz(self, request: Request) -> Response:
         return _json({"status": "ok", "ws_connections": len(self.hub.conns),
                       "synthetic_rate": self.drivers.synthetic_rate, "synthetic_steps": self.drivers.steps,
-                      "system_status": self.venue.system_status, "ws_pushes": self.hub.pushes})
+                      "system_status": self.venue.system_status, "ws_pushes": self.hub.pushes,
+                      "sbe_encode_errors": self.hub.sbe_encode_errors, "push_errors": self.hub.push_errors})
 
     async def reset(self, request: Request) -> Response:
         """Clear every fault and put the system state back to ``ok``."""
@@ -245,7 +246,8 @@ class ControlApp:
     async def ws_connections(self, request: Request) -> Response:
         return _json({"connections": [
             {"conn_id": c.id, "account": c.account, "subscriptions": sorted(c.subscriptions),
-             "queued": c.queued, "pushed": c.pushed, "sbe_version": c.sbe_version}
+             "queued": c.queued, "pushed": c.pushed, "sbe_version": c.sbe_version,
+             "sbe_dropped": c.sbe_dropped}
             for c in self.hub.conns.values()
         ]})
 
