@@ -115,7 +115,7 @@ class Hub:
                     data = encode_event(event)
                     for channel, subs in targets:
                         if subs:
-                            self._private(subs, push_frame(channel, data))
+                            self._private(subs, channel, push_frame(channel, data))
                 continue
             channels = [(c, subscribers.get(c)) for c in public_channels(event)]
             if not any(subs for _, subs in channels) or faults.ws_frozen:
@@ -127,10 +127,18 @@ class Hub:
                 if subs:
                     self.fan_out(subs, channel, data, sbe_frame)
 
-    def _private(self, subs: set[Conn], frame: bytes) -> None:
-        """Deliver one private frame through the private-push faults."""
+    def _private(self, subs: set[Conn], channel: str, frame: bytes) -> None:
+        """Deliver one private frame through the private-push faults (if they apply to ``channel``).
+
+        A reordered (held) frame is released after the next private frame delivered, whatever
+        its channel.
+        """
         pf, rng = self.faults.private, self.faults.rng
         items = [(conn, frame) for conn in subs]
+        if not pf.applies(channel):
+            self._deliver_all(items)
+            self._release_held()
+            return
         if pf.drop.hit(rng):
             return
         if pf.delay.hit(rng):
@@ -143,6 +151,9 @@ class Hub:
         self._deliver_all(items)
         if pf.duplicate.hit(rng):
             self._deliver_all(items)
+        self._release_held()
+
+    def _release_held(self) -> None:
         if self._held:
             held, self._held = self._held, []
             self._deliver_all(held)
