@@ -26,11 +26,12 @@ from services.state.checkpoint import load_for_replica, save_checkpoint
 from services.state.consumer import PullConsumer, bind_durable
 from services.state.core import Action, StateConfig, StateCore
 from services.state.core.codec import DumpCache
-from services.state.encode import Encoded, encode, encode_change
+from services.state.encode import Encoded, encode_change
 from services.state.gcwatch import GcWatch
 from services.state.horizon import HistoryGap, Horizon
 from services.state.hub import ChangeHub
 from services.state.lease import Lease
+from services.state.marketdata import MarketData
 from services.state.pipeline import WritePipeline
 from services.state.redis_writer import RedisWriter
 from services.state.resync import BookResyncer
@@ -39,8 +40,6 @@ from services.state.seqgate import SeqGate
 from services.state.settings import Settings
 from services.state.views import health_body
 from shared.bus import decode_event, ensure_streams
-from shared.bus.events import BboEvent, BookEvent, BookGap, FundingEvent, SummaryEvent, TradeEvent
-from shared.bus.publish import market_of
 from shared.bus.requests import ReconcileRequest
 from shared.bus.subjects import ACCOUNT_STREAM, MARKET_WILDCARD, account_filter, dlq_subject
 from shared.rediskeys import Keys
@@ -48,9 +47,6 @@ from shared.rediskeys import Keys
 log = logging.getLogger("state")
 
 WRITTEN_WAIT_S = 10.0
-_MD_KIND = {BookEvent: "book", BookGap: "book", BboEvent: "venue_bbo", TradeEvent: "trade",
-            SummaryEvent: "summary", FundingEvent: "funding"}
-
 
 class StateService:
     """Owns the core and every I/O around it for one account."""
@@ -91,11 +87,9 @@ class StateService:
                                    min_interval_s=settings.book_resync_min_interval_s)
         self.consumer: PullConsumer | None = None
         self.dlq_count = 0
-        self.decode_errors = 0
-        self.apply_errors = 0
-        self.market_events = 0
+        self.account_decode_errors = 0
+        self.account_apply_errors = 0
         self.last_account_wall = 0.0
-        self.last_market_wall = 0.0
         self.restored_seq: int | None = None
         self.checkpoint_seq = 0
         self.checkpoints = 0
@@ -105,7 +99,9 @@ class StateService:
         self._checkpoint_lock = asyncio.Lock()
         self._checkpoint_task: asyncio.Task[None] | None = None
         self.gc = GcWatch()
-        self._md_dirty: dict[tuple[str, str], None] = {}
+        self.market = MarketData(lambda: self.core, self.writer, self.hub, self._dead_letter,
+                                 book_depth=settings.book_depth,
+                                 flush_interval_s=settings.md_flush_interval_s)
         self._market_sub: Any = None
         self._tasks: list[asyncio.Task[None]] = []
         self.started = False
@@ -141,7 +137,7 @@ class StateService:
             await self.requester.send(ReconcileRequest(reason="stream_evicted_past_checkpoint"))
         elif restored is None and s.startup_reconcile:
             await self.requester.send(ReconcileRequest(reason="state_startup"))
-        self._market_sub = await self.nc.subscribe(MARKET_WILDCARD, cb=self._on_market)
+        self._market_sub = await self.nc.subscribe(MARKET_WILDCARD, cb=self.market.on_message)
         # The venue sends a book snapshot only on subscribe, and core NATS keeps nothing: ask the
         # feed to resubscribe our books (after the subscription reached the server, so the fresh
         # snapshots cannot slip past us).
@@ -155,7 +151,7 @@ class StateService:
                                      batch=s.fetch_batch, expires_s=s.fetch_expires_s,
                                      may_pull=self.lease.valid)
         await self.consumer.start()
-        self._tasks = [asyncio.create_task(self._flush_market_loop(), name="state-md-flush"),
+        self._tasks = [asyncio.create_task(self.market.flush_loop(), name="state-md-flush"),
                        asyncio.create_task(self._periodic_loop(), name="state-periodic"),
                        asyncio.create_task(self._resync_loop(), name="state-book-resync"),
                        asyncio.create_task(self._watch_lease(), name="state-lease-watch")]
@@ -179,8 +175,10 @@ class StateService:
         if self._checkpoint_task is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._checkpoint_task, WRITTEN_WAIT_S + 5)
-        with contextlib.suppress(Exception):
-            await self._flush_market()
+        try:
+            await self.market.flush()
+        except Exception as exc:
+            log.error("final market-data flush failed: %r", exc)
         if not self.lease.lost.is_set():  # a lost lease: the successor's checkpoints, not ours
             try:
                 await asyncio.wait_for(self.checkpoint(), WRITTEN_WAIT_S + 5)
@@ -191,6 +189,15 @@ class StateService:
         self.hub.close()
         self.gc.uninstall()
         self.started = False
+
+    @property
+    def decode_errors(self) -> int:
+        """Undecodable bus messages (account and market data)."""
+        return self.account_decode_errors + self.market.decode_errors
+
+    @property
+    def last_market_wall(self) -> float:
+        return self.market.last_wall
 
     async def checkpoint(self) -> int:
         """Save the core as of now (after any checkpoint in progress); returns the sequence saved.
@@ -233,13 +240,13 @@ class StateService:
             try:
                 event = decode_event(msg.data)
             except Exception as exc:
-                self.decode_errors += 1
+                self.account_decode_errors += 1
                 await self._dead_letter(msg.subject, seq, msg.data, f"decode: {exc}")
                 continue
             try:
                 res = core.apply(seq, event)
             except Exception as exc:  # a core bug must not stop the stream; the event is kept
-                self.apply_errors += 1
+                self.account_apply_errors += 1
                 log.exception("apply failed at stream seq %d", seq)
                 await self._dead_letter(msg.subject, seq, msg.data, f"apply: {exc!r}")
                 continue
@@ -270,78 +277,11 @@ class StateService:
         except Exception as exc:
             log.error("DLQ publish failed: %r", exc)
 
-    # --------------------------------------------------------------------------------- market
-
-    async def _on_market(self, msg: Any) -> None:
-        try:
-            event = decode_event(msg.data)
-            kind = _MD_KIND[type(event)]
-            market = market_of(event)
-        except Exception as exc:
-            self.decode_errors += 1
-            await self._dead_letter(msg.subject, 0, msg.data, f"decode: {exc}")
-            return
-        self.market_events += 1
-        try:
-            res = self.core.apply(self.core.market_seq + 1, event)
-        except Exception as exc:
-            self.apply_errors += 1
-            await self._dead_letter(msg.subject, 0, msg.data, f"apply: {exc!r}")
-            return
-        self.last_market_wall = time.time()
-        if res.changes:
-            self._md_dirty[(kind, market)] = None
-            if kind == "book":
-                self._md_dirty[("bbo", market)] = None
-
-    def market_value(self, kind: str, market: str) -> Any:
-        """The current value behind ``pdx:md:<kind>:<market>`` (same as HTTP serves)."""
-        core = self.core
-        if kind == "book":
-            return core.get_book(market, self.settings.book_depth).value
-        if kind == "bbo":
-            return core.get_bbo(market).value
-        if kind == "venue_bbo":
-            return core.bbo.get(market)
-        if kind == "trade":
-            trades = core.trades.get(market)
-            return trades[-1] if trades else None
-        if kind == "summary":
-            return core.summary.get(market)
-        return core.funding.get(market)
-
-    async def _flush_market(self) -> None:
-        if not self._md_dirty:
-            return
-        dirty, self._md_dirty = self._md_dirty, {}
-        seq = self.core.market_seq
-        values = [(kind, market, seq, encode(self.market_value(kind, market))) for kind, market in dirty]
-        self.hub.publish(Encoded("market", kind, market, seq, value, False, None)
-                         for kind, market, seq, value in values)
-        if await self.writer.write_market(values) == 2:
-            self._mark_all_market_dirty()  # just became the writer (or Redis was wiped): all of it
-
-    def _mark_all_market_dirty(self) -> None:
-        core = self.core
-        for kind, table in (("book", core.books), ("bbo", core.books), ("venue_bbo", core.bbo),
-                            ("trade", core.trades), ("summary", core.summary), ("funding", core.funding)):
-            for market in table:
-                self._md_dirty[(kind, market)] = None
-
     def _after_rewrite(self, seq: int) -> None:
         """Redis was rewritten as of ``seq``: its checkpoint and market data went with the loss."""
-        self._mark_all_market_dirty()
+        self.market.mark_all()
         self.checkpoint_seq = 0  # whatever checkpoint Redis held may be gone: write one soon
         self._checkpoint_soon()
-
-    async def _flush_market_loop(self) -> None:
-        period = self.settings.md_flush_interval_s
-        while True:
-            await asyncio.sleep(period)
-            try:
-                await self._flush_market()
-            except Exception as exc:
-                log.error("market flush failed: %r", exc)
 
     # ------------------------------------------------------------------------------- periodic
 
