@@ -26,6 +26,7 @@ import msgspec
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.commands.core import answers
 from services.commands.core.messages import (
@@ -126,6 +127,13 @@ def build_app(
     app = FastAPI(title="paradex-hub commands", version="2", lifespan=lifespan, description=DESCRIPTION)
     refs, components = _schema(PlaceOrder, PlaceBatch, ModifyOrder, CancelBatch, KillRequest)
     metrics = commands.metrics
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """Framework errors (no such route, method not allowed) in our JSON error shape."""
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
+        message = f"{request.method} {request.url.path}: {exc.detail}"
+        return respond(answers.error(exc.status_code, code, "route", message, dict(exc.headers or {})))
 
     async def read(request: Request) -> bytes | Answer:
         declared = request.headers.get("content-length")

@@ -25,7 +25,7 @@ that code; the NOT_FOUND ones are looked up.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 
 from services.commands.budget import Budget
 from services.commands.core import answers, events
@@ -77,9 +77,18 @@ class Cancels:
         book: ExposureBook,
         budget: Budget,
         metrics: Metrics,
+        markets: Callable[[], Collection[str]] = tuple,
     ) -> None:
         self.outbox, self.transport, self.ownership = outbox, transport, ownership
         self.book, self.budget, self.metrics = book, budget, metrics
+        self.markets = markets
+
+    def _market(self, market: str | None) -> Answer | None:
+        """422 for a ``?market=`` that is not one of the venue's markets."""
+        known = self.markets()
+        if market is not None and known and market not in known:
+            return answers.error(422, "MARKET_NOT_FOUND", "market", f"unknown market {market[:64]!r}")
+        return None
 
     async def _budget(self) -> Answer | None:
         wait_s = await self.budget.take(1)
@@ -124,6 +133,8 @@ class Cancels:
         """``DELETE /v1/orders/by_client_id/{client_id}``."""
         if (v := check_client_id(client_id)) is not None:
             return answers.violation(v)
+        if (bad := self._market(market)) is not None:
+            return bad
         owner = await self.ownership.of_client_id(client_id)
         if (v := check_cancel(strategy, owner)) is not None:
             return answers.violation(v)
@@ -162,6 +173,8 @@ class Cancels:
     async def cancel_all(self, strategy: Strategy, market: str | None) -> Answer:
         """``DELETE /v1/orders[?market=]``: every order of the account if the strategy may cancel
         others; otherwise the strategy's own live orders, by client id, through the batch cancel."""
+        if (bad := self._market(market)) is not None:
+            return bad
         if market is not None and not strategy.allows_market(market) and not strategy.can_cancel_others:
             return answers.error(
                 403,

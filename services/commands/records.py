@@ -18,6 +18,7 @@ import msgspec
 
 from services.commands.core import answers
 from services.commands.core.messages import Answer, RecordReply
+from services.commands.core.rules import check_client_id
 from services.commands.core.strategies import Strategy
 from services.commands.metrics import Metrics
 from services.commands.store import CommandStore
@@ -49,7 +50,10 @@ class Records:
         self.metrics = metrics
 
     async def get(self, strategy: Strategy, cid: str) -> Answer:
-        """``GET /v1/commands/{client_id}``: 404 if unknown here, 403 if another strategy's."""
+        """``GET /v1/commands/{client_id}``: 422 for a malformed id, 404 if unknown here, 403 if
+        another strategy's."""
+        if (v := check_client_id(cid)) is not None:
+            return answers.violation(v)
         record = await self.store.get(cid)
         if record is None:
             return answers.error(404, "COMMAND_NOT_FOUND", "client_id", f"no command with client_id {cid}")

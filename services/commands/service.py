@@ -110,6 +110,7 @@ class CommandsService:
             book=self.exposure,
             budget=budget,
             metrics=self.metrics,
+            markets=lambda: self.venue.markets,
         )
         self.modifies = Modifies(
             outbox=outbox,

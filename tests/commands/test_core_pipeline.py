@@ -234,3 +234,25 @@ def test_the_commands_core_imports_no_io_clock_or_randomness() -> None:
             )
             for name in names:
                 assert name.split(".")[0] not in FORBIDDEN or path.name == "ids.py", (path.name, name)
+
+
+def test_number_rules_and_order_ids() -> None:
+    from services.commands.core.rules import check_number, check_order_id
+
+    ok = ["0", "0E-30", "1.000000000000000000000000", "0.000000000000000001", "999999999999999", "-5"]
+    assert all(check_number("size", D(x)) is None for x in ok)
+    bad = {
+        "NaN": "finite_number",
+        "-sNaN": "finite_number",
+        "-Infinity": "finite_number",
+        "1E+15": "number_range",
+        "-1e300": "number_range",
+        "0.0000000000000000001": "number_precision",
+        "1e-400": "number_precision",
+    }
+    for x, rule in bad.items():
+        v = check_number("price", D(x))
+        assert v is not None and (v.rule, v.status) == (rule, 422) and "price" in v.message, x
+    assert check_order_id("1681462103821101699438490000") is None
+    for x in ("", "1" * 65, "12a", "?market=X", "1\x00", "\uff11\uff12"):  # full-width: not digits
+        assert check_order_id(x) is not None, x
