@@ -108,11 +108,6 @@ class Keys:
         reservation), so replicas cannot overshoot a limit together."""
         return f"{self.cmd}:reserved"
 
-    @property
-    def cmd_reserved_seq(self) -> str:
-        """Counter ordering the reservations."""
-        return f"{self.cmd}:reserved:seq"
-
     md_writer = f"{MD}:writer"  # which state replica writes market data to Redis (token, TTL)
 
     @staticmethod

@@ -401,7 +401,7 @@ class PlacePipeline:
     async def _unreserve(self, cids: list[str]) -> None:
         try:
             await self.store.unreserve(cids)
-        except Exception as exc:  # they expire after RESERVATION_MAX_AGE_MS anyway
+        except Exception as exc:  # they expire after COMMANDS_RESERVATION_S anyway
             log.warning("reservations of %s not dropped: %r", cids, exc)
 
     async def close(self) -> None:

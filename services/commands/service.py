@@ -73,7 +73,7 @@ class CommandsService:
         )
         keys = Keys(s.account_token)
         spec = BudgetSpec(Rate(s.rate_per_s, float(s.rate_burst)), Rate(s.rate_per_min / 60, s.rate_per_min))
-        store = CommandStore(self.redis, keys, s.idempotency_ttl_s, spec)
+        store = CommandStore(self.redis, keys, s.idempotency_ttl_s, spec, s.reservation_s)
         self.store = store
         self.index = IndexKeeper(
             self.js, self.redis, keys, s.account_token, ttl_s=s.idempotency_ttl_s, settle_s=s.index_settle_s

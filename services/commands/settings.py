@@ -36,6 +36,9 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     #: After Redis lost the idempotency records, wait this long (since the loss) before rebuilding
     #: them from the ACCOUNT stream: a request claimed just before publishes its intent by then.
     index_settle_s: float = 7.0
+    #: An order decided by one replica counts against the limits of every replica until the state
+    #: shows it, or this long at most.
+    reservation_s: float = 5.0
     #: Refresh periods of market specs (/markets) and system state (/system/state).
     markets_refresh_s: float = 60.0
     system_refresh_s: float = 5.0

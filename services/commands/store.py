@@ -46,8 +46,6 @@ from shared.errors import HubError
 from shared.rediskeys import Keys
 
 T = TypeVar("T")
-RESERVATION_MAX_AGE_MS = 30_000
-"""A reservation the state never showed stops counting after this long (as the local in-flight)."""
 
 
 class StoreUnavailable(HubError):
@@ -121,20 +119,23 @@ local function now_ms()
 end
 """
 
-# KEYS: marker, budget, strategy rate, reserved, reserved seq, then the client-id keys.
+# KEYS: marker, budget, strategy rate, reserved, then the client-id keys.
 # ARGV: pending record, ttl, nonce, per request, rate_s, burst_s, rate_m, burst_m, strategy rate (0:
-# none), strategy burst, reservation max age (ms), then one reservation value per client id.
+# none), strategy burst, reservation max age (ms), one reservation value per client id
+# ("market|side|size|owner"), the client-id key prefix, this process's token.
 # Returns {-1} (no index) | {-2, wait_ms} (venue budget) | {-3, wait_ms} (strategy rate) |
-# {0, first_seq, claim_1 .. claim_n, cid, value, cid, value, ...} (claim: 1 won, else the record).
+# {0, 0, claim_1 .. claim_n, cid, value, ...}: claim 1 = won, else the record held; then the
+# reservations of OTHER processes ("at|market|side|size|owner|token"; this process counts its own
+# in flight itself), expired ones dropped. They were all made before these (the script is atomic).
 CLAIM = (
     BUCKETS
     + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
 local now = now_ms()
-local n = #KEYS - 5
+local n = #KEYS - 4
 local out, won = {}, {}
 for i = 1, n do
-  local key = KEYS[5 + i]
+  local key = KEYS[4 + i]
   if redis.call('SET', key, ARGV[1], 'NX', 'EX', ARGV[2]) then
     out[i] = 1; won[#won + 1] = i
   else
@@ -156,27 +157,26 @@ if orders > 0 then
   if tm < units then refuse, wait = -2, math.max(wait, wait_ms(tm, units, rm)) end
   if refuse == 0 and rq > 0 and tq < orders then refuse, wait = -3, wait_ms(tq, orders, rq) end
   if refuse ~= 0 then
-    for _, i in ipairs(won) do redis.call('DEL', KEYS[5 + i]) end
+    for _, i in ipairs(won) do redis.call('DEL', KEYS[4 + i]) end
     return {refuse, wait}
   end
   redis.call('HSET', KEYS[2], 'st', ts - units, 'sat', now, 'mt', tm - units, 'mat', now)
   if rq > 0 then redis.call('HSET', KEYS[3], 't', tq - orders, 'at', now) end
 end
-local first = 0
-for _, i in ipairs(won) do
-  local seq = redis.call('INCR', KEYS[5])
-  if first == 0 then first = seq end
-  local cid = string.sub(KEYS[5 + i], #ARGV[12 + n] + 1)
-  redis.call('HSET', KEYS[4], cid, seq .. '|' .. now .. '|' .. ARGV[11 + i])
-end
-local res = {0, first}
+local prefix, token = ARGV[12 + n], ARGV[13 + n]
+local res = {0, 0}
 for i = 1, n do res[#res + 1] = out[i] end
 local all = redis.call('HGETALL', KEYS[4])
 local oldest = now - tonumber(ARGV[11])
 for j = 1, #all, 2 do
-  local at = tonumber(string.match(all[j + 1], '^%d+|(%d+)|'))
-  if at and at < oldest then redis.call('HDEL', KEYS[4], all[j])
-  else res[#res + 1] = all[j]; res[#res + 1] = all[j + 1] end
+  local v = all[j + 1]
+  local at = tonumber(string.match(v, '^(%d+)|'))
+  if not at or at < oldest then redis.call('HDEL', KEYS[4], all[j])
+  elseif string.sub(v, -#token) ~= token then res[#res + 1] = all[j]; res[#res + 1] = v end
+end
+for _, i in ipairs(won) do
+  local cid = string.sub(KEYS[4 + i], #prefix + 1)
+  redis.call('HSET', KEYS[4], cid, now .. '|' .. ARGV[11 + i] .. '|' .. token)
 end
 return res
 """
@@ -225,10 +225,15 @@ def units(orders: int) -> int:
 class CommandStore:
     """The Redis side of idempotency, ownership, the shared budget and reservations."""
 
-    def __init__(self, redis: Any, keys: Keys, ttl_s: int, budget: BudgetSpec | None = None) -> None:
+    def __init__(
+        self, redis: Any, keys: Keys, ttl_s: int, budget: BudgetSpec | None = None, reservation_s: float = 5.0
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.ttl_s = ttl_s
+        self.reservation_ms = int(reservation_s * 1000)
+        #: names this process's reservations (it counts its own orders in flight itself)
+        self.token = os.urandom(6).hex()
         self.budget = budget or BudgetSpec(Rate(600.0, 200.0), Rate(17_000 / 60, 17_000.0))
         self._claim = redis.register_script(CLAIM)
         self._take = redis.register_script(TAKE)
@@ -254,12 +259,12 @@ class CommandStore:
         k = self.keys
         nonce = os.urandom(8).hex()
         pending = _enc.encode(Record(s=strategy, at=int(time.time() * 1000), n=nonce))
-        keys = [k.cmd_index, k.cmd_budget, k.cmd_strategy_rate(strategy), k.cmd_reserved, k.cmd_reserved_seq]
+        keys = [k.cmd_index, k.cmd_budget, k.cmd_strategy_rate(strategy), k.cmd_reserved]
         keys += [k.cmd_client_id(o.client_id) for o in orders]
         args: list[Any] = [pending, self.ttl_s, nonce, VENUE_BATCH_MAX, *self._budget_args()]
-        args += [rate.per_s if rate else 0, rate.burst if rate else 0, RESERVATION_MAX_AGE_MS]
+        args += [rate.per_s if rate else 0, rate.burst if rate else 0, self.reservation_ms]
         args += [f"{o.market}|{o.side}|{o.remaining}|{o.owner}" for o in orders]
-        args.append(k.cmd_client_id(""))  # the key prefix, to name reservations by client id
+        args += [k.cmd_client_id(""), self.token]  # the key prefix (reservations by client id), us
         out = await self._call("claim", lambda: self._claim(keys=keys, args=args))
         code = int(out[0])
         if code == -1:
@@ -268,18 +273,14 @@ class CommandStore:
             return ClaimResult(
                 [], [], max(0.001, int(out[1]) / 1000), "rate_limit" if code == -2 else "max_order_rate"
             )
-        first = int(out[1])
         n = len(orders)
         claims = [Claim(True, None) if r == 1 else Claim(False, _decode(r or None)) for r in out[2 : 2 + n]]
-        mine = {o.client_id for o in orders}
         reserved: list[LiveOrder] = []
         rest = out[2 + n :]
         for j in range(0, len(rest), 2):
-            cid, value = _text(rest[j]), _text(rest[j + 1])
-            parts = value.split("|")
-            if len(parts) != 6 or cid in mine or (first and int(parts[0]) >= first):
-                continue
-            reserved.append(LiveOrder(cid, parts[2], parts[3], Decimal(parts[4]), parts[5]))
+            parts = _text(rest[j + 1]).split("|")
+            if len(parts) == 6:
+                reserved.append(LiveOrder(_text(rest[j]), parts[1], parts[2], Decimal(parts[3]), parts[4]))
         return ClaimResult(claims, reserved)
 
     async def take(self, n: int = 1) -> float:
