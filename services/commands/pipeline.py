@@ -18,8 +18,9 @@ Steps (decisions in ``core.place``; this shell only moves data in and out):
    duplicates resolved. Ambiguous items get one lookup request per chunk; not-sent items get
    CmdNotSent and their claims released.
 
-Hot path of a single place (what ``added`` latency measures): decode -> static rules -> claim (one
-Redis round trip) -> limits -> publish started -> sign -> JetStream ack -> venue request.
+Hot path of a single place (what ``added`` latency measures): decode -> static rules -> claim sent
+-> sign while it travels -> claim answer (one Redis round trip) -> limits -> CmdSubmitted ->
+JetStream ack -> venue request.
 """
 
 from __future__ import annotations
@@ -145,8 +146,13 @@ class PlacePipeline:
     async def _claimed(self, strategy: Strategy, items: list[placing.Item], wait: str) -> dict[int, Answer]:
         out: dict[int, Answer] = {}
         rate = strategy_rate(strategy)
+        claiming = asyncio.ensure_future(
+            self.store.claim(strategy.name, [it.live(strategy.name) for it in items], rate)
+        )
+        await asyncio.sleep(0)  # the claim leaves for Redis; the orders are signed while it travels
+        signed = self._presign(items)
         try:
-            result = await self.store.claim(strategy.name, [it.live(strategy.name) for it in items], rate)
+            result = await claiming
         except IndexMissing:
             if self.index is not None:
                 self.index.missing()
@@ -179,7 +185,7 @@ class PlacePipeline:
         for it in won:
             self.inflight.open(it.client_id)  # duplicates in this process wait on it from now on
         try:
-            return await self._decided(strategy, won, replays, out, wait, result.reserved)
+            return await self._decided(strategy, won, replays, out, wait, result.reserved, signed)
         except BaseException as exc:
             for it in won:
                 self.inflight.fail(it.client_id, exc)
@@ -193,6 +199,7 @@ class PlacePipeline:
         out: dict[int, Answer],
         wait: str,
         reserved: Sequence[LiveOrder],
+        signed: dict[str, OrderRequest],
     ) -> dict[int, Answer]:
         send, refused = placing.within_limits(strategy, won, self.book.exposure, reserved)
         for a in refused.values():
@@ -212,7 +219,7 @@ class PlacePipeline:
             self.inflight.resolve(it.client_id, answers.replayed(refused[it.index]))
 
         async def sent() -> dict[int, Answer]:
-            return await self._send_all(strategy, send, chunks, wait) if send else {}
+            return await self._send_all(strategy, send, chunks, wait, signed) if send else {}
 
         replayed, fresh = await asyncio.gather(
             asyncio.gather(*(self._replay(strategy, it, rec, wait) for it, rec in replays)), sent()
@@ -223,7 +230,12 @@ class PlacePipeline:
         return out
 
     async def _send_all(
-        self, strategy: Strategy, send: list[placing.Item], chunks: list[list[placing.Item]], wait: str
+        self,
+        strategy: Strategy,
+        send: list[placing.Item],
+        chunks: list[list[placing.Item]],
+        wait: str,
+        presigned: dict[str, OrderRequest],
     ) -> dict[int, Answer]:
         now = self.clock()
         for it in send:
@@ -233,7 +245,7 @@ class PlacePipeline:
             self.outbox.intents([events.submitted(strategy.name, it.intent, recv_ns) for it in send])
         )
         try:
-            signed = {it.client_id: self._sign(it) for it in send}
+            signed = {it.client_id: presigned.get(it.client_id) or self._sign(it) for it in send}
         except Exception as exc:  # no signer / a value the signer refuses: nothing is sent
             log.exception("signing failed; %d orders not sent", len(send))
             await acks
@@ -277,6 +289,13 @@ class PlacePipeline:
         for part in await asyncio.gather(*(asyncio.shield(t) for t in tasks)):
             results.update(part)
         return {it.index: results[it.client_id] for it in send}
+
+    def _presign(self, items: list[placing.Item]) -> dict[str, OrderRequest]:
+        """Sign ahead (overlapping the claim's round trip); a failure is handled when sending."""
+        try:
+            return {it.client_id: self._sign(it) for it in items}
+        except Exception:
+            return {}
 
     def _sign(self, it: placing.Item) -> OrderRequest:
         r = it.request
