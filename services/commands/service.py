@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -20,10 +22,23 @@ from services.commands.backlog import Backlog
 from services.commands.budget import LocalBudget, SharedBudget
 from services.commands.cancels import Cancels
 from services.commands.core.exposure import ExposureBook
-from services.commands.core.messages import Answer, CancelBatch, ModifyOrder, PlaceBatch, PlaceOrder
+from services.commands.core.kill import KillState
+from services.commands.core.messages import (
+    Answer,
+    CancelBatch,
+    KillRequest,
+    ModifyOrder,
+    PlaceBatch,
+    PlaceOrder,
+)
+from services.commands.core.place import Context
+from services.commands.core.pnl import DailyPnl, check_loss
+from services.commands.core.rules import Intent, Violation
 from services.commands.core.strategies import Strategies, Strategy
 from services.commands.exposure import ExposureFollower
+from services.commands.follow import KillFollower, PnlFollower
 from services.commands.index import IndexKeeper
+from services.commands.kill import KillSwitches
 from services.commands.metrics import Metrics
 from services.commands.modify import Modifies
 from services.commands.outbox import Outbox
@@ -36,6 +51,7 @@ from services.commands.transport import RestTransport
 from services.commands.venue import VenueView
 from services.commands.watch import OrderWatch
 from shared.bus import EventPublisher
+from shared.errors import ConfigError
 from shared.paradex.models.account import Order
 from shared.paradex.rest import ParadexRest, RestTimeouts
 from shared.rediskeys import Keys
@@ -51,9 +67,17 @@ class CommandsService:
         self.nc, self.js, self.redis = nc, js, redis
         self.http = http
         self.strategies = Strategies.parse(settings.strategies.reveal())
+        admin = settings.admin_token.reveal()
+        if admin and len(admin) < 16:
+            raise ConfigError("COMMANDS_ADMIN_TOKEN", "shorter than 16 characters")
+        if admin and self.strategies.authenticate(f"Bearer {admin}") is not None:
+            raise ConfigError("COMMANDS_ADMIN_TOKEN", "equals a strategy's token")
         self.metrics = Metrics()
         self.added_s: list[float] = []  # kept for the bench (bounded)
         self.port = 0
+        self.kill_state = KillState()
+        self.pnl = DailyPnl()
+        self.pnl_follower: PnlFollower | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._server: uvicorn.Server | None = None
 
@@ -113,6 +137,7 @@ class CommandsService:
             waits=Waits(s.ws_wait_default_s, s.ws_wait_max_s, s.pending_stale_s),
             index=self.index,
             backlog=self.backlog,
+            context=self._context,
         )
         self.follower.after_apply = self.pipeline.absorb
         self.cancels = Cancels(
@@ -133,10 +158,20 @@ class CommandsService:
             venue=self.venue,
             budget=budget,
             metrics=self.metrics,
+            killed=lambda st: self.kill_state.refusal(st.name),
+        )
+        self.kills = KillSwitches(
+            state=self.kill_state,
+            outbox=outbox,
+            cancels=self.cancels,
+            book=self.exposure,
+            strategies=self.strategies,
+            sending=self.pipeline.tasks,
         )
         self.records = Records(store, self.metrics)
         self.watch.on_truth = self._resolve
-        self.app = build_app(self, self.strategies, max_body_bytes=s.max_body_bytes)
+        await self._follow_stream(store)
+        self.app = build_app(self, self.strategies, max_body_bytes=s.max_body_bytes, admin=self._is_admin)
         self._tasks = [
             asyncio.ensure_future(self.venue.run()),
             asyncio.ensure_future(self.follower.run()),
@@ -171,6 +206,44 @@ class CommandsService:
     async def modify(self, s: Strategy, order_id: str, req: ModifyOrder) -> Answer:
         return await self.modifies.modify(s, order_id, req)
 
+    async def kill(self, s: Strategy | None, req: KillRequest) -> Answer:
+        return await self.kills.kill(s, req)
+
+    async def resume(self, s: Strategy | None, req: KillRequest) -> Answer:
+        return await self.kills.resume(s, req)
+
+    def _is_admin(self, authorization: str | None) -> bool:
+        token = self.settings.admin_token.reveal()
+        if not token or not authorization or not authorization.startswith("Bearer "):
+            return False
+        return hmac.compare_digest(authorization[7:].strip().encode(), token.encode())
+
+    def _context(self, strategy: Strategy) -> Context:
+        """What the static rules read for ``strategy``: venue specs and state, prices, the kill
+        switch, and its max_loss."""
+        prices = self.exposure.exposure.prices
+        rules: tuple[Callable[[Intent], Violation | None], ...] = ()
+        if strategy.max_loss is not None:
+            rules = (lambda intent: check_loss(strategy, intent, self.pnl, prices),)
+        return Context(
+            markets=self.venue.markets,
+            system_status=self.venue.system_status,
+            prices=prices,
+            now_ms=int(time.time() * 1000),
+            killed=self.kill_state.refusal(strategy.name),
+            extra_rules=rules,
+        )
+
+    async def _follow_stream(self, store: CommandStore) -> None:
+        """The kill switch (and the day's fills when a strategy has a max_loss) from the stream,
+        caught up before serving."""
+        account = self.settings.account_token
+        self.kill_follower = KillFollower(self.js, account, self.kill_state)
+        await self.kill_follower.start()
+        if any(st.max_loss is not None for st in self.strategies.by_name.values()):
+            self.pnl_follower = PnlFollower(self.js, account, self.pnl, self.exposure, store)
+            await self.pnl_follower.start()
+
     async def _resolve(self, strategy: str, order: Order) -> None:
         await self.records.resolve(strategy, order)
 
@@ -185,6 +258,7 @@ class CommandsService:
             "redis_connected": self.follower.healthy,
             "nats_connected": self.nc.is_connected,
             "idempotency_index": "ready" if self.index.ready else "rebuilding",
+            "kill_switch": self.kill_state.view(),
             "unstored_outcomes": len(self.backlog),
             "strategies": len(self.strategies),
         }
@@ -242,6 +316,9 @@ class CommandsService:
                     len(self.backlog),
                     exc,
                 )
+        for follower in ("kill_follower", "pnl_follower"):
+            if getattr(self, follower, None) is not None:
+                await getattr(self, follower).stop()
         if hasattr(self, "watch"):
             await self.watch.stop()
         if hasattr(self, "rest"):

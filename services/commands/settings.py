@@ -26,6 +26,9 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     http_port: int = COMMANDS_HTTP_PORT
     #: JSON array of strategies (see the module docstring); ``COMMANDS_STRATEGIES_FILE`` also works.
     strategies: Secret = Secret("")
+    #: Bearer token of ``POST /v1/kill`` / ``/v1/resume`` for the whole account (>= 16 characters;
+    #: empty: only strategies' own switches). ``COMMANDS_ADMIN_TOKEN_FILE`` also works.
+    admin_token: Secret = Secret("")
     #: The venue order-write budget, under its 800/s and 17 250/min per account, SHARED by every
     #: replica (Redis buckets). A batch request is one unit.
     rate_per_s: float = 600.0
