@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import msgspec
 
+from services.commands import audit
 from services.commands.backlog import Backlog
 from services.commands.core import answers, events
 from services.commands.core import place as placing
@@ -137,13 +138,24 @@ class PlacePipeline:
         items, out = placing.plan(orders, cids, self._context(strategy))
         for a in out.values():
             self.metrics.refused.labels(_code(a)).inc()
+        sent: set[int] = set()  # items that reached the transport: logged with their outcome there
         if items:
-            out.update(await self._claimed(strategy, items, wait))
+            try:
+                out.update(await self._claimed(strategy, items, wait, sent))
+            except Exception as exc:
+                for it in items:
+                    audit.failed({"op": "place", "strategy": strategy.name, "client_id": it.client_id}, exc)
+                raise
+        for i, req in enumerate(orders):
+            if i not in sent:
+                audit.place(strategy.name, cids[i], req, out[i])
         return [out[i] for i in range(len(orders))]
 
     # ------------------------------------------------------------------ steps
 
-    async def _claimed(self, strategy: Strategy, items: list[placing.Item], wait: str) -> dict[int, Answer]:
+    async def _claimed(
+        self, strategy: Strategy, items: list[placing.Item], wait: str, sent: set[int]
+    ) -> dict[int, Answer]:
         out: dict[int, Answer] = {}
         rate = strategy_rate(strategy)
         claiming = asyncio.ensure_future(
@@ -185,7 +197,7 @@ class PlacePipeline:
         for it in won:
             self.inflight.open(it.client_id)  # duplicates in this process wait on it from now on
         try:
-            return await self._decided(strategy, won, replays, out, wait, result.reserved, signed)
+            return await self._decided(strategy, won, replays, out, wait, result.reserved, signed, sent)
         except BaseException as exc:
             for it in won:
                 self.inflight.fail(it.client_id, exc)
@@ -200,6 +212,7 @@ class PlacePipeline:
         wait: str,
         reserved: Sequence[LiveOrder],
         signed: dict[str, OrderRequest],
+        sent: set[int],
     ) -> dict[int, Answer]:
         send, refused = placing.within_limits(strategy, won, self.book.exposure, reserved)
         for a in refused.values():
@@ -218,11 +231,11 @@ class PlacePipeline:
         for it in release:
             self.inflight.resolve(it.client_id, answers.replayed(refused[it.index]))
 
-        async def sent() -> dict[int, Answer]:
-            return await self._send_all(strategy, send, chunks, wait, signed) if send else {}
+        async def fresh_answers() -> dict[int, Answer]:
+            return await self._send_all(strategy, send, chunks, wait, signed, sent) if send else {}
 
         replayed, fresh = await asyncio.gather(
-            asyncio.gather(*(self._replay(strategy, it, rec, wait) for it, rec in replays)), sent()
+            asyncio.gather(*(self._replay(strategy, it, rec, wait) for it, rec in replays)), fresh_answers()
         )
         out.update(fresh)
         for (it, _), answer in zip(replays, replayed, strict=True):
@@ -236,6 +249,7 @@ class PlacePipeline:
         chunks: list[list[placing.Item]],
         wait: str,
         presigned: dict[str, OrderRequest],
+        sent: set[int],
     ) -> dict[int, Answer]:
         now = self.clock()
         for it in send:
@@ -277,6 +291,7 @@ class PlacePipeline:
             )
             return {it.index: down for it in send}
         seqs = {it.client_id: s for it, s in zip(send, seqs_list, strict=True)}
+        sent.update(it.index for it in send)
         # wait=ws (a single order): the waiter is registered BEFORE the venue request leaves
         waiter = self.watch.expect(send[0].client_id, ws_statuses(send[0].request)) if wait == "ws" else None
         tasks = [
@@ -323,13 +338,15 @@ class PlacePipeline:
         accepted ``wait=ws`` order's duplicates get the final answer after the wait instead)."""
         cids = [it.client_id for it in chunk]
         try:
-            outcomes, _venue_ms = await self.transport.place([signed[c] for c in cids])
+            outcomes, venue_ms = await self.transport.place([signed[c] for c in cids])
             keep = waiter is not None and isinstance(outcomes[0], Accepted)
             if waiter is not None and not keep:
                 self.watch.forget(cids[0], waiter)
             results = await self._record(strategy, cids, outcomes, seqs, () if not keep else (cids[0],))
             if keep and waiter is not None:  # inside the task: finishes even if the caller went away
                 results[cids[0]] = await self._wait_ws(strategy, chunk[0], results[cids[0]], waiter)
+            for it in chunk:
+                audit.place(strategy.name, it.client_id, it.request, results[it.client_id], venue_ms)
             return results
         except BaseException as exc:
             for c in cids:

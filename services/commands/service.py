@@ -12,11 +12,12 @@ import hmac
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import uvicorn
 
+from services.commands import audit
 from services.commands.api import ARRIVAL, build_app
 from services.commands.backlog import Backlog
 from services.commands.budget import LocalBudget, SharedBudget
@@ -47,7 +48,7 @@ from services.commands.pipeline import PlacePipeline, Waits
 from services.commands.records import Records
 from services.commands.settings import Settings
 from services.commands.store import BudgetSpec, CommandStore, Rate
-from services.commands.transport import RestTransport
+from services.commands.transport import VENUE_MS, RestTransport
 from services.commands.venue import VenueView
 from services.commands.watch import OrderWatch
 from shared.bus import EventPublisher
@@ -191,26 +192,54 @@ class CommandsService:
     async def record(self, s: Strategy, client_id: str) -> Answer:
         return await self.records.get(s, client_id)
 
+    async def _audited(self, base: dict[str, Any], run: Awaitable[Answer]) -> Answer:
+        VENUE_MS.set(None)
+        try:
+            answer = await run
+        except Exception as exc:
+            audit.failed(base, exc)
+            raise
+        audit.outcome(base, answer, VENUE_MS.get())
+        return answer
+
     async def cancel(self, s: Strategy, order_id: str) -> Answer:
-        return await self.cancels.cancel(s, order_id)
+        base = audit.command("cancel", s.name, order_id=order_id[:64])
+        return await self._audited(base, self.cancels.cancel(s, order_id))
 
     async def cancel_by_client_id(self, s: Strategy, client_id: str, market: str | None) -> Answer:
-        return await self.cancels.cancel_by_client_id(s, client_id, market)
+        base = audit.command("cancel_by_client_id", s.name, client_id=client_id[:64], market=market)
+        return await self._audited(base, self.cancels.cancel_by_client_id(s, client_id, market))
 
     async def cancel_batch(self, s: Strategy, req: CancelBatch) -> Answer:
-        return await self.cancels.cancel_batch(s, req)
+        base = audit.command(
+            "cancel_batch", s.name, order_ids=len(req.order_ids), client_ids=len(req.client_ids)
+        )
+        return await self._audited(base, self.cancels.cancel_batch(s, req))
 
     async def cancel_all(self, s: Strategy, market: str | None) -> Answer:
-        return await self.cancels.cancel_all(s, market)
+        base = audit.command("cancel_all", s.name, market=market)
+        return await self._audited(base, self.cancels.cancel_all(s, market))
 
     async def modify(self, s: Strategy, order_id: str, req: ModifyOrder) -> Answer:
-        return await self.modifies.modify(s, order_id, req)
+        base = audit.command(
+            "modify",
+            s.name,
+            order_id=order_id[:64],
+            market=req.market,
+            side=req.side,
+            type=req.type,
+            size=req.size,
+            price=req.price,
+        )
+        return await self._audited(base, self.modifies.modify(s, order_id, req))
 
     async def kill(self, s: Strategy | None, req: KillRequest) -> Answer:
-        return await self.kills.kill(s, req)
+        base = audit.command("kill", s.name if s else "admin", target=req.strategy, reason=req.reason[:200])
+        return await self._audited(base, self.kills.kill(s, req))
 
     async def resume(self, s: Strategy | None, req: KillRequest) -> Answer:
-        return await self.kills.resume(s, req)
+        base = audit.command("resume", s.name if s else "admin", target=req.strategy, reason=req.reason[:200])
+        return await self._audited(base, self.kills.resume(s, req))
 
     def _is_admin(self, authorization: str | None) -> bool:
         token = self.settings.admin_token.reveal()

@@ -10,14 +10,27 @@ single-order endpoint; more go through its batch endpoint (the pipeline sends at
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
+from typing import Protocol, TypeVar
 
 from services.commands.core.outcome import Accepted, Failure, Outcome, classify, match_batch
 from shared.paradex.models.account import Order
 from shared.paradex.models.requests import ModifyOrderRequest, OrderRequest
 from shared.paradex.models.rest import CancelBatchResponse
 from shared.paradex.rest import ParadexRest
+
+T = TypeVar("T")
+VENUE_MS: ContextVar[float | None] = ContextVar("venue_ms", default=None)
+"""The venue latency (ms) of the last cancel/modify call made in this task (for the audit line)."""
+
+
+async def _timed(call: Callable[[], Awaitable[T]]) -> T:
+    started = time.perf_counter()
+    try:
+        return await call()
+    finally:
+        VENUE_MS.set((time.perf_counter() - started) * 1000)
 
 
 class OrderTransport(Protocol):
@@ -63,36 +76,33 @@ class RestTransport:
         return result, (time.perf_counter() - started) * 1000
 
     async def cancel(self, order_id: str) -> Failure | None:
-        try:
-            await self.rest.cancel_order(order_id)
-        except Exception as exc:  # classified
-            return classify(exc)
-        return None
+        return await _timed(lambda: self._none(self.rest.cancel_order(order_id)))
 
     async def cancel_by_client_id(self, client_id: str, market: str | None) -> Failure | None:
-        try:
-            await self.rest.cancel_order_by_client_id(client_id, market)
-        except Exception as exc:  # classified
-            return classify(exc)
-        return None
+        return await _timed(lambda: self._none(self.rest.cancel_order_by_client_id(client_id, market)))
 
     async def cancel_all(self, market: str | None) -> Failure | None:
-        try:
-            await self.rest.cancel_all_orders(market)
-        except Exception as exc:  # classified
-            return classify(exc)
-        return None
+        return await _timed(lambda: self._none(self.rest.cancel_all_orders(market)))
 
     async def cancel_batch(
         self, order_ids: Sequence[str], client_ids: Sequence[str]
     ) -> CancelBatchResponse | Failure:
-        try:
-            return await self.rest.cancel_orders(order_ids, client_ids)
-        except Exception as exc:  # classified
-            return classify(exc)
+        return await _timed(lambda: self._value(self.rest.cancel_orders(order_ids, client_ids)))
 
     async def modify(self, body: ModifyOrderRequest) -> Order | Failure:
+        return await _timed(lambda: self._value(self.rest.modify_order(body)))
+
+    @staticmethod
+    async def _none(call: Awaitable[None]) -> Failure | None:
         try:
-            return await self.rest.modify_order(body)
+            await call
+        except Exception as exc:  # every failure is classified, none escapes
+            return classify(exc)
+        return None
+
+    @staticmethod
+    async def _value(call: Awaitable[T]) -> T | Failure:
+        try:
+            return await call
         except Exception as exc:  # classified
             return classify(exc)
