@@ -46,7 +46,7 @@ from services.commands.core.risk import LiveOrder
 from services.commands.core.strategies import Strategy
 from services.commands.index import IndexKeeper
 from services.commands.inflight import Inflight, Tasks
-from services.commands.metrics import Metrics
+from services.commands.metrics import Metrics, venue_code
 from services.commands.outbox import Outbox
 from services.commands.store import CommandStore, IndexMissing, Rate, units
 from services.commands.transport import OrderTransport
@@ -378,7 +378,7 @@ class PlacePipeline:
             elif isinstance(outcome, Rejected):
                 self.book.drop_inflight(cid)
                 gone.append(cid)
-                self.metrics.rejected.labels(outcome.code).inc()
+                self.metrics.rejected.labels(venue_code(outcome.code)).inc()
                 done.append((cid, answer, ""))
             elif isinstance(outcome, NotSent):
                 self.book.drop_inflight(cid)

@@ -55,6 +55,7 @@ from shared.bus import EventPublisher
 from shared.errors import ConfigError
 from shared.paradex.models.account import Order
 from shared.paradex.rest import ParadexRest, RestTimeouts
+from shared.paradex.validate import Scope
 from shared.rediskeys import Keys
 
 log = logging.getLogger("commands.service")
@@ -63,10 +64,20 @@ log = logging.getLogger("commands.service")
 class CommandsService:
     """``await start()`` connects to the venue and serves HTTP; ``await stop()`` drains."""
 
-    def __init__(self, settings: Settings, nc: Any, js: Any, redis: Any, *, http: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        nc: Any,
+        js: Any,
+        redis: Any,
+        *,
+        http: bool = True,
+        venue_transport: Any = None,
+    ) -> None:
         self.settings = settings
         self.nc, self.js, self.redis = nc, js, redis
         self.http = http
+        self.venue_transport = venue_transport  # an httpx transport under the REST client (tests)
         self.strategies = Strategies.parse(settings.strategies.reveal())
         admin = settings.admin_token.reveal()
         if admin and len(admin) < 16:
@@ -94,7 +105,11 @@ class CommandsService:
         s = self.settings
         timeouts = RestTimeouts(connect_s=s.venue_connect_timeout_s, read_s=s.venue_read_timeout_s)
         self.rest = await ParadexRest.connect(
-            s, timeouts=timeouts, on_request=self._on_request, max_connections=64
+            s,
+            timeouts=timeouts,
+            on_request=self._on_request,
+            max_connections=64,
+            transport=self.venue_transport,
         )
         keys = Keys(s.account_token)
         spec = BudgetSpec(Rate(s.rate_per_s, float(s.rate_burst)), Rate(s.rate_per_min / 60, s.rate_per_min))
@@ -122,7 +137,11 @@ class CommandsService:
         self.watch = OrderWatch(self.nc, s.account_token)
         await self.watch.start()
         outbox = Outbox(EventPublisher(self.js, s.account_token, timeout_s=s.publish_timeout_s), self.nc)
-        transport = RestTransport(self.rest)
+        transport = RestTransport(
+            self.rest,
+            Scope.of(account=s.paradex_account),
+            on_invalid=lambda reason: self.metrics.invalid_answers.labels(reason).inc(),
+        )
         share = max(1, s.replicas)
         budget = SharedBudget(store, LocalBudget(s.rate_per_s / share, max(1.0, s.rate_burst / share)))
         ownership = Ownership(store, self.exposure)
