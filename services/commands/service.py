@@ -7,7 +7,6 @@ method handing over to the piece that does it (the place pipeline, cancels, modi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import logging
 import socket
@@ -341,8 +340,10 @@ class CommandsService:
         server = self._tasks[-1] if self._server is not None and self._tasks else None
         loops = {t for t in self._tasks if t is not server}
         if server is not None:
-            with contextlib.suppress(Exception):
+            try:
                 await asyncio.wait_for(server, 10)
+            except Exception as exc:
+                log.warning("HTTP server did not stop cleanly: %r", exc)
         for _ in range(50):
             if not loops:
                 break

@@ -4,7 +4,8 @@ Strategies come from ``COMMANDS_STRATEGIES`` (a JSON array) or ``COMMANDS_STRATE
 the same JSON); both are secrets because they hold the bearer tokens. Each entry::
 
     {"name": "mm", "token": "<secret>", "markets": ["BTC-USD-PERP"], "max_order_notional": "50000",
-     "max_open_orders_per_market": 50, "max_position": "2", "can_cancel_others": false}
+     "max_open_orders_per_market": 50, "max_position": "2", "max_order_rate": 20, "max_order_burst": 40,
+     "max_loss": "1000", "can_cancel_others": false}
 
 ``markets`` empty = every market; a limit left out (or null) = no limit of ours (the venue's still apply).
 """
