@@ -92,6 +92,7 @@ def rate_limits(s: SimSettings) -> dict[str, tuple[Limit, ...]]:
         "orders": (Limit(s.rl_orders_per_s, 1), Limit(s.rl_orders_per_min, 60)),
         "private_get": (Limit(s.rl_private_get_per_s, 1), Limit(s.rl_private_get_per_min, 60)),
         "private_ip": (Limit(s.rl_private_ip_per_min, 60),),
+        "ws_connect": (Limit(s.rl_ws_connect_per_s, 1), Limit(s.rl_ws_connect_per_min, 60)),
     }
 
 
