@@ -12,6 +12,7 @@ from decimal import ROUND_DOWN, Decimal
 from shared.paradex.models.account import Account, Balance, Fill, Order, Position
 from shared.paradex.models.account import BalanceEvent as WireBalanceEvent
 from shared.paradex.models.account import Tradebust as WireTradebust
+from shared.paradex.models.algo import AlgoOrder
 from shared.paradex.models.market_data import (
     Bbo,
     BookLevel,
@@ -22,6 +23,7 @@ from shared.paradex.models.market_data import (
     OrderBook,
     Trade,
 )
+from shared.paradex.models.records import FundingPayment, Liquidation
 from shared.paradex.models.reference import (
     Delta1CrossMarginParams,
     FeeWithCap,
@@ -304,6 +306,41 @@ def funding_data(event: ev.FundingUpdate) -> FundingData:
     )
 
 
+def funding_payment(view: ev.FundingPaymentView) -> FundingPayment:
+    return FundingPayment(
+        id=view.id,
+        account=view.account,
+        market=view.market,
+        payment=dec(view.payment),
+        index=dec(view.index),
+        fill_id=view.fill_id,
+        created_at=view.created_at,
+    )
+
+
+def liquidation(view: ev.LiquidationView) -> Liquidation:
+    return Liquidation(id=view.id, created_at=view.created_at)
+
+
+def algo(view: ev.AlgoView) -> AlgoOrder:
+    return AlgoOrder(
+        id=view.id,
+        account=view.account,
+        market=view.market,
+        side=str(view.side),
+        size=dec(view.size),
+        remaining_size=dec(view.remaining_size),
+        avg_fill_price=_opt(view.avg_fill_price),
+        status=str(view.status),
+        algo_type=view.algo_type,
+        cancel_reason=str(view.cancel_reason),
+        created_at=view.created_at,
+        last_updated_at=view.last_updated_at,
+        end_at=view.end_at,
+        algo_params={"duration_seconds": str(view.duration_s), "frequency": str(view.frequency_s)},
+    )
+
+
 def _fee(rate: Decimal) -> FeeWithCap:
     return FeeWithCap(fee=dec(rate))
 
@@ -364,6 +401,8 @@ WireModel = (
     | Trade
     | MarketSummary
     | FundingData
+    | FundingPayment
+    | AlgoOrder
 )
 
 
@@ -391,4 +430,8 @@ def to_wire(event: ev.VenueEvent) -> WireModel:
         return trade(event)
     if isinstance(event, ev.MarketSummaryUpdate):
         return market_summary(event)
-    return funding_data(event)
+    if isinstance(event, ev.FundingUpdate):
+        return funding_data(event)
+    if isinstance(event, ev.FundingPaymentEvent):
+        return funding_payment(event.payment)
+    return algo(event.algo)

@@ -116,6 +116,49 @@ class BalanceView:
     last_updated_at: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FundingPaymentView:
+    """One funding payment: ``payment`` signed from the account's side (positive = received)."""
+
+    id: str
+    account: str
+    market: str
+    payment: Decimal
+    index: Decimal
+    fill_id: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiquidationView:
+    """One liquidation of an account: its (simulated) transaction hash and time."""
+
+    id: str
+    account: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlgoView:
+    """A TWAP algo order (AlgoOrderResp figures)."""
+
+    id: str
+    account: str
+    market: str
+    side: Side
+    size: Decimal
+    remaining_size: Decimal
+    avg_fill_price: Decimal | None
+    status: Status
+    cancel_reason: CancelReason
+    algo_type: str
+    created_at: int
+    last_updated_at: int
+    end_at: int
+    duration_s: int
+    frequency_s: int
+
+
 # ---------------------------------------------------------------- events
 
 
@@ -171,6 +214,22 @@ class BalanceEvent:
     settlement_asset_price: Decimal = Decimal(1)
     funding_index: Decimal = ZERO
     realized_funding: Decimal = ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class FundingPaymentEvent:
+    """``funding_payments.{market}`` push."""
+
+    kind: ClassVar[str] = "funding_payment"
+    payment: FundingPaymentView
+
+
+@dataclass(frozen=True, slots=True)
+class AlgoUpdate:
+    """A new state of a TWAP algo order (no venue channel carries it: REST shows algo state)."""
+
+    kind: ClassVar[str] = "algo"
+    algo: AlgoView
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -276,4 +335,6 @@ VenueEvent = (
     | Tradebust
     | MarketSummaryUpdate
     | FundingUpdate
+    | FundingPaymentEvent
+    | AlgoUpdate
 )
