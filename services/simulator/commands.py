@@ -11,8 +11,10 @@ Every order, batch item and modify carries a STARK signature over its typed data
 
 from __future__ import annotations
 
+import msgspec
+
 from shared.errors import SigningError, VenueError
-from shared.paradex.models.account import Order
+from shared.paradex.models.account import Order, RequestInfo
 from shared.paradex.models.requests import ModifyOrderRequest, OrderRequest
 from shared.paradex.models.rest import ApiError, CancelOrderResult
 from shared.paradex.signer import modify_order_hash, order_hash, verify_signature
@@ -86,7 +88,9 @@ def place_batch(venue: Venue, account: str, now_ms: int, reqs: list[OrderRequest
 
 
 def modify(venue: Venue, account: str, now_ms: int, order_id: str, req: ModifyOrderRequest) -> Order:
-    """Verify and queue a modify of an open order (same id kept)."""
+    """Verify and queue a modify of an open order (same id kept). The answer shows the requested
+    size and price with ``request_info`` (MODIFY_ORDER, PENDING): the engine applies it shortly
+    after, and the orders channel pushes the result."""
     if req.id != order_id:
         raise VenueError(400, "VALIDATION_ERROR", "body id differs from the path's order id")
     venue.exchange.market(req.market)
@@ -102,7 +106,12 @@ def modify(venue: Venue, account: str, now_ms: int, order_id: str, req: ModifyOr
     view = venue.exchange.modify(account, order_id, side=req.side, type=req.type, size=req.size,
                                  price=req.price, now_ms=now_ms, market=req.market)
     venue.schedule_process()
-    return venue.rest_order(view)
+    order = venue.rest_order(view)
+    filled = view.size - view.remaining_size
+    info = RequestInfo(id=str(venue.next_rest_seq()), request_type="MODIFY_ORDER", status="PENDING",
+                       message="")
+    return msgspec.structs.replace(order, size=req.size, price=req.price, remaining_size=req.size - filled,
+                                   request_info=info)
 
 
 def cancel(venue: Venue, account: str, now_ms: int, order_id: str | None = None, *,

@@ -55,6 +55,7 @@ class Hub:
         self._snapshot_dirty: dict[int, set[str]] = {ms: set() for ms in SNAPSHOT_RATES_MS.values()}
         self._held: list[tuple[Conn, bytes]] = []
         self.pushes = 0
+        self.sbe_pushes = 0
         self.sbe_encode_errors = 0
         self.push_errors = 0
         venue.add_listener(self.on_events)
@@ -118,6 +119,7 @@ class Hub:
                     continue
                 conn.encode_failed.discard(channel)
                 self.deliver(conn, frame, True)
+                self.sbe_pushes += 1
             else:
                 if not json_frame:
                     json_frame = push_frame(channel, data)
