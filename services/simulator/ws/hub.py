@@ -56,6 +56,7 @@ class Hub:
         self._held: list[tuple[Conn, bytes]] = []
         self.pushes = 0
         self.sbe_pushes = 0
+        self._delta_channels: dict[str, str] = {}
         self.sbe_encode_errors = 0
         self.push_errors = 0
         venue.add_listener(self.on_events)
@@ -150,11 +151,21 @@ class Hub:
 
     def _push(self, event: ev.VenueEvent) -> None:
         subscribers, faults = self.subscribers, self.faults
-        if isinstance(event, ev.BookDelta):
+        if type(event) is ev.BookDelta:  # the hot path: one delta per book change
             for dirty in self._snapshot_dirty.values():
                 dirty.add(event.market)
             if faults.book_gaps and faults.skip_book_delta(event.market):
                 return
+            if event.update_type != "d":
+                return
+            channel = self._delta_channels.get(event.market)
+            if channel is None:
+                channel = self._delta_channels[event.market] = f"order_book.{event.market}.deltas"
+            subs = subscribers.get(channel)
+            if subs and not faults.ws_frozen:
+                book = convert.book_update(event)
+                self.fan_out(subs, channel, encode_wire(book), _sbe_encoder(book, event))
+            return
         account, private = private_channels(event)
         if private:
             targets = [(c, subscribers.get(f"{account}|{c}")) for c in private]
