@@ -20,8 +20,11 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+import msgspec
+
 from shared.paradex import sbe
 from shared.paradex.models.common import encode
+from shared.paradex.models.market_data import BookUpdate
 from shared.paradex.sbe import SbeEncodeError
 
 from ..engine import convert
@@ -228,7 +231,7 @@ class Hub:
     def book_snapshot_frame(self, market: str, depth: int | None) -> tuple[bytes, Sbe]:
         """JSON data and SBE encoder of an ``"s"`` frame of ``market`` at the current seq."""
         wire = convert.book_update(self.venue.exchange.orderbook(market, depth))
-        return encode(wire), lambda version: sbe.encode(wire, version=version)
+        return encode(wire), _book_sbe(wire)
 
     def tick_snapshots(self, refresh_ms: int) -> None:
         """Push a top-15 snapshot on every ``@{refresh_ms}ms`` channel whose book changed."""
@@ -254,8 +257,20 @@ def _in_scope(subs: set[Conn], channel: str, symbol: str) -> set[Conn]:
 _SBE_EVENTS = (ev.BookDelta, ev.BboUpdate, ev.TradeEvent, ev.MarketSummaryUpdate, ev.FundingUpdate)
 
 
+def _book_sbe(book: BookUpdate) -> Sbe:
+    """SBE encoder of a book frame of the (non-interactive) snapshot and deltas feeds: the schema
+    leaves the interactive top of book null there and carries the API one (the JSON payload has
+    both)."""
+    def encode_book(version: int) -> bytes:
+        plain = msgspec.structs.replace(book, best_bid_interactive=None, best_ask_interactive=None)
+        return sbe.encode(plain, version=version)
+    return encode_book
+
+
 def _sbe_encoder(wire: object, event: ev.VenueEvent) -> Sbe | None:
     """SBE encoder of a public event; a trade's ``seq`` is the book sequence after it (schema)."""
+    if isinstance(wire, BookUpdate):
+        return _book_sbe(wire)
     if isinstance(event, ev.TradeEvent):
         seq = event.seq_no
         return lambda version: sbe.encode(wire, seq=seq, version=version)
