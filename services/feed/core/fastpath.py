@@ -76,7 +76,7 @@ class FastPaths:
         if channel not in self.book_channels or market not in self.followed:
             return None
         now_ms = recv_ns // 1_000_000
-        if (kind != "d" and kind != "s") or seq < 0 or seq > MAX_SEQ or ts < MIN_TS_MS or (
+        if (kind != "d" and kind != "s") or seq < 0 or seq > MAX_SEQ or (ts < MIN_TS_MS and ts != 0) or (
                 now_ms and ts > now_ms + self.future_ms):
             return None
         if (book.best_bid_api is not None or book.best_ask_api is not None or book.relative_spread is not None
@@ -126,7 +126,7 @@ class FastPaths:
         path must decide."""
         market, seq, ts = fast.market, fast.seq, fast.ts_ms
         now_ms = recv_ns // 1_000_000
-        if market not in self.followed or seq < 0 or ts < MIN_TS_MS or (
+        if market not in self.followed or seq < 0 or (ts < MIN_TS_MS and ts != 0) or (
                 now_ms and ts > now_ms + self.future_ms):
             return None  # (an int64 seq is never above MAX_SEQ)
         subject = book_subject(market)
