@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from services.state.encode import body_of
+from services.state.inflight import ChecksHealth, check_metrics, checks_health
 
 if TYPE_CHECKING:
     from services.state.service import StateService
@@ -33,6 +34,7 @@ class ShellHealth(msgspec.Struct, kw_only=True):
     dlq: int
     redis_error: str
     core: Any
+    checks: ChecksHealth | None = None
 
 
 def _age_ms(wall: float, now: float) -> int:
@@ -53,7 +55,8 @@ def health_value(svc: StateService) -> tuple[int, ShellHealth]:
                             last_event_age_ms=_age_ms(svc.last_market_wall, now)),
         feed_connected=h.feed.connected, books_valid={m: b.valid for m, b in h.books.items()},
         checkpoint_seq=svc.checkpoint_seq, restored_from_seq=svc.restored_seq, dlq=svc.dlq_count,
-        redis_error=svc.writer.last_error, core=h)
+        redis_error=svc.writer.last_error, core=h,
+        checks=checks_health(svc.core, svc.inflight, svc.repairs))
     return ans.seq, value
 
 
@@ -125,6 +128,8 @@ def metrics_text(svc: StateService, lag: int | None, stream_last_seq: int | None
            [({"generation": str(g)}, round(t, 6)) for g, t in enumerate(gcw.pause_s)])
     metric("state_gc_pause_seconds_max", "gauge", "Longest garbage-collection pause",
            [({"generation": str(g)}, round(t, 6)) for g, t in enumerate(gcw.max_pause_s)])
+    for family in check_metrics(svc.core, svc.inflight, svc.repairs):
+        metric(*family)
     metric("state_core_counter", "counter", "Every core counter by name",
            [({"name": _NAME.sub("_", k)}, v) for k, v in counters.items() if not k.startswith("events.")])
     return "\n".join(out) + "\n"
