@@ -17,8 +17,14 @@ class Metrics:
             "commands_refused", "requests refused by our rules/limits", ["error"], registry=r
         )
         self.unknown = Counter("commands_unknown", "commands without a venue answer", registry=r)
+        self.not_sent = Counter(
+            "commands_not_sent", "order writes that failed before reaching the venue", registry=r
+        )
         self.resolved = Counter(
             "commands_unknown_resolved", "unknown outcomes corrected from the venue's record", registry=r
+        )
+        self.redis_errors = Counter(
+            "commands_redis_unavailable", "requests answered 503 because Redis did not answer", registry=r
         )
         self.duplicates = Counter("commands_duplicates", "requests answered from idempotency", registry=r)
         self.rate_limited = Counter("commands_rate_limited", "429s from the client-side bucket", registry=r)

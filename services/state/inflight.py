@@ -117,12 +117,16 @@ class Check(Protocol):
 
 
 async def run_checks(core: Callable[[], StateCore], checks: Sequence[Check], sender: Sender,
-                     interval_s: float, clock_ns: Callable[[], int] = time.time_ns) -> None:
-    """Every ``interval_s``: ask each check what is due (against the wall clock, the same clock as
-    the events' ``recv_ns``) and send it. Retries are sent even when an identical request went out
+                     interval_s: float, clock_ns: Callable[[], int] = time.time_ns,
+                     active: Callable[[], bool] = lambda: True) -> None:
+    """Every ``interval_s`` while ``active()`` (this process holds its consumer's lease, so its
+    fold is current): ask each check what is due (against the wall clock, the same clock as the
+    events' ``recv_ns``) and send it. Retries are sent even when an identical request went out
     less than the requester's coalescing window ago (they are spaced by their own backoff)."""
     while True:
         await asyncio.sleep(interval_s)
+        if not active():
+            continue
         for check in checks:
             try:
                 req = check.due(core(), clock_ns())

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -167,6 +167,26 @@ class Queries:
             snapshots_in_progress=sorted(self.snapshots), counters=self.counters.snapshot(),
             kill_switch={k: msgspec.structs.replace(v) for k, v in sorted(self.kill_switch.items())},
             in_flight=len(self.orders.inflight)))
+
+    def current_entities(self) -> list[tuple[str, str, Any]]:
+        """Every entity the shell keeps in Redis, as ``(kind, key, record)``, as of now.
+
+        The same kinds and keys as the changes :meth:`apply` reports (orders, fills, positions,
+        balances, the account, the feed, the last reconciliation, markets): a full rewrite of
+        Redis writes exactly these.
+        """
+        ent = self.entities
+        out: list[tuple[str, str, Any]] = [("order", k, v) for k, v in self.orders.orders.items()]
+        out += [("fill", k, v) for k, v in ent.fills.items()]
+        out += [("position", k, v) for k, v in ent.positions.items()]
+        out += [("balance", k, v) for k, v in ent.balances.items()]
+        if ent.account is not None:
+            out.append(("account", "account", ent.account))
+        if self.feed.last_change_seq:  # set whenever a feed change was reported
+            out.append(("feed", "private", msgspec.structs.replace(self.feed)))
+        if self.last_reconciliation is not None:
+            out.append(("reconciliation", "last", self.last_reconciliation))
+        return out
 
     def metrics(self) -> dict[str, int]:
         """Every counter (events by kind and source, stale REST suppressed, corrections...)."""
