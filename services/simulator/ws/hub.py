@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
+
+import msgspec
 
 from shared.paradex import sbe
 from shared.paradex.models.common import encode
@@ -26,7 +29,7 @@ from shared.paradex.sbe import SbeEncodeError
 
 from ..engine import convert
 from ..engine import events as ev
-from ..faults import Faults
+from ..faults import DroppedPush, Faults
 from ..venue import Venue
 from ..wire import encode_event, encode_wire
 from .channels import BOOK_DEPTH, SNAPSHOT_RATES_MS, private_channels, public_channels
@@ -189,6 +192,8 @@ class Hub:
             self._release_held()
             return
         if pf.drop.hit(rng):
+            self.faults.dropped.append(DroppedPush(at_ms=int(time.time() * 1000), channel=channel,
+                                                   frame=msgspec.Raw(frame)))
             return
         if pf.delay.hit(rng):
             loop = asyncio.get_running_loop()
