@@ -9,6 +9,7 @@ simulator dropped the push (its ``/control/ws/private/dropped`` log, same machin
 
 from __future__ import annotations
 
+import asyncio
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from shared.client import ServiceError
 from tests.system.procs import M, ProcSystem, process_system, wait_until
 
 pytestmark = pytest.mark.slow
@@ -168,3 +170,97 @@ async def test_multi_level_sweep_with_reordered_same_millisecond_balance_pushes(
         assert at - t0 <= 1.0
         assert await state_counter(ps, "balance_held") >= 1  # pushes did arrive out of order
         assert await state_counter(ps, "corrections") == corrections  # the chain did it, not REST
+
+
+# ------------------------------------------------------------------ ambiguous and refused commands
+
+class StatusPoller:
+    """Polls one client id's status every 20 ms (like a strategy) and keeps what it saw."""
+
+    def __init__(self, ps: ProcSystem, client_id: str) -> None:
+        self.state, self.client_id = ps.state_client(), client_id
+        self.seen: list[tuple[float, str]] = []
+        self.stopped = False
+
+    async def run(self) -> None:
+        while not self.stopped:
+            o = await self.state.find_order(self.client_id)
+            if o is not None and (not self.seen or self.seen[-1][1] != o.status):
+                self.seen.append((time.time(), o.status))
+            await asyncio.sleep(0.02)
+
+    @property
+    def statuses(self) -> list[str]:
+        return [s for _, s in self.seen]
+
+
+async def test_venue_503_after_executing_a_place_is_unknown_never_rejected_and_ends_open(
+        nats_url: str, redis_url: str, tmp_path: Path) -> None:
+    async with process_system(nats_url, redis_url, tmp_path) as ps:
+        cmd = ps.commands_client()
+        poller = StatusPoller(ps, "amb-1")
+        task = asyncio.create_task(poller.run())
+        bid, _ = await mid(ps)
+        await ps.control("POST", "/rest/errors", {"count": 1, "status": 503, "path": "/v1/orders",
+                                                   "method": "POST", "execute": True})
+        placed = await cmd.place(M, "BUY", Decimal("0.01"), bid - 300 * TICK, client_id="amb-1")
+        assert placed.status == "unknown" and placed.http_status != 400, placed
+
+        async def open_() -> bool:
+            return bool(poller.seen) and poller.seen[-1][1] == "OPEN"
+
+        await wait_until(open_, 10.0, "amb-1 OPEN as the venue holds it")
+        await asyncio.sleep(0.3)  # a few more polls of the settled state
+        poller.stopped = True
+        await task
+        print(f"\n[503 place] statuses seen {poller.statuses}")
+        assert "REJECTED" not in poller.statuses and poller.statuses[-1] == "OPEN"
+        truth = await ps.truth()
+        assert [o["status"] for o in truth["open_orders"] if o["client_id"] == "amb-1"] == ["OPEN"]
+
+
+async def test_refused_cancel_clears_pending_cancel_within_1_s_then_a_real_cancel_works(
+        nats_url: str, redis_url: str, tmp_path: Path) -> None:
+    async with process_system(nats_url, redis_url, tmp_path) as ps:
+        cmd = ps.commands_client()
+        bid, _ = await mid(ps)
+        placed = await cmd.place(M, "BUY", Decimal("0.01"), bid - 300 * TICK, client_id="keep-1",
+                                 wait="ws")
+        assert placed.status == "open", placed
+        poller = StatusPoller(ps, "keep-1")
+        task = asyncio.create_task(poller.run())
+        await ps.control("POST", "/rest/errors", {"count": 1, "status": 400, "path": "/v1/orders/",
+                                                   "method": "DELETE"})
+        t0 = time.time()
+        with pytest.raises(ServiceError) as refused:  # a definite refusal: the venue's 4xx
+            await cmd.cancel(placed.order_id)
+        print(f"\n[refused cancel] reply {refused.value}")
+
+        state = ps.state_client()
+
+        async def back_open() -> bool:  # the refusal is folded: PENDING_CANCEL cleared, error kept
+            o = await state.find_order("keep-1")
+            return o is not None and o.status == "OPEN" and o.error_op == "cancel"
+
+        try:
+            at = await until_true(back_open, 10.0, "PENDING_CANCEL cleared back to OPEN")
+        finally:
+            poller.stopped = True
+            await task
+        assert at - t0 <= 1.0, at - t0
+        assert poller.statuses[-1] == "OPEN" and "CLOSED" not in poller.statuses, poller.statuses
+        refused_seen = poller.statuses
+        truth = await ps.truth()
+        assert [o["status"] for o in truth["open_orders"] if o["client_id"] == "keep-1"] == ["OPEN"]
+        poller = StatusPoller(ps, "keep-1")
+        task = asyncio.create_task(poller.run())
+        await cmd.cancel(placed.order_id)
+
+        async def closed() -> bool:
+            return poller.statuses[-1:] == ["CLOSED"]
+
+        await wait_until(closed, 10.0, "keep-1 CLOSED by the real cancel")
+        poller.stopped = True
+        await task
+        print(f"[refused cancel] statuses seen {refused_seen}, cleared {1000 * (at - t0):.0f} ms after "
+              f"the cancel; then {poller.statuses}")
