@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 import msgspec
@@ -29,7 +30,7 @@ from shared.paradex.sbe import SbeEncodeError
 
 from ..engine import convert
 from ..engine import events as ev
-from ..faults import Faults
+from ..faults import DroppedPush, Faults
 from ..venue import Venue
 from ..wire import encode_event, encode_wire
 from .channels import BOOK_DEPTH, SNAPSHOT_RATES_MS, private_channels, public_channels
@@ -203,6 +204,8 @@ class Hub:
             self._release_held()
             return
         if pf.drop.hit(rng):
+            self.faults.dropped.append(DroppedPush(at_ms=int(time.time() * 1000), channel=channel,
+                                                   frame=msgspec.Raw(frame)))
             return
         if pf.delay.hit(rng):
             loop = asyncio.get_running_loop()
