@@ -441,18 +441,23 @@ class PlacePipeline:
             log.warning("reservations of %s not dropped: %r", cids, exc)
 
     async def close(self) -> None:
-        """On shutdown: this process's reservations stop counting (a crash leaves them to expire)."""
+        """On shutdown: this process's reservations stop counting (a crash leaves them to expire;
+        a restarted process gets a new token and never counts its predecessor's twice)."""
         mine = sorted(self.reserved | set(self.book.inflight))
         self.reserved.clear()
         await self._unreserve(mine)
 
     async def absorb(self) -> None:
-        """Drop the reservations of orders the state now shows (or that stopped being in flight):
-        the exposure counts them from now on (called after each batch of change-stream entries)."""
+        """Reservations of orders the state now shows (or that stopped being in flight) are
+        absorbed: they expire shortly on the other replicas, whose views may lag ours (called
+        after each batch of change-stream entries)."""
         shown = [c for c in self.reserved if c not in self.book.inflight]
         if shown:
             self.reserved.difference_update(shown)
-            await self._unreserve(shown)
+            try:
+                await self.store.absorb(shown)
+            except Exception as exc:  # they expire after COMMANDS_RESERVATION_S anyway
+                log.warning("reservations of %s not absorbed: %r", shown, exc)
 
     # ------------------------------------------------------------------ duplicates and wait=ws
 

@@ -235,6 +235,27 @@ return 1
 """
 
 
+ABSORB_GRACE_MS = 2000
+"""How long a reservation still counts on other replicas after its order appeared in our view."""
+
+# KEYS: this process's reservations. ARGV: reservation age to set back by (ms), then client ids:
+# each reservation's time becomes now - ARGV[1] (it expires ABSORB_GRACE_MS from now).
+ABSORB = (
+    BUCKETS
+    + """
+local at = now_ms() - tonumber(ARGV[1])
+for i = 2, #ARGV do
+  local v = redis.call('HGET', KEYS[1], ARGV[i])
+  if v then
+    local bar = string.find(v, '|', 1, true)
+    redis.call('HSET', KEYS[1], ARGV[i], at .. string.sub(v, bar))
+  end
+end
+return 1
+"""
+)
+
+
 def units(orders: int) -> int:
     """Venue requests (budget units) for ``orders`` orders: one per batch of 10."""
     return math.ceil(orders / VENUE_BATCH_MAX)
@@ -256,6 +277,7 @@ class CommandStore:
         self._claim = redis.register_script(CLAIM)
         self._take = redis.register_script(TAKE)
         self._release = redis.register_script(RELEASE)
+        self._absorb = redis.register_script(ABSORB)
 
     async def _call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
         try:
@@ -340,10 +362,20 @@ class CommandStore:
         await self._call("release", lambda: self._release(keys=keys, args=args))
 
     async def unreserve(self, client_ids: Sequence[str]) -> None:
-        """Reservations whose orders the state now shows (or that failed) stop counting."""
+        """Reservations of orders that will never exist (refused, not sent) stop counting now."""
         if client_ids:
             mine = self.keys.cmd_reserved(self.token)
             await self._call("unreserve", lambda: self.redis.hdel(mine, *client_ids))
+
+    async def absorb(self, client_ids: Sequence[str]) -> None:
+        """Reservations of orders this process's view of the state now shows expire in
+        ``ABSORB_GRACE_MS`` instead of being dropped: another replica's view may lag ours, and
+        until it shows them too they must keep counting there (a replica that does show them
+        skips them: it counts them once, from the state)."""
+        if client_ids:
+            keep = max(0, self.reservation_ms - ABSORB_GRACE_MS)
+            mine = self.keys.cmd_reserved(self.token)
+            await self._call("absorb", lambda: self._absorb(keys=[mine], args=[keep, *client_ids]))
 
     async def finish(self, strategy: str, done_: list[tuple[str, Answer, str]]) -> None:
         """Store the answer of each (client id, answer, exchange order id) and the order id's

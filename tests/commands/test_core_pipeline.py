@@ -256,3 +256,12 @@ def test_number_rules_and_order_ids() -> None:
     assert check_order_id("1681462103821101699438490000") is None
     for x in ("", "1" * 65, "12a", "?market=X", "1\x00", "\uff11\uff12"):  # full-width: not digits
         assert check_order_id(x) is not None, x
+
+
+def test_an_order_the_view_shows_before_its_owner_is_known_still_counts_for_its_owner() -> None:
+    book = ExposureBook()
+    book.apply("order", "client:x", 1, rec("x"))  # shown by the state, owner not learnt yet
+    reserved = [LiveOrder("x", M, "BUY", D("0.01"), "mm")]  # another replica's reservation
+    assert book.exposure.open_orders("mm", M, reserved) == 1
+    book.set_owners({"x": "mm"})
+    assert book.exposure.open_orders("mm", M, reserved) == 1  # counted once

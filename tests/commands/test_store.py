@@ -99,3 +99,16 @@ async def test_reservations_of_other_processes_come_back_until_dropped_or_expire
     await a.claim("mm", [live("ra3")])
     await asyncio.sleep(0.7)
     assert (await b.claim("mm", [live("rb3")])).reserved == []  # expired
+
+
+async def test_an_absorbed_reservation_still_counts_elsewhere_until_its_grace_ends(
+    redis_client: Any, keys: Keys
+) -> None:
+    a, b = store(redis_client, keys, reservation_s=2.3), store(redis_client, keys, reservation_s=2.3)
+    await a.claim("mm", [live("ab1")])
+    await a.absorb(["ab1"])  # our view of the state shows it; another replica's may lag
+    assert [o.client_id for o in (await b.claim("mm", [live("bb1")])).reserved] == ["ab1"]
+    await asyncio.sleep(1.0)  # absorbed: it expires ABSORB_GRACE_MS (2 s) after, not 2.3 s after
+    assert [o.client_id for o in (await b.claim("mm", [live("bb2")])).reserved] == ["ab1"]
+    await asyncio.sleep(1.2)
+    assert (await b.claim("mm", [live("bb3")])).reserved == []
