@@ -86,6 +86,11 @@ class _Steps(msgspec.Struct, forbid_unknown_fields=True):
     steps: int = 1
 
 
+class _MarkPrice(msgspec.Struct, forbid_unknown_fields=True):
+    market: str
+    price: str | None = None
+
+
 class _LimitSpec(msgspec.Struct, forbid_unknown_fields=True):
     capacity: int
     window_s: float
@@ -128,6 +133,7 @@ class ControlApp:
             ("PUT", "/system_state", self.system_state), ("PUT", "/synthetic", self.synthetic),
             ("POST", "/synthetic/step", self.synthetic_step), ("POST", "/process", self.process),
             ("PUT", "/rate_limits", self.rate_limits),
+            *self.venue_routes(),
         ]
         table = [Route(PREFIX + p, self._wrap(h), methods=[m]) for m, p, h in routes]
         # Bare /healthz too: what the launcher and docker-compose health checks poll.
@@ -271,3 +277,15 @@ class ControlApp:
             raise VenueError(400, "VALIDATION_ERROR", f"scope must be one of {sorted(self.limiter.limits)}")
         self.limiter.set_limits(spec.scope, tuple(Limit(lim.capacity, lim.window_s) for lim in spec.limits))
         return _json({"scope": spec.scope, "limits": spec.limits})
+
+    # ------------------------------------------------------------ venue behaviour (sim-venue)
+
+    def venue_routes(self) -> list[tuple[str, str, Callable[[Request], Awaitable[Response]]]]:
+        return [("PUT", "/mark_price", self.mark_price)]
+
+    async def mark_price(self, request: Request) -> Response:
+        """Pin the mark price of a market (``price`` null: back to the book's mid)."""
+        spec = await _body(request, _MarkPrice)
+        venue = self.venue
+        venue.publish(venue.exchange.set_mark_price(spec.market, spec.price, venue.now_ms()))
+        return _json({"market": spec.market, "mark_price": str(venue.exchange.mark_price(spec.market))})

@@ -46,7 +46,7 @@ def _engine_order(req: OrderRequest) -> EngineOrder:
     return EngineOrder(
         market=req.market, side=req.side, type=req.type, size=req.size, price=req.price,
         instruction=req.instruction, client_id=req.client_id or "", flags=tuple(req.flags),
-        stp=req.stp or "", signature_timestamp=req.signature_timestamp,
+        stp=req.stp or "", signature_timestamp=req.signature_timestamp, trigger_price=req.trigger_price,
     )
 
 
@@ -99,7 +99,8 @@ def modify_order(call: Call) -> Response:
             raise VenueError(400, "INVALID_ORDER_SIGNATURE", str(exc)) from exc
         _check_signature(call, msg, req.signature)
     view = venue.exchange.modify(call.account, order_id, side=req.side, type=req.type, size=req.size,
-                                 price=req.price, now_ms=call.now_ms, market=req.market)
+                                 price=req.price, now_ms=call.now_ms, market=req.market,
+                                 trigger_price=req.trigger_price)
     venue.schedule_process()
     return json_response(venue.rest_order(view))
 
