@@ -26,12 +26,13 @@ from .events import (
     TradeEvent,
     VenueEvent,
 )
-from .market import MarketConfig
+from .market import MarketConfig, ScheduleConfig
 from .state import AccountState, AlgoState, Order
 from .stopqueue import TriggerQueue
 from .types import ZERO, CancelReason, EngineError, ErrorCode, Status
 
 DEFAULT_BALANCE = Decimal(100_000)
+FUNDING_CAP = Decimal("0.005")
 TRADES_KEPT = 1000
 
 
@@ -39,7 +40,11 @@ class Core:
     """State plus the helpers every layer uses. Not used directly: see :class:`Exchange`."""
 
     def __init__(
-        self, markets: Iterable[MarketConfig], *, default_balance: Decimal = DEFAULT_BALANCE
+        self,
+        markets: Iterable[MarketConfig],
+        *,
+        default_balance: Decimal = DEFAULT_BALANCE,
+        schedule: ScheduleConfig | None = None,
     ) -> None:
         self.markets: dict[str, MarketConfig] = {m.symbol: m for m in markets}
         self.books: dict[str, OrderBook] = {s: OrderBook(s) for s in self.markets}
@@ -52,6 +57,8 @@ class Core:
         self.volume: dict[str, Decimal] = dict.fromkeys(self.markets, ZERO)
         self.index_price: dict[str, Decimal] = {}
         self.funding_index: dict[str, Decimal] = dict.fromkeys(self.markets, ZERO)
+        #: When each market's index last accrued (set by the first schedule tick).
+        self._funding_accrued_at: dict[str, int] = {}
         #: Mark prices pinned by the operator (control API); they replace the computed mark.
         self.mark_override: dict[str, Decimal] = {}
         #: Untriggered stop/take-profit orders per market, and markets whose mark (or queue)
@@ -61,6 +68,10 @@ class Core:
         self._stop_seq = 0
         self.algos: dict[str, AlgoState] = {}
         self.default_balance = default_balance
+        self.schedule = schedule or ScheduleConfig()
+        #: Next periodic funding payment / health check (0: set by the first advance).
+        self._next_payment_at = 0
+        self._next_health_at = 0
         self._now = 0
         self._seq = 0
         self._id_counter = 0
@@ -116,6 +127,16 @@ class Core:
 
     def marks(self, markets: Iterable[str]) -> dict[str, Decimal]:
         return {m: self.mark_price(m) for m in markets}
+
+    def _funding_rate(self, market: str) -> tuple[Decimal, Decimal]:
+        """(premium rate, funding rate per period): premium = (mark - index) / index, rate =
+        the market's base rate + premium clamped to ±0.5% (the index price is the synthetic
+        market's fair price; without one the mark, so the rate is the base rate)."""
+        mark = self.mark_price(market)
+        index = self.index_price.get(market, mark)
+        premium = (mark - index) / index if index else ZERO
+        rate = max(-FUNDING_CAP, min(FUNDING_CAP, self.markets[market].funding_rate + premium))
+        return premium, rate
 
     # ------------------------------------------------------------ order views and events
 

@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from .admin import Admin
 from .events import OrderView, VenueEvent
-from .market import MarketConfig, check_price, check_size, check_trigger_price, parse_decimal
+from .market import MarketConfig, ScheduleConfig, check_price, check_size, check_trigger_price, parse_decimal
 from .state import Order
 from .triggers import default_condition
 from .types import (
@@ -82,11 +82,17 @@ def _enum(kind: type[_E], raw: str, what: str) -> _E:
 class Exchange(Admin):
     """A local Paradex: markets, books, accounts. Pure: no I/O, time is passed in."""
 
-    def __init__(self, markets: Iterable[MarketConfig], *, default_balance: Decimal | None = None) -> None:
+    def __init__(
+        self,
+        markets: Iterable[MarketConfig],
+        *,
+        default_balance: Decimal | None = None,
+        schedule: ScheduleConfig | None = None,
+    ) -> None:
         if default_balance is None:
-            super().__init__(markets)
+            super().__init__(markets, schedule=schedule)
         else:
-            super().__init__(markets, default_balance=default_balance)
+            super().__init__(markets, default_balance=default_balance, schedule=schedule)
         self._queue: deque[Command] = deque()
 
     # ------------------------------------------------------------ orders
@@ -314,6 +320,24 @@ class Exchange(Admin):
             out.extend(self._end_command())
             done += 1
         return out
+
+    # ------------------------------------------------------------ the venue's clock
+
+    def advance(self, now_ms: int) -> list[VenueEvent]:
+        """The venue's periodic work up to ``now_ms`` (call it often, e.g. every second, and
+        after moving time): funding index accrual, due TWAP children, periodic funding payments,
+        health checks. Returns the events in venue order."""
+        now = self._tick(now_ms)
+        out = self._drain()
+        self._accrue(now)
+        interval = self.schedule.funding_payment_interval_ms
+        if interval > 0:
+            if self._next_payment_at and now >= self._next_payment_at:
+                self._pay(self.markets)
+                out.extend(self._end_command())
+            if not self._next_payment_at or now >= self._next_payment_at:
+                self._next_payment_at = (now // interval + 1) * interval
+        return self._drain(out)
 
     # ------------------------------------------------------------ immediate operations
 
