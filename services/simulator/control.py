@@ -91,6 +91,14 @@ class _MarkPrice(msgspec.Struct, forbid_unknown_fields=True):
     price: str | None = None
 
 
+class _Advance(msgspec.Struct, forbid_unknown_fields=True):
+    ms: int
+
+
+class _Market(msgspec.Struct, forbid_unknown_fields=True):
+    market: str | None = None
+
+
 class _LimitSpec(msgspec.Struct, forbid_unknown_fields=True):
     capacity: int
     window_s: float
@@ -281,7 +289,10 @@ class ControlApp:
     # ------------------------------------------------------------ venue behaviour (sim-venue)
 
     def venue_routes(self) -> list[tuple[str, str, Callable[[Request], Awaitable[Response]]]]:
-        return [("PUT", "/mark_price", self.mark_price)]
+        return [
+            ("PUT", "/mark_price", self.mark_price), ("POST", "/time/advance", self.advance_time),
+            ("POST", "/schedule/run", self.run_schedule), ("POST", "/funding/pay", self.pay_funding),
+        ]
 
     async def mark_price(self, request: Request) -> Response:
         """Pin the mark price of a market (``price`` null: back to the book's mid)."""
@@ -289,3 +300,24 @@ class ControlApp:
         venue = self.venue
         venue.publish(venue.exchange.set_mark_price(spec.market, spec.price, venue.now_ms()))
         return _json({"market": spec.market, "mark_price": str(venue.exchange.mark_price(spec.market))})
+
+    async def advance_time(self, request: Request) -> Response:
+        """Move the venue's clock forward by ``ms`` (>= 0) and run what became due."""
+        spec = await _body(request, _Advance)
+        if spec.ms < 0:
+            raise VenueError(400, "VALIDATION_ERROR", "ms must be >= 0 (time never goes back)")
+        self.venue.advance_time(spec.ms)
+        return _json({"now_ms": self.venue.now_ms(), "clock_offset_ms": self.venue.clock_offset_ms})
+
+    async def run_schedule(self, request: Request) -> Response:
+        self.venue.run_schedule()
+        return _json({"now_ms": self.venue.now_ms()})
+
+    async def pay_funding(self, request: Request) -> Response:
+        """Every open position (of one market, or all) pays its accrued funding now."""
+        spec = await _body(request, _Market)
+        venue = self.venue
+        events = venue.exchange.pay_funding(venue.now_ms(), spec.market)
+        venue.publish(events)
+        paid = sum(1 for e in events if e.kind == "funding_payment")
+        return _json({"payments": paid})

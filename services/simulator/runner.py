@@ -71,7 +71,8 @@ class Simulator:
         self.rest = RestApp(self.venue, self.faults)
         self.hub = Hub(self.venue, self.faults)
         self.ws = WsServer(self.venue, self.hub, settings)
-        self.drivers = Drivers(self.venue, self.hub, settings.synthetic_rate, settings.summary_interval_ms)
+        self.drivers = Drivers(self.venue, self.hub, settings.synthetic_rate, settings.summary_interval_ms,
+                               settings.schedule_interval_ms)
         self.control = ControlApp(self.venue, self.faults, self.hub, self.drivers, self.rest.limiter)
         self._servers: list[tuple[_EmbeddedServer, socket.socket]] = []
         self._tasks: list[asyncio.Task[None]] = []

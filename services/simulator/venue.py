@@ -24,7 +24,7 @@ from shared.paradex.models.account import Order
 from shared.paradex.models.common import SystemStatus
 from shared.paradex.signer import OrderSigner
 
-from .engine import Exchange, OrderView, VenueEvent, convert, default_markets
+from .engine import Exchange, OrderView, ScheduleConfig, VenueEvent, convert, default_markets
 from .engine.synthetic import SyntheticMarket
 from .settings import SimSettings
 from .tokens import TokenIssuer
@@ -54,7 +54,16 @@ class Venue:
         unknown = wanted - {m.symbol for m in markets}
         if unknown:
             raise ValueError(f"unknown simulator markets: {sorted(unknown)}")
-        self.exchange = Exchange(markets, default_balance=Decimal(settings.initial_balance))
+        schedule = ScheduleConfig(
+            funding_payment_interval_ms=settings.funding_payment_interval_ms,
+            health_check_interval_ms=settings.health_check_interval_ms,
+            liquidation_fee=Decimal(str(settings.liquidation_fee)),
+        )
+        balance = Decimal(settings.initial_balance)
+        self.exchange = Exchange(markets, default_balance=balance, schedule=schedule)
+        #: Added to the wall clock: the control API moves the venue's time forward with it
+        #: (JWT expiry keeps the wall clock, so sessions survive a jump).
+        self.clock_offset_ms = 0
         self.synthetic = SyntheticMarket(self.exchange, random.Random(settings.seed))
         self.chain_id = settings.chain_id
         self.tokens = TokenIssuer(secrets.token_bytes(32), settings.jwt_ttl_s)
@@ -71,11 +80,12 @@ class Venue:
         self.register_account(signer.account, signer.public_key)
         for _ in range(settings.seed_steps):
             self.publish(self.synthetic.step(self.now_ms()))
+        self.publish(self.exchange.advance(self.now_ms()))  # starts the schedule's clocks
 
     # ------------------------------------------------------------ time, ids
 
     def now_ms(self) -> int:
-        return int(self.clock() * 1000)
+        return int(self.clock() * 1000) + self.clock_offset_ms
 
     def next_rest_seq(self) -> int:
         """REST ``seq_no``: increasing, ns-scale, independent of the WebSocket's."""
@@ -152,6 +162,19 @@ class Venue:
         """Advance the synthetic market ``steps`` times and publish the events."""
         for _ in range(steps):
             self.publish(self.synthetic.step(self.now_ms()))
+
+    def run_schedule(self) -> None:
+        """The engine's periodic work up to now (funding, TWAP children, health checks)."""
+        try:
+            self.publish(self.exchange.advance(self.now_ms()))
+        except Exception:  # the engine must never take the server down with it
+            log.exception("engine schedule step failed")
+
+    def advance_time(self, ms: int) -> None:
+        """Move the venue's clock ``ms`` forward (never back) and run the schedule."""
+        self.clock_offset_ms += max(0, ms)
+        self.process_now()
+        self.run_schedule()
 
     def close(self) -> None:
         if self._process_handle is not None:

@@ -12,6 +12,7 @@ from .events import (
     FillView,
     FundingPaymentView,
     FundingUpdate,
+    LiquidationView,
     MarketSummaryUpdate,
     OrderView,
     PositionView,
@@ -226,4 +227,17 @@ class Queries(Core):
             if (market is None or p.market == market)
             and (start_at is None or p.created_at >= start_at)
             and (end_at is None or p.created_at <= end_at)
+        ]
+
+    def liquidations(
+        self, account: str, *, start_at: int | None = None, end_at: int | None = None
+    ) -> list[LiquidationView]:
+        """Liquidations of ``account``, newest first, optionally bounded by ``created_at``."""
+        acct = self.accounts.get(account)
+        if acct is None:
+            return []
+        return [
+            v
+            for v in reversed(acct.liquidations)
+            if (start_at is None or v.created_at >= start_at) and (end_at is None or v.created_at <= end_at)
         ]
