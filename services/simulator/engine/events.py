@@ -234,7 +234,11 @@ class AlgoUpdate:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BookDelta:
-    """``order_book`` frame: ``update_type`` "d" (delta, seq = previous + 1) or "s" (snapshot)."""
+    """``order_book`` frame: ``update_type`` "d" (delta, seq = previous + 1) or "s" (snapshot).
+
+    ``best_bid``/``best_ask``: the top level of each side once the frame is applied (None for an
+    empty side), what the venue pushes as ``best_*_api`` / ``best_*_interactive``.
+    """
 
     kind: ClassVar[str] = "book"
     market: str
@@ -244,6 +248,8 @@ class BookDelta:
     inserts: tuple[BookLevel, ...]
     updates: tuple[BookLevel, ...]
     deletes: tuple[BookLevel, ...]
+    best_bid: BookLevel | None = None
+    best_ask: BookLevel | None = None
 
 
 #: A snapshot frame is a BookDelta with update_type "s"; the alias documents intent.
@@ -272,6 +278,8 @@ class TradeEvent:
     price: Decimal
     created_at: int
     trade_type: str = "FILL"
+    #: Book sequence after the execution (the SBE trade ``seq``); 0 when it has none.
+    seq_no: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -188,7 +188,8 @@ class Matching(Ledger):
         self.volume[market] += qty
         book_seq = book.seq_no + 1  # the frame this execution lands in (flushed at command end)
         trade = TradeEvent(
-            id=self._next_id(), market=market, side=taker.side, size=qty, price=price, created_at=self._now
+            id=self._next_id(), market=market, side=taker.side, size=qty, price=price, created_at=self._now,
+            seq_no=book_seq,
         )
         self.trades[market].append(trade)
         self._public.append(trade)

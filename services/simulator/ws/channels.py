@@ -17,6 +17,7 @@ from ..engine import events as ev
 PRIVATE_FAMILIES = frozenset(
     {"orders", "fills", "positions", "account", "balance_events", "tradebusts", "funding_payments"}
 )
+PUBLIC_FAMILIES = frozenset({"bbo", "trades", "order_book", "markets_summary", "funding_data"})
 SNAPSHOT_RATES_MS = {"50ms": 50, "100ms": 100}
 BOOK_DEPTH = 15
 
