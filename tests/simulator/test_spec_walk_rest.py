@@ -105,6 +105,8 @@ PROBES: list[Probe] = [
     Probe("GET", "/positions", "/positions", 200),
     Probe("GET", "/account", "/account", 200),
     Probe("GET", "/balance", "/balance", 200),
+    Probe("GET", "/funding/payments", "/funding/payments?market=BTC-USD-PERP", 200),
+    Probe("GET", "/liquidations", "/liquidations", 200),
 ]
 
 

@@ -1,8 +1,9 @@
 """Helpers of the venue-behaviour tests (stops, TWAP, funding, liquidations) over REST/WS.
 
-``control`` calls the control API; ``check_rest`` validates a REST response against the OpenAPI
-schema of its path (as ``test_conformance_rest``: ``null`` cursors/data left out) and
-``check_push`` a push payload against its AsyncAPI channel payload (both skip without the spec).
+``control`` calls the control API; ``check_rest`` walks a REST response against the OpenAPI
+schema of its path and ``check_push`` a push payload against its AsyncAPI channel payload, with
+:class:`tests.simulator.specwalk.SchemaWalker`: valid and complete (every property present,
+nothing unlisted; ``null`` cursors/data allowed). Both skip without the spec.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-import jsonschema
 
 from tests.simfixture import SimHandle, WsClient
+from tests.simulator.specwalk import SchemaWalker
 from tests.spec import load_spec
 
 BTC = "BTC-USD-PERP"
@@ -27,23 +28,21 @@ async def control(sim: SimHandle, method: str, path: str, body: Any = None, stat
     return resp.json()
 
 
+NULLABLE = frozenset({"next", "prev", "data"})
+
+
 def check_rest(method: str, path: str, resp: httpx.Response) -> None:
     spec = load_spec("openapi.json")
     operation = spec["paths"][path][method.lower()]
     content = operation["responses"][str(resp.status_code)]["content"]["application/json"]
-    body = resp.json()
-    if isinstance(body, dict):
-        for key in ("data", "next", "prev"):
-            if key in body and body[key] is None:
-                del body[key]
-    schema = {**content["schema"], "components": spec["components"]}
-    jsonschema.Draft7Validator(schema).validate(body)
+    walker = SchemaWalker(spec, "#/components/schemas/")
+    walker.check(content["schema"], resp.json(), f"{method} {path}", NULLABLE)
 
 
 def check_push(spec_channel: str, data: Any) -> None:
     spec = load_spec("asyncapi.yaml")
     payload = spec["channels"][spec_channel]["subscribe"]["message"]["payload"]
-    jsonschema.Draft7Validator({**payload, "components": spec["components"]}).validate(data)
+    SchemaWalker(spec, "#/components/schemas/").check(payload, data, spec_channel)
 
 
 async def pushes_until(
