@@ -73,6 +73,14 @@ def _klines(body: Any) -> None:
         assert candle[3] <= min(candle[1], candle[4]) <= max(candle[1], candle[4]) <= candle[2]
 
 
+def _algo_body(sim: SimHandle, ids: Ids | None = None) -> Any:
+    """A signed TWAP (``POST /algo/orders``): signed like a MARKET order of the same size."""
+    ts = int(time.time() * 1000)
+    return {"algo_type": "TWAP", "market": "BTC-USD-PERP", "side": "BUY", "type": "MARKET", "size": "0.04",
+            "duration_seconds": 120, "frequency": 30, "signature_timestamp": ts,
+            "signature": sim.signer.sign_order("BTC-USD-PERP", "BUY", "MARKET", "0.04", "0", ts)}
+
+
 NOW = "{now}"
 PROBES: list[Probe] = [
     Probe("GET", "/system/config", "/system/config", 200),
@@ -107,6 +115,11 @@ PROBES: list[Probe] = [
     Probe("GET", "/balance", "/balance", 200),
     Probe("GET", "/funding/payments", "/funding/payments?market=BTC-USD-PERP", 200),
     Probe("GET", "/liquidations", "/liquidations", 200),
+    Probe("POST", "/algo/orders", "/algo/orders", 201, body=_algo_body),
+    Probe("GET", "/algo/orders", "/algo/orders", 200),
+    Probe("GET", "/algo/orders-history", "/algo/orders-history", 200),
+    Probe("GET", "/algo/orders/{algo_id}", "/algo/orders/{algo}", 200),
+    Probe("DELETE", "/algo/orders/{algo_id}", "/algo/orders/{algo}", 204),
 ]
 
 
@@ -136,9 +149,10 @@ async def _state(sim: SimHandle, c: httpx.AsyncClient) -> Ids:
     _, ask = sim.best()
     taker = (await c.post("/orders", json=sim.order("BUY", "0.01", str(ask), client_id="t"))).json()
     maker = (await c.post("/orders", json=sim.order("BUY", "0.01", "60000", client_id="m"))).json()
+    algo = (await c.post("/algo/orders", json=_algo_body(sim))).json()
     sim.venue.process_now()
-    return {"taker": taker["id"], "maker": maker["id"], "public_key": hex(sim.signer.public_key),
-            "now": str(int(time.time() * 1000))}
+    return {"taker": taker["id"], "maker": maker["id"], "algo": algo["id"],
+            "public_key": hex(sim.signer.public_key), "now": str(int(time.time() * 1000))}
 
 
 def _response_schema(spec: dict[str, Any], probe: Probe, status: int) -> dict[str, Any] | None:

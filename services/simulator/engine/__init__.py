@@ -6,6 +6,7 @@ balances, TWAP algos, funding, liquidations; ``advance(now)`` runs its periodic 
 dataclasses in :mod:`.events`; ``VenueEvent`` is their union.
 """
 
+from .algo import AlgoRequest
 from .events import (
     AccountUpdate,
     AccountView,
@@ -52,6 +53,7 @@ from .types import (
 __all__ = [
     "AccountUpdate",
     "AccountView",
+    "AlgoRequest",
     "AlgoUpdate",
     "AlgoView",
     "BalanceEvent",

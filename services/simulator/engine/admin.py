@@ -5,14 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 from . import accounting
+from .algo import Algos
 from .events import BalanceEvent, BalanceUpdate, Tradebust, VenueEvent
-from .funding import Funding
 from .market import check_price, parse_decimal
 from .queries import Queries
 from .types import EngineError, ErrorCode
 
 
-class Admin(Funding, Queries):
+class Admin(Algos, Queries):
     """Operations the simulator's control API triggers; they act at once and return events."""
 
     def set_balance(

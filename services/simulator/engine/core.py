@@ -31,6 +31,8 @@ from .state import AccountState, AlgoState, Order
 from .stopqueue import TriggerQueue
 from .types import ZERO, CancelReason, EngineError, ErrorCode, Status
 
+#: A queued command: (kind, order or TWAP algo, price, size, trigger price).
+Command = tuple[str, Order | AlgoState, Decimal, Decimal, Decimal]
 DEFAULT_BALANCE = Decimal(100_000)
 FUNDING_CAP = Decimal("0.005")
 TRADES_KEPT = 1000
@@ -67,6 +69,7 @@ class Core:
         self._trigger_dirty: set[str] = set()
         self._stop_seq = 0
         self.algos: dict[str, AlgoState] = {}
+        self._live_algos: dict[str, AlgoState] = {}
         self.default_balance = default_balance
         self.schedule = schedule or ScheduleConfig()
         #: Next periodic funding payment / health check (0: set by the first advance).
@@ -75,6 +78,8 @@ class Core:
         self._now = 0
         self._seq = 0
         self._id_counter = 0
+        #: Commands accepted (REST 201/204) and waiting for the risk step (:meth:`Exchange.process`).
+        self._queue: deque[Command] = deque()
         # Event buffers of the command in progress.
         self._outbox: list[VenueEvent] = []
         self._private: list[VenueEvent] = []

@@ -28,7 +28,7 @@ from ..ratelimit import Decision, Limit, RateLimiter
 from ..settings import SimSettings
 from ..tokens import bearer
 from ..venue import Venue
-from . import account, auth, orders, public, records
+from . import account, algo, auth, orders, public, records
 from .common import JSON, Call, error_response, venue_error_response
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ ROUTES: list[tuple[str, str, Handler, str]] = [
     ("GET", "/account", account.account, "private_get"),
     ("GET", "/balance", account.balance, "private_get"),
     *records.ROUTES,
+    *algo.ROUTES,
 ]
 
 
