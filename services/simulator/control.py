@@ -44,7 +44,7 @@ from shared.errors import VenueError
 from shared.paradex.models.common import encode
 
 from .driver import Drivers
-from .engine import convert
+from .engine import FillEvent, convert
 from .faults import Faults, LatencySpec, PrivateFaults, RestFault
 from .ratelimit import Limit, RateLimiter
 from .venue import Venue, normalize_account
@@ -106,6 +106,10 @@ class _Advance(msgspec.Struct, forbid_unknown_fields=True):
 
 class _Market(msgspec.Struct, forbid_unknown_fields=True):
     market: str | None = None
+
+
+class _Account(msgspec.Struct, forbid_unknown_fields=True):
+    account: str = ""
 
 
 class _LimitSpec(msgspec.Struct, forbid_unknown_fields=True):
@@ -308,6 +312,7 @@ class ControlApp:
         return [
             ("PUT", "/mark_price", self.mark_price), ("POST", "/time/advance", self.advance_time),
             ("POST", "/schedule/run", self.run_schedule), ("POST", "/funding/pay", self.pay_funding),
+            ("POST", "/liquidations/check", self.health_check), ("POST", "/liquidate", self.liquidate),
         ]
 
     async def mark_price(self, request: Request) -> Response:
@@ -337,3 +342,19 @@ class ControlApp:
         venue.publish(events)
         paid = sum(1 for e in events if e.kind == "funding_payment")
         return _json({"payments": paid})
+
+    async def health_check(self, request: Request) -> Response:
+        """The venue's health check now: accounts below maintenance margin are liquidated."""
+        venue = self.venue
+        events = venue.exchange.health_check(venue.now_ms())
+        venue.publish(events)
+        liquidated = sorted({e.fill.account for e in events if isinstance(e, FillEvent)})
+        return _json({"liquidated": liquidated})
+
+    async def liquidate(self, request: Request) -> Response:
+        """Liquidate one account now, whatever its margin."""
+        spec = await _body(request, _Account)
+        venue = self.venue
+        account = normalize_account(spec.account or venue.account)
+        venue.publish(venue.exchange.liquidate(account, venue.now_ms()))
+        return _json({"liquidated": [account]})

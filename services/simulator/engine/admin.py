@@ -5,14 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 from . import accounting
-from .algo import Algos
 from .events import BalanceEvent, BalanceUpdate, Tradebust, VenueEvent
+from .liquidation import Liquidations
 from .market import check_price, parse_decimal
 from .queries import Queries
 from .types import EngineError, ErrorCode
 
 
-class Admin(Algos, Queries):
+class Admin(Liquidations, Queries):
     """Operations the simulator's control API triggers; they act at once and return events."""
 
     def set_balance(

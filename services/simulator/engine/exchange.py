@@ -336,6 +336,12 @@ class Exchange(Admin):
                 out.extend(self._end_command())
             if not self._next_payment_at or now >= self._next_payment_at:
                 self._next_payment_at = (now // interval + 1) * interval
+        interval = self.schedule.health_check_interval_ms
+        if interval > 0:
+            if self._next_health_at and now >= self._next_health_at:
+                out.extend(self._health())
+            if not self._next_health_at or now >= self._next_health_at:
+                self._next_health_at = (now // interval + 1) * interval
         return self._drain(out)
 
     # ------------------------------------------------------------ immediate operations
