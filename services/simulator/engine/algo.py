@@ -99,7 +99,7 @@ class Algos(Funding):
         if share < cfg.order_size_increment or share > cfg.max_order_size:
             raise EngineError(
                 ErrorCode.INVALID_ORDER_SIZE,
-                f"each of the {children} child orders would be {share}: it must be within "
+                f"each of the {children} child orders would be {share:.8f}: it must be within "
                 f"[{cfg.order_size_increment}, {cfg.max_order_size}]",
             )
         acct = self.account_state(account)

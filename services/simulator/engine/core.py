@@ -267,8 +267,6 @@ class Core:
         out: list[VenueEvent] = []
         stops = self.stops
         for market in sorted(self._dirty_books):
-            if stops[market]:
-                self._trigger_dirty.add(market)
             book = self.books[market]
             delta = book.flush(self._now)
             if delta is not None:
@@ -276,6 +274,8 @@ class Core:
             bbo = book.bbo_if_changed()
             if bbo is not None:
                 out.append(bbo)
+                if stops[market]:  # the mark moves only with the top of book (mid or last trade)
+                    self._trigger_dirty.add(market)
         self._dirty_books.clear()
         out.extend(self._public)
         out.extend(self._private)
