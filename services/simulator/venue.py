@@ -171,9 +171,10 @@ class Venue:
             log.exception("engine schedule step failed")
 
     def advance_time(self, ms: int) -> None:
-        """Move the venue's clock ``ms`` forward (never back) and run the schedule."""
-        self.clock_offset_ms += max(0, ms)
+        """Run what is queued, move the venue's clock ``ms`` forward (never back), then run the
+        schedule (what became due in the jump)."""
         self.process_now()
+        self.clock_offset_ms += max(0, ms)
         self.run_schedule()
 
     def close(self) -> None:
