@@ -20,10 +20,10 @@ from shared.paradex.models.algo import AlgoOrderRequest
 from shared.paradex.models.rest import Results
 from shared.paradex.signer import order_hash
 
+from ..commands import _check_recv_window, _check_signature
 from ..engine import AlgoRequest, Side, Status, convert
 from ..paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, paginate
 from .common import Call, empty, json_response, page_response
-from .orders import _check_recv_window, _check_signature
 
 
 def create_algo(call: Call) -> Response:
@@ -31,14 +31,14 @@ def create_algo(call: Call) -> Response:
     venue = call.venue
     venue.exchange.market(req.market)
     venue.check_can_place("")
-    _check_recv_window(call, req.signature_timestamp, req.recv_window)
+    _check_recv_window(call.now_ms, req.signature_timestamp, req.recv_window)
     if venue.verify_signatures:
         try:
             msg = order_hash(venue.chain_id, call.account, req.market, req.side, req.type, req.size, None,
                              req.signature_timestamp)
         except SigningError as exc:
             raise VenueError(400, "INVALID_ORDER_SIGNATURE", str(exc)) from exc
-        _check_signature(call, msg, req.signature)
+        _check_signature(venue, call.account, msg, req.signature)
     view = venue.exchange.submit_algo(call.account, AlgoRequest(
         market=req.market, side=req.side, type=req.type, size=req.size, algo_type=req.algo_type,
         duration_seconds=req.duration_seconds, frequency=req.frequency,
