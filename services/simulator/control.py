@@ -330,12 +330,13 @@ class ControlApp:
         return _json({"market": spec.market, "mark_price": str(venue.exchange.mark_price(spec.market))})
 
     async def advance_time(self, request: Request) -> Response:
-        """Move the venue's clock forward by ``ms`` (>= 0) and run what became due."""
+        """Skip the venue schedule ``ms`` (>= 0) ahead and run what became due (timestamps keep
+        the wall clock)."""
         spec = await _body(request, _Advance)
         if spec.ms < 0:
             raise VenueError(400, "VALIDATION_ERROR", "ms must be >= 0 (time never goes back)")
-        self.venue.advance_time(spec.ms)
-        return _json({"now_ms": self.venue.now_ms(), "clock_offset_ms": self.venue.clock_offset_ms})
+        self.venue.skip_time(spec.ms)
+        return _json({"now_ms": self.venue.now_ms(), "skipped_ms": self.venue.skipped_ms})
 
     async def run_schedule(self, request: Request) -> Response:
         self.venue.run_schedule()

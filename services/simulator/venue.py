@@ -62,9 +62,8 @@ class Venue:
         )
         balance = Decimal(settings.initial_balance)
         self.exchange = Exchange(markets, default_balance=balance, schedule=schedule)
-        #: Added to the wall clock: the control API moves the venue's time forward with it
-        #: (JWT expiry keeps the wall clock, so sessions survive a jump).
-        self.clock_offset_ms = 0
+        #: Total time the control API skipped the venue schedule ahead (see ``skip_time``).
+        self.skipped_ms = 0
         self.synthetic = SyntheticMarket(self.exchange, random.Random(settings.seed))
         self.chain_id = settings.chain_id
         self.tokens = TokenIssuer(secrets.token_bytes(32), settings.jwt_ttl_s)
@@ -92,7 +91,7 @@ class Venue:
     # ------------------------------------------------------------ time, ids
 
     def now_ms(self) -> int:
-        return int(self.clock() * 1000) + self.clock_offset_ms
+        return int(self.clock() * 1000)
 
     def next_rest_seq(self) -> int:
         """REST ``seq_no``: increasing, ns-scale, independent of the WebSocket's."""
@@ -178,12 +177,16 @@ class Venue:
         except Exception:  # the engine must never take the server down with it
             log.exception("engine schedule step failed")
 
-    def advance_time(self, ms: int) -> None:
-        """Run what is queued, move the venue's clock ``ms`` forward (never back), then run the
-        schedule (what became due in the jump)."""
+    def skip_time(self, ms: int) -> None:
+        """Run what is queued, then skip the venue *schedule* ``ms`` ahead: funding accrual, TWAP
+        children, payments and health checks due in that span run now. Timestamps keep the wall
+        clock (a hub's checks of venue times stay valid; JWTs are unaffected)."""
         self.process_now()
-        self.clock_offset_ms += max(0, ms)
-        self.run_schedule()
+        self.skipped_ms += max(0, ms)
+        try:
+            self.publish(self.exchange.advance(self.now_ms(), skip_ms=max(0, ms)))
+        except Exception:
+            log.exception("engine schedule step failed")
 
     def close(self) -> None:
         if self._process_handle is not None:

@@ -225,3 +225,14 @@ def test_children_account_for_the_parent_exactly(
         assert len(kids) < duration // frequency
     created = [c.created_at for c in kids]
     assert created == sorted(created)
+
+
+def test_a_schedule_skip_places_the_children_due_in_it_stamped_now() -> None:
+    ex = exchange()
+    liquid(ex)
+    view = ex.submit_algo("u", twap(size="0.9", duration=90), T0)
+    ex.process(T0)
+    ex.advance(T0 + 7, skip_ms=60_000)
+    kids = children(ex, view.id)
+    assert [c.created_at for c in kids] == [T0, T0 + 7, T0 + 7]
+    assert ex.get_algo("u", view.id).status is Status.CLOSED

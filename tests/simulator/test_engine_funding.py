@@ -178,3 +178,13 @@ def test_funding_payments_sum_to_index_change_times_size(operations: list[tuple[
 
 def _size(ex: Exchange, account: str) -> Decimal:
     return next((p.size for p in ex.positions(account) if p.market == BTC), D(0))
+
+
+def test_skipping_the_schedule_accrues_and_pays_but_stamps_the_event_clock() -> None:
+    ex = funded()
+    events = ex.advance(T0 + 5, skip_ms=8 * HOUR)  # "8 hours later", 5 ms of wall time later
+    assert ex.funding_index[BTC] == q(D("6.5") * (8 * HOUR + 5) / (8 * HOUR))
+    payments = [e.payment for e in events if isinstance(e, FundingPaymentEvent)]
+    assert len(payments) == 2 and {p.created_at for p in payments} == {T0 + 5}
+    assert ex.advance(T0 + 10) == []  # the schedule stays shifted: the next payment is an hour on
+    assert [e.kind for e in ex.advance(T0 + 10, skip_ms=HOUR)].count("funding_payment") == 2

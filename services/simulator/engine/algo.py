@@ -139,11 +139,11 @@ class Algos(Funding):
             algo.last_updated_at = max(algo.last_updated_at, self._now)
             self._outbox.append(AlgoUpdate(self.algo_view(algo)))  # before its first child's NEW
             self._live_algos[algo.id] = algo
-            algo.next_child_at = self._now
+            algo.next_child_at = self._schedule_now()
             self._place_child(algo)
 
     def _run_algos(self, now_ms: int) -> list[VenueEvent]:
-        """Place every child due by ``now_ms`` (a time jump places the missed ones at once)."""
+        """Place every child due by schedule time ``now_ms`` (after a skip, the missed ones at once)."""
         out: list[VenueEvent] = []
         for algo in sorted(self._live_algos.values(), key=lambda a: a.next_child_at):
             while algo.status is Status.OPEN and algo.next_child_at <= now_ms:

@@ -61,6 +61,9 @@ class Core:
         self.funding_index: dict[str, Decimal] = dict.fromkeys(self.markets, ZERO)
         #: When each market's index last accrued (set by the first schedule tick).
         self._funding_accrued_at: dict[str, int] = {}
+        #: How far the schedule (accrual, TWAP children, payments, health checks) runs ahead of
+        #: the event clock: the total ``skip_ms`` of ``advance`` (schedule time = now + shift).
+        self._shift_ms = 0
         #: Mark prices pinned by the operator (control API); they replace the computed mark.
         self.mark_override: dict[str, Decimal] = {}
         #: Untriggered stop/take-profit orders per market, and markets whose mark (or queue)
@@ -92,6 +95,9 @@ class Core:
     def _tick(self, now_ms: int) -> int:
         self._now = max(self._now, now_ms)
         return self._now
+
+    def _schedule_now(self) -> int:
+        return self._now + self._shift_ms
 
     def _next_seq(self) -> int:
         self._seq = max(self._seq + 1, self._now * 1_000_000)

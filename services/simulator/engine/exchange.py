@@ -321,11 +321,17 @@ class Exchange(Admin):
 
     # ------------------------------------------------------------ the venue's clock
 
-    def advance(self, now_ms: int) -> list[VenueEvent]:
-        """The venue's periodic work up to ``now_ms`` (call it often, e.g. every second, and
-        after moving time): funding index accrual, due TWAP children, periodic funding payments,
-        health checks. Returns the events in venue order."""
-        now = self._tick(now_ms)
+    def advance(self, now_ms: int, skip_ms: int = 0) -> list[VenueEvent]:
+        """The venue's periodic work up to ``now_ms`` (call it often, e.g. every second):
+        funding index accrual, due TWAP children, periodic funding payments, health checks.
+
+        ``skip_ms`` moves the *schedule* that far ahead for good (tests: "8 hours later"): the
+        accrual, children, payments and checks due in the skipped span run now, while event
+        timestamps keep following ``now_ms`` (a consumer's clock checks stay valid). Returns the
+        events in venue order."""
+        self._tick(now_ms)
+        self._shift_ms += max(0, skip_ms)
+        now = self._schedule_now()
         out = self._drain()
         self._accrue(now)
         out.extend(self._run_algos(now))

@@ -57,7 +57,7 @@ class Funding(Triggers):
         self._tick(now_ms)
         if market is not None:
             self.market(market)
-        self._accrue(self._now)
+        self._accrue(self._schedule_now())
         self._pay(self.markets if market is None else (market,))
         return self._drain(self._end_command())
 

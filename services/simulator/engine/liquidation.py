@@ -48,13 +48,13 @@ class Liquidations(Algos):
     def health_check(self, now_ms: int) -> list[VenueEvent]:
         """Liquidate every unhealthy account now (and restore ACTIVE on liquidated ones)."""
         self._tick(now_ms)
-        self._accrue(self._now)
+        self._accrue(self._schedule_now())
         return self._drain(self._health())
 
     def liquidate(self, account: str, now_ms: int) -> list[VenueEvent]:
         """Liquidate ``account`` now, healthy or not (control API)."""
         self._tick(now_ms)
-        self._accrue(self._now)
+        self._accrue(self._schedule_now())
         acct = self.account_state(account)
         self._liquidate(acct)
         return self._drain(self._end_command())
