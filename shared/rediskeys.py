@@ -103,10 +103,14 @@ class Keys:
         return f"{self.cmd}:rate:{strategy}"
 
     @property
-    def cmd_reserved(self) -> str:
-        """Hash: orders decided by a commands replica and not yet in the state (client id ->
-        reservation), so replicas cannot overshoot a limit together."""
-        return f"{self.cmd}:reserved"
+    def cmd_reservers(self) -> str:
+        """Hash: commands process token -> when it last reserved (ms)."""
+        return f"{self.cmd}:reservers"
+
+    def cmd_reserved(self, token: str) -> str:
+        """Hash: the orders one commands process decided and the state does not show yet (client
+        id -> reservation), so replicas cannot overshoot a limit together."""
+        return f"{self.cmd}:reserved:{token}"
 
     md_writer = f"{MD}:writer"  # which state replica writes market data to Redis (token, TTL)
 

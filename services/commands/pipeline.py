@@ -18,8 +18,9 @@ Steps (decisions in ``core.place``; this shell only moves data in and out):
    duplicates resolved. Ambiguous items get one lookup request per chunk; not-sent items get
    CmdNotSent and their claims released.
 
-Hot path of a single place (what ``added`` latency measures): decode -> static rules -> claim (one
-Redis round trip) -> limits -> publish started -> sign -> JetStream ack -> venue request.
+Hot path of a single place (what ``added`` latency measures): decode -> static rules -> claim sent
+-> sign while it travels -> claim answer (one Redis round trip) -> limits -> CmdSubmitted ->
+JetStream ack -> venue request.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 
 import msgspec
 
+from services.commands import audit
 from services.commands.backlog import Backlog
 from services.commands.core import answers, events
 from services.commands.core import place as placing
@@ -44,7 +46,7 @@ from services.commands.core.risk import LiveOrder
 from services.commands.core.strategies import Strategy
 from services.commands.index import IndexKeeper
 from services.commands.inflight import Inflight, Tasks
-from services.commands.metrics import Metrics
+from services.commands.metrics import Metrics, venue_code
 from services.commands.outbox import Outbox
 from services.commands.store import CommandStore, IndexMissing, Rate, units
 from services.commands.transport import OrderTransport
@@ -136,17 +138,33 @@ class PlacePipeline:
         items, out = placing.plan(orders, cids, self._context(strategy))
         for a in out.values():
             self.metrics.refused.labels(_code(a)).inc()
+        sent: set[int] = set()  # items that reached the transport: logged with their outcome there
         if items:
-            out.update(await self._claimed(strategy, items, wait))
+            try:
+                out.update(await self._claimed(strategy, items, wait, sent))
+            except Exception as exc:
+                for it in items:
+                    audit.failed({"op": "place", "strategy": strategy.name, "client_id": it.client_id}, exc)
+                raise
+        for i, req in enumerate(orders):
+            if i not in sent:
+                audit.place(strategy.name, cids[i], req, out[i])
         return [out[i] for i in range(len(orders))]
 
     # ------------------------------------------------------------------ steps
 
-    async def _claimed(self, strategy: Strategy, items: list[placing.Item], wait: str) -> dict[int, Answer]:
+    async def _claimed(
+        self, strategy: Strategy, items: list[placing.Item], wait: str, sent: set[int]
+    ) -> dict[int, Answer]:
         out: dict[int, Answer] = {}
         rate = strategy_rate(strategy)
+        claiming = asyncio.ensure_future(
+            self.store.claim(strategy.name, [it.live(strategy.name) for it in items], rate)
+        )
+        await asyncio.sleep(0)  # the claim leaves for Redis; the orders are signed while it travels
+        signed = self._presign(items)
         try:
-            result = await self.store.claim(strategy.name, [it.live(strategy.name) for it in items], rate)
+            result = await claiming
         except IndexMissing:
             if self.index is not None:
                 self.index.missing()
@@ -179,7 +197,7 @@ class PlacePipeline:
         for it in won:
             self.inflight.open(it.client_id)  # duplicates in this process wait on it from now on
         try:
-            return await self._decided(strategy, won, replays, out, wait, result.reserved)
+            return await self._decided(strategy, won, replays, out, wait, result.reserved, signed, sent)
         except BaseException as exc:
             for it in won:
                 self.inflight.fail(it.client_id, exc)
@@ -193,6 +211,8 @@ class PlacePipeline:
         out: dict[int, Answer],
         wait: str,
         reserved: Sequence[LiveOrder],
+        signed: dict[str, OrderRequest],
+        sent: set[int],
     ) -> dict[int, Answer]:
         send, refused = placing.within_limits(strategy, won, self.book.exposure, reserved)
         for a in refused.values():
@@ -211,11 +231,11 @@ class PlacePipeline:
         for it in release:
             self.inflight.resolve(it.client_id, answers.replayed(refused[it.index]))
 
-        async def sent() -> dict[int, Answer]:
-            return await self._send_all(strategy, send, chunks, wait) if send else {}
+        async def fresh_answers() -> dict[int, Answer]:
+            return await self._send_all(strategy, send, chunks, wait, signed, sent) if send else {}
 
         replayed, fresh = await asyncio.gather(
-            asyncio.gather(*(self._replay(strategy, it, rec, wait) for it, rec in replays)), sent()
+            asyncio.gather(*(self._replay(strategy, it, rec, wait) for it, rec in replays)), fresh_answers()
         )
         out.update(fresh)
         for (it, _), answer in zip(replays, replayed, strict=True):
@@ -223,7 +243,13 @@ class PlacePipeline:
         return out
 
     async def _send_all(
-        self, strategy: Strategy, send: list[placing.Item], chunks: list[list[placing.Item]], wait: str
+        self,
+        strategy: Strategy,
+        send: list[placing.Item],
+        chunks: list[list[placing.Item]],
+        wait: str,
+        presigned: dict[str, OrderRequest],
+        sent: set[int],
     ) -> dict[int, Answer]:
         now = self.clock()
         for it in send:
@@ -233,7 +259,7 @@ class PlacePipeline:
             self.outbox.intents([events.submitted(strategy.name, it.intent, recv_ns) for it in send])
         )
         try:
-            signed = {it.client_id: self._sign(it) for it in send}
+            signed = {it.client_id: presigned.get(it.client_id) or self._sign(it) for it in send}
         except Exception as exc:  # no signer / a value the signer refuses: nothing is sent
             log.exception("signing failed; %d orders not sent", len(send))
             await acks
@@ -265,6 +291,7 @@ class PlacePipeline:
             )
             return {it.index: down for it in send}
         seqs = {it.client_id: s for it, s in zip(send, seqs_list, strict=True)}
+        sent.update(it.index for it in send)
         # wait=ws (a single order): the waiter is registered BEFORE the venue request leaves
         waiter = self.watch.expect(send[0].client_id, ws_statuses(send[0].request)) if wait == "ws" else None
         tasks = [
@@ -277,6 +304,13 @@ class PlacePipeline:
         for part in await asyncio.gather(*(asyncio.shield(t) for t in tasks)):
             results.update(part)
         return {it.index: results[it.client_id] for it in send}
+
+    def _presign(self, items: list[placing.Item]) -> dict[str, OrderRequest]:
+        """Sign ahead (overlapping the claim's round trip); a failure is handled when sending."""
+        try:
+            return {it.client_id: self._sign(it) for it in items}
+        except Exception:
+            return {}
 
     def _sign(self, it: placing.Item) -> OrderRequest:
         r = it.request
@@ -304,13 +338,15 @@ class PlacePipeline:
         accepted ``wait=ws`` order's duplicates get the final answer after the wait instead)."""
         cids = [it.client_id for it in chunk]
         try:
-            outcomes, _venue_ms = await self.transport.place([signed[c] for c in cids])
+            outcomes, venue_ms = await self.transport.place([signed[c] for c in cids])
             keep = waiter is not None and isinstance(outcomes[0], Accepted)
             if waiter is not None and not keep:
                 self.watch.forget(cids[0], waiter)
             results = await self._record(strategy, cids, outcomes, seqs, () if not keep else (cids[0],))
             if keep and waiter is not None:  # inside the task: finishes even if the caller went away
                 results[cids[0]] = await self._wait_ws(strategy, chunk[0], results[cids[0]], waiter)
+            for it in chunk:
+                audit.place(strategy.name, it.client_id, it.request, results[it.client_id], venue_ms)
             return results
         except BaseException as exc:
             for c in cids:
@@ -342,7 +378,7 @@ class PlacePipeline:
             elif isinstance(outcome, Rejected):
                 self.book.drop_inflight(cid)
                 gone.append(cid)
-                self.metrics.rejected.labels(outcome.code).inc()
+                self.metrics.rejected.labels(venue_code(outcome.code)).inc()
                 done.append((cid, answer, ""))
             elif isinstance(outcome, NotSent):
                 self.book.drop_inflight(cid)

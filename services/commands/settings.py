@@ -4,7 +4,8 @@ Strategies come from ``COMMANDS_STRATEGIES`` (a JSON array) or ``COMMANDS_STRATE
 the same JSON); both are secrets because they hold the bearer tokens. Each entry::
 
     {"name": "mm", "token": "<secret>", "markets": ["BTC-USD-PERP"], "max_order_notional": "50000",
-     "max_open_orders_per_market": 50, "max_position": "2", "can_cancel_others": false}
+     "max_open_orders_per_market": 50, "max_position": "2", "max_order_rate": 20, "max_order_burst": 40,
+     "max_loss": "1000", "can_cancel_others": false}
 
 ``markets`` empty = every market; a limit left out (or null) = no limit of ours (the venue's still apply).
 """
@@ -26,6 +27,9 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     http_port: int = COMMANDS_HTTP_PORT
     #: JSON array of strategies (see the module docstring); ``COMMANDS_STRATEGIES_FILE`` also works.
     strategies: Secret = Secret("")
+    #: Bearer token of ``POST /v1/kill`` / ``/v1/resume`` for the whole account (>= 16 characters;
+    #: empty: only strategies' own switches). ``COMMANDS_ADMIN_TOKEN_FILE`` also works.
+    admin_token: Secret = Secret("")
     #: The venue order-write budget, under its 800/s and 17 250/min per account, SHARED by every
     #: replica (Redis buckets). A batch request is one unit.
     rate_per_s: float = 600.0

@@ -8,7 +8,8 @@ Keys::
     pdx:<a>:cmd:index            marker: the records are complete (absent after a Redis wipe)
     pdx:<a>:cmd:budget           the venue order-write buckets (per second, per minute)
     pdx:<a>:cmd:rate:<strategy>  a strategy's order-rate bucket
-    pdx:<a>:cmd:reserved         client id -> "<n>|<at_ms>|<market>|<side>|<size>|<owner>"
+    pdx:<a>:cmd:reservers        process token -> last reservation (ms)
+    pdx:<a>:cmd:reserved:<token> client id -> "<at_ms>|<market>|<side>|<size>|<owner>|<token>"
 
 :data:`CLAIM` does, atomically, for every client id of a request: refuse everything when the
 index marker is missing (``IndexMissing``: the records must be rebuilt from the ACCOUNT stream
@@ -119,14 +120,16 @@ local function now_ms()
 end
 """
 
-# KEYS: marker, budget, strategy rate, reserved, then the client-id keys.
+# KEYS: marker, budget, strategy rate, reservers, then the client-id keys.
 # ARGV: pending record, ttl, nonce, per request, rate_s, burst_s, rate_m, burst_m, strategy rate (0:
 # none), strategy burst, reservation max age (ms), one reservation value per client id
-# ("market|side|size|owner"), the client-id key prefix, this process's token.
+# ("market|side|size|owner"), the client-id key prefix, this process's token, the reservation key
+# prefix (one hash per process: ``Keys.cmd_reserved(token)``; a single Redis, not a cluster).
 # Returns {-1} (no index) | {-2, wait_ms} (venue budget) | {-3, wait_ms} (strategy rate) |
 # {0, 0, claim_1 .. claim_n, cid, value, ...}: claim 1 = won, else the record held; then the
 # reservations of OTHER processes ("at|market|side|size|owner|token"; this process counts its own
-# in flight itself), expired ones dropped. They were all made before these (the script is atomic).
+# in flight itself: nothing to read for a single replica), expired ones dropped. They were all made
+# before these (the script is atomic).
 CLAIM = (
     BUCKETS
     + """
@@ -163,20 +166,35 @@ if orders > 0 then
   redis.call('HSET', KEYS[2], 'st', ts - units, 'sat', now, 'mt', tm - units, 'mat', now)
   if rq > 0 then redis.call('HSET', KEYS[3], 't', tq - orders, 'at', now) end
 end
-local prefix, token = ARGV[12 + n], ARGV[13 + n]
+local prefix, token, base = ARGV[12 + n], ARGV[13 + n], ARGV[14 + n]
 local res = {0, 0}
 for i = 1, n do res[#res + 1] = out[i] end
-local all = redis.call('HGETALL', KEYS[4])
 local oldest = now - tonumber(ARGV[11])
-for j = 1, #all, 2 do
-  local v = all[j + 1]
-  local at = tonumber(string.match(v, '^(%d+)|'))
-  if not at or at < oldest then redis.call('HDEL', KEYS[4], all[j])
-  elseif string.sub(v, -#token) ~= token then res[#res + 1] = all[j]; res[#res + 1] = v end
+local others = redis.call('HGETALL', KEYS[4])
+for j = 1, #others, 2 do
+  local other = others[j]
+  if other ~= token then
+    local key = base .. other
+    if tonumber(others[j + 1]) < oldest then
+      redis.call('HDEL', KEYS[4], other); redis.call('DEL', key)
+    else
+      local all = redis.call('HGETALL', key)
+      for k = 1, #all, 2 do
+        local v = all[k + 1]
+        local at = tonumber(string.match(v, '^(%d+)|'))
+        if not at or at < oldest then redis.call('HDEL', key, all[k])
+        else res[#res + 1] = all[k]; res[#res + 1] = v end
+      end
+    end
+  end
 end
-for _, i in ipairs(won) do
-  local cid = string.sub(KEYS[4 + i], #prefix + 1)
-  redis.call('HSET', KEYS[4], cid, now .. '|' .. ARGV[11 + i] .. '|' .. token)
+if orders > 0 then
+  local mine = base .. token
+  for _, i in ipairs(won) do
+    redis.call('HSET', mine, string.sub(KEYS[4 + i], #prefix + 1), now .. '|' .. ARGV[11 + i] .. '|' .. token)
+  end
+  redis.call('PEXPIRE', mine, ARGV[11])
+  redis.call('HSET', KEYS[4], token, now)
 end
 return res
 """
@@ -259,12 +277,12 @@ class CommandStore:
         k = self.keys
         nonce = os.urandom(8).hex()
         pending = _enc.encode(Record(s=strategy, at=int(time.time() * 1000), n=nonce))
-        keys = [k.cmd_index, k.cmd_budget, k.cmd_strategy_rate(strategy), k.cmd_reserved]
+        keys = [k.cmd_index, k.cmd_budget, k.cmd_strategy_rate(strategy), k.cmd_reservers]
         keys += [k.cmd_client_id(o.client_id) for o in orders]
         args: list[Any] = [pending, self.ttl_s, nonce, VENUE_BATCH_MAX, *self._budget_args()]
         args += [rate.per_s if rate else 0, rate.burst if rate else 0, self.reservation_ms]
         args += [f"{o.market}|{o.side}|{o.remaining}|{o.owner}" for o in orders]
-        args += [k.cmd_client_id(""), self.token]  # the key prefix (reservations by client id), us
+        args += [k.cmd_client_id(""), self.token, k.cmd_reserved("")]
         out = await self._call("claim", lambda: self._claim(keys=keys, args=args))
         code = int(out[0])
         if code == -1:
@@ -307,7 +325,7 @@ class CommandStore:
         keys = [
             k.cmd_budget,
             k.cmd_strategy_rate(strategy),
-            k.cmd_reserved,
+            k.cmd_reserved(self.token),
             *(k.cmd_client_id(c) for c in client_ids),
         ]
         b = self.budget
@@ -324,7 +342,8 @@ class CommandStore:
     async def unreserve(self, client_ids: Sequence[str]) -> None:
         """Reservations whose orders the state now shows (or that failed) stop counting."""
         if client_ids:
-            await self._call("unreserve", lambda: self.redis.hdel(self.keys.cmd_reserved, *client_ids))
+            mine = self.keys.cmd_reserved(self.token)
+            await self._call("unreserve", lambda: self.redis.hdel(mine, *client_ids))
 
     async def finish(self, strategy: str, done_: list[tuple[str, Answer, str]]) -> None:
         """Store the answer of each (client id, answer, exchange order id) and the order id's

@@ -9,15 +9,33 @@ single-order endpoint; more go through its batch endpoint (the pipeline sends at
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
+from typing import Protocol, TypeVar
 
-from services.commands.core.outcome import Accepted, Failure, Outcome, classify, match_batch
+from services.commands.core.outcome import Accepted, Failure, Outcome, Unknown, checked, classify, match_batch
+from shared.paradex import validate
 from shared.paradex.models.account import Order
 from shared.paradex.models.requests import ModifyOrderRequest, OrderRequest
 from shared.paradex.models.rest import CancelBatchResponse
 from shared.paradex.rest import ParadexRest
+from shared.paradex.validate import Scope
+
+log = logging.getLogger("commands.transport")
+
+T = TypeVar("T")
+VENUE_MS: ContextVar[float | None] = ContextVar("venue_ms", default=None)
+"""The venue latency (ms) of the last cancel/modify call made in this task (for the audit line)."""
+
+
+async def _timed(call: Callable[[], Awaitable[T]]) -> T:
+    started = time.perf_counter()
+    try:
+        return await call()
+    finally:
+        VENUE_MS.set((time.perf_counter() - started) * 1000)
 
 
 class OrderTransport(Protocol):
@@ -47,8 +65,24 @@ class RestTransport:
 
     name = "rest"
 
-    def __init__(self, rest: ParadexRest) -> None:
+    def __init__(
+        self, rest: ParadexRest, scope: Scope | None = None, on_invalid: Callable[[str], None] | None = None
+    ) -> None:
         self.rest = rest
+        self.scope = scope or Scope()
+        self.on_invalid = on_invalid
+
+    def _checked(self, outcomes: list[Outcome], orders: Sequence[OrderRequest]) -> list[Outcome]:
+        now_ms = int(time.time() * 1000)
+        out = [
+            checked(o, r.client_id or "", self.scope, now_ms) for o, r in zip(outcomes, orders, strict=True)
+        ]
+        for o in out:
+            if isinstance(o, Unknown) and o.invalid:
+                log.warning("venue answer refused at the edge: %s", o.reason)
+                if self.on_invalid is not None:
+                    self.on_invalid(o.invalid)
+        return out
 
     async def place(self, orders: Sequence[OrderRequest]) -> tuple[list[Outcome], float]:
         started = time.perf_counter()
@@ -60,39 +94,49 @@ class RestTransport:
                 result = match_batch([o.client_id or "" for o in orders], answer.orders, answer.errors)
         except Exception as exc:  # every failure is classified, none escapes
             result = [classify(exc)] * len(orders)
-        return result, (time.perf_counter() - started) * 1000
+        return self._checked(result, orders), (time.perf_counter() - started) * 1000
 
     async def cancel(self, order_id: str) -> Failure | None:
-        try:
-            await self.rest.cancel_order(order_id)
-        except Exception as exc:  # classified
-            return classify(exc)
-        return None
+        return await _timed(lambda: self._none(self.rest.cancel_order(order_id)))
 
     async def cancel_by_client_id(self, client_id: str, market: str | None) -> Failure | None:
-        try:
-            await self.rest.cancel_order_by_client_id(client_id, market)
-        except Exception as exc:  # classified
-            return classify(exc)
-        return None
+        return await _timed(lambda: self._none(self.rest.cancel_order_by_client_id(client_id, market)))
 
     async def cancel_all(self, market: str | None) -> Failure | None:
-        try:
-            await self.rest.cancel_all_orders(market)
-        except Exception as exc:  # classified
-            return classify(exc)
-        return None
+        return await _timed(lambda: self._none(self.rest.cancel_all_orders(market)))
 
     async def cancel_batch(
         self, order_ids: Sequence[str], client_ids: Sequence[str]
     ) -> CancelBatchResponse | Failure:
-        try:
-            return await self.rest.cancel_orders(order_ids, client_ids)
-        except Exception as exc:  # classified
-            return classify(exc)
+        return await _timed(lambda: self._value(self.rest.cancel_orders(order_ids, client_ids)))
 
     async def modify(self, body: ModifyOrderRequest) -> Order | Failure:
+        result = await _timed(lambda: self._value(self.rest.modify_order(body)))
+        if isinstance(result, Order):
+            bad = validate.check(result, self.scope, int(time.time() * 1000))
+            if bad is not None or result.id != body.id:
+                why = (
+                    f"{bad.reason} {bad.field} {bad.detail}" if bad else f"another order ({result.id[:64]!r})"
+                )
+                log.warning("venue modify answer refused at the edge: %s", why)
+                if self.on_invalid is not None:
+                    self.on_invalid(bad.reason if bad else "bad_id")
+                return Unknown(
+                    reason=f"invalid venue answer: {why}".rstrip(), invalid=bad.reason if bad else "bad_id"
+                )
+        return result
+
+    @staticmethod
+    async def _none(call: Awaitable[None]) -> Failure | None:
         try:
-            return await self.rest.modify_order(body)
+            await call
+        except Exception as exc:  # every failure is classified, none escapes
+            return classify(exc)
+        return None
+
+    @staticmethod
+    async def _value(call: Awaitable[T]) -> T | Failure:
+        try:
+            return await call
         except Exception as exc:  # classified
             return classify(exc)
