@@ -7,13 +7,13 @@ import contextlib
 import logging
 import signal
 
-import nats
 import redis.asyncio as aioredis
 
 from services.commands.service import CommandsService
 from services.commands.settings import Settings
 from shared import log as logsetup
 from shared.bus import ensure_streams
+from shared.bus.connect import connect as bus_connect
 from shared.settings import load
 
 log = logging.getLogger("commands")
@@ -27,13 +27,7 @@ async def main() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    nc = await nats.connect(
-        settings.nats_url,
-        name="paradex-hub-commands",
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
-        allow_reconnect=True,
-    )
+    nc = await bus_connect(settings.nats_url, name="paradex-hub-commands")
     js = nc.jetstream()
     await ensure_streams(js)
     redis = aioredis.from_url(settings.redis_url)

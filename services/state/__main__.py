@@ -9,13 +9,13 @@ import signal
 from collections.abc import Coroutine
 from typing import Any
 
-import nats
 import redis.asyncio as aioredis
 
 from services.state.gcwatch import freeze_startup_objects
 from services.state.runner import running
 from services.state.settings import Settings
 from shared import log as logsetup
+from shared.bus.connect import connect as bus_connect
 from shared.settings import load
 
 log = logging.getLogger("state")
@@ -27,8 +27,7 @@ async def main(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    nc = await nats.connect(settings.nats_url, name="paradex-hub-state", max_reconnect_attempts=-1,
-                            reconnect_time_wait=0.5, allow_reconnect=True)
+    nc = await bus_connect(settings.nats_url, name="paradex-hub-state")
     redis = aioredis.from_url(settings.redis_url)
     try:
         async with running(settings, nc, redis) as (svc, http):
