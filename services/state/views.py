@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from services.state.encode import body_of
+from services.state.horizon import HistoryGap
+from services.state.redis_writer import OUTCOMES
 
 if TYPE_CHECKING:
     from services.state.service import StateService
@@ -20,10 +22,23 @@ class StreamHealth(msgspec.Struct, kw_only=True):
     last_event_age_ms: int  # -1 when no event was applied since start
 
 
+class RedisHealth(msgspec.Struct, kw_only=True):
+    """This replica's Redis writing: what Redis reflects, rewrites after data loss, md writer."""
+
+    written_seq: int
+    rewrites: int
+    last_rewrite_entities: int
+    last_rewrite_s: float
+    waits: int
+    market_data_writer: bool
+
+
 class ShellHealth(msgspec.Struct, kw_only=True):
     """The shell's view added to the core's :class:`Health`."""
 
     ok: bool
+    replica: str
+    durable: str
     account: StreamHealth
     market: StreamHealth
     feed_connected: bool
@@ -32,6 +47,9 @@ class ShellHealth(msgspec.Struct, kw_only=True):
     restored_from_seq: int | None
     dlq: int
     redis_error: str
+    redis: RedisHealth
+    lease_ok: bool
+    history_gap: HistoryGap | None
     core: Any
 
 
@@ -45,15 +63,23 @@ def health_value(svc: StateService) -> tuple[int, ShellHealth]:
     h = ans.value
     now = time.time()
     consumer_ok = svc.consumer is not None and svc.consumer.running
+    lease_ok = svc.lease.valid()
+    rw = svc.rewrite
     value = ShellHealth(
-        ok=bool(svc.started and consumer_ok and svc.nc.is_connected and not svc.writer.last_error),
+        ok=bool(svc.started and consumer_ok and svc.nc.is_connected and not svc.writer.last_error
+                and lease_ok),
+        replica=svc.replica, durable=svc.settings.durable,
         account=StreamHealth(applied_seq=h.account_seq,
                              last_event_age_ms=_age_ms(svc.last_account_wall, now)),
         market=StreamHealth(applied_seq=h.market_seq,
                             last_event_age_ms=_age_ms(svc.last_market_wall, now)),
         feed_connected=h.feed.connected, books_valid={m: b.valid for m, b in h.books.items()},
         checkpoint_seq=svc.checkpoint_seq, restored_from_seq=svc.restored_seq, dlq=svc.dlq_count,
-        redis_error=svc.writer.last_error, core=h)
+        redis_error=svc.writer.last_error,
+        redis=RedisHealth(written_seq=svc.pipeline.written_seq, rewrites=rw.rewrites,
+                          last_rewrite_entities=rw.entities, last_rewrite_s=round(rw.last_s, 3),
+                          waits=svc.pipeline.waits, market_data_writer=svc.writer.md_writer),
+        lease_ok=lease_ok, history_gap=svc.history_gap, core=h)
     return ans.seq, value
 
 
@@ -110,6 +136,13 @@ def metrics_text(svc: StateService, lag: int | None, stream_last_seq: int | None
            [({"outcome": "sent"}, svc.resync.sent), ({"outcome": "rate_limited"}, svc.resync.limited),
             ({"outcome": "failed"}, svc.resync.failed)])
     metric("state_checkpoints_total", "counter", "Checkpoints written", [({}, svc.checkpoints)])
+    metric("state_redis_account_write_outcomes_total", "counter",
+           "Sequence-guarded account writes by outcome (already: another replica wrote them first)",
+           [({"outcome": name}, svc.writer.outcomes[code]) for code, name in OUTCOMES.items()])
+    metric("state_redis_rewrites_total", "counter", "Full rewrites of the account after Redis lost data",
+           [({}, svc.rewrite.rewrites)])
+    metric("state_history_gap", "gauge", "1 when the ACCOUNT stream began past the checkpoint on start",
+           [({}, 1 if svc.history_gap is not None else 0)])
     metric("state_redis_write_errors_total", "counter", "Redis batch writes that failed",
            [({}, svc.writer.errors)])
     metric("state_sse_clients", "gauge", "Connected SSE clients", [({}, len(svc.hub.subscribers))])
