@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 import time
 from typing import Any
-
-import uvicorn
 
 from services.commands.api import ARRIVAL, build_app
 from services.commands.core.bucket import TokenBucket
@@ -20,6 +16,7 @@ from services.commands.settings import Settings
 from services.commands.store import CommandStore
 from services.commands.views import ExposureView, VenueView
 from services.commands.watch import OrderWatch
+from shared import httpserve
 from shared.bus import EventPublisher
 from shared.paradex.models.account import Order
 from shared.paradex.rest import ParadexRest, RestTimeouts
@@ -37,7 +34,7 @@ class CommandsService:
         self.added_s: list[float] = []  # kept for the bench (bounded)
         self.port = 0
         self._tasks: list[asyncio.Task[Any]] = []
-        self._server: uvicorn.Server | None = None
+        self._server: httpserve.HttpServer | None = None
 
     def _on_request(self, method: str, path: str, attempt: int) -> None:
         arrival = ARRIVAL.get()
@@ -105,36 +102,22 @@ class CommandsService:
         }
 
     async def _serve(self) -> None:
-        # Bind ourselves with proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted connections
-        # only for sockets it recognises as TCP (proto 0 would leave Nagle on: ~40 ms per reply).
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.settings.http_host, self.settings.http_port))
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
-        )
-        self._server = uvicorn.Server(config)
-        self._sock = sock
-        self._tasks.append(asyncio.ensure_future(self._server.serve(sockets=[sock])))
-        while not self._server.started:  # noqa: ASYNC110 (uvicorn exposes a flag, not an event)
-            await asyncio.sleep(0.01)
+        # The shared helper: TCP_NODELAY on accepted connections, no signal handling of its own.
+        self._server = httpserve.HttpServer(self.app, self.settings.http_host, self.settings.http_port,
+                                            name="commands", graceful_s=5)
+        await self._server.start()
+        self.port = self._server.port
 
     async def stop(self) -> None:
         """Stop serving, stop the refresh loops (cancelled again until they end: a cancellation
         landing inside a redis-py command can be swallowed), wait for in-flight sends."""
-        if self._server is not None:
-            self._server.should_exit = True
         if hasattr(self, "venue"):
             self.venue.stopped = True
         if hasattr(self, "exposure"):
             self.exposure.stopped = True
-        server = self._tasks[-1] if self._server is not None and self._tasks else None
-        loops = {t for t in self._tasks if t is not server}
-        if server is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(server, 10)
+        if self._server is not None:
+            await self._server.stop()  # in-flight requests finish (bounded), then the listener closes
+        loops = set(self._tasks)
         for _ in range(50):
             if not loops:
                 break
