@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 
+import httpx
 import redis.asyncio as aioredis
 
 from services.commands.service import CommandsService
@@ -14,14 +16,40 @@ from services.commands.settings import Settings
 from shared import log as logsetup
 from shared.bus import ensure_streams
 from shared.bus.connect import connect as bus_connect
+from shared.errors import ConfigError, TransportError
 from shared.settings import load
 
 log = logging.getLogger("commands")
 
 
-async def main() -> None:
-    """Run the commands service until SIGTERM/SIGINT, then drain NATS and close Redis."""
-    settings = load(Settings)
+SIMULATOR_CHAIN_MARK = "MOCK"
+"""The simulator's chain ids carry it (``PRIVATE_SN_POTC_MOCK_SEPOLIA``); Paradex's never do."""
+
+
+def check_strategies(service: CommandsService) -> None:
+    """No strategy means every request is refused (401): allowed only against the simulator."""
+    if len(service.strategies):
+        return
+    chain = service.rest.signer.chain_id if service.rest.signer is not None else ""
+    if SIMULATOR_CHAIN_MARK in chain:
+        log.warning("no strategies configured (COMMANDS_STRATEGIES): every request will get 401 "
+                    "(allowed against the simulator, chain %s)", chain)
+        return
+    raise ConfigError("COMMANDS_STRATEGIES", f"no strategies configured for venue chain {chain} at "
+                      f"{service.settings.paradex_rest_url}: every request would be refused; set "
+                      "COMMANDS_STRATEGIES or COMMANDS_STRATEGIES_FILE (README \"Configuration\")")
+
+
+async def main() -> int:
+    """Run the commands service until SIGTERM/SIGINT, then drain NATS and close Redis.
+
+    Exit 2 on a configuration error, 1 when the venue cannot be reached (both name the setting or
+    the URL, without a traceback)."""
+    try:
+        settings = load(Settings)
+    except ConfigError as exc:
+        print(f"services.commands: {exc}", file=sys.stderr)
+        return 2
     logsetup.setup(settings.log_level, settings.log_format, service="commands")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -31,17 +59,33 @@ async def main() -> None:
     js = nc.jetstream()
     await ensure_streams(js)
     redis = aioredis.from_url(settings.redis_url)
-    service = CommandsService(settings, nc, js, redis)
+    code = 0
     try:
-        await service.start()
-        log.info("commands serving on %s:%d", settings.http_host, service.port)
-        await stop.wait()
+        try:
+            service = CommandsService(settings, nc, js, redis)
+        except ConfigError as exc:
+            log.error("%s", exc)
+            return 2
+        try:
+            await service.start()
+            check_strategies(service)
+        except ConfigError as exc:
+            log.error("%s", exc)
+            code = 2
+        except (TransportError, OSError, httpx.HTTPError) as exc:
+            log.error("venue at %s unreachable at start-up: %s: %s (PARADEX_REST_URL)",
+                      settings.paradex_rest_url, type(exc).__name__, exc)
+            code = 1
+        if code == 0:
+            log.info("commands serving on %s:%d", settings.http_host, service.port)
+            await stop.wait()
         await service.stop()
     finally:
         await redis.aclose()
         with contextlib.suppress(Exception):
             await nc.drain()
+    return code
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    sys.exit(asyncio.run(main()))
