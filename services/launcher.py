@@ -140,7 +140,7 @@ def plan(env: dict[str, str]) -> list[Child]:
     return children
 
 
-DEV_STRATEGY_TOKEN = "paper-trading-dev-token"
+DEV_STRATEGY_TOKEN = config.DEV_STRATEGY_TOKEN
 """Bearer token of the ``dev`` strategy that ``make run`` configures for the simulator (paper only)."""
 
 

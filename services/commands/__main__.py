@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 
 from services.commands.service import CommandsService
 from services.commands.settings import Settings
+from shared import config
 from shared import log as logsetup
 from shared.bus import ensure_streams
 from shared.bus.connect import connect as bus_connect
@@ -27,17 +28,25 @@ SIMULATOR_CHAIN_MARK = "MOCK"
 
 
 def check_strategies(service: CommandsService) -> None:
-    """No strategy means every request is refused (401): allowed only against the simulator."""
+    """No strategy means every request is refused (401): allowed only against the simulator; so
+    are the public paper-trading token and key (compose/paper, make run)."""
+    chain = service.rest.signer.chain_id if service.rest.signer is not None else ""
+    simulator = SIMULATOR_CHAIN_MARK in chain
+    where = f"venue chain {chain} at {service.settings.paradex_rest_url}"
+    if not simulator and service.settings.paradex_l2_private_key.reveal() == config.DEV_L2_PRIVATE_KEY:
+        raise ConfigError("PARADEX_L2_PRIVATE_KEY", f"the public paper-trading key is configured for "
+                          f"{where}: set your own (PARADEX_L2_PRIVATE_KEY_FILE; compose: HUB_L2_KEY_FILE)")
+    if not simulator and service.strategies.authenticate(f"Bearer {config.DEV_STRATEGY_TOKEN}") is not None:
+        raise ConfigError("COMMANDS_STRATEGIES", f"the public paper-trading token is configured for {where}: "
+                          "set your own strategies (compose: HUB_STRATEGIES_FILE)")
     if len(service.strategies):
         return
-    chain = service.rest.signer.chain_id if service.rest.signer is not None else ""
-    if SIMULATOR_CHAIN_MARK in chain:
+    if simulator:
         log.warning("no strategies configured (COMMANDS_STRATEGIES): every request will get 401 "
                     "(allowed against the simulator, chain %s)", chain)
         return
-    raise ConfigError("COMMANDS_STRATEGIES", f"no strategies configured for venue chain {chain} at "
-                      f"{service.settings.paradex_rest_url}: every request would be refused; set "
-                      "COMMANDS_STRATEGIES or COMMANDS_STRATEGIES_FILE (README \"Configuration\")")
+    raise ConfigError("COMMANDS_STRATEGIES", f"no strategies configured for {where}: every request "
+                      "would be refused; set COMMANDS_STRATEGIES or COMMANDS_STRATEGIES_FILE")
 
 
 async def main() -> int:

@@ -1,13 +1,15 @@
 """Start-up refusals as processes: errors that name the setting or the URL, no traceback.
 
 - commands with no strategies against a venue that is not the simulator: exit 2 naming
-  COMMANDS_STRATEGIES (it would answer 401 to everyone); against the simulator it starts.
+  COMMANDS_STRATEGIES (it would answer 401 to everyone); against the simulator it starts. The
+  public paper token and paper key are refused the same way anywhere but the simulator.
 - commands whose venue URL answers nothing: exit 1 naming the URL.
 - a malformed NATS_URL: the service names the variable.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.config import DEV_L2_PRIVATE_KEY, DEV_STRATEGY_TOKEN
 from shared.localservers import free_port, wait_port
 from tests.system.procs import ROOT, SIM_ENV, new_account, new_private_key
 
@@ -54,10 +57,15 @@ def test_commands_without_strategies_refuses_a_real_venue_and_starts_against_the
     sim = _simulator(env, tmp_path, chain)
     try:
         if "MOCK" not in chain:
-            done = _run("services.commands", env)
-            assert done.returncode == 2, done.stderr
-            assert "COMMANDS_STRATEGIES" in done.stderr and chain in done.stderr, done.stderr
-            assert "Traceback" not in done.stderr, done.stderr
+            paper = json.dumps([{"name": "dev", "token": DEV_STRATEGY_TOKEN, "markets": []}])
+            key = "PARADEX_L2_PRIVATE_KEY"
+            for extra, variable in [({}, "COMMANDS_STRATEGIES"),
+                                    ({"COMMANDS_STRATEGIES": paper}, "COMMANDS_STRATEGIES"),
+                                    ({key: DEV_L2_PRIVATE_KEY}, key)]:
+                done = _run("services.commands", {**env, **extra})
+                assert done.returncode == 2, done.stderr
+                assert f"setting {variable}" in done.stderr and chain in done.stderr, done.stderr
+                assert "Traceback" not in done.stderr, done.stderr
             return
         proc = subprocess.Popen([sys.executable, "-m", "services.commands"], env=env, cwd=ROOT,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
