@@ -270,7 +270,8 @@ def test_make_run_supervises_restarts_dead_processes_and_writes_its_urls(tmp_pat
             _until(lambda: httpx.get(health, timeout=2), 60)
 
             mark = len(_tail(out, 10**7))
-            os.kill(_pid_of(proc.pid, f"127.0.0.1:{ports['RUN_REDIS_PORT']}"), signal.SIGKILL)  # its proctitle
+            redis_pid = _pid_of(proc.pid, f"127.0.0.1:{ports['RUN_REDIS_PORT']}")  # its process title
+            os.kill(redis_pid, signal.SIGKILL)
             _wait_output(out, "! redis exited with -9", 20, mark)
             _wait_output(out, "redis restarted (restart 1)", 20, mark)
             deadline = time.monotonic() + 20
