@@ -179,6 +179,9 @@ async def ensure_streams(js: Any, configs: list[StreamConfig] | None = None) -> 
             await js.update_stream(update)
             done.append(f"updated:{cfg.name}")
         except APIError as exc:
+            if exc.err_code == 10047:  # the server reserves max_bytes up front: more than its store holds
+                raise ConfigError("BUS_ACCOUNT_MAX_BYTES", f"stream {cfg.name}: {exc.description} (asked for "
+                                  f"{cfg.max_bytes} bytes; lower it or give JetStream more storage)") from exc
             if exc.err_code in (10005, 10023, 10074):  # insufficient resources / replicas > cluster size
                 raise ConfigError("BUS_STREAM_REPLICAS", f"stream {cfg.name}: {exc.description} (wanted "
                                   f"{cfg.num_replicas} replicas; a single server holds only 1)") from exc

@@ -11,7 +11,7 @@ from shared.bus.connect import connect as bus_connect
 from shared.bus.connect import redact_url, seeds
 from shared.bus.streams import account_stream, market_stream
 from shared.errors import ConfigError
-from shared.localservers import free_port
+from shared.localservers import NatsServer, free_port
 
 
 def _isolated(unique):
@@ -180,3 +180,21 @@ async def test_connect_reaches_a_cluster_through_any_live_seed(nats_cluster):
         assert nc.connected_url.port == nats_cluster.client_ports[1]
     finally:
         await nc.close()
+
+
+async def test_a_size_cap_beyond_the_servers_storage_fails_naming_the_setting(tmp_path):
+    conf = tmp_path / "small.conf"
+    conf.write_text("jetstream { max_file_store: 1MB }\n")  # store_dir comes from -sd
+    server = NatsServer(tmp_path / "n", extra_args=("-c", str(conf))).start()
+    try:
+        nc = await bus_connect(server.url, name="test-small", max_reconnect_attempts=2)
+        try:
+            with pytest.raises(ConfigError) as info:
+                await ensure_streams(nc.jetstream(), [account_stream(max_bytes=64 * 1024 * 1024)])
+            assert info.value.variable == "BUS_ACCOUNT_MAX_BYTES"
+            assert await ensure_streams(nc.jetstream(), [account_stream(max_bytes=512 * 1024)]) == [
+                f"created:{sj.ACCOUNT_STREAM}"]
+        finally:
+            await nc.close()
+    finally:
+        server.stop()
