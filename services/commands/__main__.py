@@ -81,9 +81,12 @@ async def main() -> int:
         except ConfigError as exc:
             log.error("%s", exc)
             code = 2
-        except (TransportError, OSError, httpx.HTTPError) as exc:
+        except (TransportError, httpx.HTTPError) as exc:
             log.error("venue at %s unreachable at start-up: %s: %s (PARADEX_REST_URL)",
                       settings.paradex_rest_url, type(exc).__name__, exc)
+            code = 1
+        except OSError as exc:  # e.g. the HTTP port is taken: the message names host and port
+            log.error("commands cannot start: %s (COMMANDS_HTTP_HOST / COMMANDS_HTTP_PORT)", exc)
             code = 1
         if code == 0:
             log.info("commands serving on %s:%d", settings.http_host, service.port)
