@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import sys
 
 import httpx
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.commands.service import CommandsService
 from services.commands.settings import Settings
@@ -67,7 +70,7 @@ async def main() -> int:
     nc = await bus_connect(settings.nats_url, name="paradex-hub-commands")
     js = nc.jetstream()
     await ensure_streams(js)
-    redis = aioredis.from_url(settings.redis_url)
+    redis = connect_redis(settings.redis_url)
     code = 0
     try:
         try:
@@ -94,9 +97,28 @@ async def main() -> int:
         await service.stop()
     finally:
         await redis.aclose()
-        with contextlib.suppress(Exception):
+        try:
             await nc.drain()
+        except Exception as exc:
+            log.warning("NATS drain on exit failed: %r", exc)
     return code
+
+
+def connect_redis(url: str) -> aioredis.Redis:
+    """A Redis client that recovers by itself: a command that meets a dead pooled connection is
+    sent once more on a fresh one (after Redis restarted, the first request must not fail; every
+    script we run is safe to repeat: claims carry a nonce), socket timeouts bound every call (a
+    hung Redis gives 503 in about a second, not a stuck request), and idle connections are checked
+    before reuse."""
+    retry = Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2)
+    return aioredis.from_url(
+        url,
+        socket_timeout=1.5,
+        socket_connect_timeout=1.0,
+        retry=retry,
+        retry_on_error=[RedisConnectionError, RedisTimeoutError, ConnectionResetError],
+        health_check_interval=5,
+    )
 
 
 if __name__ == "__main__":

@@ -39,6 +39,14 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     start-up out of the garbage collector's full collections (see ``services.state.gcwatch``).
     ``retention_ms`` / ``fill_retention_ms``: terminal orders / fills older than this by the
     stream's venue clock leave memory and Redis (0 = keep forever; ``services.state.core.retention``).
+    ``settle_ms``: a suspected missed push (``services.state.core.gaps``) is a detection once the
+    stream moved this far past it; its targeted reconciliation is asked for then, again after
+    ``repair_backoff_s`` doubling, ``repair_max_attempts`` times. ``inflight_threshold_s``: an
+    order in PENDING_NEW / UNKNOWN / PENDING_CANCEL / PENDING_MODIFY this long is looked up, again
+    after ``inflight_backoff_s`` doubling, ``inflight_max_attempts`` times, then reported
+    unresolved (``services.state.inflight``). ``checks_interval_s``: how often both timers look;
+    ``checks`` false turns both off (e.g. on all state replicas but one: each replica asks, the
+    reconciler folds identical requests into one run).
     """
 
     env_prefix: ClassVar[str] = "STATE_"
@@ -63,6 +71,14 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     health_interval_s: float = 1.0
     sse_queue_max: int = 10_000
     grace_ms: int = 5000
+    settle_ms: int = 200
+    inflight_threshold_s: float = 2.0
+    inflight_backoff_s: float = 0.5
+    inflight_max_attempts: int = 5
+    repair_backoff_s: float = 0.5
+    repair_max_attempts: int = 4
+    checks_interval_s: float = 0.05
+    checks: bool = True
     max_trades: int = 100
     retention_ms: int = 6 * 3600 * 1000
     fill_retention_ms: int = 6 * 3600 * 1000

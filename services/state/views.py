@@ -11,6 +11,7 @@ import msgspec
 
 from services.state.encode import body_of
 from services.state.horizon import HistoryGap
+from services.state.inflight import ChecksHealth, check_metrics, checks_health
 from services.state.redis_writer import OUTCOMES
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ class ShellHealth(msgspec.Struct, kw_only=True):
     lease_ok: bool
     history_gap: HistoryGap | None
     core: Any
+    checks: ChecksHealth | None = None
 
 
 def _age_ms(wall: float, now: float) -> int:
@@ -79,7 +81,8 @@ def health_value(svc: StateService) -> tuple[int, ShellHealth]:
         redis=RedisHealth(written_seq=svc.pipeline.written_seq, rewrites=rw.rewrites,
                           last_rewrite_entities=rw.entities, last_rewrite_s=round(rw.last_s, 3),
                           waits=svc.pipeline.waits, market_data_writer=svc.writer.md_writer),
-        lease_ok=lease_ok, history_gap=svc.history_gap, core=h)
+        lease_ok=lease_ok, history_gap=svc.history_gap, core=h,
+        checks=checks_health(svc.core, svc.inflight, svc.repairs))
     return ans.seq, value
 
 
@@ -158,6 +161,8 @@ def metrics_text(svc: StateService, lag: int | None, stream_last_seq: int | None
            [({"generation": str(g)}, round(t, 6)) for g, t in enumerate(gcw.pause_s)])
     metric("state_gc_pause_seconds_max", "gauge", "Longest garbage-collection pause",
            [({"generation": str(g)}, round(t, 6)) for g, t in enumerate(gcw.max_pause_s)])
+    for family in check_metrics(svc.core, svc.inflight, svc.repairs):
+        metric(*family)
     metric("state_core_counter", "counter", "Every core counter by name",
            [({"name": _NAME.sub("_", k)}, v) for k, v in counters.items() if not k.startswith("events.")])
     return "\n".join(out) + "\n"
