@@ -9,12 +9,9 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
-
-import uvicorn
 
 from services.commands import audit
 from services.commands.api import ARRIVAL, build_app
@@ -50,6 +47,7 @@ from services.commands.store import BudgetSpec, CommandStore, Rate
 from services.commands.transport import VENUE_MS, RestTransport
 from services.commands.venue import VenueView
 from services.commands.watch import OrderWatch
+from shared import httpserve
 from shared.bus import EventPublisher
 from shared.errors import ConfigError
 from shared.paradex.models.account import Order
@@ -90,7 +88,7 @@ class CommandsService:
         self.pnl = DailyPnl()
         self.pnl_follower: PnlFollower | None = None
         self._tasks: list[asyncio.Task[Any]] = []
-        self._server: uvicorn.Server | None = None
+        self._server: httpserve.HttpServer | None = None
 
     def _on_request(self, method: str, path: str, attempt: int) -> None:
         arrival = ARRIVAL.get()
@@ -313,37 +311,21 @@ class CommandsService:
     # ------------------------------------------------------------------ lifecycle
 
     async def _serve(self) -> None:
-        # Bind ourselves with proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted connections
-        # only for sockets it recognises as TCP (proto 0 would leave Nagle on: ~40 ms per reply).
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.settings.http_host, self.settings.http_port))
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=5
-        )
-        self._server = uvicorn.Server(config)
-        self._sock = sock
-        self._tasks.append(asyncio.ensure_future(self._server.serve(sockets=[sock])))
-        while not self._server.started:  # noqa: ASYNC110 (uvicorn exposes a flag, not an event)
-            await asyncio.sleep(0.01)
+        # The shared helper: TCP_NODELAY on accepted connections, no signal handling of its own.
+        self._server = httpserve.HttpServer(self.app, self.settings.http_host, self.settings.http_port,
+                                            name="commands", graceful_s=5)
+        await self._server.start()
+        self.port = self._server.port
 
     async def stop(self) -> None:
         """Stop serving, stop the refresh loops (cancelled again until they end: a cancellation
         landing inside a redis-py command can be swallowed), wait for in-flight sends."""
-        if self._server is not None:
-            self._server.should_exit = True
         for part in ("venue", "follower", "backlog"):
             if hasattr(self, part):
                 getattr(self, part).stopped = True
-        server = self._tasks[-1] if self._server is not None and self._tasks else None
-        loops = {t for t in self._tasks if t is not server}
-        if server is not None:
-            try:
-                await asyncio.wait_for(server, 10)
-            except Exception as exc:
-                log.warning("HTTP server did not stop cleanly: %r", exc)
+        if self._server is not None:
+            await self._server.stop()  # in-flight requests finish (bounded), then the listener closes
+        loops = set(self._tasks)
         for _ in range(50):
             if not loops:
                 break

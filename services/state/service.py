@@ -193,7 +193,8 @@ class StateService:
             log.error("final market-data flush failed: %r", exc)
         if not self.lease.lost.is_set():  # a lost lease: the successor's checkpoints, not ours
             try:
-                await asyncio.wait_for(self.checkpoint(), WRITTEN_WAIT_S + 5)
+                seq = await asyncio.wait_for(self.checkpoint(), WRITTEN_WAIT_S + 5)
+                log.info("final checkpoint written at stream seq %d", seq)
             except Exception as exc:
                 log.error("final checkpoint failed (the next start replays from the previous one): %r",
                           exc)

@@ -28,7 +28,7 @@ from ..ratelimit import Decision, Limit, RateLimiter
 from ..settings import SimSettings
 from ..tokens import bearer
 from ..venue import Venue
-from . import account, account_extra, auth, market_extra, orders, public
+from . import account, account_extra, algo, auth, market_extra, orders, public, records
 from .common import JSON, Call, error_response, venue_error_response
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,8 @@ ROUTES: list[tuple[str, str, Handler, str]] = [
     ("POST", "/account/margin/{market}", account_extra.set_margin, "private_get"),
     ("GET", "/tradebusts", account_extra.tradebusts, "private_get"),
     ("GET", "/balance", account.balance, "private_get"),
+    *records.ROUTES,
+    *algo.ROUTES,
 ]
 
 
