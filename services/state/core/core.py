@@ -259,7 +259,10 @@ class StateCore(Queries, MarketHandlers, Detection):
                 self.entities.seen_in_snapshot("balances", b.token)
 
     def _balance_change(self, seq: int, ev: BalanceChange, res: Result) -> None:
-        self.entities.book.change(ev.change, seq, ev.recv_ns, res)
+        ch = ev.change
+        self.entities.book.change(ch, seq, ev.recv_ns, res)
+        if ch.fill_id and ev.source == "ws":
+            self._check_balance_fill(ch.fill_id, ch.created_at, seq, ev.recv_ns)
 
     def _tradebust(self, seq: int, ev: TradebustEvent, res: Result) -> None:
         tb = ev.tradebust
