@@ -245,18 +245,32 @@ def entity_of(kind: str, d: dict[str, Any]) -> tuple[str, str]:
 
 
 def related(kind: str, d: dict[str, Any], channel: str, p: dict[str, Any]) -> bool:
-    """Does delivered push ``p`` (on ``channel``) reveal the loss of ``d``?"""
+    """Does delivered push ``p`` (on ``channel``) come after ``d`` in the venue's order and concern
+    the same thing, so that it reveals the loss? Decided by content, not by arrival time (the
+    pushes of one venue step arrive within a millisecond, some before the dropped one)."""
     fam = family(channel)
-    if kind == "orders":
-        return ((fam == "orders" and p.get("id") == d["id"])
-                or (fam == "fills" and p.get("order_id") == d["id"]))
-    if kind == "fills":
-        return ((fam == "orders" and p.get("id") == d["order_id"])
-                or (fam == "positions" and p.get("market") == d["market"])
-                or (fam == "balance_events" and p.get("fill_id") == d["id"]))
-    if kind == "positions":
-        return fam in ("positions", "fills") and p.get("market") == d["market"]
-    return fam == kind
+    if kind == "orders":  # the order's later push, or a fill of it in a later millisecond
+        if fam == "orders":
+            return p.get("id") == d["id"] and int(p["seq_no"]) > int(d["seq_no"])
+        return (fam == "fills" and p.get("order_id") == d["id"]
+                and int(p["created_at"]) > int(d["last_updated_at"]))
+    if kind == "fills":  # its balance push, its order's push showing it, its market's position
+        if fam == "balance_events":
+            return p.get("fill_id") == d["id"]
+        if fam == "orders":
+            return p.get("id") == d["order_id"] and _dec(p["remaining_size"]) <= _dec(d["remaining_size"])
+        return (fam == "positions" and p.get("market") == d["market"]
+                and int(p.get("last_updated_at") or 0) >= int(d["created_at"]))
+    if kind == "positions":  # the market's later position, or a fill in a later millisecond
+        if fam == "positions":
+            return p.get("market") == d["market"] and int(p["seq_no"]) > int(d["seq_no"])
+        return (fam == "fills" and p.get("market") == d["market"]
+                and int(p["created_at"]) > int(d.get("last_updated_at") or 0))
+    if kind == "account":
+        return fam == "account" and int(p["seq_no"]) > int(d["seq_no"])
+    return fam == "balance_events" and (
+        _dec(p["settlement_asset_balance_before"]) == _dec(d["settlement_asset_balance_after"])
+        or int(p["created_at"]) > int(d["created_at"]))
 
 
 def judge(drops: list[Drop], seen: Observed) -> None:
@@ -282,7 +296,9 @@ def judge(drops: list[Drop], seen: Observed) -> None:
             x.repaired_ms = float(x.at_ms)
         limit = x.repaired_ms if x.repaired_ms is not None else float("inf")
         for at, channel, p in seen.pushes:
-            if x.at_ms - 1 <= at <= limit and related(x.kind, x.data, channel, p):
+            if at > limit:
+                break
+            if at >= x.at_ms - 50 and related(x.kind, x.data, channel, p):
                 x.revealed_ms = at
                 break
 
@@ -302,21 +318,31 @@ def split(drops: list[Drop]) -> tuple[list[float], list[float]]:
 
 # ---------------------------------------------------------------------------------------- main
 
-async def run() -> dict[str, Any]:
-    rng = random.Random(12)
-    keep = os.environ.get("BENCH_REPAIR_KEEP", "")  # a folder: keep the services' logs there
-    with tempfile.TemporaryDirectory() as tmp_s:
-        tmp = Path(keep or tmp_s)
-        ns, rs = NatsServer(tmp / "nats").start(), RedisServer(tmp / "redis").start()
-        try:
-            async with process_system(ns.url, rs.url, tmp / "sys", test_speed=False) as ps:
-                return await measure(ps, rng)
-        finally:
-            ns.stop()
-            rs.stop()
+async def run(tmp: Path) -> Run:
+    ns, rs = NatsServer(tmp / "nats").start(), RedisServer(tmp / "redis").start()
+    try:
+        async with process_system(ns.url, rs.url, tmp / "sys", test_speed=False) as ps:
+            return await measure(ps, random.Random(12))
+    finally:
+        ns.stop()
+        rs.stop()
 
 
-async def measure(ps: ProcSystem, rng: random.Random) -> dict[str, Any]:
+@dataclass
+class Run:
+    """Everything one measurement recorded."""
+
+    drops: list[Drop]
+    seen: Observed
+    reconciler: dict[str, Any]
+    health: dict[str, Any]
+    actions: int
+    busy_s: float
+    total_s: float
+    dropped_all: int
+
+
+async def measure(ps: ProcSystem, rng: random.Random) -> Run:
     seen = Observed()
     ready = [asyncio.Event(), asyncio.Event()]
     tasks = [asyncio.create_task(observe_pushes(ps, seen, ready[0])),
@@ -337,9 +363,14 @@ async def measure(ps: ProcSystem, rng: random.Random) -> dict[str, Any]:
         health = (await c.get(f"{ps.state_url}/v1/health")).json()["value"]
     for t in tasks:
         t.cancel()
-    total_s = time.monotonic() - t0
+    return Run(drops, seen, rec, health, actions, busy_s, time.monotonic() - t0, dropped_all)
+
+
+def summarize(r: Run, keep: str) -> dict[str, Any]:
+    """Per-kind lines, the request budget, the slowest repairs; the final figures."""
+    drops, seen = r.drops, r.seen
     judge(drops, seen)
-    checks = health.get("checks") or {}
+    checks = r.health.get("checks") or {}
     state_unresolved = (len(checks.get("in_flight_unresolved", []))
                         + len(checks.get("missed_push_unresolved", [])))
     counted = [x for x in drops if x.counted]
@@ -354,17 +385,22 @@ async def measure(ps: ProcSystem, rng: random.Random) -> dict[str, Any]:
               f"never {sum(x.repaired_ms is None for x in ks)}")
     for x in never[:10]:
         print(f"  never repaired: {x.kind} at {x.at_ms} {json.dumps(x.data)[:160]}", file=sys.stderr)
-    slow = sorted((x for x in drops if x.repaired_ms is not None),
-                  key=lambda x: x.repaired_ms - (x.revealed_ms or x.at_ms))[-8:]  # type: ignore[operator]
-    for x in slow:
-        print(f"  slowest: {x.kind} dropped {x.at_ms} revealed +{(x.revealed_ms or x.at_ms) - x.at_ms:.0f} "
-              f"repaired +{(x.repaired_ms or 0) - x.at_ms:.0f} ms", file=sys.stderr)
-    per_min = {p: round(n * 60 / total_s, 1) for p, n in sorted(rec.get("venue_requests", {}).items())}
-    print(f"traffic: {actions} actions in {busy_s:.0f} s; {len(seen.pushes)} private pushes delivered, "
-          f"{dropped_all} dropped ({len(never)} never repaired)")
-    print(f"reconciler venue GETs per minute over {total_s:.0f} s (budget: bucket 480/min, venue 600/min): "
-          f"{per_min} total {round(sum(per_min.values()), 1)}")
-    counters = health["core"]["counters"]
+    done = [x for x in drops if x.repaired_ms is not None]
+    for x in sorted(done, key=lambda x: (x.repaired_ms or 0) - (x.revealed_ms or x.at_ms))[-8:]:
+        key = entity_of(x.kind, x.data)[1]
+        reveal = (x.revealed_ms or x.at_ms) - x.at_ms
+        print(f"  slowest: {x.kind} {key} {x.data.get('status', '')} dropped {x.at_ms} revealed "
+              f"+{reveal:.0f} repaired +{(x.repaired_ms or 0) - x.at_ms:.0f} ms", file=sys.stderr)
+    if keep:
+        Path(keep, "drops.json").write_text(json.dumps([x.__dict__ for x in drops]))
+        Path(keep, "pushes.json").write_text(json.dumps(seen.pushes))
+    gets = r.reconciler.get("venue_requests", {})
+    per_min = {p: round(n * 60 / r.total_s, 1) for p, n in sorted(gets.items())}
+    print(f"traffic: {r.actions} actions in {r.busy_s:.0f} s; {len(seen.pushes)} private pushes "
+          f"delivered, {r.dropped_all} dropped ({len(never)} never repaired)")
+    print(f"reconciler venue GETs per minute over {r.total_s:.0f} s (budget: bucket 480/min, venue "
+          f"600/min): {per_min} total {round(sum(per_min.values()), 1)}")
+    counters = r.health["core"]["counters"]
     print("state detections: " + ", ".join(f"{k}={v}" for k, v in sorted(counters.items())
                                              if k.startswith(("missed_push.", "repaired.", "gap_rebased."))))
     out = {
@@ -382,7 +418,10 @@ async def measure(ps: ProcSystem, rng: random.Random) -> dict[str, Any]:
 
 
 def main() -> None:
-    out = asyncio.run(run())
+    keep = os.environ.get("BENCH_REPAIR_KEEP", "")  # a folder: keep the logs and drops there
+    with tempfile.TemporaryDirectory() as tmp:
+        result = asyncio.run(run(Path(keep or tmp)))
+        out = summarize(result, keep)
     print(json.dumps(out, sort_keys=True))
 
 
