@@ -256,7 +256,7 @@ def related(kind: str, d: dict[str, Any], channel: str, p: dict[str, Any]) -> bo
                 and int(p["created_at"]) > int(d["last_updated_at"]))
     if kind == "fills":  # its balance push, its order's push showing it, its market's position
         if fam == "balance_events":
-            return p.get("fill_id") == d["id"]
+            return bool(p.get("fill_id") == d["id"])
         if fam == "orders":
             return p.get("id") == d["order_id"] and _dec(p["remaining_size"]) <= _dec(d["remaining_size"])
         return (fam == "positions" and p.get("market") == d["market"]

@@ -88,7 +88,7 @@ class StateConfig(msgspec.Struct, frozen=True, kw_only=True):
     """
 
     grace_ms: int = 5000
-    lookup_grace_ms: int = 1000
+    lookup_grace_ms: int = 500
     settle_ms: int = 200
     max_trades: int = 100
     retention_ms: int = 6 * 3600 * 1000
