@@ -121,14 +121,14 @@ class Lookups:
         result as soon as it is known (results in id order)."""
         by_id = {o.id: o for o in open_orders}
         by_cid = {o.client_id: o for o in open_orders if o.client_id}
-        gate = asyncio.Semaphore(CONCURRENCY)
+        slots = asyncio.Semaphore(CONCURRENCY)
 
         async def one(oid: str, cid: str) -> LookupResult:
             hit = by_id.get(oid) if oid else by_cid.get(cid)
             if hit is not None:
                 result = self._result(oid, cid, hit)
             else:
-                async with gate:
+                async with slots:
                     result = await (self.by_id(oid) if oid else self.by_client_id(cid))
             await publish(result)
             return result
