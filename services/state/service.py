@@ -62,7 +62,8 @@ class StateService:
         self.config = StateConfig(grace_ms=settings.grace_ms, max_trades=settings.max_trades,
                                   retention_ms=settings.retention_ms,
                                   fill_retention_ms=settings.fill_retention_ms,
-                                  settle_ms=settings.settle_ms)
+                                  settle_ms=settings.settle_ms,
+                                  lookup_grace_ms=settings.lookup_grace_ms)
         self.core = StateCore(self.config)
         self.replica = settings.replica
         self.writer = RedisWriter(redis, self.keys, changes_maxlen=settings.changes_maxlen,

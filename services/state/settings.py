@@ -39,6 +39,8 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     start-up out of the garbage collector's full collections (see ``services.state.gcwatch``).
     ``retention_ms`` / ``fill_retention_ms``: terminal orders / fills older than this by the
     stream's venue clock leave memory and Redis (0 = keep forever; ``services.state.core.retention``).
+    ``lookup_grace_ms``: an open order missing from a snapshot, quiet this long but not yet
+    ``grace_ms``, is looked up (closed only by the lookup's answer).
     ``settle_ms``: a suspected missed push (``services.state.core.gaps``) is a detection once the
     stream moved this far past it; its targeted reconciliation is asked for then, again after
     ``repair_backoff_s`` doubling, ``repair_max_attempts`` times. ``inflight_threshold_s``: an
@@ -71,6 +73,7 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     health_interval_s: float = 1.0
     sse_queue_max: int = 10_000
     grace_ms: int = 5000
+    lookup_grace_ms: int = 500
     settle_ms: int = 200
     inflight_threshold_s: float = 2.0
     inflight_backoff_s: float = 0.5

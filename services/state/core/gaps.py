@@ -8,6 +8,7 @@ The venue replays nothing, so a lost private push must be inferred from what did
 - ``fill_missing``: an order filled further than the fills received for it;
 - ``order_behind``: fills received for an order beyond what its record shows (its push was lost);
 - ``order_unknown``: a fill for an order we hold no record of;
+- ``fill_unseen``: a ``balance_events`` push naming a fill we never received;
 - ``position_fills``: a position that the fills received do not explain, or fills the position
   does not reflect.
 
@@ -44,11 +45,13 @@ BALANCE_CHAIN = "balance_chain"
 FILL_MISSING = "fill_missing"
 ORDER_BEHIND = "order_behind"
 ORDER_UNKNOWN = "order_unknown"
+FILL_UNSEEN = "fill_unseen"
 POSITION_FILLS = "position_fills"
 
-KINDS = (BALANCE_CHAIN, FILL_MISSING, ORDER_BEHIND, ORDER_UNKNOWN, POSITION_FILLS)
+KINDS = (BALANCE_CHAIN, FILL_MISSING, ORDER_BEHIND, ORDER_UNKNOWN, FILL_UNSEEN, POSITION_FILLS)
 _FETCH: dict[str, tuple[str, ...]] = {
-    BALANCE_CHAIN: ("balances",), FILL_MISSING: ("fills",), POSITION_FILLS: ("positions", "fills"),
+    BALANCE_CHAIN: ("balances",), FILL_MISSING: ("fills",), FILL_UNSEEN: ("fills",),
+    POSITION_FILLS: ("positions", "fills"),
 }
 """The snapshot parts that answer each kind (the order kinds are answered by lookups)."""
 
