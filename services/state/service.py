@@ -24,7 +24,7 @@ from services.state.core import Action, StateConfig, StateCore
 from services.state.core.codec import DumpCache
 from services.state.encode import Encoded, encode, encode_change
 from services.state.gcwatch import GcWatch
-from services.state.hub import ChangeHub
+from services.state.hub import ChangeHub, read_tail
 from services.state.pipeline import WritePipeline
 from services.state.redis_writer import RedisWriter
 from services.state.resync import BookResyncer
@@ -61,7 +61,8 @@ class StateService:
         self.writer = RedisWriter(redis, self.keys, changes_maxlen=settings.changes_maxlen,
                                   md_changes_maxlen=settings.md_changes_maxlen,
                                   recent_fills_max=settings.recent_fills_max)
-        self.hub = ChangeHub(settings.sse_queue_max)
+        self.hub = ChangeHub(settings.sse_queue_max, settings.sse_replay_max)
+        self.hub.market_snapshot = self._market_snapshot
         self.pipeline = WritePipeline(self.writer, self.hub)
         #: HTTP reads with ``min_seq`` wait on it (read-your-writes); advanced after each batch.
         self.seq_gate = SeqGate()
@@ -115,6 +116,7 @@ class StateService:
             await self.nc.flush(timeout=2)
         await self.resync.request(s.paradex_markets,
                                   "state_restored" if restored is not None else "state_start")
+        await self._seed_hub(after)
         self.pipeline.start(after)
         self.seq_gate.advance(after)
         self.consumer = PullConsumer(self.nc, ACCOUNT_STREAM, s.durable, self._on_batch,
@@ -264,6 +266,31 @@ class StateService:
         if kind == "summary":
             return core.summary.get(market)
         return core.funding.get(market)
+
+    def _market_snapshot(self) -> list[Encoded]:
+        """The current value of every market key, as changes (an SSE client from another epoch)."""
+        core, seq = self.core, self.core.market_seq
+        keys = [("book", m) for m in sorted(core.books)] + [("bbo", m) for m in sorted(core.books)]
+        keys += [(kind, m) for kind, table in (("venue_bbo", core.bbo), ("trade", core.trades),
+                                               ("summary", core.summary), ("funding", core.funding))
+                 for m in sorted(table)]
+        out = []
+        for kind, market in keys:
+            value = self.market_value(kind, market)
+            if value is not None:
+                out.append(Encoded("market", kind, market, seq, encode(value), False, None))
+        return out
+
+    async def _seed_hub(self, restored_seq: int) -> None:
+        """Let SSE clients resume across a restart: the hub's buffer from the Redis change stream."""
+        try:
+            tail = await read_tail(self.redis, self.keys.changes, self.settings.sse_replay_max)
+        except Exception as exc:  # Redis down: clients older than the checkpoint get a reset
+            log.warning("SSE replay buffer not seeded from %s: %r", self.keys.changes, exc)
+            tail = []
+        kept = self.hub.seed(tail, restored_seq)
+        log.info("SSE replay buffer: %d changes from Redis, resumable after account seq %d", kept,
+                 self.hub.floor)
 
     async def _flush_market(self) -> None:
         if not self._md_dirty:

@@ -23,6 +23,9 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     start-up out of the garbage collector's full collections (see ``services.state.gcwatch``).
     ``retention_ms`` / ``fill_retention_ms``: terminal orders / fills older than this by the
     stream's venue clock leave memory and Redis (0 = keep forever; ``services.state.core.retention``).
+    ``sse_queue_max``: events queued per SSE client before it is cut off (``overflow``).
+    ``sse_replay_max``: recent account changes kept (and read back from Redis at start) so SSE
+    clients resume with ``Last-Event-ID`` without a gap (``services.state.hub``).
     """
 
     env_prefix: ClassVar[str] = "STATE_"
@@ -42,6 +45,7 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     reconcile_coalesce_s: float = 1.0
     health_interval_s: float = 1.0
     sse_queue_max: int = 10_000
+    sse_replay_max: int = 10_000
     grace_ms: int = 5000
     max_trades: int = 100
     retention_ms: int = 6 * 3600 * 1000
