@@ -112,12 +112,14 @@ def build_app(
     ) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             async def endpoint(request: Request) -> Response:
-                metrics.requests.labels(name).inc()
                 s = auth(request)
                 if isinstance(s, Response):
+                    metrics.requests.labels(name, str(s.status_code)).inc()
                     return s
                 out = await fn(s, request)
-                return out if isinstance(out, Response) else respond(out)
+                resp = out if isinstance(out, Response) else respond(out)
+                metrics.requests.labels(name, str(resp.status_code)).inc()
+                return resp
 
             app.add_api_route(
                 path,
