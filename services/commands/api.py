@@ -29,6 +29,7 @@ from services.commands.core.strategies import Strategies, Strategy
 from services.commands.engine import Engine
 from services.commands.records import Records
 from services.commands.wire import CancelBatch, ModifyOrder, PlaceBatch, PlaceOrder, Reply, reply
+from shared.apidocs import install_docs
 
 T = TypeVar("T")
 ARRIVAL: ContextVar[float] = ContextVar("arrival", default=0.0)
@@ -202,4 +203,5 @@ def build_app(
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    install_docs(app, "paradex-hub commands API")  # Swagger UI from local files (works offline)
     return ArrivalStamp(app)

@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from services.state.core import STATUS_RANK
 from services.state.encode import body, body_of, encode
 from services.state.metrics import StateMetrics
+from services.state.page import add_page_routes
 from services.state.sse import add_events_route
 from services.state.views import health_value
 
@@ -188,6 +189,7 @@ def create_app(svc: StateService) -> FastAPI:
         return _resp(seq, body_of(seq, value), 200 if value.ok else 503)
 
     add_events_route(app, svc, not_reached)
+    add_page_routes(app, svc)
 
     @app.get("/healthz", summary="Liveness/readiness: 200 when consuming, 503 otherwise")
     async def healthz() -> Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from shared.config import STATE_HTTP_PORT, CommonSettings
+from shared.config import COMMANDS_HTTP_PORT, STATE_HTTP_PORT, CommonSettings
 
 
 class Settings(CommonSettings, frozen=True, kw_only=True):
@@ -26,6 +26,7 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     ``sse_queue_max``: events queued per SSE client before it is cut off (``overflow``).
     ``sse_replay_max``: recent account changes kept (and read back from Redis at start) so SSE
     clients resume with ``Last-Event-ID`` without a gap (``services.state.hub``).
+    ``commands_url``: the commands service, for the dashboard's kill switch (``services.state.page``).
     """
 
     env_prefix: ClassVar[str] = "STATE_"
@@ -46,6 +47,7 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     health_interval_s: float = 1.0
     sse_queue_max: int = 10_000
     sse_replay_max: int = 10_000
+    commands_url: str = f"http://127.0.0.1:{COMMANDS_HTTP_PORT}"
     grace_ms: int = 5000
     max_trades: int = 100
     retention_ms: int = 6 * 3600 * 1000

@@ -52,9 +52,9 @@ class CommandsClient:
 
     def __init__(self, base_url: str, token: str, *, timeout_s: float = 15.0,
                  client: httpx.AsyncClient | None = None) -> None:
-        self.http = Transport(base_url, timeout_s=timeout_s,
-                              headers={"Authorization": f"Bearer {token}"}, client=client)
-        if client is not None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = Transport(base_url, timeout_s=timeout_s, headers=headers, client=client)
+        if client is not None and token:
             client.headers["Authorization"] = f"Bearer {token}"
         self.timeout_s = timeout_s
 
@@ -138,6 +138,24 @@ class CommandsClient:
         """Cancel the strategy's live orders (all the account's if it may cancel others)."""
         params = {"market": market} if market else None
         return await self._call("DELETE", "/v1/orders", params=params)
+
+    async def kill(self, *, strategy: str | None = None, reason: str = "") -> CommandResult:
+        """``POST /v1/kill``: cancel every live order and refuse new ones until :meth:`resume`
+        (with the admin token: the whole account, or ``strategy``; with a strategy's token: its own)."""
+        body: dict[str, str] = {"reason": reason} if reason else {}
+        if strategy:
+            body["strategy"] = strategy
+        return await self._call("POST", "/v1/kill", body)
+
+    async def resume(self, *, strategy: str | None = None) -> CommandResult:
+        """``POST /v1/resume``: accept orders again after :meth:`kill`."""
+        return await self._call("POST", "/v1/resume", {"strategy": strategy} if strategy else {})
+
+    async def healthz(self) -> tuple[bool, dict[str, object]]:
+        """``GET /healthz`` (no token needed): (ok, details)."""
+        resp = await self.http.request("GET", "/healthz")
+        body = msgspec.json.decode(resp.content) if resp.content else {}
+        return resp.status_code == 200, body if isinstance(body, dict) else {}
 
     async def cancel_batch(self, *, order_ids: Sequence[str] = (), client_ids: Sequence[str] = ()
                            ) -> CommandResult:

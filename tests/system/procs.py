@@ -277,13 +277,15 @@ async def process_system(nats_url: str, redis_url: str, tmp: Path, *, sim: Mappi
     ps.add("simulator", "services.simulator", control_port, {
         **SIM_ENV, "SIM_REST_PORT": str(rest_port), "SIM_WS_PORT": str(ws_port),
         "SIM_CONTROL_PORT": str(control_port), **(sim or {})})
-    ps.add("state", "services.state", free_port(), {**STATE_ENV, **(state or {})})
+    commands_port = free_port()
+    ps.add("state", "services.state", free_port(), {
+        **STATE_ENV, "STATE_COMMANDS_URL": f"http://127.0.0.1:{commands_port}", **(state or {})})
     ps.procs["state"].env["STATE_HTTP_PORT"] = str(ps.procs["state"].port)
     ps.add("reconciler", "services.reconciler", free_port(), {**RECONCILER_ENV, **(reconciler or {})})
     ps.procs["reconciler"].env["RECONCILER_HTTP_PORT"] = str(ps.procs["reconciler"].port)
     ps.add("feed", "services.feed", free_port(), {**FEED_ENV, **(feed or {})})
     ps.procs["feed"].env["FEED_HTTP_PORT"] = str(ps.procs["feed"].port)
-    ps.add("commands", "services.commands", free_port(), {
+    ps.add("commands", "services.commands", commands_port, {
         **COMMANDS_ENV, "COMMANDS_STRATEGIES": json.dumps(strategies or STRATEGIES), **(commands or {})})
     ps.procs["commands"].env["COMMANDS_HTTP_PORT"] = str(ps.procs["commands"].port)
     ok = False
