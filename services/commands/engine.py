@@ -18,6 +18,7 @@ from typing import Any
 from services.commands import outcomes
 from services.commands.core.bucket import TokenBucket
 from services.commands.core.ids import new_client_id
+from services.commands.core.outcome import NotSent, Unknown, classify
 from services.commands.core.risk import LiveOrder, check_limits
 from services.commands.core.rules import Intent, Violation, check_client_id, check_order, check_system
 from services.commands.core.strategies import Strategy
@@ -26,9 +27,17 @@ from services.commands.store import CommandStore, Record
 from services.commands.views import ExposureView, VenueView
 from services.commands.watch import CONFIRMED, TERMINAL_ONLY, OrderWatch
 from services.commands.wire import SEQ_HEADER, PlaceOrder, Reply, reply, seq_of, with_seq
-from shared.bus import CmdAccepted, CmdRejected, CmdSubmitted, CmdUnknown, EventPublisher, subjects
+from shared.bus import (
+    CmdAccepted,
+    CmdNotSent,
+    CmdRejected,
+    CmdSubmitted,
+    CmdUnknown,
+    EventPublisher,
+    subjects,
+)
 from shared.bus.requests import ReconcileRequest, encode_request
-from shared.errors import BusError, TransportError, VenueError
+from shared.errors import BusError
 from shared.paradex.models.account import Order
 from shared.paradex.models.common import encode
 from shared.paradex.models.requests import OrderRequest
@@ -300,16 +309,19 @@ class Engine:
         event: CmdAccepted | CmdRejected
         try:
             placed = await self.rest.create_order(order)
-        except TransportError as exc:
-            result = with_seq(outcomes.unknown(cid, exc), seq)
-            await self._finish(strategy, cid, result, "", seq)
-            self.watch.unresolved[cid] = strategy.name
-            await self.unknown(strategy, cid, str(exc))
-            return result
-        except VenueError as exc:
+        except Exception as exc:  # every failure is classified: definite, ambiguous or not sent
+            failure = classify(exc)
+            if isinstance(failure, Unknown):
+                result = with_seq(outcomes.unknown(cid, failure.reason), seq)
+                await self._finish(strategy, cid, result, "", seq)
+                self.watch.unresolved[cid] = strategy.name
+                await self.unknown(strategy, cid, failure.reason)
+                return result
+            if isinstance(failure, NotSent):
+                return (await self.not_sent(strategy, [cid], failure, {cid: seq}))[cid]
             self.exposure.drop_inflight(cid)
-            self.metrics.rejected.labels(exc.code).inc()
-            result, event = outcomes.rejected_by(strategy.name, cid, exc)
+            self.metrics.rejected.labels(failure.code).inc()
+            result, event = outcomes.rejected_from(strategy.name, cid, failure)
         else:
             order_id = placed.id
             self.metrics.accepted.inc()
@@ -319,6 +331,33 @@ class Engine:
             self.publisher.publish(event), self._finish(strategy, cid, result, order_id, seq)
         )
         return result
+
+    async def not_sent(
+        self, strategy: Strategy, cids: list[str], failure: NotSent, seqs: dict[str, int]
+    ) -> dict[str, Reply]:
+        """Orders that never reached the venue: CmdNotSent each (the state withdraws the PENDING_NEW
+        record), claims released so the same client id can be sent again, 503 answers saying so."""
+        self.metrics.not_sent.inc(len(cids))
+        results = {c: with_seq(outcomes.not_sent(c, failure.reason), seqs.get(c)) for c in cids}
+        for c in cids:
+            self.exposure.drop_inflight(c)
+        events = [
+            CmdNotSent(
+                source="cmd", recv_ns=time.time_ns(), client_id=c, strategy=strategy.name,
+                reason=failure.reason,
+            )
+            for c in cids
+        ]
+        try:
+            await asyncio.gather(*(self.publisher.publish(ev) for ev in events))
+        except BusError as exc:
+            log.error("CmdNotSent of %s not stored (the in-flight check resolves them): %s", cids, exc)
+        try:
+            await self.store.release(cids)
+        finally:
+            for c in cids:
+                self._resolve(c, results[c])
+        return results
 
     async def _finish(
         self, strategy: Strategy, cid: str, result: Reply, order_id: str, seq: int = 0

@@ -20,6 +20,9 @@ class Metrics:
             "commands_refused", "requests refused by our rules/limits", ["error"], registry=r
         )
         self.unknown = Counter("commands_unknown", "commands without a venue answer", registry=r)
+        self.not_sent = Counter(
+            "commands_not_sent", "order writes that failed before reaching the venue", registry=r
+        )
         self.resolved = Counter(
             "commands_unknown_resolved", "unknown outcomes corrected from the venue's record", registry=r
         )

@@ -9,9 +9,9 @@ import time
 
 import msgspec
 
+from services.commands.core.outcome import Rejected
 from services.commands.wire import Reply, reply
 from shared.bus import CmdAccepted, CmdRejected
-from shared.errors import RateLimitedError, TransportError, VenueError
 from shared.paradex.models.account import Order
 
 
@@ -56,21 +56,39 @@ def rejected(
     return reply(429 if http_status == 429 else 400, body, headers), event
 
 
-def rejected_by(strategy: str, cid: str, exc: VenueError) -> tuple[Reply, CmdRejected]:
-    """:func:`rejected` from a venue error."""
-    retry = exc.retry_after_s if isinstance(exc, RateLimitedError) else None
-    return rejected(strategy, cid, exc.code, exc.venue_message, exc.status, retry)
+def rejected_from(strategy: str, cid: str, failure: Rejected) -> tuple[Reply, CmdRejected]:
+    """:func:`rejected` from a definite venue refusal."""
+    return rejected(
+        strategy, cid, failure.code, failure.message, failure.http_status, failure.retry_after_s
+    )
 
 
-def unknown(cid: str, why: TransportError | str) -> Reply:
-    """202 ``unknown``: the venue did not answer; the outcome is resolved by lookup, never by resending."""
+def unknown(cid: str, why: str) -> Reply:
+    """202 ``unknown``: the venue's answer proves nothing (5xx, timeout, lost connection, garbage);
+    the outcome is resolved by lookup, never by resending."""
     return reply(
         202,
         {
             "status": "unknown",
             "client_id": cid,
-            "message": f"the venue did not answer ({why}); resolved by lookup",
+            "message": f"the venue's answer does not say whether it acted ({why}); resolved by lookup",
         },
+    )
+
+
+def not_sent(cid: str, why: str) -> Reply:
+    """503 ``not_sent`` with Retry-After: nothing reached the venue; safe to send again with the
+    same client id."""
+    return reply(
+        503,
+        {
+            "status": "not_sent",
+            "client_id": cid,
+            "error": "VENUE_NOT_REACHED",
+            "message": f"the order did not reach the venue ({why}); nothing was placed: send it "
+            "again with the same client_id",
+        },
+        {"Retry-After": "1"},
     )
 
 

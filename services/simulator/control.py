@@ -8,6 +8,7 @@ Faults (all cleared by ``POST /control/reset``):
 ``POST/DELETE /control/rest/errors``   next N requests answer 429/5xx or hang (RestFault)
 ``PUT/DELETE /control/ws/latency``     WebSocket push delay distribution (order kept)
 ``PUT /control/ws/private``            drop / duplicate / reorder / delay private pushes
+                                       (PrivateFaults; ``"channels"`` limits them to those)
 ``PUT /control/ws/freeze``             ``{"frozen": true}``: no pushes while REST goes on
 ``POST /control/ws/book_gap``          ``{"market", "count"}``: skip delta frames (a seq gap)
 ``POST /control/ws/drop``              drop every WebSocket connection, or ``{"conn_id": N}``
@@ -19,6 +20,13 @@ account state),
 ``{"amount", "account"?}``, ``PUT /control/system_state`` ``{"status"}``, ``PUT
 /control/synthetic`` ``{"rate"}``, ``POST /control/synthetic/step`` ``{"steps"}``, ``POST
 /control/process`` (run queued commands now), ``PUT /control/rate_limits`` ``{"scope", "limits"}``.
+
+Private-push faults, e.g. ``{"drop": {"next": 1}, "channels": ["fills"]}`` drops the next fill
+push only; each of ``drop`` / ``duplicate`` / ``reorder`` / ``delay`` is a Rate
+(``{"probability"}`` or ``{"next"}``), ``delay_ms`` the delay. ``channels`` holds private channel
+families (``orders``, ``fills``, ``positions``, ``account``, ``balance_events``, ``tradebusts``)
+or exact channel names (``fills.BTC-USD-PERP``); empty or absent means every private push. A
+reordered push is released after the next private push delivered, whatever its channel.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from .faults import Faults, LatencySpec, PrivateFaults, RestFault
 from .ratelimit import Limit, RateLimiter
 from .venue import Venue, normalize_account
 from .wire import account_body
+from .ws.channels import PRIVATE_FAMILIES
 from .ws.hub import Hub
 
 T = TypeVar("T")
@@ -152,7 +161,8 @@ class ControlApp:
     async def healthz(self, request: Request) -> Response:
         return _json({"status": "ok", "ws_connections": len(self.hub.conns),
                       "synthetic_rate": self.drivers.synthetic_rate, "synthetic_steps": self.drivers.steps,
-                      "system_status": self.venue.system_status, "ws_pushes": self.hub.pushes})
+                      "system_status": self.venue.system_status, "ws_pushes": self.hub.pushes,
+                      "sbe_encode_errors": self.hub.sbe_encode_errors, "push_errors": self.hub.push_errors})
 
     async def reset(self, request: Request) -> Response:
         """Clear every fault and put the system state back to ``ok``."""
@@ -203,7 +213,12 @@ class ControlApp:
         return _json({"ws_latency": self.faults.ws_latency})
 
     async def ws_private(self, request: Request) -> Response:
-        self.faults.private = await _body(request, PrivateFaults)
+        spec = await _body(request, PrivateFaults)
+        unknown = [c for c in spec.channels if c.partition(".")[0] not in PRIVATE_FAMILIES]
+        if unknown:
+            families = ", ".join(sorted(PRIVATE_FAMILIES))
+            raise VenueError(400, "VALIDATION_ERROR", f"channels must be private ({families}): {unknown}")
+        self.faults.private = spec
         return _json({"private": self.faults.private})
 
     async def ws_freeze(self, request: Request) -> Response:
@@ -231,7 +246,8 @@ class ControlApp:
     async def ws_connections(self, request: Request) -> Response:
         return _json({"connections": [
             {"conn_id": c.id, "account": c.account, "subscriptions": sorted(c.subscriptions),
-             "queued": c.queued, "pushed": c.pushed, "sbe_version": c.sbe_version}
+             "queued": c.queued, "pushed": c.pushed, "sbe_version": c.sbe_version,
+             "sbe_dropped": c.sbe_dropped}
             for c in self.hub.conns.values()
         ]})
 

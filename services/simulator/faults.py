@@ -65,13 +65,25 @@ class Rate(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class PrivateFaults(msgspec.Struct, forbid_unknown_fields=True):
-    """Faults on private pushes (orders, fills, positions, account, balance_events, tradebusts)."""
+    """Faults on private pushes (orders, fills, positions, account, balance_events, tradebusts).
+
+    ``channels`` limits them to pushes of those private channels: a family (``"fills"`` matches
+    ``fills.ALL`` and ``fills.BTC-USD-PERP``) or an exact channel name; empty means every private
+    push. Pushes outside the filter are delivered untouched and consume no ``next`` count.
+    """
 
     drop: Rate = msgspec.field(default_factory=Rate)
     duplicate: Rate = msgspec.field(default_factory=Rate)
     reorder: Rate = msgspec.field(default_factory=Rate)
     delay: Rate = msgspec.field(default_factory=Rate)
     delay_ms: float = 500.0
+    channels: list[str] = msgspec.field(default_factory=list)
+
+    def applies(self, channel: str) -> bool:
+        """True when the faults apply to a push on ``channel``."""
+        if not self.channels:
+            return True
+        return channel in self.channels or channel.partition(".")[0] in self.channels
 
 
 @dataclass

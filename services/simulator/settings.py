@@ -22,7 +22,11 @@ class SimSettings(CommonSettings, frozen=True, kw_only=True):
     ws_port: int = SIM_WS_PORT
     control_port: int = SIM_CONTROL_PORT
     #: ``starknet_chain_id`` of ``GET /system/config``: the chain id every signature is checked with.
-    chain_id: str = "PRIVATE_SN_PARACLEAR_SIM"
+    #: The default is one the official SDK accepts (its chain enum), and a mock testnet one, so a
+    #: simulator signature is never valid on the production chain.
+    chain_id: str = "PRIVATE_SN_POTC_MOCK_SEPOLIA"
+    #: ``l1_chain_id`` of ``GET /system/config`` (Sepolia, the testnet's L1).
+    l1_chain_id: str = "11155111"
     seed: int = 1
     #: Markets to list (a subset of the engine's default markets); empty = all.
     markets: tuple[str, ...] = ()

@@ -1,10 +1,16 @@
-"""Checkpoints of the state core in Redis.
+"""Checkpoints of the state core in Redis, one per replica.
 
-``pdx:<account>:checkpoint`` is a hash whose ``seq`` is the last ACCOUNT stream sequence folded
-into the checkpoint; ``pdx:<account>:checkpoint:state`` is a list of segments whose
-concatenation is :meth:`StateCore.dump` (deterministic JSON). On start the service loads it and
-replays the stream from ``seq + 1``. (A hash that still has a ``state`` field, the older
-one-value format, is read as well.)
+``pdx:<account>:ckpt:<replica>`` is a hash whose ``seq`` is the last ACCOUNT stream sequence
+folded into the checkpoint and ``covered`` the stream sequence up to which every event of the
+account is in it (at least ``seq``; more when the account had nothing pending at a later stream
+position); ``<key>:state`` is a list of segments whose concatenation is :meth:`StateCore.dump`
+(deterministic JSON). ``pdx:<account>:ckpts`` maps each replica to its checkpoint's ``seq``.
+
+On start a replica loads its own checkpoint, else the newest one of another replica (the fold is
+deterministic, so any replica's checkpoint is a valid start; a new replica then never needs the
+whole stream, which may be gone), else the single-replica ``pdx:<account>:checkpoint`` of older
+versions, and replays the stream from ``seq + 1``. (A hash that still has a ``state`` field, the
+oldest one-value format, is read as well.)
 
 Saving never holds the event loop, nor Redis, for long: the dump is built in steps
 (``codec.dump_steps``, ``CHUNK`` entries per step, unchanged records reused from a
@@ -21,16 +27,54 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from services.state.core import StateConfig, StateCore
 from services.state.core.codec import DumpCache, dump_steps
+from shared.rediskeys import Keys
 
 log = logging.getLogger("state.checkpoint")
 
 CHUNK = 128  # entries per step: ~0.3 ms when none of them is cached
 SLICE_S = 0.0005  # steps run back to back for this long, then the loop gets PAUSE_S to itself
 PAUSE_S = 0.002
+
+
+class Loaded(NamedTuple):
+    """A checkpoint found on start: the core, where it came from, and its ``covered`` sequence."""
+
+    core: StateCore
+    key: str
+    covered: int
+
+
+async def load_for_replica(redis: Any, keys: Keys, replica: str, config: StateConfig) -> Loaded | None:
+    """This replica's checkpoint, else the newest other replica's, else the legacy one (or None)."""
+    own = keys.checkpoint_of(replica)
+    candidates = [own]
+    try:
+        index = await redis.hgetall(keys.checkpoints)
+    except Exception as exc:  # a wrong type there must not stop the start
+        log.error("checkpoint index %s unreadable: %r", keys.checkpoints, exc)
+        index = {}
+    others = sorted(((int(v), _text(r)) for r, v in index.items() if _text(r) != replica and
+                     _text(v).isdigit()), reverse=True)
+    candidates += [keys.checkpoint_of(r) for _, r in others]
+    candidates.append(keys.checkpoint)
+    for key in candidates:
+        core = await load_checkpoint(redis, key, config)
+        if core is not None:
+            raw = await redis.hget(key, "covered")
+            covered = max(core.account_seq, int(raw) if raw is not None else 0)
+            if key != own:
+                log.warning("no checkpoint of replica %s: starting from %s (seq %d)", replica, key,
+                            core.account_seq)
+            return Loaded(core, key, covered)
+    return None
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
 
 
 async def load_checkpoint(redis: Any, key: str, config: StateConfig) -> StateCore | None:
@@ -76,11 +120,14 @@ async def dump_segments(core: StateCore, cache: DumpCache | None = None, chunk: 
 
 
 async def save_checkpoint(redis: Any, key: str, core: StateCore, cache: DumpCache | None = None,
-                          written: Callable[[int], Awaitable[None]] | None = None) -> int:
+                          written: Callable[[int], Awaitable[None]] | None = None, *,
+                          covered: int = 0, index: tuple[str, str] | None = None) -> int:
     """Write the core's dump (as of this call); returns the account sequence it covers.
 
     ``written(seq)``, when given, is awaited before the write: it returns once Redis reflects
     ``seq`` (a checkpoint must never cover events whose Redis writes could still be lost).
+    ``covered``: a stream sequence up to which the account had nothing left to apply when this
+    was called (stored as ``max(seq, covered)``). ``index``: (hash, field) set to ``seq``.
     """
     seq = core.account_seq
     segments = await dump_segments(core, cache)
@@ -93,7 +140,9 @@ async def save_checkpoint(redis: Any, key: str, core: StateCore, cache: DumpCach
             await redis.rpush(tmp, seg)
     pipe = redis.pipeline(transaction=True)
     pipe.rename(tmp, state_key(key))
-    pipe.hset(key, "seq", seq)
+    pipe.hset(key, mapping={"seq": seq, "covered": max(seq, covered)})
     pipe.hdel(key, "state")
+    if index is not None:
+        pipe.hset(index[0], index[1], seq)
     await pipe.execute()
     return seq

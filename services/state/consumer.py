@@ -63,12 +63,15 @@ class PullConsumer:
     """
 
     def __init__(self, nc: Any, stream: str, durable: str, handler: Handler, *, batch: int = 1000,
-                 expires_s: float = 2.0) -> None:
+                 expires_s: float = 2.0, may_pull: Callable[[], bool] | None = None) -> None:
         self.nc = nc
         self.api = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
         self.handler = handler
         self.batch = batch
         self.expires_s = expires_s
+        #: False while this process may not pull (its lease on the durable is overdue or lost)
+        self.may_pull = may_pull or (lambda: True)
+        self.held = 0
         self._buf: deque[Any] = deque()
         self._ready = asyncio.Event()
         self._outstanding = 0
@@ -138,6 +141,10 @@ class PullConsumer:
         stale_after = self.expires_s + 1.0
         while not self._stopping:
             if self._request_done or time.monotonic() - self._requested_at > stale_after:
+                if not self.may_pull():
+                    self.held += 1
+                    await asyncio.sleep(0.1)
+                    continue
                 try:
                     await self._request()
                 except Exception as exc:  # NATS reconnecting: try again shortly

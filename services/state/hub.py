@@ -105,8 +105,14 @@ class ChangeHub:
         """Fill the account buffer from the Redis change stream's tail (``XREVRANGE`` order).
 
         ``restored_seq``: where the service's own replay starts. The tail helps only when it
-        reaches that far (else the changes between are in neither place). Returns the frames kept.
+        reaches that far (else the changes between are in neither place); nor does anything before a
+        full rewrite of the account (a ``resync`` entry). Returns the frames kept.
         """
+        # A "resync" entry marks a full rewrite after Redis lost data: what precedes it is
+        # incomplete. Keep it as the oldest group (dropped, its seq the floor).
+        cut = next((i for i, e in enumerate(newest_first) if e.kind == "resync"), None)
+        if cut is not None:
+            newest_first = newest_first[:cut + 1]
         entries, oldest = dedupe_tail(newest_first)
         if not entries or entries[-1][0].seq < restored_seq:
             self.start_at(restored_seq)

@@ -19,6 +19,7 @@ from prometheus_client import generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from services.state.redis_writer import OUTCOMES
 from shared.metrics import service_registry
 
 if TYPE_CHECKING:
@@ -105,6 +106,16 @@ class StateCollector(Collector):
         resync.add_metric(["failed"], svc.resync.failed)
         yield resync
         yield _counter("state_checkpoints", "Checkpoints written", svc.checkpoints)
+        outcomes = CounterMetricFamily("state_redis_account_write_outcomes", "Sequence-guarded account "
+                                       "writes by outcome (already: another replica wrote them first)",
+                                       labels=["outcome"])
+        for code, name in OUTCOMES.items():
+            outcomes.add_metric([name], svc.writer.outcomes[code])
+        yield outcomes
+        yield _counter("state_redis_rewrites", "Full rewrites of the account after Redis lost data",
+                       svc.rewrite.rewrites)
+        yield _gauge("state_history_gap", "1 when the ACCOUNT stream began past the checkpoint on start",
+                     1 if svc.history_gap is not None else 0)
         yield _counter("state_redis_write_errors", "Redis batch writes that failed", svc.writer.errors)
         yield _counter("state_redis_account_writes", "Account write calls to Redis (each carries every "
                        "batch applied since the previous one)", svc.pipeline.writes)

@@ -6,6 +6,12 @@ write is in flight), then acks the last message (AckPolicy.ALL) and pushes the c
 So a slow Redis call (e.g. while Redis takes a multi-megabyte checkpoint) delays Redis and SSE
 only, not the in-memory state. A write that fails is retried until Redis takes it, holding the
 ack; past ``max_pending`` queued changes the consumer waits (backpressure, no unbounded queue).
+
+``written_seq`` is the highest sequence Redis is known to reflect (written by us, or found there
+written by another replica: the writes are sequence-guarded, see ``redis_writer``); it is the
+``floor`` of every write. A write that finds Redis below it (or without ``seq``) triggers a full
+rewrite (``services.state.rewrite``) and is retried after it; :meth:`probe` makes the writer check
+once even when no event arrives (a quiet account would otherwise never notice a wiped Redis).
 """
 
 from __future__ import annotations
@@ -13,11 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
+from services.state.core import StateCore
 from services.state.encode import Encoded
 from services.state.hub import ChangeHub
-from services.state.redis_writer import RedisWriter
+from services.state.redis_writer import ABSENT, ALREADY, WAIT, WRITTEN, RedisWriter
+from services.state.rewrite import FullRewrite
 
 log = logging.getLogger("state.pipeline")
 
@@ -25,12 +34,20 @@ log = logging.getLogger("state.pipeline")
 class WritePipeline:
     """Queues applied batches and writes them to Redis in order, one coalesced call at a time."""
 
-    def __init__(self, writer: RedisWriter, hub: ChangeHub, *, max_pending: int = 50_000) -> None:
+    def __init__(self, writer: RedisWriter, hub: ChangeHub, *, max_pending: int = 50_000,
+                 rewrite: FullRewrite | None = None, core: Callable[[], StateCore] | None = None,
+                 on_rewrite: Callable[[int], None] | None = None) -> None:
         self.writer = writer
         self.hub = hub
         self.max_pending = max_pending
+        self.rewrite = rewrite
+        self.core = core
+        self.on_rewrite = on_rewrite
         self.written_seq = 0
         self.writes = 0
+        self.rewrites = 0
+        self.waits = 0
+        self._probe = False
         self._changes: list[Encoded] = []
         self._seq = 0
         self._ack: Any = None
@@ -55,6 +72,11 @@ class WritePipeline:
             self._progress.clear()
             await self._progress.wait()
 
+    def probe(self) -> None:
+        """Have the writer check Redis still reflects ``written_seq`` (rewrite if it does not)."""
+        self._probe = True
+        self._wake.set()
+
     async def wait_written(self, seq: int) -> None:
         """Return once Redis reflects ``seq`` (or beyond)."""
         while self.written_seq < seq:
@@ -77,11 +99,14 @@ class WritePipeline:
             await self._wake.wait()
             self._wake.clear()
             if not self._queued:
+                if self._probe:
+                    self._probe = False
+                    self.written_seq = max(self.written_seq, await self._write([], self.written_seq))
                 continue
+            self._probe = False
             changes, seq, ack = self._changes, self._seq, self._ack
             self._changes, self._ack, self._queued = [], None, False
-            await self._write(changes, seq)
-            self.written_seq = seq
+            self.written_seq = max(self.written_seq, await self._write(changes, seq))
             self.writes += 1
             self._progress.set()
             if ack is not None:
@@ -92,13 +117,46 @@ class WritePipeline:
             if changes:
                 self.hub.publish(changes)
 
-    async def _write(self, changes: list[Encoded], seq: int) -> None:
+    async def _write(self, changes: list[Encoded], seq: int) -> int:
+        """Write until Redis reflects ``seq``; returns the sequence it reflects then (>= ``seq``)."""
         delay = 0.05
+        waited = False
         while True:
             try:
-                await self.writer.write_account(changes, seq)
-                return
+                code, cur = await self.writer.write_account(changes, seq, self.written_seq)
             except Exception as exc:  # Redis down: hold the batch (unacked) and retry
                 log.error("redis write failed, retrying in %.2fs: %r", delay, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
+                continue
+            if code == WRITTEN:
+                return seq
+            if code == ALREADY:  # another replica wrote these changes (or more) already
+                return max(seq, cur)
+            if code == WAIT:  # a replica is rewriting the account
+                if not waited:
+                    self.waits += 1
+                    log.warning("redis: a full rewrite is in progress; account writes wait for it")
+                    waited = True
+                await asyncio.sleep(0.1)
+                continue
+            try:
+                await self._recover(code, cur)
+            except Exception as exc:  # Redis failed again mid-rewrite: the next attempt starts over
+                log.error("redis full rewrite failed, retrying in %.2fs: %r", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def _recover(self, code: int, cur: int) -> None:
+        """Redis lost data: rewrite every entity (then the caller retries its batch)."""
+        reason = "redis_wiped" if code == ABSENT else "redis_lost_writes"
+        log.error("redis lost data (%s): %s, but this writer saw it reflect seq %d; rewriting every "
+                  "entity", reason, "no pdx:<account>:seq" if code == ABSENT else f"seq is {cur}",
+                  self.written_seq)
+        if self.rewrite is None or self.core is None:
+            raise RuntimeError("redis lost data and no full rewrite is configured")
+        now = await self.rewrite.run(self.core(), self.written_seq, reason)
+        self.rewrites += 1
+        self.written_seq = max(self.written_seq, now)
+        if self.on_rewrite is not None:
+            self.on_rewrite(now)

@@ -1,9 +1,13 @@
 """The state service's async shell: stream in, fold with the pure core, Redis/SSE/requests out.
 
 Flow per ACCOUNT batch: decode each message (malformed ones go to the DLQ), ``core.apply``,
-write every change in one Redis MULTI/EXEC (retrying until Redis takes it), ack the batch
-(AckPolicy.ALL), push the changes to SSE clients, send the ReconcileRequests the core asked for,
-and checkpoint every ``checkpoint_every_events`` events. Market data arrives on core NATS
+write every change in one sequence-guarded Redis call (retrying until Redis takes it; a Redis
+that lost data gets a full rewrite), ack the batch (AckPolicy.ALL), push the changes to SSE
+clients, send the ReconcileRequests the core asked for, and checkpoint every
+``checkpoint_every_events`` events. Replicas: each process holds a lease on its own durable
+consumer (``services.state.lease``; a second process with the same replica id refuses to start)
+and writes its own checkpoint; all of them write Redis, the sequence guard keeps every change
+once and in order. Market data arrives on core NATS
 subjects (both feed modes publish there), is numbered locally and applied at once; its Redis
 writes are coalesced per market and flushed every ``md_flush_interval_s``. Books get their
 snapshot through book resync requests to the feed (on start, and while a book stays invalid).
@@ -18,22 +22,24 @@ import time
 from typing import Any
 
 from services.state.actions import ReconcileRequester
-from services.state.checkpoint import load_checkpoint, save_checkpoint
+from services.state.checkpoint import load_for_replica, save_checkpoint
 from services.state.consumer import PullConsumer, bind_durable
 from services.state.core import Action, StateConfig, StateCore
 from services.state.core.codec import DumpCache
 from services.state.encode import Encoded, encode, encode_change
 from services.state.gcwatch import GcWatch
+from services.state.horizon import HistoryGap, Horizon
 from services.state.hub import ChangeHub, read_tail
+from services.state.lease import Lease
+from services.state.marketdata import MarketData
 from services.state.pipeline import WritePipeline
 from services.state.redis_writer import RedisWriter
 from services.state.resync import BookResyncer
+from services.state.rewrite import FullRewrite
 from services.state.seqgate import SeqGate
 from services.state.settings import Settings
 from services.state.views import health_body
 from shared.bus import decode_event, ensure_streams
-from shared.bus.events import BboEvent, BookEvent, BookGap, FundingEvent, SummaryEvent, TradeEvent
-from shared.bus.publish import market_of
 from shared.bus.requests import ReconcileRequest
 from shared.bus.subjects import ACCOUNT_STREAM, MARKET_WILDCARD, account_filter, dlq_subject
 from shared.rediskeys import Keys
@@ -41,9 +47,6 @@ from shared.rediskeys import Keys
 log = logging.getLogger("state")
 
 WRITTEN_WAIT_S = 10.0
-_MD_KIND = {BookEvent: "book", BookGap: "book", BboEvent: "venue_bbo", TradeEvent: "trade",
-            SummaryEvent: "summary", FundingEvent: "funding"}
-
 
 class StateService:
     """Owns the core and every I/O around it for one account."""
@@ -58,12 +61,25 @@ class StateService:
                                   retention_ms=settings.retention_ms,
                                   fill_retention_ms=settings.fill_retention_ms)
         self.core = StateCore(self.config)
+        self.replica = settings.replica
         self.writer = RedisWriter(redis, self.keys, changes_maxlen=settings.changes_maxlen,
                                   md_changes_maxlen=settings.md_changes_maxlen,
-                                  recent_fills_max=settings.recent_fills_max)
+                                  recent_fills_max=settings.recent_fills_max,
+                                  md_lease_ms=int(max(5.0, 10 * settings.md_flush_interval_s) * 1000))
         self.hub = ChangeHub(settings.sse_queue_max, settings.sse_replay_max)
-        self.hub.market_snapshot = self._market_snapshot
-        self.pipeline = WritePipeline(self.writer, self.hub)
+        self.rewrite = FullRewrite(redis, self.keys, changes_maxlen=settings.changes_maxlen,
+                                   recent_fills_max=settings.recent_fills_max, chunk=settings.rewrite_chunk)
+        self.pipeline = WritePipeline(self.writer, self.hub, rewrite=self.rewrite, core=lambda: self.core,
+                                      on_rewrite=self._after_rewrite)
+        self.lease = Lease(redis, self.keys.lease(settings.durable), settings.durable, self.replica,
+                           ttl_s=settings.lease_ttl_s)
+        self.horizon = Horizon(self.js, ACCOUNT_STREAM, settings.durable)
+        self.checkpoint_key = self.keys.checkpoint_of(self.replica)
+        self.checkpoint_covered = 0
+        self.history_gap: HistoryGap | None = None
+        #: set when this process must stop (its lease was taken over): ``__main__`` exits on it
+        self.fatal = asyncio.Event()
+        self.fatal_reason = ""
         #: HTTP reads with ``min_seq`` wait on it (read-your-writes); advanced after each batch.
         self.seq_gate = SeqGate()
         self.requester = ReconcileRequester(nc, settings.reconcile_coalesce_s)
@@ -71,11 +87,9 @@ class StateService:
                                    min_interval_s=settings.book_resync_min_interval_s)
         self.consumer: PullConsumer | None = None
         self.dlq_count = 0
-        self.decode_errors = 0
-        self.apply_errors = 0
-        self.market_events = 0
+        self.account_decode_errors = 0
+        self.account_apply_errors = 0
         self.last_account_wall = 0.0
-        self.last_market_wall = 0.0
         self.restored_seq: int | None = None
         self.checkpoint_seq = 0
         self.checkpoints = 0
@@ -85,7 +99,10 @@ class StateService:
         self._checkpoint_lock = asyncio.Lock()
         self._checkpoint_task: asyncio.Task[None] | None = None
         self.gc = GcWatch()
-        self._md_dirty: dict[tuple[str, str], None] = {}
+        self.market = MarketData(lambda: self.core, self.writer, self.hub, self._dead_letter,
+                                 book_depth=settings.book_depth,
+                                 flush_interval_s=settings.md_flush_interval_s)
+        self.hub.market_snapshot = self._market_snapshot
         self._market_sub: Any = None
         self._tasks: list[asyncio.Task[None]] = []
         self.started = False
@@ -93,22 +110,35 @@ class StateService:
     # ------------------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Load the checkpoint, bind the durable, subscribe, start the background tasks."""
+        """Take the durable's lease, load a checkpoint, bind the durable, subscribe, start tasks.
+
+        Raises :class:`~services.state.lease.DurableInUse` when another live process holds the
+        lease on this replica's durable (nothing is consumed then)."""
         s = self.settings
-        self.gc.install()
         await ensure_streams(self.js)
-        restored = await load_checkpoint(self.redis, self.keys.checkpoint, self.config)
-        if restored is not None:
-            self.core = restored
-            self.restored_seq = self.checkpoint_seq = restored.account_seq
+        await self.lease.acquire()
+        self.lease.start()
+        self.gc.install()
+        loaded = await load_for_replica(self.redis, self.keys, self.replica, self.config)
+        restored = loaded.core if loaded is not None else None
+        if loaded is not None:
+            self.core = loaded.core
+            self.restored_seq = loaded.core.account_seq
+            self.checkpoint_covered = loaded.covered
+            if loaded.key == self.checkpoint_key:
+                self.checkpoint_seq = loaded.core.account_seq
         after = self.restored_seq or 0
+        self.history_gap = await self.horizon.gap_at_start(self.checkpoint_covered, loaded is not None)
         how = await bind_durable(self.js, ACCOUNT_STREAM, s.durable, account_filter(s.account_token),
                                  after, max_ack_pending=max(20_000, 4 * s.fetch_batch))
-        log.info("state: %s durable %s from stream seq %d (%s)", how, s.durable, after + 1,
-                 "checkpoint" if restored is not None else "no checkpoint: full replay")
-        if restored is None and s.startup_reconcile:
+        origin = f"checkpoint {loaded.key}" if loaded is not None else "no checkpoint: full replay"
+        log.info("state replica %s: %s durable %s from stream seq %d (%s)", self.replica, how, s.durable,
+                 after + 1, origin)
+        if self.history_gap is not None:
+            await self.requester.send(ReconcileRequest(reason="stream_evicted_past_checkpoint"))
+        elif restored is None and s.startup_reconcile:
             await self.requester.send(ReconcileRequest(reason="state_startup"))
-        self._market_sub = await self.nc.subscribe(MARKET_WILDCARD, cb=self._on_market)
+        self._market_sub = await self.nc.subscribe(MARKET_WILDCARD, cb=self.market.on_message)
         # The venue sends a book snapshot only on subscribe, and core NATS keeps nothing: ask the
         # feed to resubscribe our books (after the subscription reached the server, so the fresh
         # snapshots cannot slip past us).
@@ -120,11 +150,13 @@ class StateService:
         self.pipeline.start(after)
         self.seq_gate.advance(after)
         self.consumer = PullConsumer(self.nc, ACCOUNT_STREAM, s.durable, self._on_batch,
-                                     batch=s.fetch_batch, expires_s=s.fetch_expires_s)
+                                     batch=s.fetch_batch, expires_s=s.fetch_expires_s,
+                                     may_pull=self.lease.valid)
         await self.consumer.start()
-        self._tasks = [asyncio.create_task(self._flush_market_loop(), name="state-md-flush"),
+        self._tasks = [asyncio.create_task(self.market.flush_loop(), name="state-md-flush"),
                        asyncio.create_task(self._periodic_loop(), name="state-periodic"),
-                       asyncio.create_task(self._resync_loop(), name="state-book-resync")]
+                       asyncio.create_task(self._resync_loop(), name="state-book-resync"),
+                       asyncio.create_task(self._watch_lease(), name="state-lease-watch")]
         self.started = True
 
     async def stop(self) -> None:
@@ -145,13 +177,29 @@ class StateService:
         if self._checkpoint_task is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._checkpoint_task, WRITTEN_WAIT_S + 5)
-        with contextlib.suppress(Exception):
-            await self._flush_market()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.checkpoint(), WRITTEN_WAIT_S + 5)
+        try:
+            await self.market.flush()
+        except Exception as exc:
+            log.error("final market-data flush failed: %r", exc)
+        if not self.lease.lost.is_set():  # a lost lease: the successor's checkpoints, not ours
+            try:
+                await asyncio.wait_for(self.checkpoint(), WRITTEN_WAIT_S + 5)
+            except Exception as exc:
+                log.error("final checkpoint failed (the next start replays from the previous one): %r",
+                          exc)
+        await self.lease.stop()
         self.hub.close()
         self.gc.uninstall()
         self.started = False
+
+    @property
+    def decode_errors(self) -> int:
+        """Undecodable bus messages (account and market data)."""
+        return self.account_decode_errors + self.market.decode_errors
+
+    @property
+    def last_market_wall(self) -> float:
+        return self.market.last_wall
 
     async def checkpoint(self) -> int:
         """Save the core as of now (after any checkpoint in progress); returns the sequence saved.
@@ -162,9 +210,13 @@ class StateService:
         async with self._checkpoint_lock:
             self._since_checkpoint = 0
             self._last_checkpoint_t = time.monotonic()
-            seq = await save_checkpoint(self.redis, self.keys.checkpoint, self.core, self._dump_cache,
-                                        self._wait_written)
+            buffered = self.consumer.buffered if self.consumer is not None else 0
+            covered = await self.horizon.covered_now(self.core.account_seq, buffered)
+            seq = await save_checkpoint(self.redis, self.checkpoint_key, self.core, self._dump_cache,
+                                        self._wait_written, covered=covered,
+                                        index=(self.keys.checkpoints, self.replica))
             self.checkpoint_seq = seq
+            self.checkpoint_covered = max(seq, covered)
             self.checkpoints += 1
             return seq
 
@@ -190,13 +242,13 @@ class StateService:
             try:
                 event = decode_event(msg.data)
             except Exception as exc:
-                self.decode_errors += 1
+                self.account_decode_errors += 1
                 await self._dead_letter(msg.subject, seq, msg.data, f"decode: {exc}")
                 continue
             try:
                 res = core.apply(seq, event)
             except Exception as exc:  # a core bug must not stop the stream; the event is kept
-                self.apply_errors += 1
+                self.account_apply_errors += 1
                 log.exception("apply failed at stream seq %d", seq)
                 await self._dead_letter(msg.subject, seq, msg.data, f"apply: {exc!r}")
                 continue
@@ -227,58 +279,18 @@ class StateService:
         except Exception as exc:
             log.error("DLQ publish failed: %r", exc)
 
-    # --------------------------------------------------------------------------------- market
-
-    async def _on_market(self, msg: Any) -> None:
-        try:
-            event = decode_event(msg.data)
-            kind = _MD_KIND[type(event)]
-            market = market_of(event)
-        except Exception as exc:
-            self.decode_errors += 1
-            await self._dead_letter(msg.subject, 0, msg.data, f"decode: {exc}")
-            return
-        self.market_events += 1
-        try:
-            res = self.core.apply(self.core.market_seq + 1, event)
-        except Exception as exc:
-            self.apply_errors += 1
-            await self._dead_letter(msg.subject, 0, msg.data, f"apply: {exc!r}")
-            return
-        self.last_market_wall = time.time()
-        if res.changes:
-            self._md_dirty[(kind, market)] = None
-            if kind == "book":
-                self._md_dirty[("bbo", market)] = None
-
-    def market_value(self, kind: str, market: str) -> Any:
-        """The current value behind ``pdx:md:<kind>:<market>`` (same as HTTP serves)."""
-        core = self.core
-        if kind == "book":
-            return core.get_book(market, self.settings.book_depth).value
-        if kind == "bbo":
-            return core.get_bbo(market).value
-        if kind == "venue_bbo":
-            return core.bbo.get(market)
-        if kind == "trade":
-            trades = core.trades.get(market)
-            return trades[-1] if trades else None
-        if kind == "summary":
-            return core.summary.get(market)
-        return core.funding.get(market)
-
     def _market_snapshot(self) -> list[Encoded]:
         """The current value of every market key, as changes (an SSE client from another epoch)."""
-        core, seq = self.core, self.core.market_seq
-        keys = [("book", m) for m in sorted(core.books)] + [("bbo", m) for m in sorted(core.books)]
-        keys += [(kind, m) for kind, table in (("venue_bbo", core.bbo), ("trade", core.trades),
-                                               ("summary", core.summary), ("funding", core.funding))
-                 for m in sorted(table)]
+        core = self.core
+        tables: list[tuple[str, dict[str, Any]]] = [
+            ("book", core.books), ("bbo", core.books), ("venue_bbo", core.bbo), ("trade", core.trades),
+            ("summary", core.summary), ("funding", core.funding)]
+        keys = [(kind, m) for kind, table in tables for m in sorted(table)]
         out = []
         for kind, market in keys:
-            value = self.market_value(kind, market)
+            value = self.market.value(kind, market)
             if value is not None:
-                out.append(Encoded("market", kind, market, seq, encode(value), False, None))
+                out.append(Encoded("market", kind, market, core.market_seq, encode(value), False, None))
         return out
 
     async def _seed_hub(self, restored_seq: int) -> None:
@@ -292,38 +304,42 @@ class StateService:
         log.info("SSE replay buffer: %d changes from Redis, resumable after account seq %d", kept,
                  self.hub.floor)
 
-    async def _flush_market(self) -> None:
-        if not self._md_dirty:
-            return
-        dirty, self._md_dirty = self._md_dirty, {}
-        seq = self.core.market_seq
-        values = [(kind, market, seq, encode(self.market_value(kind, market))) for kind, market in dirty]
-        await self.writer.write_market(values)
-        self.hub.publish(Encoded("market", kind, market, seq, value, False, None)
-                         for kind, market, seq, value in values)
-
-    async def _flush_market_loop(self) -> None:
-        period = self.settings.md_flush_interval_s
-        while True:
-            await asyncio.sleep(period)
-            try:
-                await self._flush_market()
-            except Exception as exc:
-                log.error("market flush failed: %r", exc)
+    def _after_rewrite(self, seq: int) -> None:
+        """Redis was rewritten as of ``seq``: its checkpoint and market data went with the loss."""
+        self.market.mark_all()
+        self.checkpoint_seq = 0  # whatever checkpoint Redis held may be gone: write one soon
+        self._checkpoint_soon()
 
     # ------------------------------------------------------------------------------- periodic
 
     async def _periodic_loop(self) -> None:
         s = self.settings
+        horizon_every = max(1, round(s.horizon_check_s / s.health_interval_s))
+        ticks = 0
+        ttl_ms = int(max(5.0, 5 * s.health_interval_s) * 1000)
         while True:
             await asyncio.sleep(s.health_interval_s)
+            ticks += 1
             try:
-                await self.writer.write_health(health_body(self))
+                self.pipeline.probe()  # a wiped Redis is noticed even when no event arrives
+                await self.writer.write_health(health_body(self), self.replica, ttl_ms)
                 if (self.core.account_seq != self.checkpoint_seq
                         and time.monotonic() - self._last_checkpoint_t >= s.checkpoint_interval_s):
                     self._checkpoint_soon()
+                elif (ticks % horizon_every == 0
+                      and await self.horizon.needs_checkpoint(self.checkpoint_covered)):
+                    self._checkpoint_soon()
             except Exception as exc:
                 log.error("periodic health/checkpoint failed: %r", exc)
+
+    async def _watch_lease(self) -> None:
+        await self.lease.lost.wait()
+        self.fatal_reason = (f"lease on durable {self.settings.durable} taken over by another process; "
+                             "stopping")
+        log.error("state: %s", self.fatal_reason)
+        if self.consumer is not None:
+            await self.consumer.stop()
+        self.fatal.set()
 
     async def _resync_loop(self) -> None:
         period = max(0.05, min(0.5, self.settings.book_resync_after_s / 4))

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import re
+import socket
 from typing import ClassVar
 
 from shared.config import COMMANDS_HTTP_PORT, STATE_HTTP_PORT, CommonSettings
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def safe_replica_id(name: str) -> str:
+    """``name`` as a token safe in a JetStream consumer name and a Redis key (``[A-Za-z0-9_-]``)."""
+    return _UNSAFE.sub("_", name.strip())[:64] or "state"
 
 
 class Settings(CommonSettings, frozen=True, kw_only=True):
     """State-service settings. Times in seconds unless the name says otherwise.
 
-    ``consumer_name``: the JetStream durable on the ACCOUNT stream ("" = ``state-<account>``; give
-    each replica its own). ``fetch_batch`` / ``fetch_expires_s``: size and expiry of one pull
+    ``replica_id``: this replica's name ("" = the host name), in its durable consumer, checkpoint,
+    lease and health keys; two replicas of one account need different ids (a second process with
+    the same id refuses to start). ``consumer_name``: the JetStream durable on the ACCOUNT stream
+    ("" = ``state-<account>-<replica>``). ``lease_ttl_s``: the replica's lease on its durable
+    (renewed every quarter of it; a process killed without clean-up blocks a successor with its
+    id for at most this long). ``rewrite_chunk``: entities per Redis call of a full rewrite (after
+    Redis lost data). ``horizon_check_s``: how often the ACCOUNT stream's first sequence is compared
+    with the last checkpoint (a checkpoint is written at once when the stream passed it; see
+    ``services.state.horizon``). ``fetch_batch`` / ``fetch_expires_s``: size and expiry of one pull
     request. ``checkpoint_every_events`` / ``checkpoint_interval_s``: a checkpoint is written after
     that many applied account events, or that long after the last one when anything changed.
     ``md_flush_interval_s``: market-data Redis writes are coalesced per market (latest wins) and
@@ -33,7 +49,11 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
 
     http_host: str = "127.0.0.1"
     http_port: int = STATE_HTTP_PORT
+    replica_id: str = ""
     consumer_name: str = ""
+    lease_ttl_s: float = 5.0
+    rewrite_chunk: int = 500
+    horizon_check_s: float = 10.0
     fetch_batch: int = 1000
     fetch_expires_s: float = 2.0
     checkpoint_every_events: int = 5000
@@ -59,6 +79,11 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     gc_freeze: bool = True
 
     @property
+    def replica(self) -> str:
+        """This replica's id: ``replica_id``, else the host name (made key- and subject-safe)."""
+        return safe_replica_id(self.replica_id or socket.gethostname())
+
+    @property
     def durable(self) -> str:
         """Durable consumer name of this replica."""
-        return self.consumer_name or f"state-{self.account_token}"
+        return self.consumer_name or f"state-{self.account_token}-{self.replica}"

@@ -25,9 +25,11 @@ TERMINAL_STATUSES = frozenset({"CLOSED", "REJECTED"})
 
 STATUS_RANK: dict[str, int] = {
     "PENDING_NEW": 0, "UNKNOWN": 0, "NEW": 1, "UNTRIGGERED": 2, "OPEN": 3, "PENDING_CANCEL": 3,
-    "CLOSED": 4, "REJECTED": 4,
+    "PENDING_MODIFY": 3, "CLOSED": 4, "REJECTED": 4,
 }
-"""Rank of the displayed statuses: a status never goes to a lower rank."""
+"""Rank of the displayed statuses: a status never goes to a lower rank, except that a cleared
+PENDING_CANCEL / PENDING_MODIFY (the venue refused the request, or it never executed) shows the
+venue's status again."""
 
 
 class View(msgspec.Struct, frozen=True, kw_only=True):
@@ -46,8 +48,10 @@ class OrderView(View, frozen=True, kw_only=True):
 
     ``status`` is what a strategy should act on: a venue status (NEW, UNTRIGGERED, OPEN, CLOSED) or
     a local overlay (PENDING_NEW while the venue has not spoken, UNKNOWN when the command's outcome
-    is being looked up, PENDING_CANCEL after a cancel request, REJECTED). ``key`` is the exchange
-    id, or ``client:<client_id>`` until the venue assigned one.
+    is being looked up, PENDING_CANCEL after a cancel request, PENDING_MODIFY after a modify
+    request, REJECTED). ``key`` is the exchange id, or ``client:<client_id>`` until the venue
+    assigned one. ``error_op`` / ``error_code`` / ``error_message``: the last cancel or modify the
+    venue refused.
     """
 
     key: str
@@ -72,6 +76,9 @@ class OrderView(View, frozen=True, kw_only=True):
     strategy: str = ""
     lookup_pending: bool = False
     modify_pending: bool = False
+    error_op: str = ""
+    error_code: str = ""
+    error_message: str = ""
     stream_seq: int = 0
 
     @property

@@ -27,6 +27,8 @@ import pytest
 
 from shared.paradex.models import (
     Account,
+    AlgoOrder,
+    AlgoOrderRequest,
     ApiError,
     AuthResponse,
     Balance,
@@ -42,7 +44,9 @@ from shared.paradex.models import (
     FeeWithCap,
     Fill,
     FundingData,
+    FundingPayment,
     Greeks,
+    Liquidation,
     MakerTakerFee,
     Market,
     MarketFeeConfig,
@@ -104,6 +108,10 @@ OPENAPI: dict[str, type[Any]] = {
     "requests.OrderRequest": OrderRequest,
     "requests.ModifyOrderRequest": ModifyOrderRequest,
     "requests.CancelOrderBatchRequest": CancelBatchRequest,
+    "responses.AlgoOrderResp": AlgoOrder,
+    "requests.AlgoOrderRequest": AlgoOrderRequest,
+    "responses.FundingPayment": FundingPayment,
+    "responses.LiquidationResp": Liquidation,
 }
 ASYNCAPI: dict[str, type[Any]] = {
     "ResponsesPriceBookUpdate": BookUpdate,
@@ -117,6 +125,7 @@ ASYNCAPI: dict[str, type[Any]] = {
     "ResponsesAccountSummaryResponse": Account,
     "ResponsesBalanceEventResponse": BalanceEvent,
     "ResponsesTradebustResult": Tradebust,
+    "ResponsesFundingPayment": FundingPayment,
 }
 # Spec-required fields we deliberately give a default (reason on the model's docstring).
 RELAXED: dict[type[Any], set[str]] = {
@@ -141,12 +150,16 @@ REST_REQUIRED: dict[type[Any], set[str]] = {
     CancelBatchResponse: {"results"},
     RequestInfo: {"id", "status", "message", "request_type"},  # AsyncAPI nested schema requires all
     Greeks: {"delta", "gamma", "vega"},  # AsyncAPI nested schema
+    AlgoOrder: {"id", "market", "side", "size", "remaining_size", "status"},
+    Liquidation: {"id", "created_at"},
 }
 BROKEN_EXAMPLES: dict[tuple[str, str], Any] = {
     ("responses.FillResult", "flags"): ["interactive", "rpi"],
     ("ResponsesFillResult", "flags"): ["interactive", "rpi"],
     ("requests.CancelOrderBatchRequest", "order_ids"): ["order-id-1", "order-id-2"],
     ("requests.CancelOrderBatchRequest", "client_order_ids"): ["client-id-1", "client-id-2"],
+    # AlgoOrderRequest.side documents the example "MARKET" (the order type) for an OrderSide
+    ("requests.AlgoOrderRequest", "side"): "BUY",
 }
 # Required request fields without an example in the spec: realistic values.
 FILLERS: dict[str, Any] = {

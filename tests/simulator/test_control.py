@@ -159,6 +159,46 @@ async def test_private_push_faults_change_what_the_client_sees(
     assert [p["params"]["data"]["status"] for p in ws.pushes] == expected
 
 
+async def test_private_faults_filtered_by_channel_spare_the_other_channels(simulator: SimHandle) -> None:
+    """``channels`` limits the faults: the next fill push is dropped, order pushes are untouched."""
+    sim = simulator
+    _, ask = sim.best()
+    await _control(sim, "PUT", "/ws/private", {"drop": {"next": 1}, "channels": ["fills"]})
+    async with ws_client(sim, auth=True) as ws, sim.authed() as c:
+        await ws.subscribe("orders.ALL")
+        await ws.subscribe("fills.ALL")
+        for _ in range(2):
+            await c.post("/orders", json=sim.order("BUY", "0.01", str(ask)))
+            sim.venue.process_now()
+        await ws.quiet(0.4)
+    by_channel: dict[str, list[dict[str, Any]]] = {}
+    for push in ws.pushes:
+        by_channel.setdefault(push["params"]["channel"], []).append(push["params"]["data"])
+    assert [o["status"] for o in by_channel["orders.ALL"]] == ["NEW", "OPEN", "CLOSED"] * 2
+    fills = by_channel.get("fills.ALL", [])
+    assert len(fills) == 1 and fills[0]["order_id"] == by_channel["orders.ALL"][3]["id"]
+
+
+async def test_private_faults_filter_takes_exact_channel_names(simulator: SimHandle) -> None:
+    sim = simulator
+    await _control(sim, "PUT", "/ws/private",
+                   {"duplicate": {"probability": 1.0}, "channels": ["orders.BTC-USD-PERP"]})
+    async with ws_client(sim, auth=True) as ws, sim.authed() as c:
+        await ws.subscribe("orders.ALL")
+        await ws.subscribe("orders.BTC-USD-PERP")
+        await c.post("/orders", json=sim.order())
+        await ws.quiet(0.4)
+    channels = [p["params"]["channel"] for p in ws.pushes]
+    assert channels.count("orders.ALL") == 2  # NEW, OPEN
+    assert channels.count("orders.BTC-USD-PERP") == 4  # each duplicated
+
+
+async def test_private_faults_refuse_a_public_channel_filter(simulator: SimHandle) -> None:
+    async with httpx.AsyncClient(base_url=simulator.control_url) as c:
+        resp = await c.put("/ws/private", json={"drop": {"next": 1}, "channels": ["bbo"]})
+    assert resp.status_code == 400 and "must be private" in resp.json()["message"]
+
+
 async def test_freeze_stops_pushes_while_rest_goes_on(simulator: SimHandle) -> None:
     sim = simulator
     async with ws_client(sim, auth=True) as ws, sim.authed() as c:

@@ -140,3 +140,27 @@ async def test_dump_segments_yields_to_the_loop() -> None:
     t.cancel()
     assert data == core.dump()
     assert ticks > 1
+
+
+async def test_a_replica_loads_its_own_checkpoint_else_the_newest_other_else_the_legacy_one(
+        redis_client: Any, unique: str) -> None:
+    from services.state.checkpoint import load_for_replica
+    from shared.rediskeys import Keys
+
+    keys = Keys(f"acct{unique}")
+    legacy, older, newer, own = _core(5), _core(10), _core(20), _core(15)
+    assert await load_for_replica(redis_client, keys, "r1", StateConfig()) is None
+    await save_checkpoint(redis_client, keys.checkpoint, legacy)
+    got = await load_for_replica(redis_client, keys, "r1", StateConfig())
+    assert got is not None and got.key == keys.checkpoint and got.core.dump() == legacy.dump()
+    for replica, core in (("r2", older), ("r3", newer)):
+        await save_checkpoint(redis_client, keys.checkpoint_of(replica), core,
+                              index=(keys.checkpoints, replica))
+    got = await load_for_replica(redis_client, keys, "r1", StateConfig())
+    assert got is not None and got.key == keys.checkpoint_of("r3") and got.core.dump() == newer.dump()
+    await save_checkpoint(redis_client, keys.checkpoint_of("r1"), own, covered=own.account_seq + 100,
+                          index=(keys.checkpoints, "r1"))
+    got = await load_for_replica(redis_client, keys, "r1", StateConfig())
+    assert got is not None and got.key == keys.checkpoint_of("r1") and got.core.dump() == own.dump()
+    assert got.covered == own.account_seq + 100
+    assert int(await redis_client.hget(keys.checkpoints, "r1")) == own.account_seq

@@ -163,8 +163,10 @@ async def test_sigterm_style_stop_writes_a_final_checkpoint(
     account = _acct(unique)
     settings = settings_for(nats_url, redis_url, account, checkpoint_every_events=10_000,
                             checkpoint_interval_s=3600)
+    key = f"pdx:{account}:ckpt:{settings.replica}"
     async with instance(settings) as inst:
         seqs = await publish_all(js, account, [order_ev(order("1", account=account))])
         await inst.wait_seq(seqs[-1])
-        assert await redis_client.hget(f"pdx:{account}:checkpoint", "seq") is None
-    assert int(await redis_client.hget(f"pdx:{account}:checkpoint", "seq")) == seqs[-1]
+        assert await redis_client.hget(key, "seq") is None
+    assert int(await redis_client.hget(key, "seq")) == seqs[-1]
+    assert int(await redis_client.hget(f"pdx:{account}:ckpts", settings.replica)) == seqs[-1]

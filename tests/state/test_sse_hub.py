@@ -225,6 +225,14 @@ async def test_a_restarted_hub_seeded_from_redis_serves_a_client_of_the_old_one_
     assert new.resumes[("market", "snapshot")] == 1
 
 
+async def test_seed_stops_at_a_full_rewrite_of_redis() -> None:
+    hub = ChangeHub()
+    tail = [T(9, "c"), T(8, "b"), TailEntry(7, "resync", "redis", b"{}"), T(5, "a"), T(3, "z")]
+    assert hub.seed(tail, restored_seq=6) == 2
+    assert hub.floor == 7 and [f.pos for f in hub.account] == [(8, 0), (9, 0)]
+    assert frames([hub.subscribe(resume=Cursor(5, END, "ab", 0)).preamble])[0]["event"] == "reset"
+
+
 async def test_seed_that_does_not_reach_the_checkpoint_is_not_used() -> None:
     hub = ChangeHub()
     assert hub.seed([T(3, "a"), T(2, "b")], restored_seq=10) == 0

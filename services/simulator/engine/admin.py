@@ -6,13 +6,13 @@ from decimal import Decimal
 
 from . import accounting
 from .events import BalanceEvent, BalanceUpdate, Tradebust, VenueEvent
-from .market import parse_decimal
-from .matching import Matching
+from .market import check_price, parse_decimal
 from .queries import Queries
+from .triggers import Triggers
 from .types import EngineError, ErrorCode
 
 
-class Admin(Matching, Queries):
+class Admin(Triggers, Queries):
     """Operations the simulator's control API triggers; they act at once and return events."""
 
     def set_balance(
@@ -69,6 +69,16 @@ class Admin(Matching, Queries):
             )
         )
         self._touch(acct, fill.market)
+        return self._drain(self._end_command())
+
+    def set_mark_price(self, market: str, price: Decimal | str | None, now_ms: int) -> list[VenueEvent]:
+        """Pin the mark price of ``market`` (None: back to the book's mid). Everything that
+        reads the mark follows: stop triggers (checked at once), margin, MARKET order bands,
+        funding, health checks. Returns the events of the stop orders it triggers."""
+        self._tick(now_ms)
+        cfg = self.market(market)
+        pinned = None if price is None else check_price(cfg, parse_decimal(price, "price"))
+        self._pin_mark(market, pinned)
         return self._drain(self._end_command())
 
     def set_index_price(self, market: str, price: Decimal) -> None:

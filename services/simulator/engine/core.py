@@ -27,7 +27,8 @@ from .events import (
     VenueEvent,
 )
 from .market import MarketConfig
-from .state import AccountState, Order
+from .state import AccountState, AlgoState, Order
+from .stopqueue import TriggerQueue
 from .types import ZERO, CancelReason, EngineError, ErrorCode, Status
 
 DEFAULT_BALANCE = Decimal(100_000)
@@ -51,6 +52,14 @@ class Core:
         self.volume: dict[str, Decimal] = dict.fromkeys(self.markets, ZERO)
         self.index_price: dict[str, Decimal] = {}
         self.funding_index: dict[str, Decimal] = dict.fromkeys(self.markets, ZERO)
+        #: Mark prices pinned by the operator (control API); they replace the computed mark.
+        self.mark_override: dict[str, Decimal] = {}
+        #: Untriggered stop/take-profit orders per market, and markets whose mark (or queue)
+        #: changed since their last trigger check.
+        self.stops: dict[str, TriggerQueue] = {s: TriggerQueue() for s in self.markets}
+        self._trigger_dirty: set[str] = set()
+        self._stop_seq = 0
+        self.algos: dict[str, AlgoState] = {}
         self.default_balance = default_balance
         self._now = 0
         self._seq = 0
@@ -92,7 +101,12 @@ class Core:
         return acct
 
     def mark_price(self, market: str) -> Decimal:
-        """Mid of the book if both sides exist, else the last trade, else the initial price."""
+        """The pinned mark if any; else mid of the book if both sides exist, else the last
+        trade, else the initial price."""
+        if self.mark_override:
+            pinned = self.mark_override.get(market)
+            if pinned is not None:
+                return pinned
         book = self.books[market]
         bid, ask = book.best_bid(), book.best_ask()
         if bid is not None and ask is not None:
@@ -127,7 +141,7 @@ class Core:
             received_at=order.received_at,
             published_at=order.published_at,
             timestamp=order.timestamp,
-            trigger_price=ZERO,
+            trigger_price=order.trigger_price,
             seq_no=order.seq_no,
         )
 
@@ -166,12 +180,38 @@ class Core:
         self._dirty_books.add(order.market)
         self._touch(acct, None)
 
+    def _register(self, order: Order) -> None:
+        """Record a new order (NEW) and queue its acknowledgement (not for internal accounts)."""
+        acct = self.accounts[order.account]
+        self.orders[order.id] = order
+        acct.orders[order.id] = order
+        if order.client_id:
+            acct.client_ids[order.client_id] = order.id
+        acct.live_counts[order.market] = acct.live_counts.get(order.market, 0) + 1
+        if not order.internal:
+            order.seq_no = self._next_seq()
+            self._outbox.append(OrderUpdate(self.order_view(order)))
+
+    def _arm(self, order: Order) -> None:
+        """Queue an UNTRIGGERED order for its trigger check."""
+        self._stop_seq += 1
+        order.trigger_seq = self._stop_seq
+        self.stops[order.market].add(order)
+        self._trigger_dirty.add(order.market)
+
+    def _disarm(self, order: Order) -> None:
+        if order.trigger_seq:
+            self.stops[order.market].remove(order)
+            order.trigger_seq = 0
+
     def _close(self, order: Order, reason: CancelReason) -> None:
         """Move a live order to CLOSED (taking it off the book if resting) and emit it."""
         if order.status is Status.CLOSED:
             return
         if order.resting:
             self._unrest(order)
+        elif order.status is Status.UNTRIGGERED:
+            self._disarm(order)
         order.status = Status.CLOSED
         order.cancel_reason = reason
         acct = self.accounts[order.account]
@@ -183,10 +223,26 @@ class Core:
             acct.orders.pop(order.id, None)
 
     def _end_command(self) -> list[VenueEvent]:
+        """Close the current frame(s) (see :meth:`_flush`), then trigger the stop orders the
+        new marks reach, each as its own command right after."""
+        out = self._flush()
+        if self._trigger_dirty:
+            out.extend(self._run_triggers())
+        return out
+
+    def _run_triggers(self) -> list[VenueEvent]:
+        """Trigger due stop orders (implemented by the trigger layer)."""
+        self._trigger_dirty.clear()
+        return []
+
+    def _flush(self) -> list[VenueEvent]:
         """Close the current frame(s): book delta, BBO, trades, then private events, then
         position/account/balance updates of every account the command touched."""
         out: list[VenueEvent] = []
+        stops = self.stops
         for market in sorted(self._dirty_books):
+            if stops[market]:
+                self._trigger_dirty.add(market)
             book = self.books[market]
             delta = book.flush(self._now)
             if delta is not None:
@@ -210,7 +266,9 @@ class Core:
             pos = acct.position(market)
             pos.seq_no = self._next_seq()
             pos.last_updated_at = max(pos.last_updated_at, self._now)
-            view = accounting.position_view(pos, self.markets[market], self.mark_price(market))
+            view = accounting.position_view(
+                pos, self.markets[market], self.mark_price(market), self.funding_index[market]
+            )
             out.append(PositionUpdate(view))
         if out:
             out.append(BalanceUpdate(acct.account, self.balance_view(acct)))
@@ -221,7 +279,9 @@ class Core:
 
     def account_view(self, acct: AccountState) -> AccountView:
         names = set(acct.positions) | {m for m, _ in acct.resting}
-        return accounting.account_view(acct, self.markets, self.marks(names), acct.updated_at)
+        return accounting.account_view(
+            acct, self.markets, self.marks(names), acct.updated_at, self.funding_index
+        )
 
     def balance_view(self, acct: AccountState) -> BalanceView:
         return BalanceView(token="USDC", size=acct.balance, last_updated_at=acct.balance_updated_at)

@@ -77,6 +77,18 @@ def check_price(market: MarketConfig, price: Decimal) -> Decimal:
     return price.quantize(market.price_tick_size)
 
 
+def check_trigger_price(market: MarketConfig, price: Decimal) -> Decimal:
+    """A trigger price must be positive and on the tick, like a LIMIT price."""
+    if price <= ZERO:
+        raise EngineError(ErrorCode.VALIDATION_ERROR, f"trigger_price must be positive, got {price}")
+    if not on_grid(price, market.price_tick_size):
+        raise EngineError(
+            ErrorCode.INVALID_PRICE_PRECISION,
+            f"trigger_price {price} is not a multiple of tick {market.price_tick_size} for {market.symbol}",
+        )
+    return price.quantize(market.price_tick_size)
+
+
 def check_size(market: MarketConfig, size: Decimal) -> Decimal:
     """A size must be positive, on the increment and at most ``max_order_size``."""
     if size <= ZERO:

@@ -75,7 +75,7 @@ class Matching(Core):
         _, _, imr_after = accounting.requirements(
             acct, self.markets, marks, extra=(order.market, order.side, order.remaining_size)
         )
-        if imr_after > imr_before and imr_after > accounting.account_value(acct, marks):
+        if imr_after > imr_before and imr_after > accounting.account_value(acct, marks, self.funding_index):
             return CancelReason.NOT_ENOUGH_MARGIN
         return None
 
@@ -83,8 +83,11 @@ class Matching(Core):
         """Risk-check a NEW order, then open, match and rest or close it."""
         if order.status is not Status.NEW:
             return
-        acct = self.accounts[order.account]
-        self._touch(acct, None)
+        self._touch(self.accounts[order.account], None)
+        self._open(order)
+
+    def _open(self, order: Order) -> None:
+        """The risk step, then OPEN and match: a new order, or a stop order that triggered."""
         if not order.internal:
             reason = self._risk_reason(order)
             if reason is not None:
@@ -95,7 +98,7 @@ class Matching(Core):
         self._match(order)
 
     def _limit_price(self, order: Order) -> Decimal:
-        if order.type is OrderType.LIMIT:
+        if order.kind is OrderType.LIMIT:
             return order.price
         cfg = self.markets[order.market]
         mark = self.mark_price(order.market)
@@ -146,7 +149,7 @@ class Matching(Core):
             self._finish_taker(taker, CancelReason.NONE)
         elif taker.reduce_only and self._reduce_exhausted(taker):
             self._finish_taker(taker, CancelReason.REDUCE_ONLY_WOULD_INCREASE)
-        elif taker.type is OrderType.MARKET or taker.instruction is Instruction.IOC:
+        elif taker.kind is OrderType.MARKET or taker.instruction is Instruction.IOC:
             self._finish_taker(taker, CancelReason.NO_LIQUIDITY)
         else:
             self._rest(taker)
@@ -185,7 +188,8 @@ class Matching(Core):
         self.volume[market] += qty
         book_seq = book.seq_no + 1  # the frame this execution lands in (flushed at command end)
         trade = TradeEvent(
-            id=self._next_id(), market=market, side=taker.side, size=qty, price=price, created_at=self._now
+            id=self._next_id(), market=market, side=taker.side, size=qty, price=price, created_at=self._now,
+            seq_no=book_seq,
         )
         self.trades[market].append(trade)
         self._public.append(trade)

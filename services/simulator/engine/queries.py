@@ -130,7 +130,7 @@ class Queries(Core):
         if acct is None:
             return []
         return [
-            accounting.position_view(p, self.markets[m], self.mark_price(m))
+            accounting.position_view(p, self.markets[m], self.mark_price(m), self.funding_index[m])
             for m, p in sorted(acct.positions.items())
             if include_closed or p.size
         ]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from ..engine import events as ev
 
 PRIVATE_FAMILIES = frozenset({"orders", "fills", "positions", "account", "balance_events", "tradebusts"})
+PUBLIC_FAMILIES = frozenset({"bbo", "trades", "order_book", "markets_summary", "funding_data"})
 SNAPSHOT_RATES_MS = {"50ms": 50, "100ms": 100}
 BOOK_DEPTH = 15
 

@@ -35,6 +35,9 @@ class Conn:
         self.subscriptions: set[str] = set()
         self.closed = False
         self.pushed = 0
+        #: SBE frames dropped because they could not be encoded, and the channels told so.
+        self.sbe_dropped = 0
+        self.encode_failed: set[str] = set()
         self._queue: deque[tuple[float, bytes, bool]] = deque()
         self._wake = asyncio.Event()
         self._last_at = 0.0

@@ -4,6 +4,14 @@ Each event is encoded once per channel (JSON) and once per SBE schema version (p
 then the same bytes are queued on every subscriber. Private subscriptions are keyed by account.
 Faults (see :mod:`..faults`): freeze (no pushes), per-connection latency, drop / duplicate /
 reorder / delay of private pushes, and skipped book deltas (a sequence gap).
+
+Isolation: a frame that cannot be encoded as SBE (:class:`SbeEncodeError`) is dropped for the
+SBE subscribers of that channel only; JSON subscribers of the same channel, other channels and
+the rest of the batch are unaffected. The failure is logged, counted (``sbe_encode_errors``,
+per connection ``sbe_dropped``) and each affected client is told once per channel, until a frame
+of that channel encodes again, with a JSON-RPC error notification (``id`` null, code -32603,
+``data`` {channel, reason}). Any other failure while pushing one event is logged and counted
+(``push_errors``) and the batch goes on.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from collections.abc import Callable
 
 from shared.paradex import sbe
 from shared.paradex.models.common import encode
+from shared.paradex.sbe import SbeEncodeError
 
 from ..engine import convert
 from ..engine import events as ev
@@ -27,6 +36,7 @@ log = logging.getLogger(__name__)
 
 PUSH_PREFIX = b'{"jsonrpc":"2.0","method":"subscription","params":{"channel":"'
 Sbe = Callable[[int], bytes]
+ENCODE_FAILED = -32603
 
 
 def push_frame(channel: str, data: bytes) -> bytes:
@@ -45,6 +55,8 @@ class Hub:
         self._snapshot_dirty: dict[int, set[str]] = {ms: set() for ms in SNAPSHOT_RATES_MS.values()}
         self._held: list[tuple[Conn, bytes]] = []
         self.pushes = 0
+        self.sbe_encode_errors = 0
+        self.push_errors = 0
         venue.add_listener(self.on_events)
 
     # ------------------------------------------------------------ registry
@@ -86,12 +98,25 @@ class Hub:
     def fan_out(self, subs: set[Conn], channel: str, data: bytes, sbe_frame: Sbe | None) -> None:
         json_frame = b""
         sbe_frames: dict[int, bytes] = {}
+        failures: dict[int, str] = {}
         for conn in list(subs):
             version = conn.sbe_version
             if version is not None and sbe_frame is not None:
                 frame = sbe_frames.get(version)
                 if frame is None:
-                    frame = sbe_frames[version] = sbe_frame(version)
+                    try:
+                        frame = sbe_frame(version)
+                    except SbeEncodeError as exc:
+                        frame = b""
+                        failures[version] = exc.reason
+                        self.sbe_encode_errors += 1
+                        log.error("SBE encode failed: frame dropped for SBE subscribers",
+                                  extra={"channel": channel, "sbe_version": version, "reason": exc.reason})
+                    sbe_frames[version] = frame
+                if not frame:
+                    self._encode_failed(conn, channel, failures[version])
+                    continue
+                conn.encode_failed.discard(channel)
                 self.deliver(conn, frame, True)
             else:
                 if not json_frame:
@@ -99,38 +124,66 @@ class Hub:
                 self.deliver(conn, json_frame)
             self.pushes += 1
 
-    def on_events(self, events: list[ev.VenueEvent]) -> None:
-        """Venue listener: push every event on its channels (in venue order)."""
-        subscribers, faults = self.subscribers, self.faults
-        for event in events:
-            if isinstance(event, ev.BookDelta):
-                for dirty in self._snapshot_dirty.values():
-                    dirty.add(event.market)
-                if faults.book_gaps and faults.skip_book_delta(event.market):
-                    continue
-            account, private = private_channels(event)
-            if private:
-                targets = [(c, subscribers.get(f"{account}|{c}")) for c in private]
-                if any(subs for _, subs in targets) and not faults.ws_frozen:
-                    data = encode_event(event)
-                    for channel, subs in targets:
-                        if subs:
-                            self._private(subs, push_frame(channel, data))
-                continue
-            channels = [(c, subscribers.get(c)) for c in public_channels(event)]
-            if not any(subs for _, subs in channels) or faults.ws_frozen:
-                continue
-            wire = convert.to_wire(event)
-            data = encode_wire(wire)
-            sbe_frame = _sbe_encoder(wire, event)
-            for channel, subs in channels:
-                if subs:
-                    self.fan_out(subs, channel, data, sbe_frame)
+    def _encode_failed(self, conn: Conn, channel: str, reason: str) -> None:
+        """Count the dropped frame; tell the client once until this channel encodes again."""
+        conn.sbe_dropped += 1
+        if channel in conn.encode_failed:
+            return
+        conn.encode_failed.add(channel)
+        self.deliver(conn, encode({
+            "jsonrpc": "2.0", "id": None,
+            "error": {"code": ENCODE_FAILED, "message": "frame could not be encoded as SBE and was dropped",
+                      "data": {"channel": channel, "reason": reason}},
+        }))
 
-    def _private(self, subs: set[Conn], frame: bytes) -> None:
-        """Deliver one private frame through the private-push faults."""
+    def on_events(self, events: list[ev.VenueEvent]) -> None:
+        """Venue listener: push every event on its channels (in venue order); a failure while
+        pushing one event is logged and counted, and the others still go out."""
+        for event in events:
+            try:
+                self._push(event)
+            except Exception:
+                self.push_errors += 1
+                log.exception("pushing an event failed", extra={"event": type(event).__name__})
+
+    def _push(self, event: ev.VenueEvent) -> None:
+        subscribers, faults = self.subscribers, self.faults
+        if isinstance(event, ev.BookDelta):
+            for dirty in self._snapshot_dirty.values():
+                dirty.add(event.market)
+            if faults.book_gaps and faults.skip_book_delta(event.market):
+                return
+        account, private = private_channels(event)
+        if private:
+            targets = [(c, subscribers.get(f"{account}|{c}")) for c in private]
+            if any(subs for _, subs in targets) and not faults.ws_frozen:
+                data = encode_event(event)
+                for channel, subs in targets:
+                    if subs:
+                        self._private(subs, channel, push_frame(channel, data))
+            return
+        channels = [(c, subscribers.get(c)) for c in public_channels(event)]
+        if not any(subs for _, subs in channels) or faults.ws_frozen:
+            return
+        wire = convert.to_wire(event)
+        data = encode_wire(wire)
+        sbe_frame = _sbe_encoder(wire, event)
+        for channel, subs in channels:
+            if subs:
+                self.fan_out(subs, channel, data, sbe_frame)
+
+    def _private(self, subs: set[Conn], channel: str, frame: bytes) -> None:
+        """Deliver one private frame through the private-push faults (if they apply to ``channel``).
+
+        A reordered (held) frame is released after the next private frame delivered, whatever
+        its channel.
+        """
         pf, rng = self.faults.private, self.faults.rng
         items = [(conn, frame) for conn in subs]
+        if not pf.applies(channel):
+            self._deliver_all(items)
+            self._release_held()
+            return
         if pf.drop.hit(rng):
             return
         if pf.delay.hit(rng):
@@ -143,6 +196,9 @@ class Hub:
         self._deliver_all(items)
         if pf.duplicate.hit(rng):
             self._deliver_all(items)
+        self._release_held()
+
+    def _release_held(self) -> None:
         if self._held:
             held, self._held = self._held, []
             self._deliver_all(held)
@@ -177,7 +233,10 @@ _SBE_EVENTS = (ev.BookDelta, ev.BboUpdate, ev.TradeEvent, ev.MarketSummaryUpdate
 
 
 def _sbe_encoder(wire: object, event: ev.VenueEvent) -> Sbe | None:
-    """SBE encoder of a public event (the trade's ``seq`` is not known here: 0)."""
+    """SBE encoder of a public event; a trade's ``seq`` is the book sequence after it (schema)."""
+    if isinstance(event, ev.TradeEvent):
+        seq = event.seq_no
+        return lambda version: sbe.encode(wire, seq=seq, version=version)
     if isinstance(event, _SBE_EVENTS):
         return lambda version: sbe.encode(wire, version=version)
     return None

@@ -23,14 +23,19 @@ import msgspec
 from services.state.core.book import Book
 from services.state.core.core import StateConfig, StateCore
 from services.state.core.model import (
-    TERMINAL,
     AccountState,
     BalanceState,
     FillState,
     OrderState,
     PositionState,
 )
-from services.state.core.tracking import FeedInfo, Reconciliation, SnapshotRun, SourceInfo
+from services.state.core.tracking import (
+    FeedInfo,
+    KillSwitchState,
+    Reconciliation,
+    SnapshotRun,
+    SourceInfo,
+)
 from shared.errors import DecodeError
 from shared.paradex.models.common import validation_error
 from shared.paradex.models.market_data import Bbo, FundingData, MarketSummary, Trade
@@ -77,6 +82,8 @@ class Checkpoint(msgspec.Struct, kw_only=True):
     retention_queue: list[tuple[int, int, str]] = msgspec.field(default_factory=list)
     order_tombstones: dict[str, tuple[int, int]] = msgspec.field(default_factory=dict)
     fill_tombstones: dict[str, int] = msgspec.field(default_factory=dict)
+    # version 2 (defaults: an older checkpoint loads as "nothing recorded yet")
+    kill_switch: dict[str, KillSwitchState] = msgspec.field(default_factory=dict)
 
 
 _ENCODER = msgspec.json.Encoder(order="sorted")
@@ -115,7 +122,8 @@ def checkpoint_of(core: StateCore) -> Checkpoint:
         summary=core.summary, funding=core.funding, feed=core.feed, sources=core.sources,
         snapshots=core.snapshots, last_reconciliation=core.last_reconciliation,
         counters=core.counters.values, venue_now=ret.now, retention_queue=ret.queue,
-        order_tombstones=ret.order_tombs, fill_tombstones=ret.fill_tombs)
+        order_tombstones=ret.order_tombs, fill_tombstones=ret.fill_tombs,
+        kill_switch=core.kill_switch)
     return cp
 
 
@@ -194,7 +202,7 @@ def load(data: bytes) -> StateCore:
     core.account_seq, core.market_seq = cp.account_seq, cp.market_seq
     core.orders.orders = cp.orders
     core.orders.by_client = cp.by_client
-    core.orders.live = {k for k, st in cp.orders.items() if st.status not in TERMINAL}
+    core.orders.rebuild_indexes()
     ent = core.entities
     ent.positions, ent.account, ent.balances = cp.positions, cp.account, cp.balances
     ent.fills, ent.busted_pending = cp.fills, cp.busted_pending
@@ -214,4 +222,5 @@ def load(data: bytes) -> StateCore:
     ret.now = cp.venue_now
     ret.queue.extend(cp.retention_queue)  # in place: the core holds this list (already a heap)
     ret.order_tombs, ret.fill_tombs = cp.order_tombstones, cp.fill_tombstones
+    core.kill_switch = cp.kill_switch
     return core

@@ -26,7 +26,13 @@ from services.state.core.model import Action, Change, Result
 from services.state.core.orders import CLIENT_PREFIX, OrderTable
 from services.state.core.queries import Queries
 from services.state.core.retention import Retention
-from services.state.core.tracking import FeedInfo, Reconciliation, SnapshotRun, SourceInfo
+from services.state.core.tracking import (
+    FeedInfo,
+    KillSwitchState,
+    Reconciliation,
+    SnapshotRun,
+    SourceInfo,
+)
 from shared.bus.events import (
     AccountEvent,
     BalanceChange,
@@ -35,8 +41,13 @@ from shared.bus.events import (
     BookEvent,
     BookGap,
     CmdAccepted,
+    CmdCancelFailed,
     CmdCancelRequested,
+    CmdCancelUnknown,
+    CmdModifyFailed,
     CmdModifyRequested,
+    CmdModifyUnknown,
+    CmdNotSent,
     CmdRejected,
     CmdSubmitted,
     CmdUnknown,
@@ -44,6 +55,7 @@ from shared.bus.events import (
     FeedStatus,
     FillEvent,
     FundingEvent,
+    KillSwitch,
     LookupResult,
     OrderEvent,
     PositionEvent,
@@ -84,7 +96,7 @@ class StateCore(Queries, MarketHandlers):
         self.max_trades = self.config.max_trades
         self.counters = Counters()
         self.retention = Retention(self.config.retention_ms, self.config.fill_retention_ms)
-        self.orders = OrderTable(self.counters, self.retention)
+        self.orders = OrderTable(self.counters, self.retention, self.config.grace_ms)
         self.entities = EntityTables(self.counters, self.retention)
         self.books: dict[str, Book] = {}
         self.bbo: dict[str, Bbo] = {}
@@ -97,6 +109,7 @@ class StateCore(Queries, MarketHandlers):
         self.sources: dict[str, SourceInfo] = {}
         self.snapshots: dict[str, SnapshotRun] = {}
         self.last_reconciliation: Reconciliation | None = None
+        self.kill_switch: dict[str, KillSwitchState] = {}
         self._kind_names: dict[tuple[type, str], str] = {}
         self._handlers: dict[type, Callable[[int, Any, Result], None]] = {
             OrderEvent: self._order, FillEvent: self._fill, PositionEvent: self._position,
@@ -107,7 +120,10 @@ class StateCore(Queries, MarketHandlers):
             LookupResult: self._lookup, CmdSubmitted: self._cmd_submitted,
             CmdAccepted: self._cmd_accepted, CmdRejected: self._cmd_rejected,
             CmdCancelRequested: self._cmd_cancel, CmdModifyRequested: self._cmd_modify,
-            CmdUnknown: self._cmd_unknown,
+            CmdUnknown: self._cmd_unknown, CmdNotSent: self._cmd_not_sent,
+            CmdCancelFailed: self._cmd_cancel_failed, CmdCancelUnknown: self._cmd_cancel_unknown,
+            CmdModifyFailed: self._cmd_modify_failed, CmdModifyUnknown: self._cmd_modify_unknown,
+            KillSwitch: self._kill_switch,
         }
         self._market_handlers: dict[type, Callable[[int, Any, Result], None]] = {
             BookEvent: self._book, BookGap: self._book_gap, BboEvent: self._bbo,
@@ -228,8 +244,8 @@ class StateCore(Queries, MarketHandlers):
         self.entities.tradebust(ev.tradebust.busted_fill_id, seq, res)
 
     def _lookup(self, seq: int, ev: LookupResult, res: Result) -> None:
-        self.orders.lookup_result(ev.order_id, ev.client_id, ev.found and not ev.error, ev.order,
-                                  seq, ev.recv_ns, res)
+        self.orders.lookup_result(ev.order_id, ev.client_id, ev.found, ev.order, ev.error, seq,
+                                  ev.recv_ns, res)
 
     # ---------------------------------------------------------------------------------- commands
 
@@ -247,10 +263,33 @@ class StateCore(Queries, MarketHandlers):
         self.orders.cancel_requested(ev.order_id, ev.client_id, seq, ev.recv_ns, res)
 
     def _cmd_modify(self, seq: int, ev: CmdModifyRequested, res: Result) -> None:
-        self.orders.modify_requested(ev.order_id, ev.client_id, seq, res)
+        self.orders.modify_requested(ev.order_id, ev.client_id, ev.size, ev.price, seq, ev.recv_ns,
+                                     res)
 
     def _cmd_unknown(self, seq: int, ev: CmdUnknown, res: Result) -> None:
         self.orders.unknown(ev.client_id, seq, ev.recv_ns, res)
+
+    def _cmd_not_sent(self, seq: int, ev: CmdNotSent, res: Result) -> None:
+        self.orders.not_sent(ev.client_id, seq, res)
+
+    def _cmd_cancel_failed(self, seq: int, ev: CmdCancelFailed, res: Result) -> None:
+        self.orders.cancel_failed(ev.order_id, ev.client_id, ev.code, ev.message, seq, res)
+
+    def _cmd_cancel_unknown(self, seq: int, ev: CmdCancelUnknown, res: Result) -> None:
+        self.orders.cancel_unknown(ev.order_id, ev.client_id, seq, res)
+
+    def _cmd_modify_failed(self, seq: int, ev: CmdModifyFailed, res: Result) -> None:
+        self.orders.modify_failed(ev.order_id, ev.client_id, ev.code, ev.message, seq, res)
+
+    def _cmd_modify_unknown(self, seq: int, ev: CmdModifyUnknown, res: Result) -> None:
+        self.orders.modify_unknown(ev.order_id, ev.client_id, seq, res)
+
+    def _kill_switch(self, seq: int, ev: KillSwitch, res: Result) -> None:
+        """Recorded for health (global under key "", else per strategy); commands enforces it."""
+        self.kill_switch[ev.strategy] = KillSwitchState(
+            active=ev.active, strategy=ev.strategy, by=ev.by, reason=ev.reason, seq=seq,
+            recv_ns=ev.recv_ns)
+        self.counters.bump("kill_switch_on" if ev.active else "kill_switch_off")
 
     # ------------------------------------------------------------------------------ feed status
 

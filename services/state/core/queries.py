@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -20,7 +20,13 @@ from services.state.core.model import (
     OrderState,
     PositionState,
 )
-from services.state.core.tracking import FeedInfo, Reconciliation, SnapshotRun, SourceInfo
+from services.state.core.tracking import (
+    FeedInfo,
+    KillSwitchState,
+    Reconciliation,
+    SnapshotRun,
+    SourceInfo,
+)
 
 if TYPE_CHECKING:
     from services.state.core.book import Book
@@ -58,6 +64,8 @@ class Health(msgspec.Struct, frozen=True, kw_only=True):
     last_reconciliation: Reconciliation | None
     snapshots_in_progress: list[str]
     counters: dict[str, int]
+    kill_switch: dict[str, KillSwitchState] = msgspec.field(default_factory=dict)
+    in_flight: int = 0
 
 
 class Queries:
@@ -73,6 +81,7 @@ class Queries:
     snapshots: dict[str, SnapshotRun]
     last_reconciliation: Reconciliation | None
     counters: Counters
+    kill_switch: dict[str, KillSwitchState]
 
     def list_orders(self, status: Collection[str] | str | None = None, market: str | None = None,
                     client_id: str | None = None) -> Answer:
@@ -91,7 +100,7 @@ class Queries:
         return Answer(self.account_seq, out)
 
     def open_orders(self, market: str | None = None) -> Answer:
-        """Every order not terminal (including PENDING_NEW / UNKNOWN / PENDING_CANCEL)."""
+        """Every order not terminal (including PENDING_NEW / UNKNOWN / PENDING_CANCEL / ...MODIFY)."""
         live = self.orders.live
         out = [self.orders.orders[k] for k in sorted(live)
                if market is None or self.orders.orders[k].market == market]
@@ -155,7 +164,29 @@ class Queries:
             books={m: BookHealth(valid=b.valid, reason=b.reason, seq_no=b.seq_no)
                    for m, b in sorted(self.books.items())},
             last_reconciliation=self.last_reconciliation,
-            snapshots_in_progress=sorted(self.snapshots), counters=self.counters.snapshot()))
+            snapshots_in_progress=sorted(self.snapshots), counters=self.counters.snapshot(),
+            kill_switch={k: msgspec.structs.replace(v) for k, v in sorted(self.kill_switch.items())},
+            in_flight=len(self.orders.inflight)))
+
+    def current_entities(self) -> list[tuple[str, str, Any]]:
+        """Every entity the shell keeps in Redis, as ``(kind, key, record)``, as of now.
+
+        The same kinds and keys as the changes :meth:`apply` reports (orders, fills, positions,
+        balances, the account, the feed, the last reconciliation, markets): a full rewrite of
+        Redis writes exactly these.
+        """
+        ent = self.entities
+        out: list[tuple[str, str, Any]] = [("order", k, v) for k, v in self.orders.orders.items()]
+        out += [("fill", k, v) for k, v in ent.fills.items()]
+        out += [("position", k, v) for k, v in ent.positions.items()]
+        out += [("balance", k, v) for k, v in ent.balances.items()]
+        if ent.account is not None:
+            out.append(("account", "account", ent.account))
+        if self.feed.last_change_seq:  # set whenever a feed change was reported
+            out.append(("feed", "private", msgspec.structs.replace(self.feed)))
+        if self.last_reconciliation is not None:
+            out.append(("reconciliation", "last", self.last_reconciliation))
+        return out
 
     def metrics(self) -> dict[str, int]:
         """Every counter (events by kind and source, stale REST suppressed, corrections...)."""

@@ -60,3 +60,14 @@ class SourceInfo(msgspec.Struct, kw_only=True):
     last_recv_ns: int = 0
     last_venue_ts: int = 0
     events: int = 0
+
+
+class KillSwitchState(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The last ``KillSwitch`` event for one scope (``strategy`` "" = global)."""
+
+    active: bool
+    strategy: str = ""
+    by: str = ""
+    reason: str = ""
+    seq: int = 0
+    recv_ns: int = 0

@@ -3,7 +3,8 @@
 Modules: ``common`` (base, decode helpers, known enum values), ``market_data`` (public feed),
 ``account`` (private feed), ``requests`` (strict request bodies), ``reference`` (system/markets),
 ``rest`` (list/page wrappers, errors, batch results, auth), ``rpc`` (JSON-RPC envelopes),
-``push`` (fast frame decoding).
+``push`` (fast frame decoding), ``algo`` (TWAP algo orders), ``records`` (funding payments,
+liquidations).
 """
 
 from shared.paradex.models.account import (
@@ -16,6 +17,7 @@ from shared.paradex.models.account import (
     RequestInfo,
     Tradebust,
 )
+from shared.paradex.models.algo import AlgoOrder, AlgoOrderRequest, AlgoType
 from shared.paradex.models.common import (
     BookUpdateType,
     CancelStatus,
@@ -58,6 +60,7 @@ from shared.paradex.models.push import (
     decode_result,
     model_for_channel,
 )
+from shared.paradex.models.records import FundingPayment, Liquidation
 from shared.paradex.models.reference import (
     BridgedToken,
     Delta1CrossMarginParams,
@@ -111,19 +114,20 @@ from shared.paradex.models.rpc import (
 )
 
 __all__ = [
-    "CHANNEL_MODELS", "Account", "ApiError", "AuthResponse", "AuthResult", "Balance", "BalanceEvent",
-    "BatchOrderResponse", "Bbo", "BookLevel", "BookUpdate", "BookUpdateType", "BridgedToken",
-    "CancelAllResult", "CancelBatchRequest", "CancelBatchResponse", "CancelOnDisconnectResult",
-    "CancelOrderResult", "CancelStatus", "DecimalText", "Delta1CrossMarginParams", "FeeWithCap",
-    "Fill", "FillType", "FundingData", "Greeks", "Instruction", "InstructionLiteral", "JsonRpcErrorResponse",
-    "JsonRpcRequest", "JsonRpcResponse", "Liquidity", "MakerTakerFee", "Market", "MarketFeeConfig",
+    "CHANNEL_MODELS", "Account", "AlgoOrder", "AlgoOrderRequest", "AlgoType", "ApiError", "AuthResponse",
+    "AuthResult", "Balance", "BalanceEvent", "BatchOrderResponse", "Bbo", "BookLevel", "BookUpdate",
+    "BookUpdateType", "BridgedToken", "CancelAllResult", "CancelBatchRequest", "CancelBatchResponse",
+    "CancelOnDisconnectResult", "CancelOrderResult", "CancelStatus", "DecimalText",
+    "Delta1CrossMarginParams", "FeeWithCap", "Fill", "FillType", "FundingData", "FundingPayment",
+    "Greeks", "Instruction", "InstructionLiteral", "JsonRpcErrorResponse", "JsonRpcRequest",
+    "JsonRpcResponse", "Liquidation", "Liquidity", "MakerTakerFee", "Market", "MarketFeeConfig",
     "MarketSummary", "Model", "ModifyOrderRequest", "OnboardingCheck", "OnboardingDerivationInfo",
     "OptionCrossMarginParams", "OptionMarginParams", "Order", "OrderBatchItem", "OrderBatchResult",
     "OrderBook", "OrderCancelResult", "OrderCreateResult", "OrderFlag", "OrderFlagLiteral",
-    "OrderRequest", "OrderStatus", "OrderType", "OrderTypeLiteral", "Page", "Position",
-    "PositionSide", "Push", "PushData", "RequestInfo", "Results", "RollingDetails", "RpcError",
-    "RpcId", "Side", "SideLiteral", "Stp", "StpLiteral", "SubscribeResult", "SubscriptionParams",
-    "SubscriptionPush", "SystemConfig", "SystemState", "SystemStatus", "SystemTime", "Trade",
-    "Tradebust", "convert", "decode", "decode_frame", "decode_push", "decode_result", "decoder",
-    "encode", "model_for_channel", "opt_decimal", "validation_error",
+    "OrderRequest", "OrderStatus", "OrderType", "OrderTypeLiteral", "Page", "Position", "PositionSide",
+    "Push", "PushData", "RequestInfo", "Results", "RollingDetails", "RpcError", "RpcId", "Side",
+    "SideLiteral", "Stp", "StpLiteral", "SubscribeResult", "SubscriptionParams", "SubscriptionPush",
+    "SystemConfig", "SystemState", "SystemStatus", "SystemTime", "Trade", "Tradebust", "convert",
+    "decode", "decode_frame", "decode_push", "decode_result", "decoder", "encode", "model_for_channel",
+    "opt_decimal", "validation_error",
 ]

@@ -1,0 +1,91 @@
+"""What a venue answer proves about an order write (pure): definite, ambiguous or not sent.
+
+DESIGN.md "Version 2 rules", for place, batch, modify and cancel alike:
+
+* **definite**: the venue's answer proves what happened: a success body (:class:`Accepted`), or a
+  4xx with a venue error body (:class:`Rejected`: validation, signature, margin, 401 after the
+  one renewal the REST session already made, 403, 429 before execution);
+* **ambiguous** (:class:`Unknown`): a 5xx (a 503 is the venue's own 30 s timeout: the order may
+  exist), a timeout, a connection lost after the request was written, a 4xx without a venue error
+  body (a proxy's page), an unparseable answer. Resolved by a lookup, never by re-sending under a
+  new client id;
+* **not sent** (:class:`NotSent`): the request failed before any byte was written (refused, DNS,
+  TLS, no pooled connection). The venue did not act; the same client id may be sent again.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from shared.errors import HubError, RateLimitedError, TransportError, VenueError
+from shared.paradex.models.account import Order
+
+
+class Accepted(msgspec.Struct, frozen=True):
+    """The venue took the order (its record as answered)."""
+
+    order: Order
+
+
+class Rejected(msgspec.Struct, frozen=True, kw_only=True):
+    """The venue definitely refused: its code, message, HTTP status, and Retry-After for a 429."""
+
+    code: str
+    message: str = ""
+    http_status: int = 0
+    retry_after_s: float | None = None
+
+
+class Unknown(msgspec.Struct, frozen=True, kw_only=True):
+    """The venue may or may not have acted; ``reason`` says why we cannot tell."""
+
+    reason: str
+
+
+class NotSent(msgspec.Struct, frozen=True, kw_only=True):
+    """Nothing reached the venue; ``reason`` names the failure."""
+
+    reason: str
+
+
+Outcome = Accepted | Rejected | Unknown | NotSent
+Failure = Rejected | Unknown | NotSent
+Kind = Literal["accepted", "rejected", "unknown", "not_sent"]
+
+
+def kind_of(outcome: Outcome) -> Kind:
+    """The outcome's name, as logged and counted."""
+    if isinstance(outcome, Accepted):
+        return "accepted"
+    if isinstance(outcome, Rejected):
+        return "rejected"
+    if isinstance(outcome, NotSent):
+        return "not_sent"
+    return "unknown"
+
+
+def is_definite_refusal(exc: VenueError) -> bool:
+    """A 4xx whose body is the venue's own error body: proof that the venue did not act."""
+    return 400 <= exc.status < 500 and exc.venue_body
+
+
+def classify(exc: BaseException) -> Failure:
+    """The outcome class of a failed order write (see the module docstring). Any error that is not
+    a typed venue or transport error (an undecodable 2xx answer included) is ambiguous."""
+    if isinstance(exc, TransportError):
+        if exc.delivery == "not_sent":
+            return NotSent(reason=str(exc))
+        return Unknown(reason=str(exc))
+    if isinstance(exc, VenueError):
+        if is_definite_refusal(exc):
+            retry = exc.retry_after_s if isinstance(exc, RateLimitedError) else None
+            return Rejected(
+                code=exc.code, message=exc.venue_message, http_status=exc.status, retry_after_s=retry
+            )
+        what = "a venue server error" if exc.status >= 500 else "an answer without a venue error body"
+        return Unknown(reason=f"{what}: HTTP {exc.status} {exc.code} {exc.venue_message}".rstrip())
+    if isinstance(exc, HubError):
+        return Unknown(reason=f"unparseable venue answer: {exc}")
+    return Unknown(reason=f"{type(exc).__name__}: {exc}")
