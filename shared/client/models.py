@@ -193,7 +193,9 @@ class Health(View, frozen=True, kw_only=True):
     market: StreamHealth
     feed_connected: bool
     books_valid: dict[str, bool] = {}
+    replica: str = ""
     checkpoint_seq: int = 0
+    restored_from_seq: int | None = None
     dlq: int = 0
     redis_error: str = ""
     core: dict[str, Any] = {}
