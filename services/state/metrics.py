@@ -89,6 +89,13 @@ class StateCollector(Collector):
         for market, book in health.books.items():
             books.add_metric([market], 1 if book.valid else 0)
         yield books
+        kill = GaugeMetricFamily("state_kill_switch_active", "1 while the kill switch is on, by scope "
+                                 "(global, or a strategy's name)", labels=["scope"])
+        scopes = {"global": 0}  # always exported, so "off" is a value and not an absence
+        scopes |= {scope or "global": 1 if ks.active else 0 for scope, ks in health.kill_switch.items()}
+        for scope, on in sorted(scopes.items()):
+            kill.add_metric([scope], on)
+        yield kill
         rec = health.last_reconciliation
         yield _gauge("state_last_reconciliation_complete", "1 when the last finished reconciliation was "
                      "complete (0 before the first one)", 1 if rec is not None and rec.complete else 0)

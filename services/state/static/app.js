@@ -166,9 +166,10 @@ async function refreshHealth() {
   }
 }
 
+// The kill switch as the state folded it (per scope: "" = global, else a strategy).
 function killState(health) {
-  const core = health.core || {};
-  return core.kill_switch ?? core.killed ?? health.kill_switch ?? null;
+  const scopes = (health.core && health.core.kill_switch) || {};
+  return Object.values(scopes).filter((k) => k.active).map((k) => k.strategy || "global");
 }
 
 // --------------------------------------------------------------------------------- render
@@ -271,9 +272,8 @@ const renderers = {
       kv("dead letters", String(hl.dlq), hl.dlq ? "bad" : ""),
       kv("redis", hl.redis_error || "ok", hl.redis_error ? "bad" : ""),
     );
-    const k = S.kill;
-    const on = k && (k.active ?? k.on ?? k === true);
-    $("kill-state").textContent = `kill switch: ${on ? "ON" : "off"}`;
+    const on = S.kill && S.kill.length > 0;
+    $("kill-state").textContent = `kill switch: ${on ? `ON (${S.kill.join(", ")})` : "off"}`;
     $("kill-state").className = `pill ${on ? "bad" : "good"}`;
   },
 };
