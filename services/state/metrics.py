@@ -20,6 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from services.state.redis_writer import OUTCOMES
+from shared.bus.subjects import DLQ_STREAM
 from shared.metrics import service_registry
 
 if TYPE_CHECKING:
@@ -77,6 +78,9 @@ class StateCollector(Collector):
         if self.holder.lag is not None:
             yield _gauge("state_consumer_lag", "This account's ACCOUNT stream messages not yet applied",
                          self.holder.lag)
+        if self.holder.dlq_messages is not None:
+            yield _gauge("state_dlq_stream_messages", "Messages in the dead-letter stream (every service's)",
+                         self.holder.dlq_messages)
         if self.holder.stream_last_seq is not None:
             yield _gauge("state_account_stream_last_seq", "ACCOUNT stream last sequence",
                          self.holder.stream_last_seq)
@@ -135,7 +139,9 @@ class StateCollector(Collector):
         resumes = CounterMetricFamily("state_sse_resumes", "SSE connections with a Last-Event-ID, by "
                                       "outcome (replayed from the buffer, reset: re-read the state)",
                                       labels=["stream", "outcome"])
-        for (stream, outcome), n in sorted(hub.resumes.items()):
+        known = {("account", "replayed"): 0, ("account", "reset"): 0, ("market", "replayed"): 0,
+                 ("market", "snapshot"): 0}
+        for (stream, outcome), n in sorted((known | dict(hub.resumes)).items()):
             resumes.add_metric([stream, outcome], n)
         yield resumes
         gcw = svc.gc
@@ -161,16 +167,24 @@ class StateMetrics:
         self.svc = svc
         self.lag: int | None = None
         self.stream_last_seq: int | None = None
+        self.dlq_messages: int | None = None
         self.registry = service_registry()
         self.registry.register(StateCollector(svc, self))
 
     async def refresh_lag(self) -> None:
-        """Ask JetStream for the consumer lag (left out of the exposition when NATS cannot answer)."""
+        """Ask JetStream for the consumer lag and the DLQ depth (each left out of the exposition
+        when NATS cannot answer)."""
         try:
             self.lag, self.stream_last_seq = await self.svc.consumer_lag()
         except Exception as exc:
             log.debug("consumer lag unavailable: %r", exc)
             self.lag = self.stream_last_seq = None
+        try:
+            info = await self.svc.js.stream_info(DLQ_STREAM)
+            self.dlq_messages = int(info.state.messages)
+        except Exception as exc:
+            log.debug("DLQ stream info unavailable: %r", exc)
+            self.dlq_messages = None
 
     async def exposition(self) -> bytes:
         """The Prometheus text of every metric, the lag freshly read."""
