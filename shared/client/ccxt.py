@@ -270,15 +270,17 @@ class ParadexHub:
 
     # ------------------------------------------------------------------------------ watching
 
-    def _ensure_watching(self) -> None:
+    async def _ensure_watching(self) -> None:
+        """Start following the stream (once) from the state's current sequence: whatever the
+        caller does after the first watch call is seen, even before the SSE connection is up."""
         if self._watch_error is not None:
             err, self._watch_error = self._watch_error, None
             raise err
         if self._watch_task is None or self._watch_task.done():
-            self._watch_task = asyncio.create_task(self._watch(), name="paradex-hub-watch")
+            after = (await self.state.health()).seq
+            self._watch_task = asyncio.create_task(self._watch(after), name="paradex-hub-watch")
 
-    async def _watch(self) -> None:
-        after: int | None = None
+    async def _watch(self, after: int | None) -> None:
         try:
             while True:
                 try:
@@ -311,7 +313,7 @@ class ParadexHub:
         """Wait until orders change; the orders changed since the previous call (ccxt pro)."""
         market = self.market_id(symbol) if symbol else None
         while True:
-            self._ensure_watching()
+            await self._ensure_watching()
             batch = [o for o in self._orders if market is None or o.market == market]
             if batch:
                 self._orders = [o for o in self._orders if market is not None and o.market != market]
@@ -323,7 +325,7 @@ class ParadexHub:
     async def watch_order_book(self, symbol: str, limit: int | None = None) -> Json:
         """The book of ``symbol``: at once on the first call, then after each update (ccxt pro)."""
         market = self.market_id(symbol)
-        self._ensure_watching()
+        await self._ensure_watching()
         if market not in self._book_seen:
             self._book_seen[market] = self._books.get(market, (0, None))[0]
             return await self.fetch_order_book(symbol, limit)
@@ -335,4 +337,4 @@ class ParadexHub:
                 return book_structure(book, self.symbol(market), limit)
             self._books_changed.clear()
             await self._books_changed.wait()
-            self._ensure_watching()
+            await self._ensure_watching()

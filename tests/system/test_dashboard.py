@@ -116,6 +116,7 @@ async def test_screenshot(ps: ProcSystem, page: Any, tmp_path: Path) -> None:
     assert path.stat().st_size > 10_000
     print(f"\ndashboard screenshot: {path}")
     extra = os.environ.get("PDX_DASHBOARD_SCREENSHOT")
-    if extra:
-        await page.screenshot(path=extra, full_page=False)
+    if extra:  # the README's: the first screen, JPEG when asked (small enough to commit)
+        kind = "jpeg" if extra.endswith((".jpg", ".jpeg")) else "png"
+        await page.screenshot(path=extra, full_page=False, type=kind, quality=80 if kind == "jpeg" else None)
         print(f"dashboard screenshot also written to {extra}")
