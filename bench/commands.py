@@ -44,8 +44,9 @@ async def run(sequential: int = 500, concurrent: int = 2000, workers: int = 16) 
             rs.stop()
 
 
-async def _run(ns: NatsServer, rs: RedisServer, sequential: int, concurrent: int,
-               workers: int) -> dict[str, Any]:
+async def _run(
+    ns: NatsServer, rs: RedisServer, sequential: int, concurrent: int, workers: int
+) -> dict[str, Any]:
     if True:
         sim = await start_simulator(rl_orders_per_s=0, rl_orders_per_min=0, risk_delay_ms=0.0)
         nc = await nats.connect(ns.url)

@@ -26,6 +26,9 @@ class Metrics:
         self.resolved = Counter(
             "commands_unknown_resolved", "unknown outcomes corrected from the venue's record", registry=r
         )
+        self.redis_errors = Counter(
+            "commands_redis_unavailable", "requests answered 503 because Redis did not answer", registry=r
+        )
         self.duplicates = Counter("commands_duplicates", "requests answered from idempotency", registry=r)
         self.rate_limited = Counter("commands_rate_limited", "429s from the client-side bucket", registry=r)
         self.added = Histogram(

@@ -32,8 +32,13 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     #: Refresh periods of market specs (/markets) and system state (/system/state).
     markets_refresh_s: float = 60.0
     system_refresh_s: float = 5.0
-    #: How often open orders and positions are re-read from the state service's Redis keys.
+    #: The state's change stream is read with XREAD BLOCK up to this long; reference prices (the
+    #: state's bbo keys) are re-read this often.
     exposure_refresh_s: float = 0.25
+    #: Full re-read of the state's live orders and positions (a safety net under the change stream).
+    exposure_resync_s: float = 30.0
+    #: Largest request body accepted (413 above).
+    max_body_bytes: int = 65536
     #: Idempotency records (and ownership records) live this long in Redis.
     idempotency_ttl_s: int = 7 * 24 * 3600
     #: A claim still pending after this long belongs to a process that died mid-request.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 from services.reconciler.ratelimit import TokenBucket
@@ -21,19 +22,31 @@ from shared.paradex.rest import ParadexRest, iter_pages
 Batch = tuple[Sequence[Any], int]
 """Records of one response and the wall-clock ns when it arrived."""
 
+PURPOSE: ContextVar[str] = ContextVar("reconciler_purpose", default="other")
+"""What the current task's venue reads are for (full | fast_check | targeted | lookup): counted
+per purpose by :class:`Limiter`, so the request budget can be read off ``/metrics``."""
+
 
 class Limiter:
-    """Awaitable front of a :class:`TokenBucket` (monotonic clock, injectable sleep)."""
+    """Awaitable front of a :class:`TokenBucket` (monotonic clock, injectable sleep). Every
+    private GET of the reconciler takes a token here; ``counts`` tallies them by :data:`PURPOSE`."""
 
     def __init__(self, bucket: TokenBucket, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 on_acquire: Callable[[str], None] | None = None) -> None:
         self.bucket = bucket
         self._clock = clock
         self._sleep = sleep
+        self._on_acquire = on_acquire
         self.waited_s = 0.0
+        self.counts: dict[str, int] = {}
 
     async def acquire(self) -> None:
         """Wait for one token."""
+        purpose = PURPOSE.get()
+        self.counts[purpose] = self.counts.get(purpose, 0) + 1
+        if self._on_acquire is not None:
+            self._on_acquire(purpose)
         wait = self.bucket.reserve(self._clock())
         if wait > 0:
             self.waited_s += wait

@@ -162,6 +162,7 @@ class ControlApp:
         return _json({"status": "ok", "ws_connections": len(self.hub.conns),
                       "synthetic_rate": self.drivers.synthetic_rate, "synthetic_steps": self.drivers.steps,
                       "system_status": self.venue.system_status, "ws_pushes": self.hub.pushes,
+                      "ws_sbe_pushes": self.hub.sbe_pushes,
                       "sbe_encode_errors": self.hub.sbe_encode_errors, "push_errors": self.hub.push_errors})
 
     async def reset(self, request: Request) -> Response:

@@ -70,7 +70,7 @@ class Simulator:
         self.faults = Faults()
         self.rest = RestApp(self.venue, self.faults)
         self.hub = Hub(self.venue, self.faults)
-        self.ws = WsServer(self.venue, self.hub, settings)
+        self.ws = WsServer(self.venue, self.hub, settings, self.rest.limiter)
         self.drivers = Drivers(self.venue, self.hub, settings.synthetic_rate, settings.summary_interval_ms)
         self.control = ControlApp(self.venue, self.faults, self.hub, self.drivers, self.rest.limiter)
         self._servers: list[tuple[_EmbeddedServer, socket.socket]] = []

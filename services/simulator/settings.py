@@ -7,7 +7,7 @@ public key derived from the key, so the same environment drives the hub and its 
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from shared.config import SIM_CONTROL_PORT, SIM_REST_PORT, SIM_WS_PORT, CommonSettings
 
@@ -48,6 +48,9 @@ class SimSettings(CommonSettings, frozen=True, kw_only=True):
     pong_timeout_s: float = 5.0
     queue_bound: int = 2000
     ws_compression: bool = True
+    #: Cancel on disconnect cancels the orders the connection placed ("session", the spec) or every
+    #: open order of the account ("account").
+    cod_scope: Literal["session", "account"] = "session"
     # Rate limits (PROTOCOL.md 3.10); 0 disables one bucket.
     rl_public_per_min: int = 1500
     rl_auth_per_min: int = 600
@@ -56,6 +59,9 @@ class SimSettings(CommonSettings, frozen=True, kw_only=True):
     rl_private_get_per_s: int = 120
     rl_private_get_per_min: int = 600
     rl_private_ip_per_min: int = 1500
+    #: New WebSocket connections per client IP.
+    rl_ws_connect_per_s: int = 20
+    rl_ws_connect_per_min: int = 600
 
 
 Settings = SimSettings

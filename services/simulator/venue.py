@@ -26,6 +26,7 @@ from shared.paradex.signer import OrderSigner
 
 from .engine import Exchange, OrderView, VenueEvent, convert, default_markets
 from .engine.synthetic import SyntheticMarket
+from .history import History
 from .settings import SimSettings
 from .tokens import TokenIssuer
 
@@ -63,6 +64,12 @@ class Venue:
         self.verify_signatures = settings.verify_signatures
         self.risk_delay_s = settings.risk_delay_ms / 1000
         self._listeners: list[Listener] = []
+        self.history = History()
+        self._listeners.append(self.history.on_events)
+        #: (account, market) -> (leverage, margin type) set with POST /account/margin/{market}.
+        self.margin: dict[tuple[str, str], tuple[int, str]] = {}
+        #: account -> registration time (ms), for GET /account/info.
+        self.registered_at: dict[str, int] = {}
         self._rest_seq = 0
         self._process_handle: asyncio.TimerHandle | None = None
         signer = OrderSigner(settings.paradex_l2_private_key, settings.paradex_account, settings.chain_id)
@@ -92,6 +99,7 @@ class Venue:
         """Onboard ``account`` with ``public_key`` (funded with the initial balance)."""
         key = normalize_account(account)
         self.public_keys[key] = public_key
+        self.registered_at.setdefault(key, self.now_ms())
         self.exchange.account_state(key)
         return key
 

@@ -285,7 +285,8 @@ def account(a: str, scope: Scope) -> Rejection | None:
     return None if key == ours else Rejection("foreign_account", "account", _show(a))
 
 
-def _level(lv: BookLevel, field: str) -> Rejection | None:
+def level(lv: BookLevel, field: str) -> Rejection | None:
+    """A book level: known side, price > 0, size >= 0."""
     return enum(lv.side, SIDES, f"{field}.side") or pos(lv.price, f"{field}.price") or \
         nonneg(lv.size, f"{field}.size")
 
@@ -382,14 +383,14 @@ def _book(b: BookUpdate, s: Scope, now: int) -> Rejection | None:
         return bad
     for name, levels in (("inserts", b.inserts), ("updates", b.updates), ("deletes", b.deletes)):
         for i, lv in enumerate(levels):
-            bad = _level(lv, f"{name}[{i}]")
+            bad = level(lv, f"{name}[{i}]")
             if bad is not None:
                 return bad
     for name, best in (("best_bid_api", b.best_bid_api), ("best_ask_api", b.best_ask_api),
                        ("best_bid_interactive", b.best_bid_interactive),
                        ("best_ask_interactive", b.best_ask_interactive)):
         if best is not None:
-            bad = _level(best, name)
+            bad = level(best, name)
             if bad is not None:
                 return bad
     return _opt(num, b.relative_spread, "relative_spread")

@@ -164,9 +164,7 @@ async def test_batch_not_sent_is_503_per_item_and_the_same_ids_then_place_once(
     cids = [f"mm-bns-{i}-{unique}" for i in range(3)]
     r = await cmd.client.post("/v1/orders/batch", headers=auth("mm"), json={"orders": items(cids)})
     assert r.status_code == 503, r.text
-    assert [(x["http_status"], x["reply"]["status"]) for x in r.json()["results"]] == [
-        (503, "not_sent")
-    ] * 3
+    assert [(x["http_status"], x["reply"]["status"]) for x in r.json()["results"]] == [(503, "not_sent")] * 3
     await until(lambda: len(tap.of(CmdNotSent)) == 3, 3.0, "CmdNotSent each")
     await proxy.accept()
     again = await cmd.client.post("/v1/orders/batch", headers=auth("mm"), json={"orders": items(cids)})

@@ -15,12 +15,14 @@ DESIGN.md "Version 2 rules", for place, batch, modify and cancel alike:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import msgspec
 
 from shared.errors import HubError, RateLimitedError, TransportError, VenueError
 from shared.paradex.models.account import Order
+from shared.paradex.models.rest import ApiError
 
 
 class Accepted(msgspec.Struct, frozen=True):
@@ -89,3 +91,31 @@ def classify(exc: BaseException) -> Failure:
     if isinstance(exc, HubError):
         return Unknown(reason=f"unparseable venue answer: {exc}")
     return Unknown(reason=f"{type(exc).__name__}: {exc}")
+
+
+def match_batch(
+    client_ids: Sequence[str], orders: Sequence[Order], errors: Sequence[ApiError]
+) -> list[Outcome]:
+    """The outcome of each item of a venue batch answer (``orders`` accepted, per-order ``errors``).
+
+    An accepted order is matched by client id; an error by ``data.client_id`` when the venue gives
+    it, else in item order among the items not accepted (the venue lists errors in request order).
+    An item the answer does not mention is ambiguous."""
+    out: dict[str, Outcome] = {}
+    for order in orders:
+        if order.client_id in client_ids and order.client_id not in out:
+            out[order.client_id] = Accepted(order)
+    left = [c for c in client_ids if c not in out]
+    unnamed: list[ApiError] = []
+    for err in errors:
+        named = err.data.get("client_id") if isinstance(err.data, dict) else None
+        if isinstance(named, str) and named in left:
+            out[named] = Rejected(code=err.error, message=err.message, http_status=400)
+            left.remove(named)
+        else:
+            unnamed.append(err)
+    for cid, err in zip(list(left), unnamed, strict=False):
+        out[cid] = Rejected(code=err.error, message=err.message, http_status=400)
+        left.remove(cid)
+    missing = Unknown(reason="the batch answer does not mention it")
+    return [out.get(c, missing) for c in client_ids]

@@ -55,6 +55,7 @@ class Hub:
         self._snapshot_dirty: dict[int, set[str]] = {ms: set() for ms in SNAPSHOT_RATES_MS.values()}
         self._held: list[tuple[Conn, bytes]] = []
         self.pushes = 0
+        self.sbe_pushes = 0
         self.sbe_encode_errors = 0
         self.push_errors = 0
         venue.add_listener(self.on_events)
@@ -118,6 +119,7 @@ class Hub:
                     continue
                 conn.encode_failed.discard(channel)
                 self.deliver(conn, frame, True)
+                self.sbe_pushes += 1
             else:
                 if not json_frame:
                     json_frame = push_frame(channel, data)
@@ -169,6 +171,8 @@ class Hub:
         data = encode_wire(wire)
         sbe_frame = _sbe_encoder(wire, event)
         for channel, subs in channels:
+            if subs and isinstance(event, ev.MarketSummaryUpdate):
+                subs = _in_scope(subs, channel, event.symbol)
             if subs:
                 self.fan_out(subs, channel, data, sbe_frame)
 
@@ -227,6 +231,13 @@ class Hub:
                 data, sbe_frame = self.book_snapshot_frame(market, BOOK_DEPTH)
                 self.fan_out(subs, channel, data, sbe_frame)
         dirty.clear()
+
+
+def _in_scope(subs: set[Conn], channel: str, symbol: str) -> set[Conn]:
+    """Subscribers of a summary push, less scoped subscriptions whose markets leave it out."""
+    if not any(c.summary_filters for c in subs):
+        return subs
+    return {c for c in subs if (scope := c.summary_filters.get(channel)) is None or symbol in scope}
 
 
 _SBE_EVENTS = (ev.BookDelta, ev.BboUpdate, ev.TradeEvent, ev.MarketSummaryUpdate, ev.FundingUpdate)

@@ -20,8 +20,10 @@ from typing import Any
 
 import msgspec
 
+from services.state.core.balances import Chain
 from services.state.core.book import Book
 from services.state.core.core import StateConfig, StateCore
+from services.state.core.gaps import FillTally, NetTally, Suspect
 from services.state.core.model import (
     AccountState,
     BalanceState,
@@ -84,6 +86,10 @@ class Checkpoint(msgspec.Struct, kw_only=True):
     fill_tombstones: dict[str, int] = msgspec.field(default_factory=dict)
     # version 2 (defaults: an older checkpoint loads as "nothing recorded yet")
     kill_switch: dict[str, KillSwitchState] = msgspec.field(default_factory=dict)
+    balance_chains: dict[str, Chain] = msgspec.field(default_factory=dict)
+    suspects: dict[str, Suspect] = msgspec.field(default_factory=dict)
+    fill_tallies: dict[str, FillTally] = msgspec.field(default_factory=dict)
+    net_tallies: dict[str, NetTally] = msgspec.field(default_factory=dict)
 
 
 _ENCODER = msgspec.json.Encoder(order="sorted")
@@ -123,7 +129,8 @@ def checkpoint_of(core: StateCore) -> Checkpoint:
         snapshots=core.snapshots, last_reconciliation=core.last_reconciliation,
         counters=core.counters.values, venue_now=ret.now, retention_queue=ret.queue,
         order_tombstones=ret.order_tombs, fill_tombstones=ret.fill_tombs,
-        kill_switch=core.kill_switch)
+        kill_switch=core.kill_switch, balance_chains=ent.book.chains, suspects=core.gaps.suspects,
+        fill_tallies=core.gaps.tallies, net_tallies=core.gaps.nets)
     return cp
 
 
@@ -204,7 +211,8 @@ def load(data: bytes) -> StateCore:
     core.orders.by_client = cp.by_client
     core.orders.rebuild_indexes()
     ent = core.entities
-    ent.positions, ent.account, ent.balances = cp.positions, cp.account, cp.balances
+    ent.positions, ent.account, ent.book.balances = cp.positions, cp.account, cp.balances
+    ent.book.chains = cp.balance_chains
     ent.fills, ent.busted_pending = cp.fills, cp.busted_pending
     for m, bc in cp.books.items():
         book = Book(m)
@@ -223,4 +231,7 @@ def load(data: bytes) -> StateCore:
     ret.queue.extend(cp.retention_queue)  # in place: the core holds this list (already a heap)
     ret.order_tombs, ret.fill_tombs = cp.order_tombstones, cp.fill_tombstones
     core.kill_switch = cp.kill_switch
+    gaps = core.gaps
+    gaps.suspects, gaps.tallies, gaps.nets = cp.suspects, cp.fill_tallies, cp.net_tallies
+    gaps.rebuild_queue()
     return core

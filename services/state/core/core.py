@@ -20,7 +20,9 @@ import msgspec
 
 from services.state.core.book import Book
 from services.state.core.counters import Counters
+from services.state.core.detect import Detection
 from services.state.core.entities import EntityTables
+from services.state.core.gaps import Gaps
 from services.state.core.market import MarketHandlers
 from services.state.core.model import Action, Change, Result
 from services.state.core.orders import CLIENT_PREFIX, OrderTable
@@ -67,7 +69,6 @@ from shared.bus.events import (
     TradeEvent,
     kind_of,
 )
-from shared.paradex.models.account import Balance
 from shared.paradex.models.market_data import Bbo, FundingData, MarketSummary, Trade
 
 DOWN_STATES = frozenset({"disconnected", "auth_failed"})
@@ -79,16 +80,19 @@ class StateConfig(msgspec.Struct, frozen=True, kw_only=True):
 
     ``retention_ms`` / ``fill_retention_ms``: terminal orders / fills older than this (by the
     stream's venue clock) are evicted from memory, 0 keeps them forever (see
-    :mod:`services.state.core.retention`).
+    :mod:`services.state.core.retention`). ``settle_ms``: how far the stream (by ``recv_ns``)
+    must move past a suspected missed push before it counts as one and held balance pushes are
+    released (see :mod:`services.state.core.gaps`).
     """
 
     grace_ms: int = 5000
+    settle_ms: int = 200
     max_trades: int = 100
     retention_ms: int = 6 * 3600 * 1000
     fill_retention_ms: int = 6 * 3600 * 1000
 
 
-class StateCore(Queries, MarketHandlers):
+class StateCore(Queries, MarketHandlers, Detection):
     """The whole state of one account and its markets, folded from bus events."""
 
     def __init__(self, config: StateConfig | None = None) -> None:
@@ -97,7 +101,8 @@ class StateCore(Queries, MarketHandlers):
         self.counters = Counters()
         self.retention = Retention(self.config.retention_ms, self.config.fill_retention_ms)
         self.orders = OrderTable(self.counters, self.retention, self.config.grace_ms)
-        self.entities = EntityTables(self.counters, self.retention)
+        self.gaps = Gaps(self.counters, self.config.settle_ms)
+        self.entities = EntityTables(self.counters, self.retention, self.gaps)
         self.books: dict[str, Book] = {}
         self.bbo: dict[str, Bbo] = {}
         self.trades: dict[str, list[Trade]] = {}
@@ -186,16 +191,21 @@ class StateCore(Queries, MarketHandlers):
         if src == "ws" and event.conn_epoch > self.feed.epoch:
             self._new_epoch(event.conn_epoch, stream_seq, res)
         handler(stream_seq, event, res)
+        due = self.gaps.next_due_ns
+        if due and event.recv_ns >= due:
+            self._promote(event.recv_ns, stream_seq, res)
         queue = ret.queue
         if queue and queue[0][0] <= now:
             ret.evict_due(self.orders, self.entities, res)
+            self._forget_evicted(res)
         return res
 
     # ----------------------------------------------------------------------------- account events
 
     def _order(self, seq: int, ev: OrderEvent, res: Result) -> None:
         o = ev.order
-        self.orders.apply_venue(o, ev.source, seq, ev.recv_ns, res)
+        if self.orders.apply_venue(o, ev.source, seq, ev.recv_ns, res):
+            self._check_order(o.id, ev.source, seq, ev.recv_ns)
         if ev.snapshot_id:
             run = self._record_of(ev.snapshot_id, res)
             if run is not None:
@@ -205,14 +215,17 @@ class StateCore(Queries, MarketHandlers):
                 self.orders.seen_in_snapshot(o.id, o.client_id)
 
     def _fill(self, seq: int, ev: FillEvent, res: Result) -> None:
-        self.entities.fill(ev.fill, ev.source, seq, res)
+        if self.entities.fill(ev.fill, ev.source, seq, res):
+            self._check_fill(ev.fill, ev.source, seq, ev.recv_ns)
         if ev.snapshot_id:
             self._record_of(ev.snapshot_id, res)
 
     def _position(self, seq: int, ev: PositionEvent, res: Result) -> None:
         p = ev.position
         ts = p.last_updated_at or ev.venue_ts_ms
-        self.entities.position(p, ev.source, ts, seq, ev.recv_ns, res)
+        marker = self.snapshots[ev.snapshot_id].start_seq if ev.snapshot_id in self.snapshots else 0
+        if self.entities.position(p, ev.source, ts, seq, ev.recv_ns, res, marker):
+            self._check_position(p.market, ev.source, seq, ev.recv_ns)
         if ev.snapshot_id:
             run = self._record_of(ev.snapshot_id, res)
             if run is not None:
@@ -227,7 +240,9 @@ class StateCore(Queries, MarketHandlers):
 
     def _balance(self, seq: int, ev: BalanceRecord, res: Result) -> None:
         b = ev.balance
-        self.entities.balance(b, ev.source, b.last_updated_at or ev.venue_ts_ms, seq, ev.recv_ns, res)
+        marker = self.snapshots[ev.snapshot_id].start_seq if ev.snapshot_id in self.snapshots else 0
+        self.entities.book.record(b, ev.source, b.last_updated_at or ev.venue_ts_ms, seq, ev.recv_ns,
+                                  res, marker)
         if ev.snapshot_id:
             run = self._record_of(ev.snapshot_id, res)
             if run is not None:
@@ -235,17 +250,26 @@ class StateCore(Queries, MarketHandlers):
                 self.entities.seen_in_snapshot("balances", b.token)
 
     def _balance_change(self, seq: int, ev: BalanceChange, res: Result) -> None:
-        ch = ev.change
-        b = Balance(token=ch.settlement_asset_name, size=ch.settlement_asset_balance_after,
-                    last_updated_at=ch.created_at)
-        self.entities.balance(b, ev.source, ch.created_at, seq, ev.recv_ns, res)
+        self.entities.book.change(ev.change, seq, ev.recv_ns, res)
 
     def _tradebust(self, seq: int, ev: TradebustEvent, res: Result) -> None:
-        self.entities.tradebust(ev.tradebust.busted_fill_id, seq, res)
+        tb = ev.tradebust
+        held = self.entities.fills.get(tb.busted_fill_id)
+        was_live = held is not None and not held.busted
+        self.entities.tradebust(tb.busted_fill_id, seq, res)
+        if was_live:
+            self._check_bust(tb.busted_fill_id, tb.created_at, seq, ev.recv_ns, ev.source)
 
     def _lookup(self, seq: int, ev: LookupResult, res: Result) -> None:
         self.orders.lookup_result(ev.order_id, ev.client_id, ev.found, ev.order, ev.error, seq,
                                   ev.recv_ns, res)
+        if ev.error:
+            return
+        oid = ev.order.id if ev.found and ev.order is not None else ev.order_id
+        if ev.found and ev.order is not None:
+            self._check_order(oid, "rest", seq, ev.recv_ns)
+        if oid:
+            self._answer_lookup(oid, ev.found and ev.order is not None, seq)
 
     # ---------------------------------------------------------------------------------- commands
 
@@ -255,6 +279,7 @@ class StateCore(Queries, MarketHandlers):
 
     def _cmd_accepted(self, seq: int, ev: CmdAccepted, res: Result) -> None:
         self.orders.accepted(ev.client_id, ev.order_id, ev.order, seq, ev.recv_ns, res)
+        self._check_order(ev.order_id, "cmd", seq, ev.recv_ns)
 
     def _cmd_rejected(self, seq: int, ev: CmdRejected, res: Result) -> None:
         self.orders.rejected(ev.client_id, ev.code, ev.message, seq, ev.recv_ns, res)
@@ -339,7 +364,7 @@ class StateCore(Queries, MarketHandlers):
         grace = self.config.grace_ms
         self.snapshots[ev.snapshot_id] = SnapshotRun(
             id=ev.snapshot_id, start_seq=seq, reason=ev.reason, parts=list(ev.parts),
-            quiet_ms=ref_ms - grace, quiet_ns=ref_ns - grace * 1_000_000)
+            quiet_ms=ref_ms - grace, quiet_ns=ref_ns - grace * 1_000_000, since_ms=ev.since_ms)
         self.counters.bump("snapshots_started")
 
     def _snapshot_part(self, seq: int, ev: SnapshotPart, res: Result) -> None:
@@ -357,11 +382,13 @@ class StateCore(Queries, MarketHandlers):
             self.entities.judge_absent_positions(*args, run.seen_positions, run.quiet_ms,
                                                  run.quiet_ns, seq, res)
         elif ev.part == "balances":
-            self.entities.judge_absent_balances(*args, run.seen_balances, run.quiet_ms,
-                                                run.quiet_ns, seq, res)
+            self.entities.book.judge_absent(*args, run.seen_balances, run.quiet_ms, run.quiet_ns,
+                                            seq, res)
 
     def _snapshot_finished(self, seq: int, ev: SnapshotFinished, res: Result) -> None:
         run = self.snapshots.pop(ev.snapshot_id, None)
+        if run is not None:
+            self._answer_snapshot(run)
         rec = Reconciliation(
             snapshot_id=ev.snapshot_id, reason=run.reason if run else "",
             start_seq=run.start_seq if run else 0, finish_seq=seq, complete=ev.complete,

@@ -11,7 +11,8 @@ class SnapshotRun(msgspec.Struct, kw_only=True):
     ``quiet_ms`` / ``quiet_ns``: an entity whose last update (venue clock / recv clock) is later
     than these is inside the grace window and never judged absent by this snapshot. They are the
     marker's time minus G, or the disconnect time minus G while the private WS is down (rule 6).
-    ``seen_*``: keys present in the snapshot (orders by id and ``client:<id>``).
+    ``seen_*``: keys present in the snapshot (orders by id and ``client:<id>``). ``since_ms``: the
+    venue time from which its order history and fills were fetched.
     """
 
     id: str
@@ -26,6 +27,7 @@ class SnapshotRun(msgspec.Struct, kw_only=True):
     complete_parts: list[str] = msgspec.field(default_factory=list)
     corrections: int = 0
     records: int = 0
+    since_ms: int = 0
 
 
 class Reconciliation(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -5,8 +5,8 @@
 ``(price, size, ...)`` int64 mantissa tuples (units of 1e-8), and ``json``: exactly the bytes
 ``msgspec.json.encode(decode(frame))`` gives (the same :class:`BookUpdate` mapping as
 :func:`shared.paradex.sbe.decode.decode_book`, Decimal text memoised per mantissa), without
-building a single model or Decimal. Any other or unusual frame returns None: decode it with
-:func:`shared.paradex.sbe.decode`.
+building a single model or Decimal. Any other or unusual frame (including a best level with a
+price <= 0 or a negative size) returns None: decode it with :func:`shared.paradex.sbe.decode`.
 """
 
 from __future__ import annotations
@@ -86,6 +86,11 @@ def fast_book(frame: bytes) -> FastBook | None:
         return None
     ts, seq, pkg, bb, bbs, ba, bas, spread, bba, bbas, baa, baas = _BLOCK(frame, 8)
     if pkg != PKG_DELTA and pkg != PKG_SNAPSHOT:
+        return None
+    # a best level with a price <= 0 or a negative size is not the usual layout: the full decode
+    # (and validation) decides; NULL means "none" and is the most negative int64
+    if (0 >= bb != NULL or 0 >= ba != NULL or 0 >= bba != NULL or 0 >= baa != NULL
+            or 0 > bbs != NULL or 0 > bas != NULL or 0 > bbas != NULL or 0 > baas != NULL):
         return None
     got = _group(frame, pos, end)
     if got is None:
