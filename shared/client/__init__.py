@@ -41,6 +41,7 @@ from shared.client.models import (
     CommandResult,
     FillView,
     Health,
+    KillResult,
     MarketView,
     ModifyOrder,
     OrderView,
@@ -54,8 +55,8 @@ from shared.client.state import StateClient
 __all__ = [
     "STATUS_RANK", "TERMINAL_STATUSES", "AccountView", "BalanceView", "Bbo", "BookView", "Change",
     "ChangeStream", "ClientError", "CommandResult", "CommandsClient", "Conflict", "EventStream",
-    "EventsOverflow", "EventsReset", "FillView", "Forbidden", "Health", "InvalidRequest", "MarketView",
-    "ModifyOrder", "NotFound", "OrderView", "ParadexHub", "PlaceOrder", "PositionView", "RateLimited",
-    "Rejected", "ServiceError", "ServiceUnreachable", "Snapshot", "StateClient", "Unauthorized",
-    "Unavailable", "changes_key",
+    "EventsOverflow", "EventsReset", "FillView", "Forbidden", "Health", "InvalidRequest", "KillResult",
+    "MarketView", "ModifyOrder", "NotFound", "OrderView", "ParadexHub", "PlaceOrder", "PositionView",
+    "RateLimited", "Rejected", "ServiceError", "ServiceUnreachable", "Snapshot", "StateClient",
+    "Unauthorized", "Unavailable", "changes_key"
 ]

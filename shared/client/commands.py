@@ -26,7 +26,7 @@ import msgspec
 
 from shared.client.errors import ServiceError
 from shared.client.http import Transport, decode, raise_for
-from shared.client.models import CommandResult, ModifyOrder, PlaceOrder, Wait
+from shared.client.models import CommandResult, KillResult, ModifyOrder, PlaceOrder, Wait
 
 _enc = msgspec.json.Encoder()
 
@@ -139,17 +139,20 @@ class CommandsClient:
         params = {"market": market} if market else None
         return await self._call("DELETE", "/v1/orders", params=params)
 
-    async def kill(self, *, strategy: str | None = None, reason: str = "") -> CommandResult:
-        """``POST /v1/kill``: cancel every live order and refuse new ones until :meth:`resume`
-        (with the admin token: the whole account, or ``strategy``; with a strategy's token: its own)."""
-        body: dict[str, str] = {"reason": reason} if reason else {}
-        if strategy:
-            body["strategy"] = strategy
-        return await self._call("POST", "/v1/kill", body)
+    async def kill(self, reason: str = "") -> KillResult:
+        """``POST /v1/kill``: cancel every live order and refuse new ones until :meth:`resume`.
+        With the admin token: the whole account; with a strategy's token: that strategy only."""
+        return await self._kill("/v1/kill", reason)
 
-    async def resume(self, *, strategy: str | None = None) -> CommandResult:
-        """``POST /v1/resume``: accept orders again after :meth:`kill`."""
-        return await self._call("POST", "/v1/resume", {"strategy": strategy} if strategy else {})
+    async def resume(self, reason: str = "") -> KillResult:
+        """``POST /v1/resume``: accept orders again after :meth:`kill` (same scope rules)."""
+        return await self._kill("/v1/resume", reason)
+
+    async def _kill(self, path: str, reason: str) -> KillResult:
+        body = _enc.encode({"reason": reason} if reason else {})
+        resp = await self.http.request("POST", path, content=body)
+        raise_for(resp)
+        return msgspec.structs.replace(decode(resp, KillResult), http_status=resp.status_code)
 
     async def healthz(self) -> tuple[bool, dict[str, object]]:
         """``GET /healthz`` (no token needed): (ok, details)."""

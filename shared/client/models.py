@@ -284,3 +284,16 @@ class CommandResult(View, frozen=True, kw_only=True):
     results: list[dict[str, Any]] = []
     http_status: int = 0
     replayed: bool = False
+
+
+class KillResult(View, frozen=True, kw_only=True):
+    """The kill switch after ``POST /v1/kill`` or ``/v1/resume``: ``scope`` ``global`` (the admin
+    token) or ``strategy`` (a strategy's own token: ``strategy`` names it); ``cancel`` is the
+    cancel-everything a kill did; ``seq`` the ACCOUNT sequence of the KillSwitch event."""
+
+    seq: int = 0
+    active: bool = False
+    scope: str = ""
+    strategy: str = ""
+    cancel: CommandResult | None = None
+    http_status: int = 0

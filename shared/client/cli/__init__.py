@@ -92,10 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     c = cmd("cancel-all", "cancel the strategy's live orders (PDX_TOKEN)")
     c.add_argument("--market")
     c = cmd("kill", "kill switch: cancel everything and refuse new orders until resume (PDX_ADMIN_TOKEN)")
-    c.add_argument("--strategy", help="only this strategy")
-    c.add_argument("--reason", default="")
+    c.add_argument("--reason", default="", help="recorded with the kill switch")
+    c.add_argument("--own", action="store_true", help="only the strategy of PDX_TOKEN (its own kill switch)")
     c = cmd("resume", "accept orders again after kill (PDX_ADMIN_TOKEN)")
-    c.add_argument("--strategy", help="only this strategy")
+    c.add_argument("--reason", default="")
+    c.add_argument("--own", action="store_true", help="the strategy of PDX_TOKEN (after kill --own)")
     return p
 
 

@@ -16,7 +16,7 @@ from shared.client.cli.config import Config, ConfigProblem
 from shared.client.cli.table import render, when
 from shared.client.commands import CommandsClient
 from shared.client.errors import ClientError, NotFound
-from shared.client.models import CommandResult
+from shared.client.models import CommandResult, KillResult
 from shared.client.state import StateClient
 
 _json = msgspec.json.Encoder()
@@ -258,13 +258,21 @@ async def cancel_all(ctx: Context) -> int:
 
 
 async def kill(ctx: Context) -> int:
-    r = await ctx.commands(admin=True).kill(strategy=ctx.args.strategy, reason=ctx.args.reason)
-    return _result(ctx, r, "kill")
+    r = await ctx.commands(admin=not ctx.args.own).kill(ctx.args.reason)
+    return _kill_result(ctx, r, "kill")
 
 
 async def resume(ctx: Context) -> int:
-    r = await ctx.commands(admin=True).resume(strategy=ctx.args.strategy)
-    return _result(ctx, r, "resume")
+    r = await ctx.commands(admin=not ctx.args.own).resume(ctx.args.reason)
+    return _kill_result(ctx, r, "resume")
+
+
+def _kill_result(ctx: Context, r: KillResult, what: str) -> int:
+    scope = r.strategy if r.scope == "strategy" and r.strategy else r.scope or "global"
+    text = f"{what}: kill switch {'ON' if r.active else 'off'} ({scope})" + (f" seq {r.seq}" if r.seq else "")
+    if r.cancel is not None:
+        text += f"; cancel-all: {r.cancel.status}"
+    return ctx.emit(r, text)
 
 
 COMMANDS: dict[str, Callable[[Context], Awaitable[int]]] = {
