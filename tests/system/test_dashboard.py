@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from shared.client import ServiceError
 from tests.system.browser import FLAGS, require_chromium
+from tests.system.killswitch import ADMIN_TOKEN, COMMANDS_ENV, require_kill_switch
 from tests.system.procs import M, ProcSystem, process_system
 
 APPEAR_WITHIN_S = 1.0
@@ -25,7 +27,7 @@ APPEAR_WITHIN_S = 1.0
 async def ps(nats_url: str, redis_url: str,
              tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ProcSystem]:
     async with process_system(nats_url, redis_url, tmp_path_factory.mktemp("dash"),
-                              sim={"SIM_SYNTHETIC_RATE": "5"}) as system:
+                              sim={"SIM_SYNTHETIC_RATE": "5"}, commands=COMMANDS_ENV) as system:
         yield system
 
 
@@ -107,6 +109,49 @@ async def test_a_fill_updates_the_position_and_the_fills(ps: ProcSystem, page: A
                "return c && +c.textContent === want; }")
     await page.wait_for_function(size_is, arg=[cell, float(want)], timeout=5000)
     assert "LONG" in await page.inner_text(f"[data-testid='position-{M}']")
+    await _no_problems(page)
+
+
+async def _confirm(page: Any, button: str, token: str, reason: str = "") -> None:
+    await page.click(f"[data-testid={button}]")
+    await page.wait_for_selector("[data-testid=token-dialog][open]")
+    await page.fill("[data-testid=token-input]", token)
+    if reason:
+        await page.fill("[data-testid=reason-input]", reason)
+    await page.click("[data-testid=token-ok]")
+
+
+async def test_kill_switch_asks_for_the_admin_token_cancels_everything_and_resume_reopens(
+        ps: ProcSystem, page: Any) -> None:
+    await require_kill_switch(ps.commands_url)
+    bid = (await ps.state_client().bbo(M)).value.bid
+    assert bid is not None
+    cmd = ps.commands_client()
+    far = (bid - 900).quantize(Decimal("0.1"))
+    for i in range(2):
+        await cmd.place(M, "BUY", Decimal("0.01"), far - i, client_id=f"dash-k{i}")
+    await page.wait_for_selector("[data-testid=orders] tr[data-client-id='dash-k1']")
+
+    await _confirm(page, "kill-button", "not-the-admin-token-0123")  # a wrong token changes nothing
+    await page.wait_for_selector("[data-testid=toast].bad:has-text('refused')")
+    assert await page.query_selector("[data-testid=orders] tr[data-client-id='dash-k0']") is not None
+
+    await _confirm(page, "kill-button", ADMIN_TOKEN, "browser test")
+    await page.wait_for_selector("[data-testid=kill-state]:has-text('ON')", timeout=5000)
+    await page.wait_for_function("() => !document.querySelector(\"[data-testid=orders] tr[data-client-id]\")",
+                                 timeout=5000)
+    with pytest.raises(ServiceError) as refused:  # no new order while the kill switch is on
+        await cmd.place(M, "BUY", Decimal("0.01"), far, client_id="dash-k9")
+    assert 400 <= refused.value.status < 500, refused.value
+    stored = await page.evaluate("() => [document.getElementById('token-input').value, JSON.stringify("
+                                 "localStorage), JSON.stringify(sessionStorage), document.cookie]")
+    assert stored == ["", "{}", "{}", ""], stored  # the admin token is kept nowhere
+
+    await _confirm(page, "resume-button", ADMIN_TOKEN)
+    await page.wait_for_selector("[data-testid=kill-state]:has-text('off')", timeout=5000)
+    r = await cmd.place(M, "BUY", Decimal("0.01"), far, client_id="dash-k10")
+    assert r.client_id == "dash-k10"
+    await page.wait_for_selector("[data-testid=orders] tr[data-client-id='dash-k10']", timeout=5000)
     await _no_problems(page)
 
 
