@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from tests.system.killswitch import ADMIN_TOKEN, COMMANDS_ENV, require_kill_switch
 from tests.system.procs import TOKENS, M, ProcSystem, process_system, wait_until
 
 PDX_HUB = Path(sys.executable).with_name("pdx-hub")
@@ -24,7 +25,8 @@ PDX_HUB = Path(sys.executable).with_name("pdx-hub")
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def ps(nats_url: str, redis_url: str,
              tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ProcSystem]:
-    async with process_system(nats_url, redis_url, tmp_path_factory.mktemp("cli")) as system:
+    async with process_system(nats_url, redis_url, tmp_path_factory.mktemp("cli"),
+                              commands=COMMANDS_ENV) as system:
         yield system
 
 
@@ -165,6 +167,28 @@ async def test_settings_come_from_a_dotenv_file_under_the_environment(ps: ProcSy
     (tmp_path / "other.env").write_text("this is not a setting\n")
     r = await pdx(ps, "--env-file", str(tmp_path / "other.env"), "status", use_env=False, cwd=tmp_path)
     assert r.code == 2 and "other.env:1: expected NAME=value" in r.err, r
+
+
+async def test_kill_cancels_and_refuses_until_resume(ps: ProcSystem) -> None:
+    await require_kill_switch(ps.commands_url)
+    price = await _price(ps, 1700)
+    assert (await pdx(ps, "place", M, "BUY", "0.01", price, "--client-id", "cli-k1")).code == 0
+    r = await pdx(ps, "kill", "--reason", "cli test", env={"PDX_ADMIN_TOKEN": "wrong-admin-token-0123456"})
+    assert r.code == 4 and "PDX_ADMIN_TOKEN" in r.err, r
+    r = await pdx(ps, "kill", "--reason", "cli test", env={"PDX_ADMIN_TOKEN": ADMIN_TOKEN})
+    assert r.code == 0 and "kill switch ON (global)" in r.out, r
+
+    async def none_live() -> bool:
+        return not (await pdx(ps, "orders", "--json")).json()["orders"]
+
+    await wait_until(none_live, 10, "every order cancelled by the kill switch")
+    r = await pdx(ps, "place", M, "BUY", "0.01", price, "--client-id", "cli-k2")
+    assert r.code in (4, 6), r  # refused while the switch is on
+    status = (await pdx(ps, "status")).out
+    assert "kill switch          ON" in status, status
+    r = await pdx(ps, "resume", env={"PDX_ADMIN_TOKEN": ADMIN_TOKEN})
+    assert r.code == 0 and "kill switch off" in r.out, r
+    assert (await pdx(ps, "place", M, "BUY", "0.01", price, "--client-id", "cli-k3")).code == 0
 
 
 async def test_status_with_the_state_down_exits_3(ps: ProcSystem) -> None:

@@ -85,7 +85,9 @@ async def status(ctx: Context) -> int:
     core = v.core
     rec = core.get("last_reconciliation") or {}
     books = ", ".join(f"{m} {'valid' if ok else 'INVALID'}" for m, ok in sorted(v.books_valid.items()))
-    kill = core.get("kill_switch") or core.get("killed") or {}
+    scopes = core.get("kill_switch") or {}
+    killed = [k.get("strategy") or "global" for k in scopes.values()
+              if isinstance(k, dict) and k.get("active")]
     try:
         ok, cmd = await CommandsClient(ctx.config.commands_url, "").healthz()
         commands = "ok" if ok else f"UNHEALTHY {cmd}"
@@ -107,7 +109,7 @@ async def status(ctx: Context) -> int:
                             if rec else "none yet")),
         ("corrections (total)", str(core.get("counters", {}).get("corrections", 0))),
         ("dead letters", str(v.dlq)),
-        ("kill switch", "ON " + str(kill) if kill else "off"),
+        ("kill switch", f"ON ({', '.join(killed)})" if killed else "off"),
         ("commands", f"{commands} at {ctx.config.commands_url}"),
     ]
     ctx.emit(data, render(["", ""], rows))
