@@ -33,18 +33,39 @@ from services.state.encode import Encoded
 log = logging.getLogger("state.hub")
 
 
-class Frame(NamedTuple):
-    """One encoded SSE event: its global publish order ``g``, stream position and bytes."""
+class Frame:
+    """One SSE event: its global publish order ``g``, stream position, and the positions of both
+    streams after it (its id). The bytes are built the first time they are needed (a client gets
+    it, or a resuming client is replayed it), so publishing with nobody listening stays cheap."""
 
-    g: int
-    stream: str
-    kind: str
-    pos: tuple[int, int]  # account: (seq, index); market: (n, 0)
-    data: bytes
+    __slots__ = ("_at", "_ch", "_data", "_epoch", "g", "kind", "pos", "stream")
 
+    def __init__(self, g: int, stream: str, kind: str, pos: tuple[int, int], at: tuple[int, int, int],
+                 ch: Encoded, epoch: bytes) -> None:
+        self.g = g
+        self.stream = stream
+        self.kind = kind
+        self.pos = pos  # account: (seq, index); market: (n, 0)
+        self._at = at  # (account seq, account index, market n) after this event: its id
+        self._ch: Encoded | None = ch
+        self._epoch = epoch
+        self._data: bytes | None = None
 
-def _frame_bytes(cursor: Cursor, ch: Encoded) -> bytes:
-    return b"id: %s\nevent: %s\ndata: %s\n\n" % (cursor.format().encode(), ch.kind.encode(), ch.event())
+    def __lt__(self, other: Frame) -> bool:
+        return self.g < other.g
+
+    @property
+    def data(self) -> bytes:
+        """``id: ...\nevent: ...\ndata: ...\n\n``."""
+        d = self._data
+        if d is None:
+            ch = self._ch
+            assert ch is not None
+            seq, idx, n = self._at
+            d = self._data = b"id: a:%d.%s,m:%s.%d\nevent: %s\ndata: %s\n\n" % (
+                seq, b"*" if idx == END else b"%d" % idx, self._epoch, n, ch.kind.encode(), ch.event())
+            self._ch = None  # the bytes hold it all now
+        return d
 
 
 class Subscriber:
@@ -76,6 +97,7 @@ class ChangeHub:
         self.dropped_clients = 0
         self.resumes: collections.Counter[tuple[str, str]] = collections.Counter()
         self.epoch = epoch or secrets.token_hex(4)
+        self._epoch = self.epoch.encode()
         self.account: collections.deque[Frame] = collections.deque(maxlen=max(1, replay_max))
         self.market: collections.deque[Frame] = collections.deque(maxlen=max(1, market_replay_max))
         self.seq, self.idx = 0, END  # last account position published
@@ -158,8 +180,8 @@ class ChangeHub:
             at = bisect.bisect_right(self.market, (resume.n, 0), key=lambda f: f.pos)
             return list(self.market)[at:]
         self.resumes["market", "snapshot"] += 1
-        cur = self.cursor  # ids naming the newest position: sent after every replayed frame
-        return [Frame(self._g + 1, "market", ch.kind, (self.n, 0), _frame_bytes(cur, ch))
+        now = (self.seq, self.idx, self.n)  # ids naming the newest position: sent after every replay
+        return [Frame(self._g + 1, "market", ch.kind, (self.n, 0), now, ch, self._epoch)
                 for ch in self.market_snapshot() if kinds is None or ch.kind in kinds]
 
     def unsubscribe(self, sub: Subscriber) -> None:
@@ -187,7 +209,8 @@ class ChangeHub:
             else:
                 self.n += 1
                 self._g += 1
-                f = Frame(self._g, "market", ch.kind, (self.n, 0), _frame_bytes(self.cursor, ch))
+                f = Frame(self._g, "market", ch.kind, (self.n, 0), (self.seq, self.idx, self.n), ch,
+                          self._epoch)
                 if len(self.market) == self.market.maxlen:
                     self._market_floor = self.market[0].pos[0]
                 self.market.append(f)
@@ -198,7 +221,7 @@ class ChangeHub:
     def _append_account(self, ch: Encoded, seq: int, i: int) -> Frame:
         self.seq, self.idx = seq, i
         self._g += 1
-        f = Frame(self._g, "account", ch.kind, (seq, i), _frame_bytes(self.cursor, ch))
+        f = Frame(self._g, "account", ch.kind, (seq, i), (seq, i, self.n), ch, self._epoch)
         if len(self.account) == self.account.maxlen:
             self.floor = max(self.floor, self.account[0].pos[0])
         self.account.append(f)
