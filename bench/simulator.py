@@ -10,7 +10,8 @@ core) and measures from this process, over loopback:
   verification on, from several concurrent keep-alive httpx clients (orders are signed before
   the clock starts, rate limits are lifted).
 
-Prints human lines, then LAST a JSON line with the figures.
+Prints human lines, then LAST a JSON line with the figures. ``BENCH_PROFILE=out.prof`` runs the
+simulator under cProfile and writes its profile there (``python -m pstats out.prof``).
 """
 
 from __future__ import annotations
@@ -64,7 +65,9 @@ def _start(ports: dict[str, int]) -> subprocess.Popen[bytes]:
         "SIM_RL_PRIVATE_IP_PER_MIN": "0", "SIM_QUEUE_BOUND": "1000000", "LOG_LEVEL": "WARNING",
         "PARADEX_ACCOUNT": DEV_ACCOUNT, "PARADEX_L2_PRIVATE_KEY": DEV_L2_PRIVATE_KEY,
     }
-    proc = subprocess.Popen([sys.executable, "-m", "services.simulator"], env=env)
+    profile = os.environ.get("BENCH_PROFILE")
+    prefix = ["-m", "cProfile", "-o", profile] if profile else []
+    proc = subprocess.Popen([sys.executable, *prefix, "-m", "services.simulator"], env=env)
     # Probe the control port only (a bare TCP probe of the WS port logs a failed handshake);
     # every port is bound before the control server starts answering.
     if not wait_port("127.0.0.1", ports["SIM_CONTROL_PORT"], 20):

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 
 import nats
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.commands.service import CommandsService
 from services.commands.settings import Settings
@@ -36,7 +39,7 @@ async def main() -> None:
     )
     js = nc.jetstream()
     await ensure_streams(js)
-    redis = aioredis.from_url(settings.redis_url)
+    redis = connect_redis(settings.redis_url)
     service = CommandsService(settings, nc, js, redis)
     try:
         await service.start()
@@ -45,8 +48,27 @@ async def main() -> None:
         await service.stop()
     finally:
         await redis.aclose()
-        with contextlib.suppress(Exception):
+        try:
             await nc.drain()
+        except Exception as exc:
+            log.warning("NATS drain on exit failed: %r", exc)
+
+
+def connect_redis(url: str) -> aioredis.Redis:
+    """A Redis client that recovers by itself: a command that meets a dead pooled connection is
+    sent once more on a fresh one (after Redis restarted, the first request must not fail; every
+    script we run is safe to repeat: claims carry a nonce), socket timeouts bound every call (a
+    hung Redis gives 503 in about a second, not a stuck request), and idle connections are checked
+    before reuse."""
+    retry = Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=2)
+    return aioredis.from_url(
+        url,
+        socket_timeout=1.5,
+        socket_connect_timeout=1.0,
+        retry=retry,
+        retry_on_error=[RedisConnectionError, RedisTimeoutError, ConnectionResetError],
+        health_check_interval=5,
+    )
 
 
 if __name__ == "__main__":

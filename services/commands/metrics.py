@@ -29,6 +29,9 @@ class Metrics:
         self.redis_errors = Counter(
             "commands_redis_unavailable", "requests answered 503 because Redis did not answer", registry=r
         )
+        self.index_missing = Counter(
+            "commands_index_missing", "places refused while the idempotency index was rebuilt", registry=r
+        )
         self.duplicates = Counter("commands_duplicates", "requests answered from idempotency", registry=r)
         self.rate_limited = Counter("commands_rate_limited", "429s from the client-side bucket", registry=r)
         self.added = Histogram(

@@ -16,12 +16,14 @@ from typing import Any
 import uvicorn
 
 from services.commands.api import ARRIVAL, build_app
-from services.commands.budget import LocalBudget
+from services.commands.backlog import Backlog
+from services.commands.budget import LocalBudget, SharedBudget
 from services.commands.cancels import Cancels
 from services.commands.core.exposure import ExposureBook
 from services.commands.core.messages import Answer, CancelBatch, ModifyOrder, PlaceBatch, PlaceOrder
 from services.commands.core.strategies import Strategies, Strategy
 from services.commands.exposure import ExposureFollower
+from services.commands.index import IndexKeeper
 from services.commands.metrics import Metrics
 from services.commands.modify import Modifies
 from services.commands.outbox import Outbox
@@ -29,7 +31,7 @@ from services.commands.ownership import Ownership
 from services.commands.pipeline import PlacePipeline, Waits
 from services.commands.records import Records
 from services.commands.settings import Settings
-from services.commands.store import CommandStore
+from services.commands.store import BudgetSpec, CommandStore, Rate
 from services.commands.transport import RestTransport
 from services.commands.venue import VenueView
 from services.commands.watch import OrderWatch
@@ -70,7 +72,13 @@ class CommandsService:
             s, timeouts=timeouts, on_request=self._on_request, max_connections=64
         )
         keys = Keys(s.account_token)
-        store = CommandStore(self.redis, keys, s.idempotency_ttl_s)
+        spec = BudgetSpec(Rate(s.rate_per_s, float(s.rate_burst)), Rate(s.rate_per_min / 60, s.rate_per_min))
+        store = CommandStore(self.redis, keys, s.idempotency_ttl_s, spec, s.reservation_s)
+        self.store = store
+        self.index = IndexKeeper(
+            self.js, self.redis, keys, s.account_token, ttl_s=s.idempotency_ttl_s, settle_s=s.index_settle_s
+        )
+        self.backlog = Backlog(store)
         self.venue = VenueView(self.rest, s.markets_refresh_s, s.system_refresh_s)
         await self.venue.load()
         self.exposure = ExposureBook()
@@ -85,11 +93,13 @@ class CommandsService:
             resync_s=s.exposure_resync_s,
         )
         await self.follower.snapshot()
+        await self.index.ensure()
         self.watch = OrderWatch(self.nc, s.account_token)
         await self.watch.start()
         outbox = Outbox(EventPublisher(self.js, s.account_token, timeout_s=s.publish_timeout_s), self.nc)
         transport = RestTransport(self.rest)
-        budget = LocalBudget(s.rate_per_s, s.rate_burst)
+        share = max(1, s.replicas)
+        budget = SharedBudget(store, LocalBudget(s.rate_per_s / share, max(1.0, s.rate_burst / share)))
         ownership = Ownership(store, self.exposure)
         self.pipeline = PlacePipeline(
             store=store,
@@ -98,11 +108,13 @@ class CommandsService:
             signer=self.rest,
             book=self.exposure,
             venue=self.venue,
-            budget=budget,
             watch=self.watch,
             metrics=self.metrics,
             waits=Waits(s.ws_wait_default_s, s.ws_wait_max_s, s.pending_stale_s),
+            index=self.index,
+            backlog=self.backlog,
         )
+        self.follower.after_apply = self.pipeline.absorb
         self.cancels = Cancels(
             outbox=outbox,
             transport=transport,
@@ -128,6 +140,7 @@ class CommandsService:
         self._tasks = [
             asyncio.ensure_future(self.venue.run()),
             asyncio.ensure_future(self.follower.run()),
+            asyncio.ensure_future(self.backlog.run()),
         ]
         if self.http:
             await self._serve()
@@ -164,13 +177,15 @@ class CommandsService:
     def health(self) -> tuple[bool, dict[str, Any]]:
         age = time.time() - self.follower.updated_at
         fresh = self.follower.healthy and age < 10 * max(1.0, self.settings.exposure_refresh_s)
-        ok = bool(self.venue.markets) and self.nc.is_connected and fresh
+        ok = bool(self.venue.markets) and self.nc.is_connected and fresh and self.index.ready
         return ok, {
             "markets": len(self.venue.markets),
             "system_status": self.venue.system_status,
             "exposure_age_s": round(age, 3),
             "redis_connected": self.follower.healthy,
             "nats_connected": self.nc.is_connected,
+            "idempotency_index": "ready" if self.index.ready else "rebuilding",
+            "unstored_outcomes": len(self.backlog),
             "strategies": len(self.strategies),
         }
 
@@ -198,7 +213,7 @@ class CommandsService:
         landing inside a redis-py command can be swallowed), wait for in-flight sends."""
         if self._server is not None:
             self._server.should_exit = True
-        for part in ("venue", "follower"):
+        for part in ("venue", "follower", "backlog"):
             if hasattr(self, part):
                 getattr(self, part).stopped = True
         server = self._tasks[-1] if self._server is not None and self._tasks else None
@@ -217,6 +232,16 @@ class CommandsService:
                 log.error("task %s ended with an error", t.get_name(), exc_info=t.exception())
         if hasattr(self, "pipeline"):
             await self.pipeline.tasks.wait(5)
+            await self.pipeline.close()
+        if hasattr(self, "backlog") and len(self.backlog):
+            try:
+                await self.backlog.flush()
+            except Exception as exc:
+                log.error(
+                    "%d unstored outcomes lost at shutdown (the stream keeps them): %r",
+                    len(self.backlog),
+                    exc,
+                )
         if hasattr(self, "watch"):
             await self.watch.stop()
         if hasattr(self, "rest"):

@@ -13,6 +13,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from services.feed.core.rejects import Rejects
 from shared.metrics import service_registry
 from shared.paradex.validate import REASONS
 
@@ -23,8 +24,8 @@ _BOOK_KINDS = ("book_gap", "book_crossed", "book_duplicate", "book_stale")
 
 _FILTERED = ("summary_not_followed",)
 
-Source = Callable[[], tuple[Tally[str], Tally[str], Tally[str], Tally[str]]]
-"""``(frames by channel, counters, refusals by reason, filtered by kind)`` of the protocol core."""
+Source = Callable[[], tuple[Tally[str], Tally[str], Rejects]]
+"""``(frames by channel, counters, refusals)`` of the protocol core."""
 
 
 class _CoreCollector(Collector):
@@ -32,7 +33,8 @@ class _CoreCollector(Collector):
         self._source = source
 
     def collect(self) -> Iterator[Metric]:
-        frames, counters, rejected, filtered = self._source()
+        frames, counters, rejects = self._source()
+        rejected, filtered = rejects.counts, rejects.filtered
         rej = CounterMetricFamily("feed_rejected", "Venue records and frames refused (dead-lettered), by "
                                   "reason", labels=["reason"])
         for reason in REASONS:
@@ -43,6 +45,11 @@ class _CoreCollector(Collector):
         for kind in _FILTERED:
             flt.add_metric([kind], filtered.get(kind, 0))
         yield flt
+        unsent = CounterMetricFamily("feed_dead_letters_unsent", "Refusals not dead-lettered, by cause "
+                                     "(rate_limited: above FEED_DLQ_RATE_PER_S)", labels=["cause"])
+        unsent.add_metric(["rate_limited"], rejects.limited)
+        unsent.add_metric(["overflow"], rejects.dropped)
+        yield unsent
         fam = CounterMetricFamily("feed_frames", "WebSocket pushes received, by channel subscribed "
                                   "(\"other\" for any other)", labels=["channel"])
         for channel, n in sorted(frames.items()):

@@ -44,9 +44,10 @@ class FeedService:
         self.metrics = FeedMetrics()
         self.protocol = FeedProtocol(settings.paradex_markets, account=settings.account_token,
                                      book_feed=settings.book_channel, summary=settings.subscribe_summary,
-                                     future_ms=int(settings.venue_clock_skew_s * 1000))
+                                     future_ms=int(settings.venue_clock_skew_s * 1000),
+                                     dlq_per_s=settings.dlq_rate_per_s)
         p = self.protocol
-        self.metrics.attach(lambda: (p.frames, p.counters, p.rejects.counts, p.rejects.filtered))
+        self.metrics.attach(lambda: (p.frames, p.counters, p.rejects))
         self.sink = BusSink(nc, settings.account_token, self.metrics, market_mode=settings.market_data_mode,
                             account_max=settings.account_buffer_max, market_max=settings.market_queue_max,
                             dead_max=settings.dlq_queue_max, publish_timeout_s=settings.publish_timeout_s)
@@ -110,7 +111,8 @@ class FeedService:
                       "dlq": len(sink.dead_lane)},
             "account_events_lost": sink.account_lost, "market_events_dropped": sink.market_dropped,
             "rejected": dict(self.protocol.rejects.counts), "filtered": dict(self.protocol.rejects.filtered),
-            "dead_letters": {"published": sink.dead_published, "dropped": sink.dead_dropped},
+            "dead_letters": {"published": sink.dead_published, "dropped": sink.dead_dropped,
+                             "rate_limited": self.protocol.rejects.limited},
             "failure": None if failure is None else {
                 "kind": failure.kind, "reason": failure.reason, "fix": failure.hint,
                 "retry_in_s": None if retry_at is None else round(max(0.0, retry_at - now), 3)},

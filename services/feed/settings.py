@@ -20,7 +20,8 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     ``ws_max_size``: the largest WebSocket frame accepted (bytes); a larger one closes the
     connection (logged) and the feed reconnects. ``ws_max_queue``: frames websockets buffers
     before it stops reading the socket. Together they bound the memory a peer can make us hold.
-    ``dlq_queue_max``: dead letters waiting to be published (more are counted, not kept).
+    ``dlq_queue_max``: dead letters waiting to be published (more are counted, not kept);
+    ``dlq_rate_per_s``: dead letters made per second at most (a flood is counted, not stored).
     ``venue_clock_skew_s``: how far ahead of our clock a venue timestamp may be.
     ``market_data_stale_s``: ``/healthz`` answers 503 when connected this long without publishing
     any market data (0 = never). ``fatal_retry_s``: the pause after a fatal failure (key, account
@@ -50,6 +51,7 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     ws_max_size: int = 1 << 20
     ws_max_queue: int = 64
     dlq_queue_max: int = 10_000
+    dlq_rate_per_s: float = 1000.0
     venue_clock_skew_s: float = 3600.0
     market_data_stale_s: float = 30.0
     fatal_retry_s: float = 30.0
@@ -61,6 +63,6 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
                           ("task_restart_max", 0)):
             if getattr(self, name) < low:
                 raise ConfigError(f"FEED_{name.upper()}", f"must be >= {low}, got {getattr(self, name)}")
-        for name in ("fatal_retry_s", "venue_clock_skew_s", "task_restart_window_s"):
+        for name in ("fatal_retry_s", "venue_clock_skew_s", "task_restart_window_s", "dlq_rate_per_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"FEED_{name.upper()}", f"must be > 0, got {getattr(self, name)}")

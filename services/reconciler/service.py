@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 
 from services.reconciler.fetch import Limiter, PartFetcher
+from services.reconciler.gate import RecordGate
 from services.reconciler.lookup import Lookups
 from services.reconciler.metrics import ReconcilerMetrics
 from services.reconciler.plan import (
@@ -85,8 +86,11 @@ class ReconcilerService:
         limiter = self.limiter = Limiter(
             TokenBucket(settings.rate_per_s, settings.rate_burst, time.monotonic()),
             on_acquire=lambda purpose: self.metrics.venue_requests.labels(purpose).inc())
-        self.fetcher = PartFetcher(rest, limiter, page_size=settings.page_size, max_pages=settings.max_pages)
-        self.runner = Runner(self.fetcher, Lookups(rest, limiter, timeout_s=settings.part_timeout_s),
+        self.gate = RecordGate(settings.account_token, nc, registry=self.metrics.registry)  # validation
+        self.fetcher = PartFetcher(rest, limiter, page_size=settings.page_size, max_pages=settings.max_pages,
+                                   gate=self.gate)
+        self.runner = Runner(self.fetcher, Lookups(rest, limiter, timeout_s=settings.part_timeout_s,
+                                                   gate=self.gate),
                              self._publish, venue_now_ms=self.venue_now_ms,
                              part_timeout_s=settings.part_timeout_s)
         self.http = HttpServer(settings.http_host, settings.http_port, self.health, self.metrics.registry,

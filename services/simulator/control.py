@@ -9,6 +9,8 @@ Faults (all cleared by ``POST /control/reset``):
 ``PUT/DELETE /control/ws/latency``     WebSocket push delay distribution (order kept)
 ``PUT /control/ws/private``            drop / duplicate / reorder / delay private pushes
                                        (PrivateFaults; ``"channels"`` limits them to those)
+``GET /control/ws/private/dropped``    the private pushes dropped so far (newest 10 000):
+                                       ``{"dropped": [{"at_ms", "channel", "frame"}]}``
 ``PUT /control/ws/freeze``             ``{"frozen": true}``: no pushes while REST goes on
 ``POST /control/ws/book_gap``          ``{"market", "count"}``: skip delta frames (a seq gap)
 ``POST /control/ws/drop``              drop every WebSocket connection, or ``{"conn_id": N}``
@@ -133,6 +135,7 @@ class ControlApp:
             ("PUT", "/ws/private", self.ws_private), ("PUT", "/ws/freeze", self.ws_freeze),
             ("POST", "/ws/book_gap", self.ws_book_gap), ("POST", "/ws/drop", self.ws_drop),
             ("GET", "/ws/connections", self.ws_connections),
+            ("GET", "/ws/private/dropped", self.ws_private_dropped),
             ("POST", "/bust", self.bust), ("PUT", "/balance", self.balance),
             ("PUT", "/system_state", self.system_state), ("PUT", "/synthetic", self.synthetic),
             ("POST", "/synthetic/step", self.synthetic_step), ("POST", "/process", self.process),
@@ -221,6 +224,9 @@ class ControlApp:
             raise VenueError(400, "VALIDATION_ERROR", f"channels must be private ({families}): {unknown}")
         self.faults.private = spec
         return _json({"private": self.faults.private})
+
+    async def ws_private_dropped(self, request: Request) -> Response:
+        return _json({"dropped": list(self.faults.dropped)})
 
     async def ws_freeze(self, request: Request) -> Response:
         self.faults.ws_frozen = (await _body(request, _Freeze)).frozen

@@ -19,6 +19,7 @@ from prometheus_client import generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from services.state.inflight import check_metrics
 from services.state.redis_writer import OUTCOMES
 from shared.bus.subjects import DLQ_STREAM
 from shared.metrics import service_registry
@@ -144,6 +145,16 @@ class StateCollector(Collector):
         for (stream, outcome), n in sorted((known | dict(hub.resumes)).items()):
             resumes.add_metric([stream, outcome], n)
         yield resumes
+        for name, typ, help_, samples in check_metrics(svc.core, svc.inflight, svc.repairs):
+            labels = sorted({k for lab, _ in samples for k in lab})
+            fam: CounterMetricFamily | GaugeMetricFamily
+            if typ == "counter":
+                fam = CounterMetricFamily(name.removesuffix("_total"), help_, labels=labels)
+            else:
+                fam = GaugeMetricFamily(name, help_, labels=labels)
+            for lab, value in samples:
+                fam.add_metric([lab.get(k, "") for k in labels], value)
+            yield fam
         gcw = svc.gc
         collections = CounterMetricFamily("state_gc_collections", "Garbage collections by generation",
                                           labels=["generation"])

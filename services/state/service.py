@@ -30,10 +30,12 @@ from services.state.encode import Encoded, encode, encode_change
 from services.state.gcwatch import GcWatch
 from services.state.horizon import HistoryGap, Horizon
 from services.state.hub import ChangeHub, read_tail
+from services.state.inflight import InflightCheck, run_checks
 from services.state.lease import Lease
 from services.state.marketdata import MarketData
 from services.state.pipeline import WritePipeline
 from services.state.redis_writer import RedisWriter
+from services.state.repairs import RepairCheck
 from services.state.resync import BookResyncer
 from services.state.rewrite import FullRewrite
 from services.state.seqgate import SeqGate
@@ -59,7 +61,8 @@ class StateService:
         self.keys = Keys(settings.account_token)
         self.config = StateConfig(grace_ms=settings.grace_ms, max_trades=settings.max_trades,
                                   retention_ms=settings.retention_ms,
-                                  fill_retention_ms=settings.fill_retention_ms)
+                                  fill_retention_ms=settings.fill_retention_ms,
+                                  settle_ms=settings.settle_ms)
         self.core = StateCore(self.config)
         self.replica = settings.replica
         self.writer = RedisWriter(redis, self.keys, changes_maxlen=settings.changes_maxlen,
@@ -85,6 +88,11 @@ class StateService:
         self.requester = ReconcileRequester(nc, settings.reconcile_coalesce_s)
         self.resync = BookResyncer(nc, settings.paradex_markets, after_s=settings.book_resync_after_s,
                                    min_interval_s=settings.book_resync_min_interval_s)
+        #: timers asking the venue about orders stuck in flight and suspected missed pushes
+        self.inflight = InflightCheck(settings.inflight_threshold_s, settings.inflight_backoff_s,
+                                      settings.inflight_max_attempts)
+        self.repairs = RepairCheck(settings.settle_ms / 1000, settings.repair_backoff_s,
+                                   settings.repair_max_attempts)
         self.consumer: PullConsumer | None = None
         self.dlq_count = 0
         self.account_decode_errors = 0
@@ -157,6 +165,10 @@ class StateService:
                        asyncio.create_task(self._periodic_loop(), name="state-periodic"),
                        asyncio.create_task(self._resync_loop(), name="state-book-resync"),
                        asyncio.create_task(self._watch_lease(), name="state-lease-watch")]
+        if s.checks:
+            self._tasks.append(asyncio.create_task(
+                run_checks(lambda: self.core, (self.inflight, self.repairs), self.requester,
+                           s.checks_interval_s, active=self.lease.valid), name="state-checks"))
         self.started = True
 
     async def stop(self) -> None:

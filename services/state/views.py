@@ -9,6 +9,7 @@ import msgspec
 
 from services.state.encode import body_of
 from services.state.horizon import HistoryGap
+from services.state.inflight import ChecksHealth, checks_health
 
 if TYPE_CHECKING:
     from services.state.service import StateService
@@ -48,6 +49,7 @@ class ShellHealth(msgspec.Struct, kw_only=True):
     lease_ok: bool
     history_gap: HistoryGap | None
     core: Any
+    checks: ChecksHealth | None = None
 
 
 def _age_ms(wall: float, now: float) -> int:
@@ -76,7 +78,8 @@ def health_value(svc: StateService) -> tuple[int, ShellHealth]:
         redis=RedisHealth(written_seq=svc.pipeline.written_seq, rewrites=rw.rewrites,
                           last_rewrite_entities=rw.entities, last_rewrite_s=round(rw.last_s, 3),
                           waits=svc.pipeline.waits, market_data_writer=svc.writer.md_writer),
-        lease_ok=lease_ok, history_gap=svc.history_gap, core=h)
+        lease_ok=lease_ok, history_gap=svc.history_gap, core=h,
+        checks=checks_health(svc.core, svc.inflight, svc.repairs))
     return ans.seq, value
 
 

@@ -20,10 +20,10 @@ short detail. The rules:
 - every market a safe NATS subject token; market data only for a market of ``scope.markets``
   (account records may name any market: a position elsewhere is still our exposure);
 - ``seq_no`` in ``[0, 2**63)``; ids non-empty, printable, at most :data:`MAX_ID_LEN` characters;
-- the timestamps the hub orders by (``created_at``, ``last_updated_at``, ``updated_at``, in ms)
-  from :data:`MIN_TS_MS` (2019-01-01) to ``now_ms + scope.future_ms``; the upper bound is skipped
-  when ``now_ms`` is 0 (no receipt time to compare with). A venue time far in the future would
-  otherwise move the state's retention clock and evict live records.
+- the timestamps the hub orders by (``created_at``, ``last_updated_at``, ``updated_at``, in ms):
+  0 (none given) or from :data:`MIN_TS_MS` (2019-01-01) to ``now_ms + scope.future_ms``; the
+  upper bound is skipped when ``now_ms`` is 0 (no receipt time to compare with). A venue time
+  far in the future would otherwise move the state's retention clock and evict live records.
 
 Sample: ``check(order, Scope(account="0x5e1f..."), now_ms)`` is ``None`` for a good order and
 ``Rejection(reason="non_finite", field="size", detail="NaN")`` for one with size ``"NaN"``.
@@ -242,8 +242,9 @@ def seq(n: int, field: str = "seq_no") -> Rejection | None:
 
 
 def ts(t: int, field: str, now_ms: int, scope: Scope) -> Rejection | None:
-    """A venue time in ms: not before 2019, not after ``now_ms + scope.future_ms`` (when known)."""
-    if t < MIN_TS_MS or (now_ms and t > now_ms + scope.future_ms):
+    """A venue time in ms: 0 (the venue gave none, e.g. an account or book never updated), or not
+    before 2019 and not after ``now_ms + scope.future_ms`` (when known)."""
+    if (t < MIN_TS_MS and t != 0) or (now_ms and t > now_ms + scope.future_ms):
         return Rejection("bad_timestamp", field, _show(t))
     return None
 

@@ -291,6 +291,17 @@ def test_position_change_the_fills_do_not_explain_is_a_missing_fill() -> None:
     assert ("position_fills", "BTC-USD-PERP", False) not in f.suspects()
 
 
+def test_a_rest_correction_the_fills_do_not_explain_asks_for_the_fills() -> None:
+    """A whole venue step lost (fill, order, position pushes): the fast check's position record
+    corrects the position; the fills must be fetched too."""
+    f = Feeder()
+    f(position_ev(position(size="1", ts=T0, seq=1)))
+    f.snapshot("fast", T0 + 5000, position_ev(position(size="1.5", ts=T0 + 10, seq=9), "rest",
+                                              snapshot_id="fast"), parts=("positions",))
+    assert [k for k, _, _ in f.suspects()] == ["position_fills"]
+    assert repair_actions(list(f.core.gaps.suspects.values()))[0].parts == ("fills", "positions")
+
+
 def test_a_busted_fill_is_taken_out_of_the_position_check() -> None:
     from shared.bus import TradebustEvent
     from shared.paradex.models.account import Tradebust

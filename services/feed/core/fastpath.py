@@ -39,11 +39,6 @@ def _sets_then_deletes(flat: Sequence[int]) -> list[int]:
     return sets + deletes
 
 
-def _flat_ok(flat: Sequence[int]) -> bool:
-    """SBE mantissas of one side: no negative price or size, no zero price."""
-    return not flat or (min(flat) >= 0 and 0 not in flat[::2])
-
-
 def _extras_ok(book: LightBook) -> bool:
     """The optional best levels and spread of a JSON book push are valid."""
     for name, best in (("best_bid_api", book.best_bid_api), ("best_ask_api", book.best_ask_api),
@@ -58,6 +53,8 @@ class FastPaths:
     """Book frames: fast paths, sequence checks, gaps and resubscriptions."""
 
     scope: Scope
+    followed: frozenset[str]  # the markets followed (scope.markets)
+    future_ms: int  # scope.future_ms
     markets: tuple[str, ...]
     book_feed: str
     book_channels: frozenset[str]
@@ -71,19 +68,16 @@ class FastPaths:
     _sbe_channels: dict[tuple[type, str], str]
     _sbe: sbe.SbeDecoder
 
-    def _plausible(self, seq: int, ts: int, recv_ns: int) -> bool:
-        now_ms = recv_ns // 1_000_000
-        return 0 <= seq <= MAX_SEQ and ts >= MIN_TS_MS and not (now_ms and ts > now_ms + self.scope.future_ms)
-
     def _fast_json(self, channel: str, book: LightBook, data: Any,
                    recv_ns: int) -> list[Event | Prepared] | None:
         """A book push via :mod:`~shared.paradex.models.fastbook`; None (nothing changed) when
         anything is not plainly valid: the full path decides."""
-        market, kind, ts = book.market, book.update_type, book.last_updated_at
-        markets = self.scope.markets
-        if channel not in self.book_channels or markets is None or market not in markets:
+        market, kind, ts, seq = book.market, book.update_type, book.last_updated_at, book.seq_no
+        if channel not in self.book_channels or market not in self.followed:
             return None
-        if (kind != "d" and kind != "s") or not self._plausible(book.seq_no, ts, recv_ns):
+        now_ms = recv_ns // 1_000_000
+        if (kind != "d" and kind != "s") or seq < 0 or seq > MAX_SEQ or (ts < MIN_TS_MS and ts != 0) or (
+                now_ms and ts > now_ms + self.future_ms):
             return None
         if (book.best_bid_api is not None or book.best_ask_api is not None or book.relative_spread is not None
                 or book.best_bid_interactive is not None or book.best_ask_interactive is not None) \
@@ -120,7 +114,7 @@ class FastPaths:
                 return None
         subject = book_subject(market)  # a followed market: a valid token (Scope.of checked it)
         self.frames[channel] += 1
-        check = self.books.check_flat(market, book.seq_no, kind == "s", bids, asks)
+        check = self.books.check_flat(market, seq, kind == "s", bids, asks)
         if check is APPLIED:
             return [Prepared(subject, book_event_bytes(ts, recv_ns, self.epoch, data), recv_ns)]
         return self._outcome(check, market, recv_ns, lambda: Prepared(
@@ -128,34 +122,32 @@ class FastPaths:
 
     def _fast_sbe(self, fast: FastBook, recv_ns: int) -> list[Event | Prepared] | None:
         """An SBE book frame via :func:`~shared.paradex.sbe.fastbook.fast_book` (which already
-        refused best levels <= 0); None when the full path must decide."""
-        market = fast.market
-        markets = self.scope.markets
-        bids: Sequence[int] = fast.bids
-        asks: Sequence[int] = fast.asks
-        if markets is None or market not in markets or not self._plausible(fast.seq, fast.ts_ms, recv_ns) \
-                or not _flat_ok(bids) or not _flat_ok(asks):
-            return None
+        refused levels and best levels with a price <= 0 or a negative size); None when the full
+        path must decide."""
+        market, seq, ts = fast.market, fast.seq, fast.ts_ms
+        now_ms = recv_ns // 1_000_000
+        if market not in self.followed or seq < 0 or (ts < MIN_TS_MS and ts != 0) or (
+                now_ms and ts > now_ms + self.future_ms):
+            return None  # (an int64 seq is never above MAX_SEQ)
         subject = book_subject(market)
-        self._count_sbe_book(market)
-        if not fast.snapshot:  # size 0 = delete, applied after the sets (as the model's lists are)
-            if 0 in bids[1::2]:
-                bids = _sets_then_deletes(bids)
-            if 0 in asks[1::2]:
-                asks = _sets_then_deletes(asks)
-        check = self.books.check_flat(market, fast.seq, fast.snapshot, bids, asks)
-        if check is APPLIED:
-            return [Prepared(subject, book_event_bytes(fast.ts_ms, recv_ns, self.epoch, fast.json), recv_ns)]
-        return self._outcome(check, market, recv_ns, lambda: Prepared(
-            subject, book_event_bytes(fast.ts_ms, recv_ns, self.epoch, fast.json), recv_ns))
-
-    def _count_sbe_book(self, market: str) -> None:
+        self._sbe.decoded += 1
         key = (BookUpdate, market)
         channel = self._sbe_channels.get(key)
         if channel is None:
             channel = self._sbe_channels[key] = book_channel(market, self.book_feed)
         self.frames[channel] += 1
-        self._sbe.decoded += 1
+        bids: Sequence[int] = fast.bids
+        asks: Sequence[int] = fast.asks
+        if not fast.snapshot:  # size 0 = delete, applied after the sets (as the model's lists are)
+            if 0 in bids[1::2]:
+                bids = _sets_then_deletes(bids)
+            if 0 in asks[1::2]:
+                asks = _sets_then_deletes(asks)
+        check = self.books.check_flat(market, seq, fast.snapshot, bids, asks)
+        if check is APPLIED:
+            return [Prepared(subject, book_event_bytes(ts, recv_ns, self.epoch, fast.json), recv_ns)]
+        return self._outcome(check, market, recv_ns, lambda: Prepared(
+            subject, book_event_bytes(ts, recv_ns, self.epoch, fast.json), recv_ns))
 
     def to_event(self, data: object, recv_ns: int) -> Event | None:
         """The bus event of a validated record."""

@@ -54,9 +54,11 @@ class FeedProtocol(FastPaths):
     markets followed (market data of any other market is refused)."""
 
     def __init__(self, markets: Iterable[str], *, account: str, book_feed: str = "deltas",
-                 summary: bool = True, future_ms: int = FUTURE_MS) -> None:
+                 summary: bool = True, future_ms: int = FUTURE_MS, dlq_per_s: float = 1000.0) -> None:
         self.markets = tuple(markets)
         self.scope = Scope.of(account, self.markets, future_ms)
+        self.followed = frozenset(self.markets)
+        self.future_ms = future_ms
         self.book_feed = book_feed
         self.channels = all_channels(self.markets, book_feed, summary)
         self.channel_set = frozenset(self.channels)
@@ -69,7 +71,7 @@ class FeedProtocol(FastPaths):
         self.jwt = ""
         self.frames: Counter[str] = Counter()  # by channel we subscribed, else OTHER
         self.counters: Counter[str] = Counter()  # decode_errors, rpc_errors, gaps, ...
-        self.rejects = Rejects()
+        self.rejects = Rejects(dlq_per_s=dlq_per_s)
         self._sbe = sbe.SbeDecoder()
         self._sbe_channels: dict[tuple[type, str], str] = {}
 

@@ -135,6 +135,15 @@ class StateCore(Queries, MarketHandlers, Detection):
             TradeEvent: self._trade, SummaryEvent: self._summary, FundingEvent: self._funding,
         }
 
+    def reconfigure(self, config: StateConfig) -> None:
+        """Take the service's current tunables (a restored checkpoint carries the old ones)."""
+        self.config = config
+        self.max_trades = config.max_trades
+        self.retention.order_ms, self.retention.fill_ms = config.retention_ms, config.fill_retention_ms
+        self.orders.settle_ns = config.grace_ms * 1_000_000
+        self.gaps.settle_ns = config.settle_ms * 1_000_000
+        self.gaps.rebuild_queue()
+
     def dump(self) -> bytes:
         """Deterministic checkpoint bytes (see :mod:`services.state.core.codec`)."""
         from services.state.core.codec import dump
