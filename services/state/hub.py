@@ -123,25 +123,32 @@ class ChangeHub:
             self.seq, self.idx = seq, END
             self.floor = seq
 
-    def seed(self, newest_first: Sequence[TailEntry], restored_seq: int) -> int:
+    def seed(self, newest_first: Sequence[TailEntry], restored_seq: int, redis_seq: int | None) -> int:
         """Fill the account buffer from the Redis change stream's tail (``XREVRANGE`` order).
 
-        ``restored_seq``: where the service's own replay starts. The tail helps only when it
-        reaches that far (else the changes between are in neither place); nor does anything before a
-        full rewrite of the account (a ``resync`` entry). Returns the frames kept.
+        ``restored_seq``: where the service's own replay starts; ``redis_seq``: what
+        ``pdx:<account>:seq`` says Redis reflects (every change up to it is in the stream: events
+        after the last entry made no change). The tail helps only when Redis reaches the replay's
+        start (else the changes between are in neither place); nor does anything before a full
+        rewrite of the account (a ``resync`` entry). Returns the frames kept.
         """
+        if redis_seq is None or redis_seq < restored_seq:
+            self.start_at(restored_seq)
+            return 0
         # A "resync" entry marks a full rewrite after Redis lost data: what precedes it is
         # incomplete. Keep it as the oldest group (dropped, its seq the floor).
         cut = next((i for i, e in enumerate(newest_first) if e.kind == "resync"), None)
         if cut is not None:
             newest_first = newest_first[:cut + 1]
         entries, oldest = dedupe_tail(newest_first)
-        if not entries or entries[-1][0].seq < restored_seq:
+        if not entries:
             self.start_at(restored_seq)
             return 0
         for e, i in entries:
             ch = Encoded("account", e.kind, e.key, e.seq, e.value, e.value == b"null", None)
             self._append_account(ch, e.seq, i)
+        if redis_seq > self.seq:  # events after the last change changed nothing: all seen
+            self.seq, self.idx = redis_seq, END
         self.floor = oldest
         return len(entries)
 

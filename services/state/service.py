@@ -307,12 +307,15 @@ class StateService:
 
     async def _seed_hub(self, restored_seq: int) -> None:
         """Let SSE clients resume across a restart: the hub's buffer from the Redis change stream."""
+        redis_seq: int | None = None
         try:
+            raw = await self.redis.get(self.keys.seq)
+            redis_seq = int(raw) if raw is not None else None
             tail = await read_tail(self.redis, self.keys.changes, self.settings.sse_replay_max)
         except Exception as exc:  # Redis down: clients older than the checkpoint get a reset
             log.warning("SSE replay buffer not seeded from %s: %r", self.keys.changes, exc)
-            tail = []
-        kept = self.hub.seed(tail, restored_seq)
+            tail, redis_seq = [], None
+        kept = self.hub.seed(tail, restored_seq, redis_seq)
         log.info("SSE replay buffer: %d changes from Redis, resumable after account seq %d", kept,
                  self.hub.floor)
 

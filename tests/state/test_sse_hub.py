@@ -215,7 +215,7 @@ async def test_a_restarted_hub_seeded_from_redis_serves_a_client_of_the_old_one_
     assert client_last.startswith("a:7.0,")
 
     new = ChangeHub()  # restarted from a checkpoint at seq 4: it replays 5.. and publishes again
-    assert new.seed(list(reversed(stream)), restored_seq=4) == 18  # group 1 dropped (maybe cut)
+    assert new.seed(list(reversed(stream)), restored_seq=4, redis_seq=10) == 18  # group 1 dropped (maybe cut)
     start = new.subscribe(resume=parse_event_id(client_last))
     for seq in range(5, 13):
         new.publish([acc(seq, f"o{seq}"), acc(seq, f"p{seq}", "position")])
@@ -225,17 +225,29 @@ async def test_a_restarted_hub_seeded_from_redis_serves_a_client_of_the_old_one_
     assert new.resumes[("market", "snapshot")] == 1
 
 
+async def test_a_checkpoint_past_the_last_change_is_reached_when_redis_seq_says_so() -> None:
+    """Events after the last change (snapshot markers, checks) changed nothing: the checkpoint may
+    be past the newest entry while Redis still reflects everything up to it."""
+    hub = ChangeHub()
+    assert hub.seed([T(5, "b"), T(4, "a"), T(3, "z")], restored_seq=9, redis_seq=9) == 2
+    start = hub.subscribe(resume=Cursor(4, 0, "ab", 0))
+    assert start.preamble == b"" and keys(frames(start.replay)) == [("b", 5)]
+    hub.publish([acc(8, "old"), acc(10, "new")])  # 8 <= 9: replayed from the checkpoint, seen
+    assert keys(frames(drain(start.subscriber.queue))) == [("new", 10)]
+    assert ChangeHub().seed([T(5, "b"), T(4, "a")], restored_seq=9, redis_seq=None) == 0
+
+
 async def test_seed_stops_at_a_full_rewrite_of_redis() -> None:
     hub = ChangeHub()
     tail = [T(9, "c"), T(8, "b"), TailEntry(7, "resync", "redis", b"{}"), T(5, "a"), T(3, "z")]
-    assert hub.seed(tail, restored_seq=6) == 2
+    assert hub.seed(tail, restored_seq=6, redis_seq=9) == 2
     assert hub.floor == 7 and [f.pos for f in hub.account] == [(8, 0), (9, 0)]
     assert frames([hub.subscribe(resume=Cursor(5, END, "ab", 0)).preamble])[0]["event"] == "reset"
 
 
 async def test_seed_that_does_not_reach_the_checkpoint_is_not_used() -> None:
     hub = ChangeHub()
-    assert hub.seed([T(3, "a"), T(2, "b")], restored_seq=10) == 0
+    assert hub.seed([T(3, "a"), T(2, "b")], restored_seq=10, redis_seq=3) == 0
     assert hub.floor == 10
     assert frames([hub.subscribe(resume=Cursor(5, 0, "ab", 0)).preamble])[0]["event"] == "reset"
     assert hub.subscribe(resume=Cursor(10, END, "ab", 0)).preamble == b""
