@@ -42,6 +42,7 @@ from services.commands.core.place import API_BATCH_MAX
 from services.commands.core.strategies import Strategies, Strategy
 from services.commands.metrics import Metrics
 from services.commands.store import StoreUnavailable
+from shared.apidocs import install_docs
 
 log = logging.getLogger("commands.api")
 T = TypeVar("T")
@@ -193,11 +194,13 @@ def build_app(
     ) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             async def endpoint(request: Request) -> Response:
-                metrics.requests.labels(name).inc()
                 s = strategies.authenticate(request.headers.get("authorization"))
                 if s is None:
-                    return respond(UNAUTHORIZED)
-                return await guarded(lambda: fn(s, request), name)
+                    resp = respond(UNAUTHORIZED)
+                else:
+                    resp = await guarded(lambda: fn(s, request), name)
+                metrics.requests.labels(name, str(resp.status_code)).inc()
+                return resp
 
             app.add_api_route(
                 path,
@@ -320,4 +323,5 @@ def build_app(
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    install_docs(app, "paradex-hub commands API")  # Swagger UI from local files (works offline)
     return ArrivalStamp(app)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import Counter, Histogram
+
+from shared.metrics import service_registry
 
 VENUE_CODES = frozenset(
     {
@@ -45,8 +47,9 @@ class Metrics:
     """Counters of outcomes and the added-latency histogram."""
 
     def __init__(self) -> None:
-        r = self.registry = CollectorRegistry()
-        self.requests = Counter("commands_requests", "HTTP command requests", ["endpoint"], registry=r)
+        r = self.registry = service_registry()
+        self.requests = Counter("commands_requests", "HTTP command requests by endpoint and answer status",
+                                ["endpoint", "status"], registry=r)
         self.accepted = Counter("commands_orders_accepted", "orders the venue accepted", registry=r)
         self.rejected = Counter("commands_orders_rejected", "venue rejections", ["code"], registry=r)
         self.refused = Counter(

@@ -26,10 +26,10 @@ from services.state.checkpoint import load_for_replica, save_checkpoint
 from services.state.consumer import PullConsumer, bind_durable
 from services.state.core import Action, StateConfig, StateCore
 from services.state.core.codec import DumpCache
-from services.state.encode import Encoded, encode_change
+from services.state.encode import Encoded, encode, encode_change
 from services.state.gcwatch import GcWatch
 from services.state.horizon import HistoryGap, Horizon
-from services.state.hub import ChangeHub
+from services.state.hub import ChangeHub, read_tail
 from services.state.inflight import InflightCheck, run_checks
 from services.state.lease import Lease
 from services.state.marketdata import MarketData
@@ -70,7 +70,7 @@ class StateService:
                                   md_changes_maxlen=settings.md_changes_maxlen,
                                   recent_fills_max=settings.recent_fills_max,
                                   md_lease_ms=int(max(5.0, 10 * settings.md_flush_interval_s) * 1000))
-        self.hub = ChangeHub(settings.sse_queue_max)
+        self.hub = ChangeHub(settings.sse_queue_max, settings.sse_replay_max)
         self.rewrite = FullRewrite(redis, self.keys, changes_maxlen=settings.changes_maxlen,
                                    recent_fills_max=settings.recent_fills_max, chunk=settings.rewrite_chunk)
         self.pipeline = WritePipeline(self.writer, self.hub, rewrite=self.rewrite, core=lambda: self.core,
@@ -111,6 +111,7 @@ class StateService:
         self.market = MarketData(lambda: self.core, self.writer, self.hub, self._dead_letter,
                                  book_depth=settings.book_depth,
                                  flush_interval_s=settings.md_flush_interval_s)
+        self.hub.market_snapshot = self._market_snapshot
         self._market_sub: Any = None
         self._tasks: list[asyncio.Task[None]] = []
         self.started = False
@@ -154,6 +155,7 @@ class StateService:
             await self.nc.flush(timeout=2)
         await self.resync.request(s.paradex_markets,
                                   "state_restored" if restored is not None else "state_start")
+        await self._seed_hub(after)
         self.pipeline.start(after)
         self.seq_gate.advance(after)
         self.consumer = PullConsumer(self.nc, ACCOUNT_STREAM, s.durable, self._on_batch,
@@ -290,6 +292,34 @@ class StateService:
             await self.nc.publish(dlq_subject("state"), data, headers=headers)
         except Exception as exc:
             log.error("DLQ publish failed: %r", exc)
+
+    def _market_snapshot(self) -> list[Encoded]:
+        """The current value of every market key, as changes (an SSE client from another epoch)."""
+        core = self.core
+        tables: list[tuple[str, dict[str, Any]]] = [
+            ("book", core.books), ("bbo", core.books), ("venue_bbo", core.bbo), ("trade", core.trades),
+            ("summary", core.summary), ("funding", core.funding)]
+        keys = [(kind, m) for kind, table in tables for m in sorted(table)]
+        out = []
+        for kind, market in keys:
+            value = self.market.value(kind, market)
+            if value is not None:
+                out.append(Encoded("market", kind, market, core.market_seq, encode(value), False, None))
+        return out
+
+    async def _seed_hub(self, restored_seq: int) -> None:
+        """Let SSE clients resume across a restart: the hub's buffer from the Redis change stream."""
+        redis_seq: int | None = None
+        try:
+            raw = await self.redis.get(self.keys.seq)
+            redis_seq = int(raw) if raw is not None else None
+            tail = await read_tail(self.redis, self.keys.changes, self.settings.sse_replay_max)
+        except Exception as exc:  # Redis down: clients older than the checkpoint get a reset
+            log.warning("SSE replay buffer not seeded from %s: %r", self.keys.changes, exc)
+            tail, redis_seq = [], None
+        kept = self.hub.seed(tail, restored_seq, redis_seq)
+        log.info("SSE replay buffer: %d changes from Redis, resumable after account seq %d", kept,
+                 self.hub.floor)
 
     def _after_rewrite(self, seq: int) -> None:
         """Redis was rewritten as of ``seq``: its checkpoint and market data went with the loss."""

@@ -282,14 +282,16 @@ async def process_system(nats_url: str, redis_url: str, tmp: Path, *, sim: Mappi
     ps.add("simulator", "services.simulator", control_port, {
         **fast.get("sim", {}), "SIM_REST_PORT": str(rest_port), "SIM_WS_PORT": str(ws_port),
         "SIM_CONTROL_PORT": str(control_port), **(sim or {})})
-    ps.add("state", "services.state", free_port(), {**fast.get("state", {}), **(state or {})})
+    commands_port = free_port()
+    ps.add("state", "services.state", free_port(), {
+        **fast.get("state", {}), "STATE_COMMANDS_URL": f"http://127.0.0.1:{commands_port}", **(state or {})})
     ps.procs["state"].env["STATE_HTTP_PORT"] = str(ps.procs["state"].port)
     ps.add("reconciler", "services.reconciler", free_port(), {**fast.get("reconciler", {}),
                                                               **(reconciler or {})})
     ps.procs["reconciler"].env["RECONCILER_HTTP_PORT"] = str(ps.procs["reconciler"].port)
     ps.add("feed", "services.feed", free_port(), {**fast.get("feed", {}), **(feed or {})})
     ps.procs["feed"].env["FEED_HTTP_PORT"] = str(ps.procs["feed"].port)
-    ps.add("commands", "services.commands", free_port(), {
+    ps.add("commands", "services.commands", commands_port, {
         **fast.get("commands", {}), "COMMANDS_STRATEGIES": json.dumps(strategies or STRATEGIES),
         **(commands or {})})
     ps.procs["commands"].env["COMMANDS_HTTP_PORT"] = str(ps.procs["commands"].port)
