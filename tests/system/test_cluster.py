@@ -22,6 +22,8 @@ from typing import Any
 
 import httpx
 import pytest
+from nats.errors import NoRespondersError
+from nats.js.errors import ServiceUnavailableError
 
 from shared.bus import decode_event, kind_of
 from shared.bus import subjects as sj
@@ -60,7 +62,18 @@ async def _stream_account_events(url: str, account: str) -> list[tuple[int, str,
     nc = await bus_connect(url, name="test-cluster-reader", max_reconnect_attempts=5)
     try:
         js = nc.jetstream()
-        sub = await js.pull_subscribe(sj.account_filter(account), stream=sj.ACCOUNT_STREAM)
+        # Right after a node rejoins, the meta leader may answer "no responders" for a moment:
+        # creating the reader's consumer is retried (a read-only test helper; the services have
+        # their own reconnect logic, which is what the test judges).
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                sub = await js.pull_subscribe(sj.account_filter(account), stream=sj.ACCOUNT_STREAM)
+                break
+            except (ServiceUnavailableError, TimeoutError, NoRespondersError):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
         out: list[tuple[int, str, Any]] = []
         while True:
             try:
