@@ -34,6 +34,7 @@ from services.commands.transport import RestTransport
 from services.commands.venue import VenueView
 from services.commands.watch import OrderWatch
 from shared.bus import EventPublisher
+from shared.bus.gate import RecordGate
 from shared.paradex.models.account import Order
 from shared.paradex.rest import ParadexRest, RestTimeouts
 from shared.rediskeys import Keys
@@ -88,7 +89,8 @@ class CommandsService:
         self.watch = OrderWatch(self.nc, s.account_token)
         await self.watch.start()
         outbox = Outbox(EventPublisher(self.js, s.account_token, timeout_s=s.publish_timeout_s), self.nc)
-        transport = RestTransport(self.rest)
+        gate = RecordGate("commands", s.account_token, self.nc, registry=self.metrics.registry)
+        transport = RestTransport(self.rest, gate)
         budget = LocalBudget(s.rate_per_s, s.rate_burst)
         ownership = Ownership(store, self.exposure)
         self.pipeline = PlacePipeline(

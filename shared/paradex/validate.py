@@ -51,6 +51,7 @@ from shared.paradex.models.market_data import (
     OrderBook,
     Trade,
 )
+from shared.paradex.models.rest import CancelOrderResult
 
 Reason = Literal[
     "bad_json", "bad_schema", "bad_sbe", "unknown_channel", "non_finite", "out_of_range", "negative",
@@ -83,6 +84,7 @@ LIQUIDITY = frozenset({"TAKER", "MAKER"})
 POSITION_STATUSES = frozenset({"OPEN", "CLOSED"})
 POSITION_SIDES = frozenset({"LONG", "SHORT"})
 BOOK_UPDATE_TYPES = frozenset({"s", "d"})
+CANCEL_STATUSES = frozenset({"QUEUED_FOR_CANCELLATION", "ALREADY_CLOSED", "NOT_FOUND"})
 
 
 class Rejection(NamedTuple):
@@ -460,10 +462,17 @@ def _orderbook(b: OrderBook, s: Scope, now: int) -> Rejection | None:
     return bad
 
 
+def _cancel_result(c: CancelOrderResult, s: Scope, now: int) -> Rejection | None:
+    return (enum(c.status, CANCEL_STATUSES, "status") or ident(c.id, "id", required=False)
+            or ident(c.client_id, "client_id", required=False)
+            or (account(c.account, s) if c.account else None)
+            or (market(c.market, s, market_data=False) if c.market else None))
+
+
 _CHECKS: dict[type, Callable[[Any, Scope, int], Rejection | None]] = {
     Order: _order, Fill: _fill, Position: _position, Account: _account, Balance: _balance,
     BalanceEvent: _balance_event, Tradebust: _tradebust, BookUpdate: _book, Bbo: _bbo, Trade: _trade,
-    MarketSummary: _summary, FundingData: _funding, OrderBook: _orderbook,
+    MarketSummary: _summary, FundingData: _funding, OrderBook: _orderbook, CancelOrderResult: _cancel_result,
 }
 RECORD_TYPES: Final[tuple[type, ...]] = tuple(_CHECKS)
 
