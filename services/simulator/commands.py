@@ -52,7 +52,7 @@ def _engine_order(req: OrderRequest) -> EngineOrder:
     return EngineOrder(
         market=req.market, side=req.side, type=req.type, size=req.size, price=req.price,
         instruction=req.instruction, client_id=req.client_id or "", flags=tuple(req.flags),
-        stp=req.stp or "", signature_timestamp=req.signature_timestamp,
+        stp=req.stp or "", signature_timestamp=req.signature_timestamp, trigger_price=req.trigger_price,
     )
 
 
@@ -104,14 +104,16 @@ def modify(venue: Venue, account: str, now_ms: int, order_id: str, req: ModifyOr
             raise VenueError(400, "INVALID_ORDER_SIGNATURE", str(exc)) from exc
         _check_signature(venue, account, msg, req.signature)
     view = venue.exchange.modify(account, order_id, side=req.side, type=req.type, size=req.size,
-                                 price=req.price, now_ms=now_ms, market=req.market)
+                                 price=req.price, now_ms=now_ms, market=req.market,
+                                 trigger_price=req.trigger_price)
     venue.schedule_process()
     order = venue.rest_order(view)
     filled = view.size - view.remaining_size
     info = RequestInfo(id=str(venue.next_rest_seq()), request_type="MODIFY_ORDER", status="PENDING",
                        message="")
+    trigger = order.trigger_price if req.trigger_price is None else str(req.trigger_price)
     return msgspec.structs.replace(order, size=req.size, price=req.price, remaining_size=req.size - filled,
-                                   request_info=info)
+                                   trigger_price=trigger, request_info=info)
 
 
 def cancel(venue: Venue, account: str, now_ms: int, order_id: str | None = None, *,

@@ -7,9 +7,14 @@ public key derived from the key, so the same environment drives the hub and its 
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
+
+import msgspec
 
 from shared.config import SIM_CONTROL_PORT, SIM_REST_PORT, SIM_WS_PORT, CommonSettings
+
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
 
 
 class SimSettings(CommonSettings, frozen=True, kw_only=True):
@@ -43,6 +48,15 @@ class SimSettings(CommonSettings, frozen=True, kw_only=True):
     #: Summary/funding pushes when the synthetic driver is off (it publishes its own when on).
     summary_interval_ms: int = 1000
     batch_max: int = 10
+    # Venue schedule (Exchange.advance): funding accrual, TWAP children, payments, health checks.
+    #: Tick of the schedule (0: only when the control API moves or runs time).
+    schedule_interval_ms: NonNegative = 1000
+    #: Every open position pays its accrued funding this often (0: only at fills).
+    funding_payment_interval_ms: NonNegative = 3_600_000
+    #: Accounts below maintenance margin are liquidated this often (0: never automatically).
+    health_check_interval_ms: NonNegative = 5_000
+    #: Liquidation penalty as a fraction of the maintenance margin (docs: 70 %).
+    liquidation_fee: Fraction = 0.7
     # WebSocket
     ping_interval_s: float = 55.0
     pong_timeout_s: float = 5.0

@@ -21,24 +21,30 @@ from .engine import VenueEvent, convert
 _PLANS: dict[type, tuple[tuple[tuple[str, Any], ...], tuple[str, ...]]] = {}
 
 
-def _holds_struct(t: msgspec.inspect.Type) -> bool:
+def _struct_types(t: msgspec.inspect.Type) -> list[type]:
+    """The model classes a field type may hold (through unions, lists, tuples, dicts); ``object``
+    for an unknown type (``Any``, a generic's parameter), which must be checked at run time."""
     if isinstance(t, msgspec.inspect.StructType):
-        return True
+        return [t.cls]
+    if isinstance(t, msgspec.inspect.AnyType):
+        return [object]
     if isinstance(t, msgspec.inspect.UnionType):
-        return any(_holds_struct(x) for x in t.types)
+        return [c for x in t.types for c in _struct_types(x)]
     if isinstance(t, msgspec.inspect.ListType | msgspec.inspect.VarTupleType):
-        return _holds_struct(t.item_type)
+        return _struct_types(t.item_type)
     if isinstance(t, msgspec.inspect.TupleType):
-        return any(_holds_struct(x) for x in t.item_types)
+        return [c for x in t.item_types for c in _struct_types(x)]
     if isinstance(t, msgspec.inspect.DictType):
-        return _holds_struct(t.value_type)
-    return False
+        return _struct_types(t.value_type)
+    return []
 
 
 def _plan(cls: type) -> tuple[tuple[tuple[str, Any], ...], tuple[str, ...]]:
-    """(fields whose non-None default msgspec would omit, fields that may hold models)."""
+    """(fields whose non-None default msgspec would omit, fields holding models that may need
+    the same check). Both empty: msgspec already writes every field of the whole tree."""
     plan = _PLANS.get(cls)
     if plan is None:
+        _PLANS[cls] = ((), ())  # provisional, for self-referencing models
         info = msgspec.inspect.type_info(cls)
         assert isinstance(info, msgspec.inspect.StructType)
         risky: list[tuple[str, Any]] = []
@@ -48,7 +54,8 @@ def _plan(cls: type) -> tuple[tuple[tuple[str, Any], ...], tuple[str, ...]]:
                     risky.append((f.name, f.default_factory()))
                 elif f.default is not msgspec.NODEFAULT and f.default is not None:
                     risky.append((f.name, f.default))
-        nested = tuple(f.name for f in info.fields if _holds_struct(f.type))
+        nested = tuple(f.name for f in info.fields
+                       if any(c is object or _plan(c) != ((), ()) for c in _struct_types(f.type)))
         plan = _PLANS[cls] = (tuple(risky), nested)
     return plan
 
@@ -59,7 +66,10 @@ def _needs_rebuild(obj: Any) -> bool:
         for name, default in risky:
             if getattr(obj, name) == default:
                 return True
-        return any(_needs_rebuild(getattr(obj, name)) for name in nested)
+        for name in nested:
+            if _needs_rebuild(getattr(obj, name)):
+                return True
+        return False
     if isinstance(obj, list | tuple):
         return any(_needs_rebuild(x) for x in obj)
     if isinstance(obj, dict):
@@ -81,8 +91,9 @@ def _rebuild(obj: Any) -> Any:
 def complete(obj: Any) -> Any:
     """``obj`` (a model, or lists/dicts of models) with every non-``None`` field, recursively.
 
-    Returns ``obj`` itself when msgspec would already write every such field (the usual case: a
-    check of the few fields whose default is not None), else an equivalent dict.
+    Returns ``obj`` itself when msgspec would already write every such field (the usual case:
+    decided per model class once, then a check of the few fields whose default is not None),
+    else an equivalent dict.
     """
     return _rebuild(obj) if _needs_rebuild(obj) else obj
 

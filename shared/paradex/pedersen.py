@@ -47,6 +47,7 @@ _LOW_BITS = 248
 _LOW_MASK = (1 << _LOW_BITS) - 1
 _FIXED_CACHE_MAX = 1024
 _P = stark.FIELD_PRIME
+_GP = gmpy2.mpz(stark.FIELD_PRIME)
 
 
 class Backend(Protocol):
@@ -107,10 +108,11 @@ class PythonBackend:
     def _right(self, start: stark.Jacobian, b: int, tables: tuple[stark.FixedBaseTable, ...]) -> int:
         _check(b)
         acc = tables[2].accumulate(b & _LOW_MASK, start)
-        point = stark.to_affine(tables[3].accumulate(b >> _LOW_BITS, acc))
-        if point is None:  # P0 is not in the span of P1..P4 with these bounds (cairo-lang asserts it)
+        x, _, z = tables[3].accumulate(b >> _LOW_BITS, acc)
+        if z == 0:  # P0 is not in the span of P1..P4 with these bounds (cairo-lang asserts it)
             raise ArithmeticError("pedersen hash reached the point at infinity")
-        return point[0]
+        zinv = gmpy2.invert(z, _GP)
+        return int(x * zinv * zinv % _GP)  # the affine x alone: y is never needed
 
     def hash(self, a: int, b: int) -> int:
         tables = self._tables or self._build()

@@ -21,6 +21,10 @@ class Proxy:
         self._writers: set[asyncio.StreamWriter] = set()
 
     @property
+    def listening(self) -> bool:
+        return self._server is not None
+
+    @property
     def url(self) -> str:
         """``target_url`` with the proxy's port."""
         return urlunsplit(self._parts._replace(netloc=f"127.0.0.1:{self.port}"))

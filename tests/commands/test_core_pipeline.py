@@ -15,7 +15,7 @@ from services.commands.core import answers, place
 from services.commands.core.exposure import ExposureBook, OrderRecord
 from services.commands.core.messages import CommandReply, PlaceOrder, encode_body
 from services.commands.core.outcome import Accepted, Rejected, Unknown, match_batch
-from services.commands.core.risk import LiveOrder
+from services.commands.core.risk import Exposure, LiveOrder
 from services.commands.core.strategies import Strategy
 from shared.paradex.models.account import Order
 from shared.paradex.models.reference import Market
@@ -68,15 +68,15 @@ def test_plan_refuses_everything_while_the_kill_switch_is_on() -> None:
 
 def test_within_limits_counts_earlier_items_and_reserved_orders_against_later_ones() -> None:
     items, _ = place.plan([order(size="0.02", cid=c) for c in "abcd"], list("abcd"), CTX)
-    passed, refused = place.within_limits(MM, items, CTX_EXPOSURE())
+    passed, refused = place.within_limits(MM, items, fresh_exposure())
     assert [i.client_id for i in passed] == ["a", "b"]  # 0.02 + 0.02 <= 0.05 < 0.06
     assert {getattr(a.body, "error", "") for a in refused.values()} == {"POSITION_LIMIT"}
     reserved = [LiveOrder("x", M, "BUY", D("0.04"), "other")]
-    passed, _ = place.within_limits(MM, items, CTX_EXPOSURE(), reserved)
+    passed, _ = place.within_limits(MM, items, fresh_exposure(), reserved)
     assert passed == []  # 0.04 reserved elsewhere + 0.02 > 0.05
 
 
-def CTX_EXPOSURE():  # a fresh exposure each time
+def fresh_exposure() -> Exposure:
     return ExposureBook().exposure
 
 
@@ -256,3 +256,12 @@ def test_number_rules_and_order_ids() -> None:
     assert check_order_id("1681462103821101699438490000") is None
     for x in ("", "1" * 65, "12a", "?market=X", "1\x00", "\uff11\uff12"):  # full-width: not digits
         assert check_order_id(x) is not None, x
+
+
+def test_an_order_the_view_shows_before_its_owner_is_known_still_counts_for_its_owner() -> None:
+    book = ExposureBook()
+    book.apply("order", "client:x", 1, rec("x"))  # shown by the state, owner not learnt yet
+    reserved = [LiveOrder("x", M, "BUY", D("0.01"), "mm")]  # another replica's reservation
+    assert book.exposure.open_orders("mm", M, reserved) == 1
+    book.set_owners({"x": "mm"})
+    assert book.exposure.open_orders("mm", M, reserved) == 1  # counted once

@@ -70,7 +70,7 @@ async def test_a_repair_does_not_wait_behind_a_hanging_full_run(
 async def test_fast_check_runs_every_fast_interval_with_the_four_cheap_parts(
         simulator: SimHandle, start_reconciler: RecFactory) -> None:
     rec = await start_reconciler(simulator, run_at_startup=False, fast_interval_s=0.3)
-    await until(lambda: len(started(rec)) >= 3, 10, "three fast checks")
+    await until(lambda: len(rec.service.reports) >= 3, 10, "three fast checks done")
     fast = started(rec)
     assert all(m.reason == "fast_check" for m in fast)
     assert all(m.parts == ("open_orders", "positions", "account", "balances") for m in fast)

@@ -35,6 +35,7 @@ CHANNELS = {
     "account": "/account",
     "balance_events": "/balance_events",
     "tradebusts": "/tradebusts",
+    "funding_payments.BTC-USD-PERP": "/funding_payments.{market_symbol}",
 }
 
 
@@ -62,6 +63,10 @@ async def test_every_pushed_channel_matches_its_asyncapi_payload(simulator_facto
         async with sim.client() as control:
             resp = await control.post(sim.control_url + "/bust", json={"fill_id": fill["id"]})
             assert resp.status_code == 200
+            await c.post("/orders", json=sim.order("BUY", "0.01", str(sim.best()[1])))  # a position...
+            sim.venue.process_now()
+            resp = await control.post(sim.control_url + "/time/advance", json={"ms": 3_600_000})
+            assert resp.status_code == 200  # ...that pays funding an hour later
         sim.venue.step_synthetic(5)
         await ws.quiet(0.3)
     walker = SchemaWalker(load_spec("asyncapi.yaml"), "#/components/schemas/")

@@ -187,7 +187,7 @@ def test_modify_untriggered_moves_its_trigger_and_size() -> None:
     assert fired[0].status is Status.OPEN
 
 
-def test_a_triggered_market_stop_cannot_be_modified_and_a_new_one_not_before_its_risk_step() -> None:
+def test_a_stop_is_modifiable_only_after_its_risk_step_and_with_its_own_type() -> None:
     ex = exchange()
     book(ex)
     view = ex.submit_order("u", stop("STOP_MARKET", "SELL", "0.1", "64900"), 1_000)

@@ -12,7 +12,10 @@ import pytest
 
 from services.simulator.identity import account_address
 from shared.paradex.signer import OrderSigner
+from tests.paradex.reference import backend, n, vectors
 from tests.simfixture import SimHandle
+
+__all__ = ["backend"]  # the address is a Pedersen chain: checked on every backend present
 
 
 @pytest.mark.parametrize(("public_key", "expected"), [
@@ -20,8 +23,10 @@ from tests.simfixture import SimHandle
     (0x1234567, "0x37afaf5c50f41bddf2d58471b593c0fdacfa41aaeecc8832d12b15e876ed6b1"),
     (2**250 + 12345, "0x2e8c004271c119cc8d86a9c6256eeeef576ebae8f30b79cd873dc362037a904"),
 ])
-def test_account_address_is_the_paraclear_proxy_address(public_key: int, expected: str) -> None:
+def test_account_address_is_the_paraclear_proxy_address(public_key: int, expected: str, backend: str) -> None:
     assert account_address(public_key) == expected
+    committed = [[c[0], hex(n(c[1]))] for c in vectors()["account_addresses"]["cases"]]
+    assert [hex(public_key), expected] in committed  # the same starknet-py values, both ways
 
 
 async def test_onboarding_check_derives_the_address_of_an_unknown_key(simulator: SimHandle) -> None:

@@ -35,8 +35,8 @@ def test_every_engine_event_encodes_in_every_sbe_version() -> None:
     for step in range(400):
         now += 50
         events: list[VenueEvent] = list(market.step(now))
-        for name in ex.markets:
-            ex.accrue_funding(name, 3_600_000 * (step % 7 + 1))  # index grows with ~28 decimals
+        for name in ex.markets:  # the engine accrues on a 1e-8 grid: force ~28 decimals here
+            ex.funding_index[name] += Decimal(3_600_000 * (step % 7 + 1)) / 7 ** (step % 5 + 20)
             events.append(ex.funding_data(name))
             events.append(ex.market_summary(name))
         for event in events:
@@ -125,3 +125,15 @@ async def test_sbe_trade_seq_is_the_book_sequence_after_the_execution(simulator:
         frame = await ws.next_binary()
     block = sbe.TEMPLATES[1].block.unpack_from(frame, 8)
     assert block[1] == fill["orderbook_seq_no"] > 0
+
+
+async def test_sbe_book_frames_carry_the_api_top_and_no_interactive_one(simulator: SimHandle) -> None:
+    sim = simulator
+    bid, ask = sim.best()
+    async with ws_client(sim, query=SBE_QUERY) as ws:
+        await ws.subscribe("order_book.BTC-USD-PERP.deltas")
+        frame = await ws.next_binary()
+    fields = dict(zip((f.name for f in sbe.TEMPLATES[3].fields), sbe.TEMPLATES[3].block.unpack_from(frame, 8),
+                      strict=True))
+    assert fields["bestBidApiPrice"] == int(bid * 10**8) and fields["bestAskApiPrice"] == int(ask * 10**8)
+    assert fields["bestBidPrice"] == fields["bestAskPrice"] == fields["relativeSpread"] == -(2**63)

@@ -73,6 +73,14 @@ def _klines(body: Any) -> None:
         assert candle[3] <= min(candle[1], candle[4]) <= max(candle[1], candle[4]) <= candle[2]
 
 
+def _algo_body(sim: SimHandle, ids: Ids | None = None) -> Any:
+    """A signed TWAP (``POST /algo/orders``): signed like a MARKET order of the same size."""
+    ts = int(time.time() * 1000)
+    return {"algo_type": "TWAP", "market": "BTC-USD-PERP", "side": "BUY", "type": "MARKET", "size": "0.04",
+            "duration_seconds": 120, "frequency": 30, "signature_timestamp": ts,
+            "signature": sim.signer.sign_order("BTC-USD-PERP", "BUY", "MARKET", "0.04", "0", ts)}
+
+
 NOW = "{now}"
 PROBES: list[Probe] = [
     Probe("GET", "/system/config", "/system/config", 200),
@@ -119,6 +127,13 @@ PROBES: list[Probe] = [
     Probe("POST", "/account/margin/{market}", "/account/margin/BTC-USD-PERP", 200,
           body=lambda sim, ids: {"leverage": 10, "margin_type": "CROSS"}),
     Probe("GET", "/tradebusts", "/tradebusts", 200),
+    Probe("GET", "/funding/payments", "/funding/payments?market=BTC-USD-PERP", 200),
+    Probe("GET", "/liquidations", "/liquidations", 200),
+    Probe("POST", "/algo/orders", "/algo/orders", 201, body=_algo_body),
+    Probe("GET", "/algo/orders", "/algo/orders", 200),
+    Probe("GET", "/algo/orders-history", "/algo/orders-history", 200),
+    Probe("GET", "/algo/orders/{algo_id}", "/algo/orders/{algo}", 200),
+    Probe("DELETE", "/algo/orders/{algo_id}", "/algo/orders/{algo}", 204),
 ]
 
 
@@ -148,12 +163,13 @@ async def _state(sim: SimHandle, c: httpx.AsyncClient) -> Ids:
     _, ask = sim.best()
     taker = (await c.post("/orders", json=sim.order("BUY", "0.01", str(ask), client_id="t"))).json()
     maker = (await c.post("/orders", json=sim.order("BUY", "0.01", "60000", client_id="m"))).json()
+    algo = (await c.post("/algo/orders", json=_algo_body(sim))).json()
     sim.venue.process_now()
     ex = sim.exchange
     sim.venue.publish([ex.funding_data(m) for m in ex.markets])
-    sim.venue.publish(ex.bust_fill(ex.list_fills(sim.account)[0].id, sim.venue.now_ms()))
-    return {"taker": taker["id"], "maker": maker["id"], "public_key": hex(sim.signer.public_key),
-            "now": str(int(time.time() * 1000))}
+    sim.venue.publish(ex.bust_fill(ex.list_fills(sim.account)[-1].id, sim.venue.now_ms()))
+    return {"taker": taker["id"], "maker": maker["id"], "algo": algo["id"],
+            "public_key": hex(sim.signer.public_key), "now": str(int(time.time() * 1000))}
 
 
 def _response_schema(spec: dict[str, Any], probe: Probe, status: int) -> dict[str, Any] | None:

@@ -75,9 +75,9 @@ class Feeder:
 
 
 def chain(*values: str, ts: int = T0 + 100, recv_ms: int = T0 + 100) -> list[Any]:
-    """balance_events pushes from values[0] through values[-1], all in one venue millisecond."""
-    return [balance_change(a, b, ts=ts, fill_id=f"f{i}", recv_ms=recv_ms)
-            for i, (a, b) in enumerate(pairwise(values))]
+    """balance_events pushes from values[0] through values[-1], all in one venue millisecond (no
+    fill ids: these tests are about the chain, not about the fills behind it)."""
+    return [balance_change(a, b, ts=ts, recv_ms=recv_ms) for a, b in pairwise(values)]
 
 
 def sizes(f: Feeder) -> list[Decimal]:
@@ -291,6 +291,17 @@ def test_position_change_the_fills_do_not_explain_is_a_missing_fill() -> None:
     assert ("position_fills", "BTC-USD-PERP", False) not in f.suspects()
 
 
+def test_a_rest_correction_the_fills_do_not_explain_asks_for_the_fills() -> None:
+    """A whole venue step lost (fill, order, position pushes): the fast check's position record
+    corrects the position; the fills must be fetched too."""
+    f = Feeder()
+    f(position_ev(position(size="1", ts=T0, seq=1)))
+    f.snapshot("fast", T0 + 5000, position_ev(position(size="1.5", ts=T0 + 10, seq=9), "rest",
+                                              snapshot_id="fast"), parts=("positions",))
+    assert [k for k, _, _ in f.suspects()] == ["position_fills"]
+    assert repair_actions(list(f.core.gaps.suspects.values()))[0].parts == ("fills", "positions")
+
+
 def test_a_busted_fill_is_taken_out_of_the_position_check() -> None:
     from shared.bus import TradebustEvent
     from shared.paradex.models.account import Tradebust
@@ -312,10 +323,9 @@ CHAIN = st.lists(st.tuples(st.integers(1, 50), st.integers(0, 2)), min_size=1, m
 
 def venue_chain(steps: list[tuple[int, int]]) -> list[Any]:
     value, ts, out = 10_000, T0 + 100, []
-    for i, (amount, dt) in enumerate(steps):
+    for amount, dt in steps:
         ts += dt
-        out.append(balance_change(str(value), str(value - amount), ts=ts, fill_id=f"f{i}",
-                                  recv_ms=T0 + 100))
+        out.append(balance_change(str(value), str(value - amount), ts=ts, recv_ms=T0 + 100))
         value -= amount
     return out
 
@@ -362,3 +372,20 @@ def test_chain_with_lost_pushes_never_shows_a_foreign_value_and_converges_with_r
                                             ts=last.created_at, snapshot_id="s1"), parts=("balances",))
     assert f.usdc() == last.settlement_asset_balance_after
     assert not f.suspects()
+
+
+def test_balance_push_naming_a_fill_we_never_received_asks_for_the_fills() -> None:
+    """The whole step's order, fill and position pushes lost: the balance push still names the fill."""
+    f = Feeder()
+    f(balance_rec("100", ts=T0))
+    f(balance_change("100", "99", ts=T0 + 10, fill_id="f9", recv_ms=T0 + 10))
+    f.tick(T0 + 10 + SETTLE)
+    assert f.suspects() == [("fill_unseen", "f9", True)]
+    assert repair_actions(list(f.core.gaps.suspects.values())) == [
+        Action(kind="reconcile", reason="missed_push", parts=("fills",), since_ms=T0 + 10)]
+    f(fill_ev(fill("f9", "5", ts=T0 + 10), "rest", recv_ms=T0 + 400))
+    assert not [s for s in f.suspects() if s[0] == "fill_unseen"]
+    assert f.count("repaired.fill_unseen") == 1
+    # a balance push whose fill arrived first raises nothing
+    f(fill_ev(fill("f10", "5", ts=T0 + 20)), balance_change("99", "98", ts=T0 + 20, fill_id="f10"))
+    assert not [s for s in f.suspects() if s[0] == "fill_unseen"]

@@ -65,9 +65,11 @@ class CancelBatch(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 
 
 class KillRequest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """``POST /v1/kill`` / ``POST /v1/resume``: ``reason`` is recorded on the KillSwitch event."""
+    """``POST /v1/kill`` / ``POST /v1/resume``: ``reason`` is recorded on the KillSwitch event;
+    ``strategy`` lets the admin token act on one strategy (empty: the whole account)."""
 
     reason: str = ""
+    strategy: str = ""
 
 
 # ------------------------------------------------------------------------------------ replies

@@ -20,9 +20,11 @@ from typing import Literal
 
 import msgspec
 
-from shared.errors import HubError, RateLimitedError, TransportError, VenueError
+from shared.errors import DecodeError, HubError, RateLimitedError, TransportError, VenueError
+from shared.paradex import validate
 from shared.paradex.models.account import Order
 from shared.paradex.models.rest import ApiError
+from shared.paradex.validate import Scope
 
 
 class Accepted(msgspec.Struct, frozen=True):
@@ -41,9 +43,11 @@ class Rejected(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Unknown(msgspec.Struct, frozen=True, kw_only=True):
-    """The venue may or may not have acted; ``reason`` says why we cannot tell."""
+    """The venue may or may not have acted; ``reason`` says why we cannot tell (``invalid``: the
+    validation reason when the answer was garbage)."""
 
     reason: str
+    invalid: str = ""
 
 
 class NotSent(msgspec.Struct, frozen=True, kw_only=True):
@@ -88,6 +92,8 @@ def classify(exc: BaseException) -> Failure:
             )
         what = "a venue server error" if exc.status >= 500 else "an answer without a venue error body"
         return Unknown(reason=f"{what}: HTTP {exc.status} {exc.code} {exc.venue_message}".rstrip())
+    if isinstance(exc, DecodeError):
+        return Unknown(reason=f"unparseable venue answer: {exc}", invalid=validate.decode_reason(exc))
     if isinstance(exc, HubError):
         return Unknown(reason=f"unparseable venue answer: {exc}")
     return Unknown(reason=f"{type(exc).__name__}: {exc}")
@@ -119,3 +125,22 @@ def match_batch(
         left.remove(cid)
     missing = Unknown(reason="the batch answer does not mention it")
     return [out.get(c, missing) for c in client_ids]
+
+
+def checked(outcome: Outcome, client_id: str, scope: Scope, now_ms: int) -> Outcome:
+    """An accepted answer validated at the edge (``shared.paradex.validate``: finite bounded
+    numbers, known enums, our account, ...) and naming the order we sent: garbage is ambiguous
+    (looked up, never published as the order's truth), with the reason."""
+    if not isinstance(outcome, Accepted):
+        return outcome
+    order = outcome.order
+    if (bad := validate.check(order, scope, now_ms)) is not None:
+        return Unknown(
+            reason=f"invalid venue answer: {bad.reason} {bad.field} {bad.detail}".rstrip(), invalid=bad.reason
+        )
+    if client_id and order.client_id != client_id:
+        return Unknown(
+            reason=f"the venue answered about another order (client_id {order.client_id[:64]!r})",
+            invalid="bad_id",
+        )
+    return outcome

@@ -38,8 +38,14 @@ class Exposure:
         ``pending`` (orders being decided together with this one) not already counted."""
         live = sum(1 for o in self.orders.values() if o.owner == owner and o.market == market)
         return live + sum(
-            1 for o in pending if o.owner == owner and o.market == market and o.client_id not in self.orders
+            1 for o in pending if o.owner == owner and o.market == market and not self._counted(o)
         )
+
+    def _counted(self, o: LiveOrder) -> bool:
+        """Whether ``o`` is already counted here under its owner (an order the view shows before
+        it learnt its owner is counted from ``pending``, not skipped twice)."""
+        mine = self.orders.get(o.client_id)
+        return mine is not None and mine.owner == o.owner
 
     def open_size(self, market: str, side: str, pending: Sequence[LiveOrder] = ()) -> Decimal:
         """Remaining size of every live order of the account on ``side`` of ``market`` (plus

@@ -95,6 +95,12 @@ def worst_exposure(size: Decimal, buys: Decimal, sells: Decimal) -> Decimal:
     return max(abs(size + buys), abs(size - sells))
 
 
+def position_margin(size: Decimal, mark: Decimal, cfg: MarketConfig) -> tuple[Decimal, Decimal]:
+    """(initial, maintenance) margin of one position at ``mark``, rounded to 1e-8."""
+    im = abs(size) * mark * cfg.imf_base
+    return im.quantize(MONEY_QUANTUM), (im * cfg.mmf_factor).quantize(MONEY_QUANTUM)
+
+
 def requirements(
     acct: AccountState,
     markets: Mapping[str, MarketConfig],

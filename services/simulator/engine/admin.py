@@ -1,4 +1,4 @@
-"""Immediate operator actions: balances, tradebusts, index price and funding accrual."""
+"""Immediate operator actions: balances, tradebusts, index and mark prices."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ from decimal import Decimal
 
 from . import accounting
 from .events import BalanceEvent, BalanceUpdate, Tradebust, VenueEvent
+from .liquidation import Liquidations
 from .market import check_price, parse_decimal
 from .queries import Queries
-from .triggers import Triggers
 from .types import EngineError, ErrorCode
 
 
-class Admin(Triggers, Queries):
+class Admin(Liquidations, Queries):
     """Operations the simulator's control API triggers; they act at once and return events."""
 
     def set_balance(
@@ -85,9 +85,3 @@ class Admin(Triggers, Queries):
         """The synthetic 'oracle' price used as underlying/index for funding and summaries."""
         self.market(market)
         self.index_price[market] = price
-
-    def accrue_funding(self, market: str, elapsed_ms: int) -> None:
-        """Advance the funding index by ``mark * rate * elapsed / period`` (no payments made)."""
-        data = self.funding_data(market)
-        period_ms = data.funding_period_hours * 3_600_000
-        self.funding_index[market] += self.mark_price(market) * data.funding_rate * elapsed_ms / period_ms

@@ -201,12 +201,19 @@ def tradebust(event: ev.Tradebust) -> WireTradebust:
     )
 
 
+_SIDES = {Side.BUY: "BUY", Side.SELL: "SELL"}
+
+
 def _levels(levels: tuple[ev.BookLevel, ...]) -> list[BookLevel]:
-    return [BookLevel(side=str(lv.side), price=dec(lv.price), size=dec(lv.size)) for lv in levels]
+    """Book levels as sent. The hot path of every book push: book prices and sizes are already
+    on the market's tick and size grid (never a positive exponent), so only a zero needs
+    normalising (``0.000`` -> ``0``); :func:`dec` would cost ~1 us per value."""
+    sides = _SIDES
+    return [BookLevel(side=sides[lv.side], price=lv.price, size=lv.size or _ZERO) for lv in levels]
 
 
 def _level(lv: ev.BookLevel | None) -> BookLevel | None:
-    return None if lv is None else BookLevel(side=str(lv.side), price=dec(lv.price), size=dec(lv.size))
+    return None if lv is None else BookLevel(side=_SIDES[lv.side], price=lv.price, size=lv.size or _ZERO)
 
 
 def book_update(frame: ev.BookDelta) -> BookUpdate:

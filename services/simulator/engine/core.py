@@ -26,12 +26,15 @@ from .events import (
     TradeEvent,
     VenueEvent,
 )
-from .market import MarketConfig
+from .market import MarketConfig, ScheduleConfig
 from .state import AccountState, AlgoState, Order
 from .stopqueue import TriggerQueue
 from .types import ZERO, CancelReason, EngineError, ErrorCode, Status
 
+#: A queued command: (kind, order or TWAP algo, price, size, trigger price).
+Command = tuple[str, Order | AlgoState, Decimal, Decimal, Decimal]
 DEFAULT_BALANCE = Decimal(100_000)
+FUNDING_CAP = Decimal("0.005")
 TRADES_KEPT = 1000
 
 
@@ -39,7 +42,11 @@ class Core:
     """State plus the helpers every layer uses. Not used directly: see :class:`Exchange`."""
 
     def __init__(
-        self, markets: Iterable[MarketConfig], *, default_balance: Decimal = DEFAULT_BALANCE
+        self,
+        markets: Iterable[MarketConfig],
+        *,
+        default_balance: Decimal = DEFAULT_BALANCE,
+        schedule: ScheduleConfig | None = None,
     ) -> None:
         self.markets: dict[str, MarketConfig] = {m.symbol: m for m in markets}
         self.books: dict[str, OrderBook] = {s: OrderBook(s) for s in self.markets}
@@ -52,6 +59,11 @@ class Core:
         self.volume: dict[str, Decimal] = dict.fromkeys(self.markets, ZERO)
         self.index_price: dict[str, Decimal] = {}
         self.funding_index: dict[str, Decimal] = dict.fromkeys(self.markets, ZERO)
+        #: When each market's index last accrued (set by the first schedule tick).
+        self._funding_accrued_at: dict[str, int] = {}
+        #: How far the schedule (accrual, TWAP children, payments, health checks) runs ahead of
+        #: the event clock: the total ``skip_ms`` of ``advance`` (schedule time = now + shift).
+        self._shift_ms = 0
         #: Mark prices pinned by the operator (control API); they replace the computed mark.
         self.mark_override: dict[str, Decimal] = {}
         #: Untriggered stop/take-profit orders per market, and markets whose mark (or queue)
@@ -60,10 +72,17 @@ class Core:
         self._trigger_dirty: set[str] = set()
         self._stop_seq = 0
         self.algos: dict[str, AlgoState] = {}
+        self._live_algos: dict[str, AlgoState] = {}
         self.default_balance = default_balance
+        self.schedule = schedule or ScheduleConfig()
+        #: Next periodic funding payment / health check (0: set by the first advance).
+        self._next_payment_at = 0
+        self._next_health_at = 0
         self._now = 0
         self._seq = 0
         self._id_counter = 0
+        #: Commands accepted (REST 201/204) and waiting for the risk step (:meth:`Exchange.process`).
+        self._queue: deque[Command] = deque()
         # Event buffers of the command in progress.
         self._outbox: list[VenueEvent] = []
         self._private: list[VenueEvent] = []
@@ -76,6 +95,9 @@ class Core:
     def _tick(self, now_ms: int) -> int:
         self._now = max(self._now, now_ms)
         return self._now
+
+    def _schedule_now(self) -> int:
+        return self._now + self._shift_ms
 
     def _next_seq(self) -> int:
         self._seq = max(self._seq + 1, self._now * 1_000_000)
@@ -116,6 +138,16 @@ class Core:
 
     def marks(self, markets: Iterable[str]) -> dict[str, Decimal]:
         return {m: self.mark_price(m) for m in markets}
+
+    def _funding_rate(self, market: str) -> tuple[Decimal, Decimal]:
+        """(premium rate, funding rate per period): premium = (mark - index) / index, rate =
+        the market's base rate + premium clamped to ±0.5% (the index price is the synthetic
+        market's fair price; without one the mark, so the rate is the base rate)."""
+        mark = self.mark_price(market)
+        index = self.index_price.get(market, mark)
+        premium = (mark - index) / index if index else ZERO
+        rate = max(-FUNDING_CAP, min(FUNDING_CAP, self.markets[market].funding_rate + premium))
+        return premium, rate
 
     # ------------------------------------------------------------ order views and events
 
@@ -241,8 +273,6 @@ class Core:
         out: list[VenueEvent] = []
         stops = self.stops
         for market in sorted(self._dirty_books):
-            if stops[market]:
-                self._trigger_dirty.add(market)
             book = self.books[market]
             delta = book.flush(self._now)
             if delta is not None:
@@ -250,6 +280,8 @@ class Core:
             bbo = book.bbo_if_changed()
             if bbo is not None:
                 out.append(bbo)
+                if stops[market]:  # the mark moves only with the top of book (mid or last trade)
+                    self._trigger_dirty.add(market)
         self._dirty_books.clear()
         out.extend(self._public)
         out.extend(self._private)

@@ -10,7 +10,6 @@ one event order.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,8 +17,8 @@ from typing import TypeVar
 
 from .admin import Admin
 from .events import OrderView, VenueEvent
-from .market import MarketConfig, check_price, check_size, check_trigger_price, parse_decimal
-from .state import Order
+from .market import MarketConfig, ScheduleConfig, check_price, check_size, check_trigger_price, parse_decimal
+from .state import AlgoState, Order
 from .triggers import default_condition
 from .types import (
     ZERO,
@@ -68,8 +67,6 @@ class CancelResult:
 
 _E = TypeVar("_E", Side, OrderType, Instruction, Stp, Flag)
 _CONDITIONS = (Flag.STOP_CONDITION_ABOVE_TRIGGER, Flag.STOP_CONDITION_BELOW_TRIGGER)
-#: A queued command: (kind, order, price, size, trigger price).
-Command = tuple[str, Order, Decimal, Decimal, Decimal]
 
 
 def _enum(kind: type[_E], raw: str, what: str) -> _E:
@@ -82,12 +79,17 @@ def _enum(kind: type[_E], raw: str, what: str) -> _E:
 class Exchange(Admin):
     """A local Paradex: markets, books, accounts. Pure: no I/O, time is passed in."""
 
-    def __init__(self, markets: Iterable[MarketConfig], *, default_balance: Decimal | None = None) -> None:
+    def __init__(
+        self,
+        markets: Iterable[MarketConfig],
+        *,
+        default_balance: Decimal | None = None,
+        schedule: ScheduleConfig | None = None,
+    ) -> None:
         if default_balance is None:
-            super().__init__(markets)
+            super().__init__(markets, schedule=schedule)
         else:
-            super().__init__(markets, default_balance=default_balance)
-        self._queue: deque[Command] = deque()
+            super().__init__(markets, default_balance=default_balance, schedule=schedule)
 
     # ------------------------------------------------------------ orders
 
@@ -303,17 +305,50 @@ class Exchange(Admin):
         out = self._drain()
         done = 0
         while self._queue and (max_commands is None or done < max_commands):
-            kind, order, price, size, trigger = self._queue.popleft()
-            if kind == "new":
-                self._accept(order)
+            kind, target, price, size, trigger = self._queue.popleft()
+            if isinstance(target, AlgoState):
+                self._run_algo_command(kind, target)
+            elif kind == "new":
+                self._accept(target)
             elif kind == "cancel":
-                order.cancel_queued = False
-                self._close(order, CancelReason.USER_CANCELED)
+                target.cancel_queued = False
+                self._close(target, CancelReason.USER_CANCELED)
             else:
-                self._modify(order, price, size, trigger)
-            out.extend(self._end_command())
+                self._modify(target, price, size, trigger)
+            out.extend(self._drain(self._end_command()))  # a TWAP child's NEW ack comes first
             done += 1
         return out
+
+    # ------------------------------------------------------------ the venue's clock
+
+    def advance(self, now_ms: int, skip_ms: int = 0) -> list[VenueEvent]:
+        """The venue's periodic work up to ``now_ms`` (call it often, e.g. every second):
+        funding index accrual, due TWAP children, periodic funding payments, health checks.
+
+        ``skip_ms`` moves the *schedule* that far ahead for good (tests: "8 hours later"): the
+        accrual, children, payments and checks due in the skipped span run now, while event
+        timestamps keep following ``now_ms`` (a consumer's clock checks stay valid). Returns the
+        events in venue order."""
+        self._tick(now_ms)
+        self._shift_ms += max(0, skip_ms)
+        now = self._schedule_now()
+        out = self._drain()
+        self._accrue(now)
+        out.extend(self._run_algos(now))
+        interval = self.schedule.funding_payment_interval_ms
+        if interval > 0:
+            if self._next_payment_at and now >= self._next_payment_at:
+                self._pay(self.markets)
+                out.extend(self._end_command())
+            if not self._next_payment_at or now >= self._next_payment_at:
+                self._next_payment_at = (now // interval + 1) * interval
+        interval = self.schedule.health_check_interval_ms
+        if interval > 0:
+            if self._next_health_at and now >= self._next_health_at:
+                out.extend(self._health())
+            if not self._next_health_at or now >= self._next_health_at:
+                self._next_health_at = (now // interval + 1) * interval
+        return self._drain(out)
 
     # ------------------------------------------------------------ immediate operations
 
@@ -324,7 +359,7 @@ class Exchange(Admin):
         Returns the order's state after execution and the events."""
         view = self.submit_order(account, request, now_ms, internal=internal)
         order = self._queue.pop()[1]
-        if order.id != view.id:
+        if not isinstance(order, Order) or order.id != view.id:
             raise RuntimeError("run_now: queue out of order")
         self._accept(order)
         return self.order_view(order), self._drain(self._end_command())

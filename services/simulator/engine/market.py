@@ -46,6 +46,21 @@ class MarketConfig:
             raise ValueError(f"{self.symbol}: initial_price must be a positive multiple of the tick")
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduleConfig:
+    """Periodic venue work run by :meth:`Exchange.advance` (0 disables an item).
+
+    ``funding_payment_interval_ms``: every open position pays its accrued funding (the index
+    itself accrues on every advance). ``health_check_interval_ms``: accounts below maintenance
+    margin are liquidated (the docs' health check runs every 5 s). ``liquidation_fee``: the
+    penalty is ``liquidation_fee * maintenance margin`` (docs: 70 %).
+    """
+
+    funding_payment_interval_ms: int = 3_600_000
+    health_check_interval_ms: int = 5_000
+    liquidation_fee: Decimal = Decimal("0.7")
+
+
 def on_grid(value: Decimal, step: Decimal) -> bool:
     """True when ``value`` is an exact multiple of ``step``."""
     return value % step == ZERO

@@ -25,8 +25,8 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from . import accounting
 from .book import Level
-from .core import Core
-from .events import BalanceEvent, FillEvent, FillView, TradeEvent
+from .events import TradeEvent
+from .ledger import Ledger
 from .state import Order
 from .types import (
     MONEY_QUANTUM,
@@ -42,7 +42,7 @@ from .types import (
 )
 
 
-class Matching(Core):
+class Matching(Ledger):
     """The risk step and the matching loop."""
 
     def _risk_reason(self, order: Order) -> CancelReason | None:
@@ -209,49 +209,12 @@ class Matching(Core):
     def _fill(
         self, order: Order, liquidity: Liquidity, qty: Decimal, price: Decimal, rate: Decimal, book_seq: int
     ) -> None:
-        acct = self.accounts[order.account]
-        fill_id = self._next_id()
         fee = (qty * price * rate).quantize(MONEY_QUANTUM)
-        pos = acct.position(order.market)
-        realized = accounting.apply_fill(pos, order.side, qty, price, fill_id, self._now)
-        before = acct.balance
-        acct.balance = before + realized - fee
-        acct.balance_updated_at = self._now
-        if acct.internal:
-            return
-        fill = FillView(
-            id=fill_id,
-            order_id=order.id,
-            client_id=order.client_id,
-            account=order.account,
-            market=order.market,
-            side=order.side,
-            liquidity=liquidity,
-            price=price,
-            size=qty,
-            remaining_size=order.remaining_size,
-            fee=fee,
-            realized_pnl=realized,
-            created_at=self._now,
-            orderbook_seq_no=book_seq,
+        self._record_fill(
+            self.accounts[order.account], order.market, order.side, qty, price, fee,
+            order_id=order.id, client_id=order.client_id, remaining=order.remaining_size,
+            liquidity=liquidity, book_seq=book_seq,
         )
-        self.fills[fill_id] = fill
-        acct.fill_ids.append(fill_id)
-        self._private.append(FillEvent(fill))
-        self._private.append(
-            BalanceEvent(
-                account=acct.account,
-                type="TRANSACTION_FILL",
-                fill_id=fill_id,
-                market=order.market,
-                settlement_asset_balance_before=before,
-                settlement_asset_balance_after=acct.balance,
-                realized_pnl=realized,
-                fees=fee,
-                created_at=self._now,
-            )
-        )
-        self._touch(acct, order.market)
 
     def _apply_modify(self, order: Order, price: Decimal, size: Decimal) -> None:
         """Re-price/re-size a live order (queued modify), keeping its id."""

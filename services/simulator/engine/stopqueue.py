@@ -50,6 +50,13 @@ class TriggerQueue:
             return True
         return False
 
+    def may_trigger(self, low: Decimal, high: Decimal) -> bool:
+        """Could a mark within ``[low, high]`` meet a queued condition? (No Decimal arithmetic:
+        with both book sides the mid lies between the best bid and ask.)"""
+        return bool(
+            (self.above and -self.above[-1][0] <= high) or (self.below and self.below[-1][0] >= low)
+        )
+
     def pop_due(self, mark: Decimal) -> Order | None:
         """The next order whose condition ``mark`` meets (the older one if both sides have one)."""
         above = self.above[-1] if self.above and -self.above[-1][0] <= mark else None

@@ -16,8 +16,10 @@ where the spec is silent, documented in the README):
   (trigger) the child's own risk step → OPEN → CLOSED, or CLOSED with the child's reason.
   Untriggered orders are not margin exposure. A triggered order behaves exactly as a LIMIT or
   MARKET order submitted at that moment (same code path: ``Order.kind``).
-- Trigger checks run at the end of every command whose book changed (and after a pinned mark
-  changes), against per-market sorted queues (:mod:`.stopqueue`): O(1) per check. Each
+- Trigger checks run at the end of every command that changed a market's top of book (the only
+  way its mark can move; also after a pinned mark changes or a stop is armed), against
+  per-market sorted queues (:mod:`.stopqueue`): O(1) per check, and no Decimal arithmetic while
+  the nearest triggers are outside the spread. Each
   triggered order is its own command, right after the command that moved the mark; several due
   at once trigger lowest-above / highest-below first, older first at equal prices.
 - REDUCE_ONLY stops become reduce-only children (checked at trigger time, not at submission,
@@ -37,6 +39,7 @@ from . import accounting
 from .events import VenueEvent
 from .matching import Matching
 from .state import Order
+from .stopqueue import TriggerQueue
 from .types import ZERO, CancelReason, Flag, OrderType, Side, Status
 
 
@@ -71,9 +74,9 @@ class Triggers(Matching):
         out: list[VenueEvent] = []
         dirty = self._trigger_dirty
         while dirty:
-            market = min(dirty)
+            market = min(dirty) if len(dirty) > 1 else next(iter(dirty))
             queue = self.stops[market]
-            order = queue.pop_due(self.mark_price(market)) if queue else None
+            order = queue.pop_due(self.mark_price(market)) if self._may_trigger(market, queue) else None
             if order is None:
                 dirty.discard(market)
                 continue
@@ -81,6 +84,16 @@ class Triggers(Matching):
             self._fire(order)
             out.extend(self._flush())  # the market stays dirty: re-checked at its new mark
         return out
+
+    def _may_trigger(self, market: str, queue: TriggerQueue) -> bool:
+        """Cheap pre-check: with both sides and no pinned mark, the mark is within the spread."""
+        if not queue:
+            return False
+        book = self.books[market]
+        bid, ask = book.best_bid(), book.best_ask()
+        if bid is None or ask is None or market in self.mark_override:
+            return True
+        return queue.may_trigger(bid, ask)
 
     def _fire(self, order: Order) -> None:
         """The trigger: the order now runs the risk step and matching of its child type."""

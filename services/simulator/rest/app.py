@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -28,7 +28,7 @@ from ..ratelimit import Decision, Limit, RateLimiter
 from ..settings import SimSettings
 from ..tokens import bearer
 from ..venue import Venue
-from . import account, account_extra, auth, market_extra, orders, public
+from . import account, account_extra, algo, auth, market_extra, orders, public, records
 from .common import JSON, Call, error_response, venue_error_response
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,8 @@ ROUTES: list[tuple[str, str, Handler, str]] = [
     ("POST", "/account/margin/{market}", account_extra.set_margin, "private_get"),
     ("GET", "/tradebusts", account_extra.tradebusts, "private_get"),
     ("GET", "/balance", account.balance, "private_get"),
+    *records.ROUTES,
+    *algo.ROUTES,
 ]
 
 
@@ -119,11 +121,22 @@ class RestApp:
             for method, path, handler, scope in ROUTES
         ]
         self.app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_found})
+        # Paths without parameters are dispatched by one dict lookup (Starlette tries every route's
+        # regex in turn, ~16 per POST /orders); the rest go through Starlette's router.
+        self._static = {(method, PREFIX + path): self._endpoint(handler, scope)
+                        for method, path, handler, scope in ROUTES if "{" not in path}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            endpoint = self._static.get((scope["method"], scope["path"]))
+            if endpoint is not None:
+                scope["path_params"] = {}
+                response = await endpoint(Request(scope, receive))
+                await response(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
-    def _endpoint(self, handler: Handler, scope: str) -> Callable[[Request], object]:
+    def _endpoint(self, handler: Handler, scope: str) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             try:
                 return await self._dispatch(request, handler, scope)

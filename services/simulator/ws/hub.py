@@ -18,15 +18,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
+
+import msgspec
 
 from shared.paradex import sbe
 from shared.paradex.models.common import encode
+from shared.paradex.models.market_data import BookUpdate
 from shared.paradex.sbe import SbeEncodeError
 
 from ..engine import convert
 from ..engine import events as ev
-from ..faults import Faults
+from ..faults import DroppedPush, Faults
 from ..venue import Venue
 from ..wire import encode_event, encode_wire
 from .channels import BOOK_DEPTH, SNAPSHOT_RATES_MS, private_channels, public_channels
@@ -56,6 +60,7 @@ class Hub:
         self._held: list[tuple[Conn, bytes]] = []
         self.pushes = 0
         self.sbe_pushes = 0
+        self._delta_channels: dict[str, str] = {}
         self.sbe_encode_errors = 0
         self.push_errors = 0
         venue.add_listener(self.on_events)
@@ -150,11 +155,21 @@ class Hub:
 
     def _push(self, event: ev.VenueEvent) -> None:
         subscribers, faults = self.subscribers, self.faults
-        if isinstance(event, ev.BookDelta):
+        if type(event) is ev.BookDelta:  # the hot path: one delta per book change
             for dirty in self._snapshot_dirty.values():
                 dirty.add(event.market)
             if faults.book_gaps and faults.skip_book_delta(event.market):
                 return
+            if event.update_type != "d":
+                return
+            channel = self._delta_channels.get(event.market)
+            if channel is None:
+                channel = self._delta_channels[event.market] = f"order_book.{event.market}.deltas"
+            subs = subscribers.get(channel)
+            if subs and not faults.ws_frozen:
+                book = convert.book_update(event)
+                self.fan_out(subs, channel, encode_wire(book), _sbe_encoder(book, event))
+            return
         account, private = private_channels(event)
         if private:
             targets = [(c, subscribers.get(f"{account}|{c}")) for c in private]
@@ -189,6 +204,8 @@ class Hub:
             self._release_held()
             return
         if pf.drop.hit(rng):
+            self.faults.dropped.append(DroppedPush(at_ms=int(time.time() * 1000), channel=channel,
+                                                   frame=msgspec.Raw(frame)))
             return
         if pf.delay.hit(rng):
             loop = asyncio.get_running_loop()
@@ -217,7 +234,7 @@ class Hub:
     def book_snapshot_frame(self, market: str, depth: int | None) -> tuple[bytes, Sbe]:
         """JSON data and SBE encoder of an ``"s"`` frame of ``market`` at the current seq."""
         wire = convert.book_update(self.venue.exchange.orderbook(market, depth))
-        return encode(wire), lambda version: sbe.encode(wire, version=version)
+        return encode(wire), _book_sbe(wire)
 
     def tick_snapshots(self, refresh_ms: int) -> None:
         """Push a top-15 snapshot on every ``@{refresh_ms}ms`` channel whose book changed."""
@@ -243,8 +260,20 @@ def _in_scope(subs: set[Conn], channel: str, symbol: str) -> set[Conn]:
 _SBE_EVENTS = (ev.BookDelta, ev.BboUpdate, ev.TradeEvent, ev.MarketSummaryUpdate, ev.FundingUpdate)
 
 
+def _book_sbe(book: BookUpdate) -> Sbe:
+    """SBE encoder of a book frame of the (non-interactive) snapshot and deltas feeds: the schema
+    leaves the interactive top of book null there and carries the API one (the JSON payload has
+    both)."""
+    def encode_book(version: int) -> bytes:
+        plain = msgspec.structs.replace(book, best_bid_interactive=None, best_ask_interactive=None)
+        return sbe.encode(plain, version=version)
+    return encode_book
+
+
 def _sbe_encoder(wire: object, event: ev.VenueEvent) -> Sbe | None:
     """SBE encoder of a public event; a trade's ``seq`` is the book sequence after it (schema)."""
+    if isinstance(wire, BookUpdate):
+        return _book_sbe(wire)
     if isinstance(event, ev.TradeEvent):
         seq = event.seq_no
         return lambda version: sbe.encode(wire, seq=seq, version=version)

@@ -98,6 +98,10 @@ class WsServer:
             await self._server.wait_closed()
 
     def _handshake(self, connection: ServerConnection, request: Request) -> Response | None:
+        # websockets >= 17 hands us non-GET and HTTP/1.0 requests too (earlier versions closed
+        # them without an answer): only a GET upgrades.
+        if request.method != "GET":
+            return connection.respond(HTTPStatus.METHOD_NOT_ALLOWED, "only GET upgrades to a WebSocket\n")
         if urlsplit(request.path).path != PATH:
             return connection.respond(HTTPStatus.NOT_FOUND, "not found\n")
         version = sbe_version(request)

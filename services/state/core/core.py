@@ -80,7 +80,9 @@ ALL_PARTS = ("open_orders", "order_history", "positions", "account", "balances",
 
 
 class StateConfig(msgspec.Struct, frozen=True, kw_only=True):
-    """Tunables of the fold. ``grace_ms``: rule 4's window G; ``max_trades``: trades kept per market.
+    """Tunables of the fold. ``grace_ms``: rule 4's window G; ``lookup_grace_ms``: an open order
+    absent from a snapshot and quiet this long (but less than G) is looked up (never closed on
+    absence); ``max_trades``: trades kept per market.
 
     ``retention_ms`` / ``fill_retention_ms``: terminal orders / fills older than this (by the
     stream's venue clock) are evicted from memory, 0 keeps them forever (see
@@ -90,6 +92,7 @@ class StateConfig(msgspec.Struct, frozen=True, kw_only=True):
     """
 
     grace_ms: int = 5000
+    lookup_grace_ms: int = 500
     settle_ms: int = 200
     max_trades: int = 100
     retention_ms: int = 6 * 3600 * 1000
@@ -138,6 +141,15 @@ class StateCore(Queries, MarketHandlers, Detection):
             BookEvent: self._book, BookGap: self._book_gap, BboEvent: self._bbo,
             TradeEvent: self._trade, SummaryEvent: self._summary, FundingEvent: self._funding,
         }
+
+    def reconfigure(self, config: StateConfig) -> None:
+        """Take the service's current tunables (a restored checkpoint carries the old ones)."""
+        self.config = config
+        self.max_trades = config.max_trades
+        self.retention.order_ms, self.retention.fill_ms = config.retention_ms, config.fill_retention_ms
+        self.orders.settle_ns = config.grace_ms * 1_000_000
+        self.gaps.settle_ns = config.settle_ms * 1_000_000
+        self.gaps.rebuild_queue()
 
     def dump(self) -> bytes:
         """Deterministic checkpoint bytes (see :mod:`services.state.core.codec`)."""
@@ -265,7 +277,10 @@ class StateCore(Queries, MarketHandlers, Detection):
                 self.entities.seen_in_snapshot("balances", b.token)
 
     def _balance_change(self, seq: int, ev: BalanceChange, res: Result) -> None:
-        self.entities.book.change(ev.change, seq, ev.recv_ns, res)
+        ch = ev.change
+        self.entities.book.change(ch, seq, ev.recv_ns, res)
+        if ch.fill_id and ev.source == "ws":
+            self._check_balance_fill(ch.fill_id, ch.created_at, seq, ev.recv_ns)
 
     def _tradebust(self, seq: int, ev: TradebustEvent, res: Result) -> None:
         tb = ev.tradebust
@@ -376,10 +391,11 @@ class StateCore(Queries, MarketHandlers, Detection):
         if not feed.connected and feed.down_since_ns:
             ref_ns = min(ref_ns, feed.down_since_ns)
             ref_ms = min(ref_ms, feed.down_since_ns // 1_000_000)
-        grace = self.config.grace_ms
+        grace, young = self.config.grace_ms, min(self.config.lookup_grace_ms, self.config.grace_ms)
         self.snapshots[ev.snapshot_id] = SnapshotRun(
             id=ev.snapshot_id, start_seq=seq, reason=ev.reason, parts=list(ev.parts),
-            quiet_ms=ref_ms - grace, quiet_ns=ref_ns - grace * 1_000_000, since_ms=ev.since_ms)
+            quiet_ms=ref_ms - grace, quiet_ns=ref_ns - grace * 1_000_000, since_ms=ev.since_ms,
+            recent_ms=ref_ms - young, recent_ns=ref_ns - young * 1_000_000)
         self.counters.bump("snapshots_started")
 
     def _snapshot_part(self, seq: int, ev: SnapshotPart, res: Result) -> None:
@@ -392,7 +408,8 @@ class StateCore(Queries, MarketHandlers, Detection):
         run.complete_parts.append(ev.part)
         args = (run.id, run.start_seq)
         if ev.part == "open_orders":
-            self.orders.judge_absent(*args, run.seen_orders, run.quiet_ms, run.quiet_ns, seq, res)
+            self.orders.judge_absent(*args, run.seen_orders, run.quiet_ms, run.quiet_ns, seq, res,
+                                     run.recent_ms, run.recent_ns)
         elif ev.part == "positions":
             self.entities.judge_absent_positions(*args, run.seen_positions, run.quiet_ms,
                                                  run.quiet_ns, seq, res)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from services.state.core.gaps import (
     BALANCE_CHAIN,
     FILL_MISSING,
+    FILL_UNSEEN,
     ORDER_BEHIND,
     ORDER_UNKNOWN,
     POSITION_FILLS,
@@ -46,8 +47,16 @@ class Detection:
         created = st.order.created_at if st.order is not None else 0
         self.gaps.order_seen(order_id, st.filled, st.last_updated_at, created, src, seq, recv_ns)
 
+    def _check_balance_fill(self, fill_id: str, created_at: int, seq: int, recv_ns: int) -> None:
+        """A live balance change names ``fill_id``: we should hold that fill (or soon)."""
+        if (fill_id and fill_id not in self.entities.fills
+                and fill_id not in self.retention.fill_tombs):
+            self.gaps.raise_(FILL_UNSEEN, fill_id, recv_ns, seq, created_at)
+
     def _check_fill(self, f: Fill, src: str, seq: int, recv_ns: int) -> None:
         """A fill was added (not a duplicate): count it for its order and its market."""
+        if self.gaps.suspects:
+            self.gaps.resolve(FILL_UNSEEN, f.id)
         st = self.orders.orders.get(f.order_id)
         gone = st is None and f.order_id in self.retention.order_tombs
         if not gone:
@@ -91,10 +100,13 @@ class Detection:
             for s in gaps.of_kind(BALANCE_CHAIN):
                 if s.seq < run.start_seq and s.detected:
                     self.entities.book.confirmed(s.key)  # the REST record was the best answer
-        for s in gaps.of_kind(FILL_MISSING, POSITION_FILLS):
+        for s in gaps.of_kind(FILL_MISSING, FILL_UNSEEN, POSITION_FILLS):
             if s.seq >= run.start_seq or not fills_ok or (run.since_ms and run.since_ms > s.since_ms):
                 continue
-            if s.kind == FILL_MISSING:
+            if s.kind == FILL_UNSEEN:  # the venue's fills do not hold it either
+                gaps.suspects.pop(f"{FILL_UNSEEN}:{s.key}", None)
+                gaps.c.bump(f"gap_rebased.{FILL_UNSEEN}")
+            elif s.kind == FILL_MISSING:
                 st = self.orders.orders.get(s.key)
                 if st is not None:
                     gaps.rebase_order(s.key, st.filled, st.last_updated_at)

@@ -8,11 +8,16 @@ The venue replays nothing, so a lost private push must be inferred from what did
 - ``fill_missing``: an order filled further than the fills received for it;
 - ``order_behind``: fills received for an order beyond what its record shows (its push was lost);
 - ``order_unknown``: a fill for an order we hold no record of;
+- ``fill_unseen``: a ``balance_events`` push naming a fill we never received;
 - ``position_fills``: a position that the fills received do not explain, or fills the position
   does not reflect.
 
-Each is a :class:`Suspect`, raised only by live (WS) evidence and resolved as soon as the data
-agrees again. Pushes of one venue step arrive a few ms apart in any order, so a suspect is a
+Each is a :class:`Suspect`, raised by a record that changed the state (a live push, or a REST
+correction: the fast check finding a position the fills do not explain) once the entity has a
+baseline (its first record, or a REST one covering its past, explains itself), and resolved as
+soon as the data agrees again. A fill for an order we never saw is suspect only when live.
+
+Pushes of one venue step arrive a few ms apart in any order, so a suspect is a
 detection only once the *stream* has moved ``settle_ms`` past it: the first account event whose
 ``recv_ns`` is at least ``since_ns + settle_ms`` promotes it (counted ``missed_push.<kind>``;
 held balance changes are then released). Nothing here reads a clock: the shell's timer only asks
@@ -40,11 +45,13 @@ BALANCE_CHAIN = "balance_chain"
 FILL_MISSING = "fill_missing"
 ORDER_BEHIND = "order_behind"
 ORDER_UNKNOWN = "order_unknown"
+FILL_UNSEEN = "fill_unseen"
 POSITION_FILLS = "position_fills"
 
-KINDS = (BALANCE_CHAIN, FILL_MISSING, ORDER_BEHIND, ORDER_UNKNOWN, POSITION_FILLS)
+KINDS = (BALANCE_CHAIN, FILL_MISSING, ORDER_BEHIND, ORDER_UNKNOWN, FILL_UNSEEN, POSITION_FILLS)
 _FETCH: dict[str, tuple[str, ...]] = {
-    BALANCE_CHAIN: ("balances",), FILL_MISSING: ("fills",), POSITION_FILLS: ("positions", "fills"),
+    BALANCE_CHAIN: ("balances",), FILL_MISSING: ("fills",), FILL_UNSEEN: ("fills",),
+    POSITION_FILLS: ("positions", "fills"),
 }
 """The snapshot parts that answer each kind (the order kinds are answered by lookups)."""
 
@@ -215,8 +222,7 @@ class Gaps:
         self.resolve(ORDER_UNKNOWN, order_id)
         kind, other = (FILL_MISSING, ORDER_BEHIND) if gap > 0 else (ORDER_BEHIND, FILL_MISSING)
         self.resolve(other, order_id)
-        if src == "ws":
-            self.raise_(kind, order_id, recv_ns, seq, t.ok_ts)
+        self.raise_(kind, order_id, recv_ns, seq, t.ok_ts)
 
     def fill_seen(self, order_id: str, size: Decimal, created_at: int,
                   order: tuple[Decimal, int] | None, src: str, seq: int, recv_ns: int) -> None:
@@ -269,7 +275,7 @@ class Gaps:
                 t.ok_ts = ts
             if self.suspects:
                 self.resolve(POSITION_FILLS, market)
-        elif src == "ws":
+        else:
             self.raise_(POSITION_FILLS, market, recv_ns, seq, t.ok_ts)
 
     def position_fill(self, market: str, signed: Decimal, created_at: int,

@@ -335,19 +335,31 @@ class OrderTable(CommandRules):
             self.orders[cur.key] = _replace(cur, absent_in="", absent_seq=0)
 
     def judge_absent(self, snap_id: str, start_seq: int, seen: set[str], quiet_ms: int,
-                     quiet_ns: int, seq: int, res: Result) -> None:
+                     quiet_ns: int, seq: int, res: Result, recent_ms: int = 0,
+                     recent_ns: int = 0) -> None:
         """Rule 4-5 for orders: called when a snapshot's open-orders part is complete.
 
-        An entry is judged only if it is live, not in the snapshot (by id or client id), has no
-        WS/command event after the marker, and its last update is at or before ``quiet_ms`` (venue
-        clock) and ``quiet_ns`` (recv clock). First absence: lookup action. Absence in a second,
-        later snapshot: closed (``closed_by="absent_twice"``).
+        An entry is judged only if it is live, not in the snapshot (by id or client id), and has no
+        WS/command event after the marker. Its last update at or before ``quiet_ms`` (venue clock)
+        and ``quiet_ns`` (recv clock), i.e. G before the marker: first absence is a lookup, absence
+        in a second, later snapshot closes it (``closed_by="absent_twice"``). Updated inside G but
+        not after ``recent_ms`` / ``recent_ns``: looked up only (a lookup never closes on absence,
+        so a cache that missed a young order costs one request; a venue-side close whose push was
+        lost, e.g. a self-trade expiry, is found by the next fast check instead of one later).
         """
         for key in sorted(self.live):
             st = self.orders[key]
             if (st.id and st.id in seen) or (st.client_id and CLIENT_PREFIX + st.client_id in seen):
                 continue
-            if st.last_live_seq > start_seq or st.last_updated_at > quiet_ms or st.last_recv_ns > quiet_ns:
+            if st.last_live_seq > start_seq:
+                continue
+            if st.last_updated_at > quiet_ms or st.last_recv_ns > quiet_ns:
+                if (recent_ms and st.id and not st.lookup_pending and st.last_updated_at <= recent_ms
+                        and st.last_recv_ns <= recent_ns):
+                    self.c.bump("absent_lookups_young")
+                    self.orders[key] = _replace(st, lookup_pending=True)
+                    res.actions.append(Action(kind="lookup", reason="absent_from_snapshot",
+                                              order_id=st.id, client_id=st.client_id))
                 continue
             if st.absent_in and st.absent_in != snap_id and st.absent_seq < start_seq:
                 self.c.bump("closed_absent_twice")
@@ -360,4 +372,3 @@ class OrderTable(CommandRules):
                                stream_seq=seq), res)
             res.actions.append(Action(kind="lookup", reason="absent_from_snapshot", order_id=st.id,
                                       client_id=st.client_id))
-

@@ -12,7 +12,9 @@ class SnapshotRun(msgspec.Struct, kw_only=True):
     than these is inside the grace window and never judged absent by this snapshot. They are the
     marker's time minus G, or the disconnect time minus G while the private WS is down (rule 6).
     ``seen_*``: keys present in the snapshot (orders by id and ``client:<id>``). ``since_ms``: the
-    venue time from which its order history and fills were fetched.
+    venue time from which its order history and fills were fetched. ``recent_ms`` / ``recent_ns``:
+    the marker's time minus the (shorter) lookup grace: an order absent but updated between these
+    and ``quiet_*`` is looked up only.
     """
 
     id: str
@@ -28,6 +30,8 @@ class SnapshotRun(msgspec.Struct, kw_only=True):
     corrections: int = 0
     records: int = 0
     since_ms: int = 0
+    recent_ms: int = 0
+    recent_ns: int = 0
 
 
 class Reconciliation(msgspec.Struct, kw_only=True, omit_defaults=True):

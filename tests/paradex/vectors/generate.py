@@ -21,6 +21,8 @@ from typing import Any
 from crypto_cpp_py.cpp_bindings import cpp_get_public_key
 from crypto_cpp_py.utils import cpp_generate_k_rfc6979
 from starknet_py import constants
+from starknet_py.hash.address import compute_address
+from starknet_py.hash.selector import get_selector_from_name
 from starknet_py.hash.utils import (
     compute_hash_on_elements,
     message_signature,
@@ -246,6 +248,23 @@ def main() -> None:
         "hash": h(msg),
         "r": h(r),
         "s": h(s),
+    }
+    # tests/simulator/test_identity.py: Paraclear account addresses (proxy + initialize calldata),
+    # with the class hashes of services/simulator/identity.py.
+    account_class, proxy_class = (
+        "0x033434ad846cdd5f23eb73ff09fe6fddd568284a0fb7d1be20ee482f044dabe2",
+        "0x3530cc4759d78042f1b543bf797f5f3d647cde0388c33734cf91b7f7b9314a9",
+    )
+    selector = get_selector_from_name("initialize")
+    out["account_addresses"] = {
+        "class_hash": account_class,
+        "proxy_class_hash": proxy_class,
+        "initialize_selector": h(selector),
+        "cases": [
+            [h(pk), h(compute_address(class_hash=int(proxy_class, 16), salt=pk,
+                                      constructor_calldata=[int(account_class, 16), selector, 2, pk, 0]))]
+            for pk in (1, 0x1234567, 2**250 + 12345)
+        ],
     }
     OUT.write_text(json.dumps(out, indent=1) + "\n")
     print(f"wrote {OUT} ({OUT.stat().st_size} bytes)")
