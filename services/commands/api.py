@@ -273,7 +273,13 @@ def build_app(
     async def switch(
         request: Request, name: str, call: Callable[[Strategy | None, KillRequest], Awaitable[Answer]]
     ) -> Response:
-        metrics.requests.labels(name).inc()
+        resp = await _switch(request, name, call)
+        metrics.requests.labels(name, str(resp.status_code)).inc()
+        return resp
+
+    async def _switch(
+        request: Request, name: str, call: Callable[[Strategy | None, KillRequest], Awaitable[Answer]]
+    ) -> Response:
         authorization = request.headers.get("authorization")
         who: Strategy | None = None
         if not admin(authorization):

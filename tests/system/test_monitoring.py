@@ -21,7 +21,7 @@ import pytest_asyncio
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared.client import InvalidRequest, Rejected
+from shared.client import InvalidRequest, RateLimited, Rejected
 from tests.system.procs import M, ProcSystem, process_system, wait_until
 from tests.system.promql import refs
 
@@ -160,10 +160,12 @@ async def _trade(ps: ProcSystem) -> None:
     await cmd.place(M, "BUY", Decimal("0.01"), bbo.ask + 50, instruction="IOC", wait="ws")
     with contextlib.suppress(InvalidRequest):  # refused by our rules: commands_refused_total{error}
         await cmd.place(M, "BUY", Decimal("0.01"), bbo.bid + Decimal("0.05"))
-    # refused by the venue (a stop cannot be POST_ONLY there): commands_orders_rejected_total{code}
-    with contextlib.suppress(Rejected):
-        await cmd.place(M, "BUY", Decimal("0.01"), bbo.bid - 500, type="STOP_LIMIT",
-                        trigger_price=bbo.bid - 400, instruction="POST_ONLY")
+    # refused by the venue (its 429 before execution is a definite refusal):
+    # commands_orders_rejected_total{code}
+    await ps.control("POST", "/rest/errors",
+                     {"count": 1, "status": 429, "method": "POST", "path": "/v1/orders"})
+    with contextlib.suppress(Rejected, RateLimited):
+        await cmd.place(M, "BUY", Decimal("0.01"), (bbo.bid - 500).quantize(Decimal("0.1")))
 
     async def reconciled() -> bool:
         h = (await state.health()).value

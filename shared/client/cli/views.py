@@ -270,7 +270,9 @@ async def resume(ctx: Context) -> int:
 
 
 def _kill_result(ctx: Context, r: KillResult, what: str) -> int:
-    scope = r.strategy if r.scope == "strategy" and r.strategy else r.scope or "global"
+    # commands names the admin-token scope "account" (the whole account): people read "global"
+    scope = r.strategy if r.scope == "strategy" and r.strategy else (
+        "global" if r.scope in ("", "account", "global") else r.scope)
     text = f"{what}: kill switch {'ON' if r.active else 'off'} ({scope})" + (f" seq {r.seq}" if r.seq else "")
     if r.cancel is not None:
         text += f"; cancel-all: {r.cancel.status}"
