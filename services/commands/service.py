@@ -49,6 +49,7 @@ from services.commands.venue import VenueView
 from services.commands.watch import OrderWatch
 from shared import httpserve
 from shared.bus import EventPublisher
+from shared.bus.gate import RecordGate
 from shared.errors import ConfigError
 from shared.paradex.models.account import Order
 from shared.paradex.rest import ParadexRest, RestTimeouts
@@ -138,6 +139,7 @@ class CommandsService:
             self.rest,
             Scope.of(account=s.paradex_account),
             on_invalid=lambda reason: self.metrics.invalid_answers.labels(reason).inc(),
+            gate=RecordGate("commands", s.account_token, self.nc),  # dead letters (counted above)
         )
         share = max(1, s.replicas)
         budget = SharedBudget(store, LocalBudget(s.rate_per_s / share, max(1.0, s.rate_burst / share)))

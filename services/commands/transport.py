@@ -5,6 +5,12 @@ An :class:`OrderTransport` never raises for a venue failure: every answer is tur
 outcome by ``core.outcome`` (definite, ambiguous, not sent). A place of one order uses the venue's
 single-order endpoint; more go through its batch endpoint (the pipeline sends at most
 ``VENUE_BATCH_MAX`` per call). ``venue_ms`` of the last call is kept for the audit log.
+
+A venue answer that fails validation (``core.outcome.checked``) is ambiguous; with a
+:class:`~shared.bus.gate.RecordGate` the refused record is also dead-lettered on
+``pdx.dlq.commands`` (the record, the reason, the path) and logged at a bounded rate. A batch
+cancel answer with an item that fails validation (an unknown status...) is ambiguous as a whole:
+an unknown status must never read as a definite refusal.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from contextvars import ContextVar
 from typing import Protocol, TypeVar
 
 from services.commands.core.outcome import Accepted, Failure, Outcome, Unknown, checked, classify, match_batch
+from shared.bus.gate import RecordGate
 from shared.paradex import validate
 from shared.paradex.models.account import Order
 from shared.paradex.models.requests import ModifyOrderRequest, OrderRequest
@@ -66,20 +73,36 @@ class RestTransport:
     name = "rest"
 
     def __init__(
-        self, rest: ParadexRest, scope: Scope | None = None, on_invalid: Callable[[str], None] | None = None
+        self,
+        rest: ParadexRest,
+        scope: Scope | None = None,
+        on_invalid: Callable[[str], None] | None = None,
+        gate: RecordGate | None = None,
     ) -> None:
         self.rest = rest
         self.scope = scope or Scope()
         self.on_invalid = on_invalid
+        self.gate = gate
 
-    def _checked(self, outcomes: list[Outcome], orders: Sequence[OrderRequest]) -> list[Outcome]:
+    async def _dead_letter(self, records: Sequence[object], where: str) -> bool:
+        """Dead-letter the records of an answer that fail validation (the gate logs them at a
+        bounded rate); False when none did (nothing was logged either)."""
+        if self.gate is None:
+            return False
+        _, dead = self.gate.admit(records, where, time.time_ns())
+        await self.gate.publish(dead)
+        return bool(dead)
+
+    async def _checked(self, outcomes: list[Outcome], orders: Sequence[OrderRequest]) -> list[Outcome]:
         now_ms = int(time.time() * 1000)
         out = [
             checked(o, r.client_id or "", self.scope, now_ms) for o, r in zip(outcomes, orders, strict=True)
         ]
-        for o in out:
+        where = "POST /orders" if len(orders) == 1 else "POST /orders/batch"
+        for before, o in zip(outcomes, out, strict=True):
             if isinstance(o, Unknown) and o.invalid:
-                log.warning("venue answer refused at the edge: %s", o.reason)
+                if not (isinstance(before, Accepted) and await self._dead_letter([before.order], where)):
+                    log.warning("venue answer refused at the edge: %s", o.reason)
                 if self.on_invalid is not None:
                     self.on_invalid(o.invalid)
         return out
@@ -94,7 +117,7 @@ class RestTransport:
                 result = match_batch([o.client_id or "" for o in orders], answer.orders, answer.errors)
         except Exception as exc:  # every failure is classified, none escapes
             result = [classify(exc)] * len(orders)
-        return self._checked(result, orders), (time.perf_counter() - started) * 1000
+        return await self._checked(result, orders), (time.perf_counter() - started) * 1000
 
     async def cancel(self, order_id: str) -> Failure | None:
         return await _timed(lambda: self._none(self.rest.cancel_order(order_id)))
@@ -108,7 +131,18 @@ class RestTransport:
     async def cancel_batch(
         self, order_ids: Sequence[str], client_ids: Sequence[str]
     ) -> CancelBatchResponse | Failure:
-        return await _timed(lambda: self._value(self.rest.cancel_orders(order_ids, client_ids)))
+        answer = await _timed(lambda: self._value(self.rest.cancel_orders(order_ids, client_ids)))
+        if isinstance(answer, CancelBatchResponse):
+            now_ms = int(time.time() * 1000)
+            for item in answer.results:
+                if (bad := validate.check(item, self.scope, now_ms)) is not None:
+                    if self.on_invalid is not None:
+                        self.on_invalid(bad.reason)
+                    if not await self._dead_letter(answer.results, "DELETE /orders/batch"):
+                        log.warning("venue batch cancel answer refused at the edge: %s", bad)
+                    why = f"invalid venue answer: {bad.reason} {bad.field} {bad.detail}".rstrip()
+                    return Unknown(reason=why, invalid=bad.reason)
+        return answer
 
     async def modify(self, body: ModifyOrderRequest) -> Order | Failure:
         result = await _timed(lambda: self._value(self.rest.modify_order(body)))
@@ -118,7 +152,8 @@ class RestTransport:
                 why = (
                     f"{bad.reason} {bad.field} {bad.detail}" if bad else f"another order ({result.id[:64]!r})"
                 )
-                log.warning("venue modify answer refused at the edge: %s", why)
+                if not await self._dead_letter([result], "PUT /orders/{id}"):
+                    log.warning("venue modify answer refused at the edge: %s", why)
                 if self.on_invalid is not None:
                     self.on_invalid(bad.reason if bad else "bad_id")
                 return Unknown(

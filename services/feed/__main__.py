@@ -61,6 +61,8 @@ async def main() -> int:
             await nc.drain()
         except Exception as exc:  # NATS already gone: nothing left to flush
             log.warning("NATS drain failed: %r", exc)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
     return code
 
 

@@ -5,9 +5,9 @@ records of the pages it got even when a later page fails. Failures propagate as 
 client's typed errors (retries for 429/5xx/timeouts already happened inside the client);
 :class:`~shared.paradex.rest.PageLimitError` when pagination would run away.
 
-With a :class:`~services.reconciler.gate.RecordGate`, only records that pass validation are
+With a :class:`~shared.bus.gate.RecordGate`, only records that pass validation are
 yielded; the refused ones are dead-lettered, and the part ends with
-:class:`~services.reconciler.gate.RecordsRefused` after its last page (the run then reports it
+:class:`~shared.bus.gate.RecordsRefused` after its last page (the run then reports it
 incomplete, with the good records already published). A response that does not decode is
 dead-lettered before its error propagates.
 """
@@ -21,9 +21,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from typing import Any
 
-from services.reconciler.gate import RecordGate, RecordsRefused
 from services.reconciler.ratelimit import TokenBucket
 from shared.bus.events import SnapshotPartName
+from shared.bus.gate import RecordGate, RecordsRefused
 from shared.errors import DecodeError
 from shared.paradex.models.rest import Page
 from shared.paradex.rest import ParadexRest, iter_pages

@@ -6,7 +6,7 @@ orders, else ``GET /orders/by_client_id/{client_id}``, else ``GET /orders-histor
 the venue gives ``found=False``; a failure (5xx, timeout, auth...) gives ``found=False`` WITH
 the error text, which the state service must not read as "the order does not exist".
 
-With a :class:`~services.reconciler.gate.RecordGate`, an order the venue returned is validated
+With a :class:`~shared.bus.gate.RecordGate`, an order the venue returned is validated
 first: a refused one is dead-lettered and the result carries no order, ``found=False`` and the
 refusal as its error (so it is never served, nor read as "not found").
 """
@@ -20,8 +20,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from services.reconciler.fetch import Limiter
-from services.reconciler.gate import RecordGate
 from shared.bus.events import Event, LookupResult
+from shared.bus.gate import RecordGate
 from shared.errors import BusError, DecodeError, VenueError
 from shared.paradex.models.account import Order
 from shared.paradex.rest import ParadexRest

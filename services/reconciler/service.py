@@ -23,7 +23,6 @@ from typing import Any
 import msgspec
 
 from services.reconciler.fetch import Limiter, PartFetcher
-from services.reconciler.gate import RecordGate
 from services.reconciler.lookup import Lookups
 from services.reconciler.metrics import ReconcilerMetrics
 from services.reconciler.plan import (
@@ -43,6 +42,7 @@ from services.reconciler.run import Runner, RunReport
 from services.reconciler.settings import Settings
 from shared.bus import EventPublisher, subjects
 from shared.bus.events import Event
+from shared.bus.gate import RecordGate
 from shared.bus.requests import decode_request
 from shared.opshttp import HttpServer
 from shared.paradex.rest import ParadexRest
@@ -86,7 +86,7 @@ class ReconcilerService:
         limiter = self.limiter = Limiter(
             TokenBucket(settings.rate_per_s, settings.rate_burst, time.monotonic()),
             on_acquire=lambda purpose: self.metrics.venue_requests.labels(purpose).inc())
-        self.gate = RecordGate(settings.account_token, nc, registry=self.metrics.registry)  # validation
+        self.gate = RecordGate("reconciler", settings.account_token, nc, registry=self.metrics.registry)
         self.fetcher = PartFetcher(rest, limiter, page_size=settings.page_size, max_pages=settings.max_pages,
                                    gate=self.gate)
         self.runner = Runner(self.fetcher, Lookups(rest, limiter, timeout_s=settings.part_timeout_s,

@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from services.state.core import StateCore
+from services.state.core import INVALID, StateCore
 from services.state.encode import Encoded, encode
 from services.state.hub import ChangeHub
 from services.state.redis_writer import RedisWriter
@@ -65,6 +65,9 @@ class MarketData:
         except Exception as exc:
             self.apply_errors += 1
             await self.dead_letter(msg.subject, 0, msg.data, f"apply: {exc!r}")
+            return
+        if res.dropped.startswith(INVALID):  # the core's guard refused its venue record
+            await self.dead_letter(msg.subject, 0, msg.data, res.dropped)
             return
         self.last_wall = time.time()
         if res.changes:

@@ -24,7 +24,7 @@ from typing import Any
 from services.state.actions import ReconcileRequester
 from services.state.checkpoint import load_for_replica, save_checkpoint
 from services.state.consumer import PullConsumer, bind_durable
-from services.state.core import Action, StateConfig, StateCore
+from services.state.core import INVALID, Action, StateConfig, StateCore
 from services.state.core.codec import DumpCache
 from services.state.encode import Encoded, encode, encode_change
 from services.state.gcwatch import GcWatch
@@ -266,6 +266,8 @@ class StateService:
                 log.exception("apply failed at stream seq %d", seq)
                 await self._dead_letter(msg.subject, seq, msg.data, f"apply: {exc!r}")
                 continue
+            if res.dropped.startswith(INVALID):  # the core's guard refused its venue record
+                await self._dead_letter(msg.subject, seq, msg.data, res.dropped)
             applied += 1
             for ch in res.changes:
                 changes.append(encode_change("account", res.seq, ch))

@@ -7,8 +7,9 @@ Layout:
 - ``pdx.feed.status``: the feed's once-a-second status heartbeat (core NATS, not stored);
 - ``pdx.reconcile.request``: requests to the reconciler (core NATS request/reply);
 - ``pdx.feed.resync``: requests to the feed for fresh book snapshots (core NATS, optional reply);
-- ``pdx.dlq.<service>``: what a service refused (DLQ stream, for inspection): ``pdx.dlq.feed`` and
-  ``pdx.dlq.reconciler`` hold venue records that failed validation (``shared.bus.deadletter``),
+- ``pdx.dlq.<service>``: what a service refused (DLQ stream, for inspection): ``pdx.dlq.feed``,
+  ``pdx.dlq.reconciler`` and ``pdx.dlq.commands`` hold venue records that failed validation
+  (``shared.bus.deadletter``),
   ``pdx.dlq.state`` bus messages the state could not decode or refused.
 """
 
@@ -70,3 +71,5 @@ FEED_DLQ = dlq_subject("feed")
 """Venue records and frames the feed refused (:class:`shared.bus.deadletter.DeadLetter`)."""
 RECONCILER_DLQ = dlq_subject("reconciler")
 """Venue REST records the reconciler refused (:class:`shared.bus.deadletter.DeadLetter`)."""
+COMMANDS_DLQ = dlq_subject("commands")
+"""Venue replies to order writes the commands service refused (:class:`shared.bus.deadletter.DeadLetter`)."""

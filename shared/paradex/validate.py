@@ -51,6 +51,7 @@ from shared.paradex.models.market_data import (
     OrderBook,
     Trade,
 )
+from shared.paradex.models.rest import CancelOrderResult
 
 Reason = Literal[
     "bad_json", "bad_schema", "bad_sbe", "unknown_channel", "non_finite", "out_of_range", "negative",
@@ -83,6 +84,7 @@ LIQUIDITY = frozenset({"TAKER", "MAKER"})
 POSITION_STATUSES = frozenset({"OPEN", "CLOSED"})
 POSITION_SIDES = frozenset({"LONG", "SHORT"})
 BOOK_UPDATE_TYPES = frozenset({"s", "d"})
+CANCEL_STATUSES = frozenset({"QUEUED_FOR_CANCELLATION", "ALREADY_CLOSED", "NOT_FOUND"})
 
 
 class Rejection(NamedTuple):
@@ -166,9 +168,9 @@ def num(d: Decimal, field: str) -> Rejection | None:
 
 
 def nonneg(d: Decimal, field: str) -> Rejection | None:
-    """``d`` a bounded number >= 0."""
+    """``d`` a bounded number >= 0 (``-0`` is zero)."""
     bad = num(d, field)
-    if bad is None and d < 0:
+    if bad is None and d.is_signed() and not d.is_zero():  # C methods: cheaper than d < 0
         return Rejection("negative", field, _show(d))
     return bad
 
@@ -176,7 +178,7 @@ def nonneg(d: Decimal, field: str) -> Rejection | None:
 def pos(d: Decimal, field: str) -> Rejection | None:
     """``d`` a bounded number > 0."""
     bad = num(d, field)
-    if bad is None and d <= 0:
+    if bad is None and (d.is_signed() or d.is_zero()):
         return Rejection("not_positive", field, _show(d))
     return bad
 
@@ -287,9 +289,9 @@ def account(a: str, scope: Scope) -> Rejection | None:
 
 
 def level(lv: BookLevel, field: str) -> Rejection | None:
-    """A book level: known side, price > 0, size >= 0."""
-    return enum(lv.side, SIDES, f"{field}.side") or pos(lv.price, f"{field}.price") or \
-        nonneg(lv.size, f"{field}.size")
+    """A book level: known side, price > 0, size >= 0 (``field`` names it in the rejection)."""
+    bad = enum(lv.side, SIDES, "side") or pos(lv.price, "price") or nonneg(lv.size, "size")
+    return None if bad is None else bad._replace(field=f"{field}.{bad.field}")
 
 
 # --- records ----------------------------------------------------------------------------------
@@ -376,17 +378,24 @@ def _tradebust(t: Tradebust, s: Scope, now: int) -> Rejection | None:
             or ts(t.created_at, "created_at", now, s))
 
 
+def _levels(levels: list[BookLevel], name: str) -> Rejection | None:
+    for lv in levels:
+        bad = enum(lv.side, SIDES, "side") or pos(lv.price, "price") or nonneg(lv.size, "size")
+        if bad is not None:  # the level's index only now (formatting it per level costs)
+            return bad._replace(field=f"{name}[{levels.index(lv)}].{bad.field}")
+    return None
+
+
 def _book(b: BookUpdate, s: Scope, now: int) -> Rejection | None:
     bad = (market(b.market, s, market_data=True) or seq(b.seq_no)
            or enum(b.update_type, BOOK_UPDATE_TYPES, "update_type")
-           or ts(b.last_updated_at, "last_updated_at", now, s))
-    if bad is not None:
+           or ts(b.last_updated_at, "last_updated_at", now, s)
+           or (_levels(b.inserts, "inserts") if b.inserts else None)
+           or (_levels(b.updates, "updates") if b.updates else None)
+           or (_levels(b.deletes, "deletes") if b.deletes else None))
+    if bad is not None or (b.best_bid_api is None and b.best_ask_api is None and b.relative_spread is None
+                           and b.best_bid_interactive is None and b.best_ask_interactive is None):
         return bad
-    for name, levels in (("inserts", b.inserts), ("updates", b.updates), ("deletes", b.deletes)):
-        for i, lv in enumerate(levels):
-            bad = level(lv, f"{name}[{i}]")
-            if bad is not None:
-                return bad
     for name, best in (("best_bid_api", b.best_bid_api), ("best_ask_api", b.best_ask_api),
                        ("best_bid_interactive", b.best_bid_interactive),
                        ("best_ask_interactive", b.best_ask_interactive)):
@@ -453,10 +462,17 @@ def _orderbook(b: OrderBook, s: Scope, now: int) -> Rejection | None:
     return bad
 
 
+def _cancel_result(c: CancelOrderResult, s: Scope, now: int) -> Rejection | None:
+    return (enum(c.status, CANCEL_STATUSES, "status") or ident(c.id, "id", required=False)
+            or ident(c.client_id, "client_id", required=False)
+            or (account(c.account, s) if c.account else None)
+            or (market(c.market, s, market_data=False) if c.market else None))
+
+
 _CHECKS: dict[type, Callable[[Any, Scope, int], Rejection | None]] = {
     Order: _order, Fill: _fill, Position: _position, Account: _account, Balance: _balance,
     BalanceEvent: _balance_event, Tradebust: _tradebust, BookUpdate: _book, Bbo: _bbo, Trade: _trade,
-    MarketSummary: _summary, FundingData: _funding, OrderBook: _orderbook,
+    MarketSummary: _summary, FundingData: _funding, OrderBook: _orderbook, CancelOrderResult: _cancel_result,
 }
 RECORD_TYPES: Final[tuple[type, ...]] = tuple(_CHECKS)
 

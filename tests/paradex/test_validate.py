@@ -20,6 +20,7 @@ from shared.paradex.models import (
     Bbo,
     BookLevel,
     BookUpdate,
+    CancelOrderResult,
     Fill,
     FundingData,
     Greeks,
@@ -119,10 +120,14 @@ orderbooks = st.builds(OrderBook, market=markets, seq_no=seqs, last_updated_at=t
                        bids=st.lists(st.tuples(positive, nonneg), max_size=3),
                        asks=st.lists(st.tuples(positive, nonneg), max_size=3))
 
+cancel_results = st.builds(CancelOrderResult, status=pick(v.CANCEL_STATUSES), id=st.one_of(st.just(""), ids),
+                           client_id=st.one_of(st.just(""), ids), account=st.one_of(st.just(""), our_account),
+                           market=st.one_of(st.just(""), markets))
+
 RECORDS: dict[type, st.SearchStrategy[Any]] = {
     Order: orders, Fill: fills, Position: positions, Account: accounts, Balance: balances,
     BalanceEvent: balance_events, Tradebust: tradebusts, BookUpdate: books, Bbo: bbos, Trade: trades,
-    MarketSummary: summaries, FundingData: fundings, OrderBook: orderbooks,
+    MarketSummary: summaries, FundingData: fundings, OrderBook: orderbooks, CancelOrderResult: cancel_results,
 }
 any_record = st.one_of(*RECORDS.values())
 
@@ -219,7 +224,7 @@ def test_trade_and_book_prices_must_be_positive(data: st.DataObject, bad: Decima
 
 ENUMS = [(Order, "status"), (Order, "side"), (Order, "type"), (Order, "instruction"), (Order, "stp"),
          (Fill, "side"), (Fill, "liquidity"), (Fill, "fill_type"), (Position, "status"), (Position, "side"),
-         (BookUpdate, "update_type"), (Trade, "side"), (Trade, "trade_type")]
+         (BookUpdate, "update_type"), (Trade, "side"), (Trade, "trade_type"), (CancelOrderResult, "status")]
 
 
 @settings(max_examples=60, deadline=None)

@@ -11,8 +11,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import httpx
-import msgspec
 import nats
 import pytest
 
@@ -24,34 +22,11 @@ from shared.bus.events import LookupResult, OrderEvent, SnapshotFinished
 from shared.paradex.rest import ParadexRest
 from shared.paradex.validate import Scope
 from shared.settings import Secret, load
+from tests.corrupting import CorruptingTransport, Mutate
 from tests.feed.helpers import BusTap, until
 from tests.simfixture import SimHandle
 
 BTC = "BTC-USD-PERP"
-Mutate = Callable[[Any], Any]
-
-
-class CorruptingTransport(httpx.AsyncBaseTransport):
-    """Forwards to the real transport; responses of ``path`` go through ``mutate`` (JSON in, JSON
-    or raw bytes out)."""
-
-    def __init__(self) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
-        self.rules: dict[str, Mutate] = {}
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self.inner.handle_async_request(request)
-        mutate = self.rules.get(request.url.path.removeprefix("/v1"))
-        if mutate is None or response.status_code != 200:
-            return response
-        body = msgspec.json.decode(await response.aread())
-        out = mutate(body)
-        content = out if isinstance(out, bytes) else msgspec.json.encode(out)
-        return httpx.Response(200, headers={"content-type": "application/json"}, content=content,
-                              request=request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 class Rig:
@@ -81,7 +56,8 @@ async def rig(nats_url: str, simulator: SimHandle) -> AsyncIterator[RigFactory]:
                                   interval_s=3600.0, fast_interval_s=0.0, max_retries=0, part_timeout_s=10.0)
         settings = load(Settings, env={}, **{**kw, **overrides})
         transport = CorruptingTransport()
-        transport.rules.update(rules)
+        for path, mutate in rules.items():
+            transport.rule(path, mutate, "GET")
         rest = ParadexRest(simulator.rest_url, signer=simulator.signer, transport=transport)
         token = "t" + uuid.uuid4().hex[:12]
         tap = await BusTap().start(nc, subjects.account_filter(token))

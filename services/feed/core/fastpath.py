@@ -58,6 +58,7 @@ class FastPaths:
     markets: tuple[str, ...]
     book_feed: str
     book_channels: frozenset[str]
+    book_channel_of: dict[str, str]  # followed market -> its book channel
     books: BookChecker
     requests: Requests
     outbox: list[bytes]
@@ -73,7 +74,7 @@ class FastPaths:
         """A book push via :mod:`~shared.paradex.models.fastbook`; None (nothing changed) when
         anything is not plainly valid: the full path decides."""
         market, kind, ts, seq = book.market, book.update_type, book.last_updated_at, book.seq_no
-        if channel not in self.book_channels or market not in self.followed:
+        if self.book_channel_of.get(market) != channel:  # a followed market on its own channel
             return None
         now_ms = recv_ns // 1_000_000
         if (kind != "d" and kind != "s") or seq < 0 or seq > MAX_SEQ or (ts < MIN_TS_MS and ts != 0) or (
@@ -85,7 +86,7 @@ class FastPaths:
             return None
         bids: list[PriceKey] = []
         asks: list[PriceKey] = []
-        for group in (book.inserts, book.updates):
+        for group in (book.inserts, book.updates) if book.inserts else (book.updates,):
             for lv in group:
                 price, size = key8(lv.price), key8(lv.size)
                 if not price or size is None:  # not plain, or a zero price
@@ -131,14 +132,10 @@ class FastPaths:
             return None  # (an int64 seq is never above MAX_SEQ)
         subject = book_subject(market)
         self._sbe.decoded += 1
-        key = (BookUpdate, market)
-        channel = self._sbe_channels.get(key)
-        if channel is None:
-            channel = self._sbe_channels[key] = book_channel(market, self.book_feed)
-        self.frames[channel] += 1
+        self.frames[self.book_channel_of[market]] += 1
         bids: Sequence[int] = fast.bids
         asks: Sequence[int] = fast.asks
-        if not fast.snapshot:  # size 0 = delete, applied after the sets (as the model's lists are)
+        if fast.deletes:  # size 0 = delete, applied after the sets (as the model's lists are)
             if 0 in bids[1::2]:
                 bids = _sets_then_deletes(bids)
             if 0 in asks[1::2]:

@@ -62,7 +62,8 @@ class FeedProtocol(FastPaths):
         self.book_feed = book_feed
         self.channels = all_channels(self.markets, book_feed, summary)
         self.channel_set = frozenset(self.channels)
-        self.book_channels = frozenset(book_channel(m, book_feed) for m in self.markets)
+        self.book_channel_of = {m: book_channel(m, book_feed) for m in self.markets}
+        self.book_channels = frozenset(self.book_channel_of.values())
         self.requests = Requests()
         self.books = BookChecker()
         self.outbox: list[bytes] = []

@@ -7,7 +7,7 @@ each :class:`Result`'s changes to Redis atomically, pushes them as SSE, and perf
 
 from services.state.core.book import Book
 from services.state.core.codec import dump, load
-from services.state.core.core import StateConfig, StateCore
+from services.state.core.core import INVALID, StateConfig, StateCore
 from services.state.core.model import (
     CLOSED,
     IN_FLIGHT,
@@ -36,7 +36,8 @@ from services.state.core.model import (
 from services.state.core.queries import BookView, Health
 
 __all__ = [
-    "CLOSED", "IN_FLIGHT", "NEW", "OPEN", "PENDING_CANCEL", "PENDING_MODIFY", "PENDING_NEW", "REJECTED",
+    "CLOSED", "INVALID", "IN_FLIGHT", "NEW", "OPEN", "PENDING_CANCEL", "PENDING_MODIFY", "PENDING_NEW",
+    "REJECTED",
     "STATUS_RANK", "TERMINAL",
     "UNKNOWN", "UNTRIGGERED", "VENUE_RANK", "AccountState", "Action", "Answer", "BalanceState", "Book",
     "BookTop", "BookView", "Change", "FillState", "Health", "OrderState", "PositionState", "Result",

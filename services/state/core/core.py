@@ -35,6 +35,7 @@ from services.state.core.tracking import (
     SnapshotRun,
     SourceInfo,
 )
+from shared.bus.deadletter import check_event
 from shared.bus.events import (
     AccountEvent,
     BalanceChange,
@@ -71,6 +72,9 @@ from shared.bus.events import (
 )
 from shared.paradex.models.market_data import Bbo, FundingData, MarketSummary, Trade
 
+INVALID = "invalid:"
+"""``Result.dropped`` prefix of an event refused by the guard (``invalid:<reason>``): the shell
+dead-letters it."""
 DOWN_STATES = frozenset({"disconnected", "auth_failed"})
 ALL_PARTS = ("open_orders", "order_history", "positions", "account", "balances", "fills")
 
@@ -171,11 +175,14 @@ class StateCore(Queries, MarketHandlers, Detection):
         if name is None:
             name = self._kind_names[(cls, src)] = f"events.{kind_of(cls)}.{src}"
         counters = self.counters
+        bad = check_event(event)  # the guard: an invalid venue record that reached the stream
         if handler is None:
             market = self._market_handlers.get(cls)
             if market is None:
                 raise TypeError(f"not a bus event: {cls.__name__}")
             self.market_seq = stream_seq
+            if bad is not None:
+                return self._invalid("market", stream_seq, bad.reason)
             counters.bump(name)
             res = Result(stream="market", seq=stream_seq, changes=[], actions=[])
             market(stream_seq, event, res)
@@ -185,6 +192,8 @@ class StateCore(Queries, MarketHandlers, Detection):
             return Result(stream="account", seq=self.account_seq, changes=[], actions=[],
                           dropped="redelivered")
         self.account_seq = stream_seq
+        if bad is not None:
+            return self._invalid("account", stream_seq, bad.reason)
         counters.bump(name)
         info = self.sources.get(src)
         if info is None:
@@ -211,6 +220,12 @@ class StateCore(Queries, MarketHandlers, Detection):
             ret.evict_due(self.orders, self.entities, res)
             self._forget_evicted(res)
         return res
+
+    def _invalid(self, stream: str, seq: int, reason: str) -> Result:
+        """An event whose venue record fails :mod:`shared.paradex.validate`: consumed, counted,
+        never served; ``dropped`` tells the shell to dead-letter it."""
+        self.counters.bump(f"invalid.{reason}")
+        return Result(stream=stream, seq=seq, changes=[], actions=[], dropped=INVALID + reason)
 
     # ----------------------------------------------------------------------------- account events
 

@@ -33,6 +33,7 @@ class FastBook(NamedTuple):
     bids: tuple[int, ...]
     asks: tuple[int, ...]
     json: bytes
+    deletes: bool = False  # a delta with a level of size 0
 
 
 _HEADER = HEADER.unpack_from
@@ -67,16 +68,6 @@ def _best(name: bytes, prefix: bytes, price: int, size: int) -> bytes:
     return b',"%b":%b%b,"size":%b}' % (name, prefix, _text(price), size_text)
 
 
-def _group(buf: bytes, pos: int, end: int) -> tuple[tuple[int, ...], int] | None:
-    if pos + 4 > end:
-        return None
-    entry_length, count = _GROUP(buf, pos)
-    after = pos + 4 + 16 * count
-    if entry_length != 16 or after > end:
-        return None
-    return (FLAT_CACHE.get(count) or flat_struct(count)).unpack_from(buf, pos + 4), after
-
-
 def fast_book(frame: bytes) -> FastBook | None:
     """The :class:`FastBook` of a BookEvent frame in the usual layout, else None."""
     end = len(frame)
@@ -89,19 +80,23 @@ def fast_book(frame: bytes) -> FastBook | None:
     ts, seq, pkg, bb, bbs, ba, bas, spread, bba, bbas, baa, baas = _BLOCK(frame, 8)
     if pkg != PKG_DELTA and pkg != PKG_SNAPSHOT:
         return None
-    # a best level with a price <= 0 or a negative size is not the usual layout: the full decode
-    # (and validation) decides; NULL means "none" and is the most negative int64
-    if (0 >= bb != NULL or 0 >= ba != NULL or 0 >= bba != NULL or 0 >= baa != NULL
-            or 0 > bbs != NULL or 0 > bas != NULL or 0 > bbas != NULL or 0 > baas != NULL):
+    # the two level groups, inline (a call each costs more than the reads)
+    if pos + 4 > end:
         return None
-    got = _group(frame, pos, end)
-    if got is None:
+    entry_length, count = _GROUP(frame, pos)
+    after = pos + 4 + 16 * count
+    if entry_length != 16 or after > end:
         return None
-    bids, pos = got
-    got = _group(frame, pos, end)
-    if got is None:
+    bids = (FLAT_CACHE.get(count) or flat_struct(count)).unpack_from(frame, pos + 4)
+    pos = after
+    if pos + 4 > end:
         return None
-    asks, pos = got
+    entry_length, count = _GROUP(frame, pos)
+    after = pos + 4 + 16 * count
+    if entry_length != 16 or after > end:
+        return None
+    asks = (FLAT_CACHE.get(count) or flat_struct(count)).unpack_from(frame, pos + 4)
+    pos = after
     if pos >= end or pos + 1 + frame[pos] > end:
         return None
     try:
@@ -122,6 +117,7 @@ def fast_book(frame: bytes) -> FastBook | None:
         sets = [_LEVEL % (prefix, get(flat[i]) or _text(flat[i]), get(flat[i + 1]) or _text(flat[i + 1]))
                 for prefix, flat in ((_BUY, bids), (_SELL, asks)) for i in range(0, len(flat), 2)]
         out += [b'"s","inserts":[', b",".join(sets), b'],"updates":[],"deletes":[]']
+        has_deletes = False
     else:
         sets = []
         deletes: list[bytes] = []  # size 0 = delete; frame order kept within each list
@@ -132,15 +128,26 @@ def fast_book(frame: bytes) -> FastBook | None:
                     return None
                 (sets if q else deletes).append(_LEVEL % (prefix, get(p) or _text(p), get(q) or _text(q)))
         out += [b'"d","inserts":[],"updates":[', b",".join(sets), b'],"deletes":[', b",".join(deletes), b"]"]
+        has_deletes = bool(deletes)
+    # a best level with a price <= 0 or a negative size (NULL, the most negative int64, is "none"
+    # for a size) is not the usual layout: the full decode and validation decide
     if bba != NULL:
+        if bba <= 0 or 0 > bbas != NULL:
+            return None
         out.append(_best(b"best_bid_api", _BUY, bba, bbas))
     if baa != NULL:
+        if baa <= 0 or 0 > baas != NULL:
+            return None
         out.append(_best(b"best_ask_api", _SELL, baa, baas))
     if bb != NULL:
+        if bb <= 0 or 0 > bbs != NULL:
+            return None
         out.append(_best(b"best_bid_interactive", _BUY, bb, bbs))
     if ba != NULL:
+        if ba <= 0 or 0 > bas != NULL:
+            return None
         out.append(_best(b"best_ask_interactive", _SELL, ba, bas))
     if spread != NULL:
         out.append(b',"relative_spread":%b' % _text(spread))
     out.append(b"}")
-    return FastBook(market, seq, pkg == PKG_SNAPSHOT, ts_ms, bids, asks, b"".join(out))
+    return FastBook(market, seq, pkg == PKG_SNAPSHOT, ts_ms, bids, asks, b"".join(out), has_deletes)

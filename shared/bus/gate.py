@@ -1,14 +1,15 @@
-"""The reconciler's validation gate: REST records are checked before they become snapshot events
-or lookup results (DESIGN.md "Version 2 rules": nothing unvalidated becomes truth).
+"""The validation gate of the services that read venue REST answers (the reconciler's snapshots
+and lookups, the commands service's order replies): records are checked before they become bus
+events (DESIGN.md "Version 2 rules": nothing unvalidated becomes truth).
 
-Every record a snapshot part or a lookup fetched goes through :meth:`RecordGate.admit`
-(:mod:`shared.paradex.validate`: finite bounded numbers, known enums, our account, safe market
-tokens, sane sequence numbers and times). A refused record is not published; it is counted
-(``reconciler_rejected_total{reason}``), dead-lettered on ``subjects.RECONCILER_DLQ`` (the record
-as decoded, the reason, the REST path) and logged at a bounded rate. A response that does not
-decode at all (wrong types) is counted and dead-lettered the same way (``bad_json`` /
-``bad_schema``, with the decoder's message). The part that refused anything is reported
-incomplete (:class:`RecordsRefused`), so the state never judges absence against it.
+Every record goes through :meth:`RecordGate.admit` (:mod:`shared.paradex.validate`: finite
+bounded numbers, known enums, our account, safe market tokens, sane sequence numbers and times).
+A refused record is not published; it is counted
+(``<service>_venue_records_refused_total{reason}``), dead-lettered on ``pdx.dlq.<service>`` (the
+record as decoded, the reason, the REST path) and logged at a bounded rate. A response that does
+not decode at all (wrong types) is counted and dead-lettered the same way (``bad_json`` /
+``bad_schema``, with the decoder's message).
+:class:`RecordsRefused` is what a caller raises to report that a part of its work is incomplete.
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ from shared.errors import DecodeError, HubError
 from shared.logthrottle import LogThrottle
 from shared.paradex.validate import REASONS, Rejection, Scope, check, decode_reason
 
-log = logging.getLogger("reconciler.gate")
+log = logging.getLogger("shared.bus.gate")
 _ENC = msgspec.json.Encoder()
 
 
 class RecordsRefused(HubError):
-    """Records of a snapshot part failed validation: the part is incomplete."""
+    """Records of one answer (a snapshot part) failed validation: that work is incomplete."""
 
     def __init__(self, where: str, counts: Counter[str]) -> None:
         by = ", ".join(f"{reason} {n}" for reason, n in counts.most_common())
@@ -44,17 +45,21 @@ class RecordsRefused(HubError):
 
 
 class RecordGate:
-    """Validates REST records for ``account``; publishes dead letters on ``nc`` (core NATS)."""
+    """Validates REST records of ``account`` for ``service``; publishes its dead letters on ``nc``
+    (core NATS, ``pdx.dlq.<service>``); exports ``<service>_venue_records_refused_total`` on
+    ``registry``."""
 
-    def __init__(self, account: str, nc: Any, *, registry: Any = None,
+    def __init__(self, service: str, account: str, nc: Any, *, registry: Any = None,
                  clock_ns: Callable[[], int] = time.time_ns) -> None:
+        self.service = service
+        self.subject = subjects.dlq_subject(service)
         self.scope = Scope.of(account)  # REST account records may name any market (our exposure)
         self.nc = nc
         self.counts: Counter[str] = Counter()
         self.dead_published = 0
         self.dead_failed = 0
         self._clock_ns = clock_ns
-        self._log = LogThrottle(log)
+        self._log = LogThrottle(logging.getLogger(f"{service}.gate"))
         if registry is not None:
             registry.register(_GateCollector(self))
 
@@ -81,13 +86,13 @@ class RecordGate:
         self._log.log(recv_ns / 1e9, logging.WARNING, rejection.reason,
                       "refused REST record from %s: %s at %s (%s)", where, rejection.reason, rejection.field,
                       rejection.detail)
-        return dead_letter("reconciler", "rest", rejection, raw, where=where, recv_ns=recv_ns)
+        return dead_letter(self.service, "rest", rejection, raw, where=where, recv_ns=recv_ns)
 
     async def publish(self, letters: Sequence[DeadLetter]) -> None:
         """Send dead letters to the DLQ (a NATS failure is logged and counted, never raised)."""
         for letter in letters:
             try:
-                await self.nc.publish(subjects.RECONCILER_DLQ, encode_dead_letter(letter))
+                await self.nc.publish(self.subject, encode_dead_letter(letter))
                 self.dead_published += 1
             except Exception as exc:  # the refusal is counted and logged already
                 self.dead_failed += 1
@@ -100,8 +105,10 @@ class _GateCollector(Collector):
         self._gate = gate
 
     def collect(self) -> Iterator[Metric]:
-        fam = CounterMetricFamily("reconciler_rejected", "REST records refused by validation (dead-lettered "
-                                  "on pdx.dlq.reconciler), by reason", labels=["reason"])
+        gate = self._gate
+        fam = CounterMetricFamily(f"{gate.service}_venue_records_refused", "Venue REST records refused "
+                                  f"by validation (dead-lettered on {gate.subject}), by reason",
+                                  labels=["reason"])
         for reason in REASONS:
-            fam.add_metric([reason], self._gate.counts.get(reason, 0))
+            fam.add_metric([reason], gate.counts.get(reason, 0))
         yield fam
