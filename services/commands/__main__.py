@@ -37,19 +37,31 @@ def check_strategies(service: CommandsService) -> None:
     simulator = SIMULATOR_CHAIN_MARK in chain
     where = f"venue chain {chain} at {service.settings.paradex_rest_url}"
     if not simulator and service.settings.paradex_l2_private_key.reveal() == config.DEV_L2_PRIVATE_KEY:
-        raise ConfigError("PARADEX_L2_PRIVATE_KEY", f"the public paper-trading key is configured for "
-                          f"{where}: set your own (PARADEX_L2_PRIVATE_KEY_FILE; compose: HUB_L2_KEY_FILE)")
+        raise ConfigError(
+            "PARADEX_L2_PRIVATE_KEY",
+            f"the public paper-trading key is configured for "
+            f"{where}: set your own (PARADEX_L2_PRIVATE_KEY_FILE; compose: HUB_L2_KEY_FILE)",
+        )
     if not simulator and service.strategies.authenticate(f"Bearer {config.DEV_STRATEGY_TOKEN}") is not None:
-        raise ConfigError("COMMANDS_STRATEGIES", f"the public paper-trading token is configured for {where}: "
-                          "set your own strategies (compose: HUB_STRATEGIES_FILE)")
+        raise ConfigError(
+            "COMMANDS_STRATEGIES",
+            f"the public paper-trading token is configured for {where}: "
+            "set your own strategies (compose: HUB_STRATEGIES_FILE)",
+        )
     if len(service.strategies):
         return
     if simulator:
-        log.warning("no strategies configured (COMMANDS_STRATEGIES): every request will get 401 "
-                    "(allowed against the simulator, chain %s)", chain)
+        log.warning(
+            "no strategies configured (COMMANDS_STRATEGIES): every request will get 401 "
+            "(allowed against the simulator, chain %s)",
+            chain,
+        )
         return
-    raise ConfigError("COMMANDS_STRATEGIES", f"no strategies configured for {where}: every request "
-                      "would be refused; set COMMANDS_STRATEGIES or COMMANDS_STRATEGIES_FILE")
+    raise ConfigError(
+        "COMMANDS_STRATEGIES",
+        f"no strategies configured for {where}: every request "
+        "would be refused; set COMMANDS_STRATEGIES or COMMANDS_STRATEGIES_FILE",
+    )
 
 
 async def main() -> int:
@@ -85,8 +97,12 @@ async def main() -> int:
             log.error("%s", exc)
             code = 2
         except (TransportError, httpx.HTTPError) as exc:
-            log.error("venue at %s unreachable at start-up: %s: %s (PARADEX_REST_URL)",
-                      settings.paradex_rest_url, type(exc).__name__, exc)
+            log.error(
+                "venue at %s unreachable at start-up: %s: %s (PARADEX_REST_URL)",
+                settings.paradex_rest_url,
+                type(exc).__name__,
+                exc,
+            )
             code = 1
         except OSError as exc:  # e.g. the HTTP port is taken: the message names host and port
             log.error("commands cannot start: %s (COMMANDS_HTTP_HOST / COMMANDS_HTTP_PORT)", exc)

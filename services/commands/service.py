@@ -13,6 +13,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from services.commands import audit
 from services.commands.api import ARRIVAL, build_app
 from services.commands.backlog import Backlog
@@ -130,8 +132,7 @@ class CommandsService:
             block_s=s.exposure_refresh_s,
             resync_s=s.exposure_resync_s,
         )
-        await self.follower.snapshot()
-        await self.index.ensure()
+        await self._redis_at_start()
         self.watch = OrderWatch(self.nc, s.account_token)
         await self.watch.start()
         outbox = Outbox(EventPublisher(self.js, s.account_token, timeout_s=s.publish_timeout_s), self.nc)
@@ -259,6 +260,20 @@ class CommandsService:
         base = audit.command("resume", s.name if s else "admin", target=req.strategy, reason=req.reason[:200])
         return await self._audited(base, self.kills.resume(s, req))
 
+    async def _redis_at_start(self) -> None:
+        """Read the exposure and check the idempotency index; when Redis does not answer, start
+        anyway (unhealthy, places 503) and let the follower and the index keeper retry."""
+        try:
+            await self.follower.snapshot()
+            await self.index.ensure()
+        except (RedisError, OSError) as exc:
+            log.error(
+                "Redis at %s unreachable at start-up (%r): serving 503 until it answers (REDIS_URL)",
+                self.settings.redis_url,
+                exc,
+            )
+            self.index.missing()
+
     def _is_admin(self, authorization: str | None) -> bool:
         token = self.settings.admin_token.reveal()
         if not token or not authorization or not authorization.startswith("Bearer "):
@@ -314,8 +329,9 @@ class CommandsService:
 
     async def _serve(self) -> None:
         # The shared helper: TCP_NODELAY on accepted connections, no signal handling of its own.
-        self._server = httpserve.HttpServer(self.app, self.settings.http_host, self.settings.http_port,
-                                            name="commands", graceful_s=5)
+        self._server = httpserve.HttpServer(
+            self.app, self.settings.http_host, self.settings.http_port, name="commands", graceful_s=5
+        )
         await self._server.start()
         self.port = self._server.port
 

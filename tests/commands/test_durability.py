@@ -170,3 +170,44 @@ async def test_an_outcome_that_could_not_be_stored_is_stored_when_redis_returns(
     again = await stack.place(cid)
     assert again.headers["Idempotent-Replay"] == "true" and again.status_code == 202  # the venue's 503
     assert venue_count(simulator, cid) == 1
+
+
+async def test_a_commands_service_started_while_redis_is_down_serves_503_then_recovers(
+    simulator: SimHandle, nc: Any, js: Any, nats_url: str, tmp_path: Path, unique: str
+) -> None:
+    await ensure_streams(js)
+    redis = RedisServer(tmp_path / "redis").start()
+    proxy = await Proxy(f"redis://127.0.0.1:{redis.port}").accept()
+    url = f"redis://127.0.0.1:{proxy.port}/0"
+    redis_client = connect_redis(url)
+    await proxy.refuse()
+    service = CommandsService(
+        settings_for(simulator, nats_url, url, index_settle_s=0.3), nc, js, redis_client
+    )
+    try:
+        await service.start()  # no traceback, no exit: unhealthy until Redis answers
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{service.port}", timeout=15.0) as client:
+            assert (await client.get("/healthz")).status_code == 503
+            order = {
+                "market": M,
+                "side": "BUY",
+                "size": "0.01",
+                "price": "50000",
+                "client_id": f"mm-late-{unique}",
+            }
+            r = await client.post("/v1/orders", json=order, headers=auth("mm"))
+            assert r.status_code == 503 and r.headers["Retry-After"], r.text
+            await proxy.accept()
+
+            async def placed() -> bool:
+                resp = await client.post("/v1/orders", json=order, headers=auth("mm"))
+                assert resp.status_code in (201, 503), resp.text
+                return resp.status_code == 201
+
+            await eventually(placed, 15.0, "a place accepted once Redis answers")
+            assert venue_count(simulator, f"mm-late-{unique}") == 1
+    finally:
+        await service.stop()
+        await redis_client.aclose()
+        await proxy.refuse()
+        redis.stop()
