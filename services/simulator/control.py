@@ -21,7 +21,10 @@ account state),
 ``GET /control/ws/connections``, ``POST /control/bust`` ``{"fill_id"}``, ``PUT /control/balance``
 ``{"amount", "account"?}``, ``PUT /control/system_state`` ``{"status"}``, ``PUT
 /control/synthetic`` ``{"rate"}``, ``POST /control/synthetic/step`` ``{"steps"}``, ``POST
-/control/process`` (run queued commands now), ``PUT /control/rate_limits`` ``{"scope", "limits"}``.
+/control/process`` (run queued commands now), ``PUT /control/rate_limits`` ``{"scope", "limits"}``,
+``PUT /control/order_flow`` ``{"rate", "market"?, "account"?, "resting"?}`` and ``POST
+/control/order_flow/step`` ``{"orders"}`` (a flow of resting orders placed and cancelled, for
+latency benchmarks: :mod:`..flow`).
 
 Private-push faults, e.g. ``{"drop": {"next": 1}, "channels": ["fills"]}`` drops the next fill
 push only; each of ``drop`` / ``duplicate`` / ``reorder`` / ``delay`` is a Rate
@@ -48,6 +51,7 @@ from shared.paradex.models.common import encode
 from .driver import Drivers
 from .engine import FillEvent, convert
 from .faults import Faults, LatencySpec, PrivateFaults, RestFault
+from .flow import FlowSpec, FlowStep
 from .ratelimit import Limit, RateLimiter
 from .venue import Venue, normalize_account
 from .wire import account_body
@@ -157,6 +161,7 @@ class ControlApp:
             ("PUT", "/system_state", self.system_state), ("PUT", "/synthetic", self.synthetic),
             ("POST", "/synthetic/step", self.synthetic_step), ("POST", "/process", self.process),
             ("PUT", "/rate_limits", self.rate_limits),
+            ("PUT", "/order_flow", self.order_flow), ("POST", "/order_flow/step", self.order_flow_step),
             *self.venue_routes(),
         ]
         table = [Route(PREFIX + p, self._wrap(h), methods=[m]) for m, p, h in routes]
@@ -305,6 +310,16 @@ class ControlApp:
     async def process(self, request: Request) -> Response:
         self.venue.process_now()
         return _json({"status": "ok"})
+
+    async def order_flow(self, request: Request) -> Response:
+        flow = self.drivers.flow
+        flow.configure(await _body(request, FlowSpec))
+        return _json(flow.status())
+
+    async def order_flow_step(self, request: Request) -> Response:
+        flow = self.drivers.flow
+        flow.step(max(0, min((await _body(request, FlowStep)).orders, 10_000)))
+        return _json(flow.status())
 
     async def rate_limits(self, request: Request) -> Response:
         spec = await _body(request, _RateLimits)

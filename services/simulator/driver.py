@@ -13,6 +13,7 @@ import logging
 import time
 
 from .engine import VenueEvent
+from .flow import OrderFlow
 from .venue import Venue
 from .ws.hub import Hub
 
@@ -34,6 +35,8 @@ class Drivers:
         self.synthetic_rate = synthetic_rate
         self.summary_interval_ms = summary_interval_ms
         self.steps = 0
+        #: the benchmarks' order flow (control API ``/order_flow``), off until asked for
+        self.flow = OrderFlow(venue)
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -46,6 +49,7 @@ class Drivers:
             self._tasks.append(asyncio.create_task(self._schedule()))
 
     async def stop(self) -> None:
+        await self.flow.stop()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

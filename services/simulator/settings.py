@@ -62,6 +62,9 @@ class SimSettings(CommonSettings, frozen=True, kw_only=True):
     pong_timeout_s: float = 5.0
     queue_bound: int = 2000
     ws_compression: bool = True
+    #: Append ``"sim_sent_ns"`` (wall-clock ns at the socket write) to every JSON frame, for
+    #: latency benchmarks (``bench.e2e``). Off: frames are exactly the venue's.
+    ws_send_stamp: bool = False
     #: Cancel on disconnect cancels the orders the connection placed ("session", the spec) or every
     #: open order of the account ("account").
     cod_scope: Literal["session", "account"] = "session"

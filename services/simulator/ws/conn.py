@@ -5,6 +5,12 @@ writer task per connection, so a slow client never slows the fan-out. A client w
 ``bound`` frames waiting is disconnected (close 1008 "slow consumer"), as the venue disconnects
 consumers with 2000+ unprocessed messages. An optional per-frame delivery time implements
 injected latency without reordering.
+
+Send stamps (``SIM_WS_SEND_STAMP``, off by default; for latency benchmarks): every JSON frame
+gets one more top-level member, ``"sim_sent_ns"``, the wall clock (``time.time_ns()``) when the
+writer hands it to the socket, appended after the venue's own members (the frame's prefix and
+its ``params`` are byte-for-byte the venue's). Off, frames are exactly the venue's. SBE (binary)
+frames are never stamped.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 
 from websockets.asyncio.server import ServerConnection
@@ -21,13 +28,21 @@ log = logging.getLogger(__name__)
 
 SLOW_CONSUMER = 1008
 MAX_BATCH = 256
+STAMP_KEY = b"sim_sent_ns"
+
+
+def stamped(frame: bytes, sent_ns: int) -> bytes:
+    """``frame`` (a JSON object) with ``"sim_sent_ns": sent_ns`` appended as its last member."""
+    return b'%s,"sim_sent_ns":%d}' % (frame[:-1], sent_ns)
 
 
 class Conn:
     """Per-connection state. ``sbe_version`` is set when the client negotiated SBE."""
 
-    def __init__(self, ws: ServerConnection, conn_id: int, bound: int, sbe_version: int | None) -> None:
+    def __init__(self, ws: ServerConnection, conn_id: int, bound: int, sbe_version: int | None,
+                 *, stamp: bool = False) -> None:
         self.ws = ws
+        self.stamp = stamp
         self.id = conn_id
         self.bound = bound
         self.sbe_version = sbe_version
@@ -122,9 +137,12 @@ class Conn:
         ws = self.ws
         protocol = ws.protocol
         async with ws.send_context():
+            sent_ns = time.time_ns() if self.stamp else 0
             for _, frame, binary in batch:
                 if binary:
                     protocol.send_binary(frame)
+                elif sent_ns and frame.endswith(b"}"):
+                    protocol.send_text(stamped(frame, sent_ns))
                 else:
                     protocol.send_text(frame)
             chunks = protocol.data_to_send()

@@ -119,7 +119,8 @@ class WsServer:
     async def _session(self, ws: ServerConnection) -> None:
         version = sbe_version(ws.request) if ws.request is not None else None
         negotiated = version if isinstance(version, int) else None
-        conn = Conn(ws, next(self._ids), self.settings.queue_bound, negotiated)
+        conn = Conn(ws, next(self._ids), self.settings.queue_bound, negotiated,
+                    stamp=self.settings.ws_send_stamp)
         self.hub.add(conn)
         writer = asyncio.create_task(conn.writer())
         try:
