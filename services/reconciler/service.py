@@ -19,6 +19,7 @@ import msgspec
 
 from services.reconciler.fetch import Limiter, PartFetcher
 from services.reconciler.lookup import Lookups
+from services.reconciler.markets import MarketsPublisher
 from services.reconciler.metrics import ReconcilerMetrics
 from services.reconciler.plan import PERIODIC, STARTUP, Planner, RunPlan, SinceCursor
 from services.reconciler.ratelimit import TokenBucket
@@ -67,6 +68,9 @@ class ReconcilerService:
                              part_timeout_s=settings.part_timeout_s)
         self.http = HttpServer(settings.http_host, settings.http_port, self.health, self.metrics.registry,
                                name="reconciler")
+        self.markets = MarketsPublisher(rest, self._publish, venue_now_ms=self.venue_now_ms,
+                                        interval_s=settings.markets_interval_s,
+                                        timeout_s=settings.request_timeout_s)
         self.clock_offset_ms = 0
         self.reports: list[RunReport] = []
         self.failures = 0
@@ -83,6 +87,7 @@ class ReconcilerService:
         await self.http.start()
         self._sub = await self.nc.subscribe(subjects.RECONCILE_REQUEST, cb=self._on_request)
         await self._sync_clock()
+        await self.markets.start(self.nc)
         if self.settings.run_at_startup:
             self.submit(STARTUP)
         self._task = asyncio.create_task(self._loop(), name="reconciler-loop")
@@ -104,6 +109,7 @@ class ReconcilerService:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
             self._task = None
+        await self.markets.stop()
         await self.http.stop()
 
     # ------------------------------------------------------------------------------- requests

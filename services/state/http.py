@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from services.state.service import StateService
 
 JSON = "application/json"
+MARKET_STATUSES = frozenset({"open", "pre_open", "expired", "rfq_only"})
 SSE_KEEPALIVE_S = 15.0
 MIN_SEQ_TIMEOUT_MS_MAX = 10_000
 MinSeq = Annotated[int | None, Query(ge=0, description=(
@@ -162,6 +163,31 @@ def create_app(svc: StateService) -> FastAPI:
         if min_seq is not None and (late := await not_reached(min_seq, min_seq_timeout_ms)):
             return late
         ans = svc.core.list_fills(market, order_id, limit)
+        return _resp(ans.seq, body_of(ans.seq, ans.value))
+
+    @app.get("/v1/markets", summary="The venue's market specs (tick size, size increment, min notional, "
+                                    "max size, status), from the reconciler's GET /markets")
+    async def markets(status: str | None = None, min_seq: MinSeq = None,
+                      min_seq_timeout_ms: MinSeqTimeoutMs = 1000) -> Response:
+        if min_seq is not None and (late := await not_reached(min_seq, min_seq_timeout_ms)):
+            return late
+        if status is not None and status not in MARKET_STATUSES:
+            return _error(svc.core.account_seq, 422, "bad_status",
+                          f"unknown market status {status!r}; known: {sorted(MARKET_STATUSES)}")
+        ans = svc.core.list_market_specs(status)
+        return _resp(ans.seq, body_of(ans.seq, ans.value))
+
+    @app.get("/v1/markets/{symbol}", summary="One market's spec")
+    async def market(symbol: str, min_seq: MinSeq = None,
+                     min_seq_timeout_ms: MinSeqTimeoutMs = 1000) -> Response:
+        if min_seq is not None and (late := await not_reached(min_seq, min_seq_timeout_ms)):
+            return late
+        ans = svc.core.get_market_spec(symbol)
+        if ans.value is None:
+            known = len(svc.core.market_specs.specs)
+            why = (f"the venue lists no market {symbol!r}" if known else
+                   "no market specs received yet (the reconciler publishes them at its start)")
+            return _error(ans.seq, 404, "not_found", why)
         return _resp(ans.seq, body_of(ans.seq, ans.value))
 
     @app.get("/v1/book/{market}", summary="Order book (valid=false: do not trust the levels); no min_seq")

@@ -40,8 +40,14 @@ from services.state.seqgate import SeqGate
 from services.state.settings import Settings
 from services.state.views import health_body
 from shared.bus import decode_event, ensure_streams
-from shared.bus.requests import ReconcileRequest
-from shared.bus.subjects import ACCOUNT_STREAM, MARKET_WILDCARD, account_filter, dlq_subject
+from shared.bus.requests import MarketsRequest, ReconcileRequest, encode_markets_request
+from shared.bus.subjects import (
+    ACCOUNT_STREAM,
+    MARKET_WILDCARD,
+    MARKETS_REQUEST,
+    account_filter,
+    dlq_subject,
+)
 from shared.rediskeys import Keys
 
 log = logging.getLogger("state")
@@ -137,6 +143,8 @@ class StateService:
             await self.requester.send(ReconcileRequest(reason="stream_evicted_past_checkpoint"))
         elif restored is None and s.startup_reconcile:
             await self.requester.send(ReconcileRequest(reason="state_startup"))
+        if not self.core.market_specs.specs:
+            await self._ask_markets("state_start")
         self._market_sub = await self.nc.subscribe(MARKET_WILDCARD, cb=self.market.on_message)
         # The venue sends a book snapshot only on subscribe, and core NATS keeps nothing: ask the
         # feed to resubscribe our books (after the subscription reached the server, so the fresh
@@ -266,6 +274,12 @@ class StateService:
         self._since_checkpoint += applied
         if self._since_checkpoint >= self.settings.checkpoint_every_events:
             self._checkpoint_soon()
+
+    async def _ask_markets(self, reason: str) -> None:
+        try:
+            await self.nc.publish(MARKETS_REQUEST, encode_markets_request(MarketsRequest(reason=reason)))
+        except Exception as exc:  # the reconciler publishes them at its own start anyway
+            log.warning("markets request not sent: %r", exc)
 
     async def _dead_letter(self, subject: str, seq: int, data: bytes, reason: str) -> None:
         self.dlq_count += 1

@@ -31,6 +31,7 @@ from services.state.core.model import (
     PositionState,
 )
 from services.state.core.tracking import FeedInfo, Reconciliation, SnapshotRun, SourceInfo
+from shared.bus.events import MarketSpec
 from shared.errors import DecodeError
 from shared.paradex.models.common import validation_error
 from shared.paradex.models.market_data import Bbo, FundingData, MarketSummary, Trade
@@ -77,6 +78,9 @@ class Checkpoint(msgspec.Struct, kw_only=True):
     retention_queue: list[tuple[int, int, str]] = msgspec.field(default_factory=list)
     order_tombstones: dict[str, tuple[int, int]] = msgspec.field(default_factory=dict)
     fill_tombstones: dict[str, int] = msgspec.field(default_factory=dict)
+    # venue market specs (default: a checkpoint from before them has none yet)
+    market_specs: dict[str, MarketSpec] = msgspec.field(default_factory=dict)
+    market_specs_as_of: int = 0
 
 
 _ENCODER = msgspec.json.Encoder(order="sorted")
@@ -115,7 +119,8 @@ def checkpoint_of(core: StateCore) -> Checkpoint:
         summary=core.summary, funding=core.funding, feed=core.feed, sources=core.sources,
         snapshots=core.snapshots, last_reconciliation=core.last_reconciliation,
         counters=core.counters.values, venue_now=ret.now, retention_queue=ret.queue,
-        order_tombstones=ret.order_tombs, fill_tombstones=ret.fill_tombs)
+        order_tombstones=ret.order_tombs, fill_tombstones=ret.fill_tombs,
+        market_specs=core.market_specs.specs, market_specs_as_of=core.market_specs.as_of_ms)
     return cp
 
 
@@ -214,4 +219,5 @@ def load(data: bytes) -> StateCore:
     ret.now = cp.venue_now
     ret.queue.extend(cp.retention_queue)  # in place: the core holds this list (already a heap)
     ret.order_tombs, ret.fill_tombs = cp.order_tombstones, cp.fill_tombstones
+    core.market_specs.specs, core.market_specs.as_of_ms = cp.market_specs, cp.market_specs_as_of
     return core

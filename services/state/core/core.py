@@ -27,6 +27,7 @@ from services.state.core.orders import CLIENT_PREFIX, OrderTable
 from services.state.core.queries import Queries
 from services.state.core.retention import Retention
 from services.state.core.tracking import FeedInfo, Reconciliation, SnapshotRun, SourceInfo
+from services.state.core.venue_markets import MarketSpecs
 from shared.bus.events import (
     AccountEvent,
     BalanceChange,
@@ -45,6 +46,7 @@ from shared.bus.events import (
     FillEvent,
     FundingEvent,
     LookupResult,
+    MarketsEvent,
     OrderEvent,
     PositionEvent,
     SnapshotFinished,
@@ -97,6 +99,7 @@ class StateCore(Queries, MarketHandlers):
         self.sources: dict[str, SourceInfo] = {}
         self.snapshots: dict[str, SnapshotRun] = {}
         self.last_reconciliation: Reconciliation | None = None
+        self.market_specs = MarketSpecs()
         self._kind_names: dict[tuple[type, str], str] = {}
         self._handlers: dict[type, Callable[[int, Any, Result], None]] = {
             OrderEvent: self._order, FillEvent: self._fill, PositionEvent: self._position,
@@ -107,7 +110,7 @@ class StateCore(Queries, MarketHandlers):
             LookupResult: self._lookup, CmdSubmitted: self._cmd_submitted,
             CmdAccepted: self._cmd_accepted, CmdRejected: self._cmd_rejected,
             CmdCancelRequested: self._cmd_cancel, CmdModifyRequested: self._cmd_modify,
-            CmdUnknown: self._cmd_unknown,
+            CmdUnknown: self._cmd_unknown, MarketsEvent: self._market_specs,
         }
         self._market_handlers: dict[type, Callable[[int, Any, Result], None]] = {
             BookEvent: self._book, BookGap: self._book_gap, BboEvent: self._bbo,
@@ -251,6 +254,9 @@ class StateCore(Queries, MarketHandlers):
 
     def _cmd_unknown(self, seq: int, ev: CmdUnknown, res: Result) -> None:
         self.orders.unknown(ev.client_id, seq, ev.recv_ns, res)
+
+    def _market_specs(self, seq: int, ev: MarketsEvent, res: Result) -> None:
+        self.market_specs.apply(ev, res)
 
     # ------------------------------------------------------------------------------ feed status
 
