@@ -32,7 +32,9 @@ from services.state.horizon import HistoryGap, Horizon
 from services.state.hub import ChangeHub
 from services.state.lease import Lease
 from services.state.marketdata import MarketData
+from services.state.pages import Pages
 from services.state.pipeline import WritePipeline
+from services.state.readindex import ReadIndex
 from services.state.redis_writer import RedisWriter
 from services.state.resync import BookResyncer
 from services.state.rewrite import FullRewrite
@@ -88,6 +90,9 @@ class StateService:
         self.fatal_reason = ""
         #: HTTP reads with ``min_seq`` wait on it (read-your-writes); advanced after each batch.
         self.seq_gate = SeqGate()
+        #: sorted keys for paginated reads, kept from the core's changes (rebuilt on start)
+        self.index = ReadIndex()
+        self.pages = Pages(self.index)
         self.requester = ReconcileRequester(nc, settings.reconcile_coalesce_s)
         self.resync = BookResyncer(nc, settings.paradex_markets, after_s=settings.book_resync_after_s,
                                    min_interval_s=settings.book_resync_min_interval_s)
@@ -133,6 +138,7 @@ class StateService:
             if loaded.key == self.checkpoint_key:
                 self.checkpoint_seq = loaded.core.account_seq
         after = self.restored_seq or 0
+        self.index.rebuild(self.core)
         self.history_gap = await self.horizon.gap_at_start(self.checkpoint_covered, loaded is not None)
         how = await bind_durable(self.js, ACCOUNT_STREAM, s.durable, account_filter(s.account_token),
                                  after, max_ack_pending=max(20_000, 4 * s.fetch_batch))
@@ -259,6 +265,8 @@ class StateService:
                 await self._dead_letter(msg.subject, seq, msg.data, f"apply: {exc!r}")
                 continue
             applied += 1
+            if res.changes:
+                self.index.apply(res.changes)
             for ch in res.changes:
                 changes.append(encode_change("account", res.seq, ch))
             if res.actions:
@@ -309,6 +317,7 @@ class StateService:
             ticks += 1
             try:
                 self.pipeline.probe()  # a wiped Redis is noticed even when no event arrives
+                self.pages.records.prune(self.core)  # encoded records of evicted entities go
                 await self.writer.write_health(health_body(self), self.replica, ttl_ms)
                 if (self.core.account_seq != self.checkpoint_seq
                         and time.monotonic() - self._last_checkpoint_t >= s.checkpoint_interval_s):

@@ -34,8 +34,10 @@ from shared.client.models import (
     CommandResult,
     FillView,
     Health,
+    MarketSpecView,
     ModifyOrder,
     OrderView,
+    Page,
     PlaceOrder,
     PositionView,
     Snapshot,
@@ -45,7 +47,8 @@ from shared.client.state import StateClient
 __all__ = [
     "STATUS_RANK", "TERMINAL_STATUSES", "AccountView", "BalanceView", "Bbo", "BookView", "Change",
     "ChangeStream", "ClientError", "CommandResult", "CommandsClient", "Conflict", "EventsOverflow",
-    "FillView", "Forbidden", "Health", "InvalidRequest", "ModifyOrder", "NotFound", "OrderView",
-    "PlaceOrder", "PositionView", "RateLimited", "Rejected", "ServiceError", "ServiceUnreachable",
+    "FillView", "Forbidden", "Health", "InvalidRequest", "MarketSpecView", "ModifyOrder", "NotFound",
+    "OrderView", "Page", "PlaceOrder", "PositionView", "RateLimited", "Rejected", "ServiceError",
+    "ServiceUnreachable",
     "Snapshot", "StateClient", "Unauthorized", "Unavailable", "changes_key",
 ]

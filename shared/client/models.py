@@ -40,6 +40,37 @@ class Snapshot(View, Generic[T], frozen=True, kw_only=True):
     value: T
 
 
+class Page(Snapshot[T], Generic[T], frozen=True, kw_only=True):
+    """One page of a paginated list (``/v1/orders``, ``/v1/fills``): pass ``next_cursor`` as
+    ``cursor`` for the next page; ``None`` on the last one."""
+
+    next_cursor: str | None = None
+
+
+class MarketSpecView(View, frozen=True, kw_only=True):
+    """One market's trading rules as the venue states them (``GET /v1/markets``).
+
+    ``status``: ``open``, ``pre_open``, ``expired`` or ``rfq_only`` (by the venue's clock when the
+    reconciler fetched the list)."""
+
+    symbol: str
+    status: str
+    asset_kind: str = ""
+    base_currency: str = ""
+    quote_currency: str = ""
+    settlement_currency: str = ""
+    price_tick_size: Decimal | None = None
+    order_size_increment: Decimal | None = None
+    min_notional: Decimal | None = None
+    max_order_size: Decimal | None = None
+    position_limit: Decimal | None = None
+    max_open_orders: int | None = None
+    price_bands_width: Decimal | None = None
+    trading_mode: str = ""
+    open_at: int = 0
+    expiry_at: int = 0
+
+
 class OrderView(View, frozen=True, kw_only=True):
     """One order as the state knows it.
 
