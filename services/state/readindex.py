@@ -29,6 +29,8 @@ class ReadIndex:
     def __init__(self) -> None:
         self.orders: SortedList = SortedList()
         self.live: SortedList = SortedList()
+        self._known: set[str] = set()  # membership in ``orders`` / ``live`` at O(1) (hot path)
+        self._live: set[str] = set()
         self.fills: SortedList = SortedList()
         self.fills_of: dict[str, SortedList] = {}
         self._fill_pos: dict[str, tuple[int, str, str]] = {}  # id -> (created_at, id, order id)
@@ -37,8 +39,10 @@ class ReadIndex:
         """Index everything ``core`` holds now."""
         self.__init__()  # type: ignore[misc]
         orders = core.orders.orders
-        self.orders.update(orders)
-        self.live.update(k for k, st in orders.items() if st.status not in TERMINAL)
+        self._known.update(orders)
+        self._live.update(k for k, st in orders.items() if st.status not in TERMINAL)
+        self.orders.update(self._known)
+        self.live.update(self._live)
         for fid, f in core.entities.fills.items():
             self._add_fill(fid, f)
 
@@ -55,17 +59,25 @@ class ReadIndex:
                     self._add_fill(ch.key, ch.value)
 
     def _order(self, key: str, st: Any) -> None:
-        orders, live = self.orders, self.live
+        known, live = self._known, self._live
         if st is None:
-            orders.discard(key)
-            live.discard(key)
+            if key in known:
+                known.discard(key)
+                self.orders.remove(key)
+            if key in live:
+                live.discard(key)
+                self.live.remove(key)
             return
-        if key not in orders:
-            orders.add(key)
+        if key not in known:
+            known.add(key)
+            self.orders.add(key)
         if st.status in TERMINAL:
-            live.discard(key)
+            if key in live:
+                live.discard(key)
+                self.live.remove(key)
         elif key not in live:
             live.add(key)
+            self.live.add(key)
 
     def _add_fill(self, fid: str, f: Any) -> None:
         entry = (f.fill.created_at, fid)
