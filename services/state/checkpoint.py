@@ -93,6 +93,7 @@ async def load_checkpoint(redis: Any, key: str, config: StateConfig) -> StateCor
     core.config = config
     core.max_trades = config.max_trades
     core.retention.order_ms, core.retention.fill_ms = config.retention_ms, config.fill_retention_ms
+    core.retention.max_orders, core.retention.max_fills = config.max_closed_orders, config.max_fills
     # Books in a checkpoint are as old as the checkpoint and the market feed is not replayed.
     for book in core.books.values():
         book.invalidate("restored_from_checkpoint")

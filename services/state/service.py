@@ -67,7 +67,8 @@ class StateService:
         self.keys = Keys(settings.account_token)
         self.config = StateConfig(grace_ms=settings.grace_ms, max_trades=settings.max_trades,
                                   retention_ms=settings.retention_ms,
-                                  fill_retention_ms=settings.fill_retention_ms)
+                                  fill_retention_ms=settings.fill_retention_ms,
+                                  max_closed_orders=settings.max_closed_orders, max_fills=settings.max_fills)
         self.core = StateCore(self.config)
         self.replica = settings.replica
         self.writer = RedisWriter(redis, self.keys, changes_maxlen=settings.changes_maxlen,

@@ -39,6 +39,8 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     start-up out of the garbage collector's full collections (see ``services.state.gcwatch``).
     ``retention_ms`` / ``fill_retention_ms``: terminal orders / fills older than this by the
     stream's venue clock leave memory and Redis (0 = keep forever; ``services.state.core.retention``).
+    ``max_closed_orders`` / ``max_fills``: past this many terminal orders / fills the oldest leave
+    memory and Redis too (0 = no limit), so memory stays bounded whatever the flow.
     """
 
     env_prefix: ClassVar[str] = "STATE_"
@@ -66,6 +68,8 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     max_trades: int = 100
     retention_ms: int = 6 * 3600 * 1000
     fill_retention_ms: int = 6 * 3600 * 1000
+    max_closed_orders: int = 50_000
+    max_fills: int = 50_000
     startup_reconcile: bool = True
     book_resync_after_s: float = 2.0
     book_resync_min_interval_s: float = 1.0

@@ -78,6 +78,8 @@ class Checkpoint(msgspec.Struct, kw_only=True):
     retention_queue: list[tuple[int, int, str]] = msgspec.field(default_factory=list)
     order_tombstones: dict[str, tuple[int, int]] = msgspec.field(default_factory=dict)
     fill_tombstones: dict[str, int] = msgspec.field(default_factory=dict)
+    order_count_floor: int = -1  # the latest order / fill time evicted for count (-1: none)
+    fill_count_floor: int = -1
     # venue market specs (default: a checkpoint from before them has none yet)
     market_specs: dict[str, MarketSpec] = msgspec.field(default_factory=dict)
     market_specs_as_of: int = 0
@@ -120,6 +122,7 @@ def checkpoint_of(core: StateCore) -> Checkpoint:
         snapshots=core.snapshots, last_reconciliation=core.last_reconciliation,
         counters=core.counters.values, venue_now=ret.now, retention_queue=ret.queue,
         order_tombstones=ret.order_tombs, fill_tombstones=ret.fill_tombs,
+        order_count_floor=ret.order_floor, fill_count_floor=ret.fill_floor,
         market_specs=core.market_specs.specs, market_specs_as_of=core.market_specs.as_of_ms)
     return cp
 
@@ -219,5 +222,6 @@ def load(data: bytes) -> StateCore:
     ret.now = cp.venue_now
     ret.queue.extend(cp.retention_queue)  # in place: the core holds this list (already a heap)
     ret.order_tombs, ret.fill_tombs = cp.order_tombstones, cp.fill_tombstones
+    ret.order_floor, ret.fill_floor = cp.order_count_floor, cp.fill_count_floor
     core.market_specs.specs, core.market_specs.as_of_ms = cp.market_specs, cp.market_specs_as_of
     return core

@@ -68,14 +68,17 @@ class StateConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Tunables of the fold. ``grace_ms``: rule 4's window G; ``max_trades``: trades kept per market.
 
     ``retention_ms`` / ``fill_retention_ms``: terminal orders / fills older than this (by the
-    stream's venue clock) are evicted from memory, 0 keeps them forever (see
-    :mod:`services.state.core.retention`).
+    stream's venue clock) are evicted from memory, 0 keeps them forever; ``max_closed_orders`` /
+    ``max_fills``: at most this many terminal orders / fills are held, the oldest go first, 0 =
+    no limit (see :mod:`services.state.core.retention`).
     """
 
     grace_ms: int = 5000
     max_trades: int = 100
     retention_ms: int = 6 * 3600 * 1000
     fill_retention_ms: int = 6 * 3600 * 1000
+    max_closed_orders: int = 50_000
+    max_fills: int = 50_000
 
 
 class StateCore(Queries, MarketHandlers):
@@ -85,7 +88,9 @@ class StateCore(Queries, MarketHandlers):
         self.config = config or StateConfig()
         self.max_trades = self.config.max_trades
         self.counters = Counters()
-        self.retention = Retention(self.config.retention_ms, self.config.fill_retention_ms)
+        cfg = self.config
+        self.retention = Retention(cfg.retention_ms, cfg.fill_retention_ms, cfg.max_closed_orders,
+                                   cfg.max_fills)
         self.orders = OrderTable(self.counters, self.retention)
         self.entities = EntityTables(self.counters, self.retention)
         self.books: dict[str, Book] = {}
@@ -176,6 +181,8 @@ class StateCore(Queries, MarketHandlers):
         queue = ret.queue
         if queue and queue[0][0] <= now:
             ret.evict_due(self.orders, self.entities, res)
+        if ret.max_orders or ret.max_fills:
+            ret.evict_over_count(self.orders, self.entities, res)
         return res
 
     # ----------------------------------------------------------------------------- account events

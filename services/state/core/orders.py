@@ -121,8 +121,9 @@ class OrderTable:
         c = self.c
         if cur is None:
             ret = self.ret  # inlined Retention.order_gone: this is the hot path of every new order
-            if o.id in ret.order_tombs or (ret.order_ms and o.status == CLOSED
-                                           and o.last_updated_at + ret.order_ms <= ret.now):
+            if o.id in ret.order_tombs or (o.status == CLOSED and (
+                    (ret.order_ms and o.last_updated_at + ret.order_ms <= ret.now)
+                    or o.last_updated_at <= ret.order_floor)):
                 c.bump("evicted_order_suppressed")
                 res.dropped = "evicted"
                 return False
