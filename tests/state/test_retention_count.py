@@ -74,15 +74,17 @@ def test_count_eviction_bounds_the_tables_and_replays_byte_identically(
     a = StateCore(cfg)
     deleted: set[str] = set()
     for i, ev in enumerate(events, 1):
+        tombs = set(a.retention.order_tombs)
         res = a.apply(i, ev)
         for ch in res.changes:
             if ch.kind == "order" and ch.value is None and not ch.key.startswith("client:"):
                 deleted.add(ch.key)
         back = deleted & set(a.orders.orders)
-        assert not back, f"evicted orders {back} came back"
+        # only once its tombstone was capped away too (then venue evidence wins, see retention)
+        assert not back & tombs, f"evicted orders {back & tombs} came back past their tombstone"
         terminal = sum(1 for s in a.orders.orders.values() if s.status in TERMINAL)
         assert terminal <= CAP + 2 and len(a.entities.fills) <= CAP + 2  # within a budget of the cap
-        assert len(a.retention.order_tombs) <= CAP and len(a.retention.fill_tombs) <= CAP
+        assert len(a.retention.order_tombs) <= 2 * CAP and len(a.retention.fill_tombs) <= 2 * CAP
     k = int(len(events) * cut)
     c = StateCore(cfg)
     for i, ev in enumerate(events[:k], 1):
@@ -105,6 +107,6 @@ def test_a_thousand_closed_orders_keep_the_table_and_the_queues_bounded() -> Non
         core.apply(seq, _closed(i, T0 + i + 1))
     ret = core.retention
     assert len(core.orders.orders) == 50 and len(core.entities.fills) == 50
-    assert len(ret.order_tombs) <= 50 and len(ret.fill_tombs) <= 50
+    assert len(ret.order_tombs) <= 100 and len(ret.fill_tombs) <= 100
     assert len(ret._order_q) + len(ret._fill_q) + len(ret._otomb_q) + len(ret._ftomb_q) < 5000
     assert sorted(core.orders.orders, key=int) == [str(i) for i in range(950, 1000)]

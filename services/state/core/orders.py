@@ -223,6 +223,10 @@ class OrderTable:
             self.apply_venue(order, "cmd", seq, recv_ns, res)
             res.dropped = ""
         cur = self.find(order_id, client_id)
+        if cur is None and order_id in self.ret.order_tombs:  # evicted already: a late answer
+            self.c.bump("evicted_order_suppressed")
+            res.dropped = "evicted"
+            return
         if cur is None:
             self._put(OrderState(key=order_id, id=order_id, client_id=client_id, status=NEW,
                                  venue_status=NEW, source="cmd", last_live_seq=seq,

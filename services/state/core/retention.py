@@ -24,9 +24,12 @@ local REJECTED without one by the time its command arrived) and the oldest fills
 ``created_at``) are evicted, at most :data:`BUDGET` per event, with tombstones as for age. The
 ``count floor`` (the latest time evicted for count) then suppresses a terminal order or a fill
 that is unknown and not newer than it, exactly as the age horizon does; tombstones are capped at
-the same counts (the oldest go first). The count queues are derived from the tables (rebuilt on
-load, compacted when stale entries pile up); only the floors are part of the checkpoint, so an
-eviction depends on the state alone and replay stays deterministic.
+:data:`TOMB_COUNT_FACTOR` times the counts (the oldest go first). A record that claims a
+long-evicted order is still live, once its tombstone is gone too, is taken as venue evidence (the
+next reconciliation corrects it): hiding an order that might really be open would be worse.
+The count queues are derived from the tables (rebuilt on load, compacted when stale entries pile
+up); only the floors are part of the checkpoint, so an eviction depends on the state alone and
+replay stays deterministic.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
     from services.state.core.orders import OrderTable
 
 TOMBSTONE_FACTOR = 4
+TOMB_COUNT_FACTOR = 2  # tombstones kept per kind: this many times the count limit
 BUDGET = 32
 ORDER, FILL, ORDER_TOMB, FILL_TOMB = 0, 1, 2, 3
 
@@ -186,14 +190,14 @@ class Retention:
     def _cap_tombs(self) -> None:
         """Tombstones beyond the count limits go, oldest first (a record that old is suppressed by
         the floor anyway, unless it claims the order is live)."""
-        tombs, q = self.order_tombs, self._otomb_q
-        while self.max_orders and len(tombs) > self.max_orders and q:
+        tombs, q, cap = self.order_tombs, self._otomb_q, TOMB_COUNT_FACTOR * self.max_orders
+        while cap and len(tombs) > cap and q:
             t, key = heappop(q)
             cur = tombs.get(key)
             if cur is not None and cur[1] == t:
                 del tombs[key]
-        ftombs, fq = self.fill_tombs, self._ftomb_q
-        while self.max_fills and len(ftombs) > self.max_fills and fq:
+        ftombs, fq, fcap = self.fill_tombs, self._ftomb_q, TOMB_COUNT_FACTOR * self.max_fills
+        while fcap and len(ftombs) > fcap and fq:
             t, key = heappop(fq)
             if ftombs.get(key) == t:
                 del ftombs[key]
