@@ -21,6 +21,7 @@ import logging
 import time
 from typing import Any
 
+from services.state import memtrim
 from services.state.actions import ReconcileRequester
 from services.state.checkpoint import load_for_replica, save_checkpoint
 from services.state.consumer import PullConsumer, bind_durable
@@ -231,6 +232,7 @@ class StateService:
             self.checkpoint_seq = seq
             self.checkpoint_covered = max(seq, covered)
             self.checkpoints += 1
+            memtrim.trim()  # the dump's segments were tens of MB: give the pages back
             return seq
 
     async def _wait_written(self, seq: int) -> None:

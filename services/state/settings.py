@@ -68,8 +68,8 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     max_trades: int = 100
     retention_ms: int = 6 * 3600 * 1000
     fill_retention_ms: int = 6 * 3600 * 1000
-    max_closed_orders: int = 50_000
-    max_fills: int = 50_000
+    max_closed_orders: int = 20_000
+    max_fills: int = 20_000
     startup_reconcile: bool = True
     book_resync_after_s: float = 2.0
     book_resync_min_interval_s: float = 1.0

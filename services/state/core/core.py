@@ -77,8 +77,8 @@ class StateConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_trades: int = 100
     retention_ms: int = 6 * 3600 * 1000
     fill_retention_ms: int = 6 * 3600 * 1000
-    max_closed_orders: int = 50_000
-    max_fills: int = 50_000
+    max_closed_orders: int = 20_000
+    max_fills: int = 20_000
 
 
 class StateCore(Queries, MarketHandlers):

@@ -34,6 +34,7 @@ replay stays deterministic.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from heapq import heapify, heappop, heappush
 from typing import TYPE_CHECKING
 
@@ -212,11 +213,19 @@ class Retention:
         self._counted = True
 
     def _compact(self, orders: OrderTable, entities: EntityTables) -> None:
-        """Rebuild a count queue once stale entries (evicted by age, refined) outnumber live ones."""
+        """Rebuild a count queue once stale entries (evicted by age, refined) outnumber live ones;
+        drop the age queue's entries of entities no longer held (a function of the checkpointed
+        queue and the tables, so replay and resume compact alike)."""
         held = len(orders.orders) + len(entities.fills) + len(self.order_tombs) + len(self.fill_tombs)
         queued = len(self._order_q) + len(self._fill_q) + len(self._otomb_q) + len(self._ftomb_q)
         if queued > 2 * held + 4096:
             self._build(orders, entities)
+        q = self.queue
+        if len(q) > 2 * held + 4096:  # age entries of entities evicted for count, long before due
+            tables: dict[int, Container[str]] = {ORDER: orders.orders, FILL: entities.fills,
+                                                 ORDER_TOMB: self.order_tombs, FILL_TOMB: self.fill_tombs}
+            q[:] = [e for e in q if e[2] in tables[e[1]]]  # in place: the core holds this list
+            heapify(q)
 
     def _tomb_order(self, st: OrderState) -> None:
         self.order_tombs[st.id] = (STATUS_RANK.get(st.status, 0), st.last_updated_at)
