@@ -3,7 +3,8 @@
 Every body is ``{"seq": S, "value": V}`` (errors: ``{"seq": S, "error", "reason"}``) and every
 response carries ``X-Stream-Seq: S``: account answers reflect the ACCOUNT stream sequence, book
 and bbo answers the local MARKET sequence. ``/v1/orders`` and ``/v1/fills`` are paginated
-(``limit`` + ``cursor``, bodies add ``next_cursor``; see :mod:`services.state.pages`).
+(``limit`` + ``cursor``, bodies add ``next_cursor``; see :mod:`services.state.pages`). With
+``STATE_READ_TOKENS`` set, every route but ``/healthz`` needs a bearer token (:mod:`services.state.auth`).
 
 Read-your-writes: the account endpoints take ``?min_seq=N`` (the ``seq`` a commands reply carried):
 the answer waits until the ACCOUNT stream sequence N is applied, up to ``min_seq_timeout_ms``
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import FastAPI, Query
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
+from services.state.auth import ReadTokens
 from services.state.core import STATUS_RANK
 from services.state.encode import body, body_of, encode
 from services.state.pages import DEFAULT_LIMIT, MAX_LIMIT, BadCursor, parse_statuses
@@ -241,4 +243,8 @@ def create_app(svc: StateService) -> FastAPI:
         return Response(content=metrics_text(svc, lag, last), media_type="text/plain; version=0.0.4",
                          headers={"X-Stream-Seq": str(svc.core.account_seq)})
 
+    settings = getattr(svc, "settings", None)  # (a stand-in service in tests may have none)
+    tokens = settings.tokens if settings is not None else ()
+    if tokens:
+        app.add_middleware(ReadTokens, tokens=tokens)
     return app

@@ -7,6 +7,7 @@ import socket
 from typing import ClassVar
 
 from shared.config import STATE_HTTP_PORT, CommonSettings
+from shared.settings import Secret
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -39,6 +40,9 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     start-up out of the garbage collector's full collections (see ``services.state.gcwatch``).
     ``retention_ms`` / ``fill_retention_ms``: terminal orders / fills older than this by the
     stream's venue clock leave memory and Redis (0 = keep forever; ``services.state.core.retention``).
+    ``read_tokens`` (or ``STATE_READ_TOKENS_FILE``): bearer tokens of the HTTP API, comma, space or
+    newline separated, each at least 16 characters; when set, every route but ``/healthz`` needs
+    one (``services.state.auth``).
     ``max_closed_orders`` / ``max_fills``: past this many terminal orders / fills the oldest leave
     memory and Redis too (0 = no limit), so memory stays bounded whatever the flow.
     """
@@ -75,6 +79,19 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     book_resync_min_interval_s: float = 1.0
     event_loop: str = "uvloop"
     gc_freeze: bool = True
+    read_tokens: Secret = Secret("")
+
+    def __post_init__(self) -> None:
+        from services.state.auth import parse_tokens
+
+        parse_tokens(self.read_tokens.reveal())  # a malformed list stops the start, naming the variable
+
+    @property
+    def tokens(self) -> tuple[bytes, ...]:
+        """The read tokens (empty: the API is open)."""
+        from services.state.auth import parse_tokens
+
+        return parse_tokens(self.read_tokens.reveal())
 
     @property
     def replica(self) -> str:

@@ -61,9 +61,11 @@ def _seq_params(params: list[tuple[str, Any]], min_seq: int | None, timeout_ms: 
 class StateClient:
     """Typed queries of one state service (``base_url`` like ``http://127.0.0.1:8080``)."""
 
-    def __init__(self, base_url: str, *, timeout_s: float = 10.0,
+    def __init__(self, base_url: str, *, timeout_s: float = 10.0, token: str | None = None,
                  client: httpx.AsyncClient | None = None) -> None:
-        self.http = Transport(base_url, timeout_s=timeout_s, client=client)
+        """``token``: a read token, when the service requires one (``STATE_READ_TOKENS``)."""
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        self.http = Transport(base_url, timeout_s=timeout_s, headers=headers, client=client)
 
     async def __aenter__(self) -> StateClient:
         return self

@@ -1,0 +1,71 @@
+"""Optional read tokens on the state API (``STATE_READ_TOKENS`` / ``STATE_READ_TOKENS_FILE``).
+
+When tokens are configured, every route but ``/healthz`` (the orchestrator's liveness probe)
+needs ``Authorization: Bearer <token>``; anything else gets 401 ``{"error": "unauthorized",
+"rule": "read_token", "reason": ...}`` with ``WWW-Authenticate: Bearer``. ``/metrics`` is covered
+too (Prometheus sends a bearer token with ``authorization`` in its scrape config). No tokens: the
+API is open, as before (bind it to 127.0.0.1, the default, then). Tokens are compared in constant
+time and never logged. A plain ASGI middleware: it answers before FastAPI parses anything.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import msgspec
+
+from shared.errors import ConfigError
+
+Scope = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
+OPEN_PATHS = frozenset({"/healthz"})
+MIN_LEN = 16
+_SPLIT = re.compile(r"[\s,]+")
+
+
+def parse_tokens(text: str, variable: str = "STATE_READ_TOKENS") -> tuple[bytes, ...]:
+    """Tokens from a comma, space or newline separated list (a file may hold one per line)."""
+    tokens = tuple(t for t in _SPLIT.split(text.strip()) if t)
+    short = [i for i, t in enumerate(tokens) if len(t) < MIN_LEN]
+    if short:
+        raise ConfigError(variable, f"token #{short[0] + 1} is shorter than {MIN_LEN} characters")
+    return tuple(t.encode() for t in tokens)
+
+
+class ReadTokens:
+    """Wraps an ASGI app: requests without a valid read token are answered 401."""
+
+    def __init__(self, app: ASGIApp, tokens: tuple[bytes, ...]) -> None:
+        self.app = app
+        self.tokens = tokens
+        self.refused = 0
+
+    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Any]],
+                       send: Callable[[Any], Awaitable[None]]) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        auth = b""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                auth = value
+                break
+        if auth[:7].lower() == b"bearer ":
+            given = auth[7:].strip()
+            if any(hmac.compare_digest(given, t) for t in self.tokens):
+                await self.app(scope, receive, send)
+                return
+            reason = "the bearer token is not one of STATE_READ_TOKENS"
+        elif auth:
+            reason = "the Authorization header must be 'Bearer <read token>'"
+        else:
+            reason = "this state API needs a read token: send 'Authorization: Bearer <token>'"
+        self.refused += 1
+        body = msgspec.json.encode({"error": "unauthorized", "rule": "read_token", "reason": reason})
+        await send({"type": "http.response.start", "status": 401, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+            (b"www-authenticate", b'Bearer realm="paradex-hub state"')]})
+        await send({"type": "http.response.body", "body": body})
