@@ -8,7 +8,8 @@ orders and 50 000 fills), then:
 1. **bulk**: ``ORDERS`` orders (each one CLOSED record, filled) and ``FILLS`` fills, published as
    fast as JetStream takes them, with venue times paced like a 20 orders/s flow (so both the count
    limits and, past 6 h of venue time, the age horizon act); waits until the service applied the
-   last one and prints ``rss_mb`` (the service's resident memory, from /proc);
+   last one and prints ``rss_mb`` (the service's resident memory, from /proc, 5 s after it caught
+   up) and ``rss_peak_bulk_mb`` (sampled every second while it was catching up);
 2. **steady**: ``RATE`` orders/s for ``STEADY_S`` seconds (each order OPEN, one fill, CLOSED:
    three events), venue time following the wall clock; an SSE client that connects and never
    reads stays connected all along (it must be cut off, not buffered). RSS is sampled every
@@ -175,7 +176,16 @@ async def main() -> dict[str, Any]:
         try:
             (await svc.ready()).close()
             start_rss = rss_mb(svc.proc.pid)
+            peak = [start_rss]
+
+            async def sample_peak() -> None:
+                while True:
+                    peak.append(rss_mb(svc.proc.pid))
+                    await asyncio.sleep(1.0)
+
+            sampler = asyncio.create_task(sample_peak())
             last, took = await _bulk(js, svc)
+            sampler.cancel()
             await asyncio.sleep(5.0)
             bulk_rss = rss_mb(svc.proc.pid)
             c = await svc.ready()
@@ -183,7 +193,8 @@ async def main() -> dict[str, Any]:
             counters = json.loads(body)["value"]["core"]["counters"]
             c.close()
             print(f"bulk: {ORDERS} orders + {FILLS} fills ({last} events) applied in {took:.0f} s; "
-                  f"rss {start_rss:.0f} -> {bulk_rss:.0f} MB; evicted orders "
+                  f"rss {start_rss:.0f} -> {bulk_rss:.0f} MB (peak {max(peak):.0f} MB while catching up); "
+                  f"evicted orders "
                   f"{counters.get('evicted_orders', 0)}, fills {counters.get('evicted_fills', 0)}")
             base_ts = T0 + int(max(ORDERS, FILLS) * 1000 / RATE) + 1000
             samples = await _steady(nats_srv.url, svc, base_ts, STEADY_S)
@@ -203,7 +214,7 @@ async def main() -> dict[str, Any]:
         redis_srv.stop()
         nats_srv.stop()
     return {"orders": ORDERS, "fills": FILLS, "rss_mb": round(bulk_rss, 1),
-            "rss_start_mb": round(start_rss, 1),
+            "rss_start_mb": round(start_rss, 1), "rss_peak_bulk_mb": round(max(peak), 1),
             "rss_end_mb": round(end_rss, 1), "growth_mb_per_min": round(growth, 3),
             "growth_all_mb_per_min": round(growth_all, 3), "steady_s": STEADY_S, "rate_per_s": RATE,
             "bulk_s": round(took, 1), "redis_changes_len": xlen}
