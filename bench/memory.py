@@ -16,7 +16,10 @@ orders and 50 000 fills), then:
    ``SAMPLE_S``; ``growth_mb_per_min`` is the least-squares slope of the samples in the second half
    of the phase (once retention holds), ``growth_all_mb_per_min`` over the whole phase.
 
-The last line is JSON (``rss_mb``, ``growth_mb_per_min``, ...). Targets: rss_mb <= 400, growth ~0.
+The last line is JSON (``rss_mb``, ``growth_mb_per_min``, ``sse_clients_end`` (0: the stalled
+client was cut off), ...). Targets: rss_mb <= 400, growth ~0 once retention holds: the entity limits
+are reached first, the tombstones (up to twice the limits) later, so a short run with a small
+bulk still shows a little growth (~2 MB/min) while tombstones accumulate.
 Environment: ``BENCH_ORDERS`` (1 000 000), ``BENCH_FILLS`` (1 000 000), ``BENCH_STEADY_S`` (600),
 ``BENCH_RATE`` (20), ``BENCH_SAMPLE_S`` (5); e.g. ``BENCH_ORDERS=100000 BENCH_FILLS=100000
 BENCH_STEADY_S=60`` for a quick run; ``BENCH_STATE_ENV`` (``STATE_X=1,STATE_Y=2``) sets service settings.
@@ -201,12 +204,18 @@ async def main() -> dict[str, Any]:
             half = [s for s in samples if s[0] >= STEADY_S / 2]
             growth, growth_all = slope_per_min(half), slope_per_min(samples)
             end_rss = rss_mb(svc.proc.pid)
+            c = await svc.ready()
+            _, _, text = await c.get("/metrics")
+            c.close()
+            sse = next((float(line.split()[-1]) for line in text.decode().splitlines()
+                        if line.startswith("state_sse_clients ")), float("nan"))
             r = aioredis.from_url(redis_srv.url)
             xlen = await r.xlen(f"pdx:{ACCOUNT}:changes")
             await r.aclose()
             print(f"steady: {RATE:g} orders/s for {STEADY_S:.0f} s, rss {samples[0][1]:.0f} -> "
                   f"{end_rss:.0f} MB; growth {growth:+.2f} MB/min (second half), {growth_all:+.2f} MB/min "
-                  f"(all); Redis change stream {xlen} entries")
+                  f"(all); Redis change stream {xlen} entries; SSE clients left {sse:.0f} (the stalled one "
+                  f"is cut off once {10_000} changes wait for it)")
         finally:
             svc.stop()
         await nc.drain()
@@ -217,7 +226,7 @@ async def main() -> dict[str, Any]:
             "rss_start_mb": round(start_rss, 1), "rss_peak_bulk_mb": round(max(peak), 1),
             "rss_end_mb": round(end_rss, 1), "growth_mb_per_min": round(growth, 3),
             "growth_all_mb_per_min": round(growth_all, 3), "steady_s": STEADY_S, "rate_per_s": RATE,
-            "bulk_s": round(took, 1), "redis_changes_len": xlen}
+            "bulk_s": round(took, 1), "redis_changes_len": xlen, "sse_clients_end": sse}
 
 
 if __name__ == "__main__":
