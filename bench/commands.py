@@ -44,8 +44,9 @@ async def run(sequential: int = 500, concurrent: int = 2000, workers: int = 16) 
             rs.stop()
 
 
-async def _run(ns: NatsServer, rs: RedisServer, sequential: int, concurrent: int,
-               workers: int) -> dict[str, Any]:
+async def _run(
+    ns: NatsServer, rs: RedisServer, sequential: int, concurrent: int, workers: int
+) -> dict[str, Any]:
     if True:
         sim = await start_simulator(rl_orders_per_s=0, rl_orders_per_min=0, risk_delay_ms=0.0)
         nc = await nats.connect(ns.url)
@@ -106,8 +107,70 @@ async def _run(ns: NatsServer, rs: RedisServer, sequential: int, concurrent: int
     }
 
 
+async def rebuild(commands: int = 5000) -> dict[str, Any]:
+    """How fast the idempotency index is rebuilt from the ACCOUNT stream after a Redis wipe:
+    ``commands`` CmdSubmitted + CmdAccepted pairs of one account, read, folded and written back."""
+    from services.commands.index import IndexKeeper
+    from shared.bus import CmdAccepted, CmdSubmitted, EventPublisher
+    from shared.rediskeys import Keys
+    from tests.commands.test_core_pipeline import _order
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ns, rs = NatsServer(Path(tmp)).start(), RedisServer(Path(tmp)).start()
+        try:
+            nc = await nats.connect(ns.url)
+            js = nc.jetstream()
+            await ensure_streams(js)
+            redis = aioredis.from_url(rs.url)
+            account = "0xbench"
+            pub = EventPublisher(js, account)
+            for k in range(0, commands, 250):
+                events: list[Any] = []
+                for i in range(k, min(commands, k + 250)):
+                    cid = f"mm-{i}"
+                    events.append(
+                        CmdSubmitted(
+                            source="cmd",
+                            recv_ns=time.time_ns(),
+                            client_id=cid,
+                            strategy="mm",
+                            market="BTC-USD-PERP",
+                            side="BUY",
+                            type="LIMIT",
+                            size="1",
+                        )
+                    )
+                    events.append(
+                        CmdAccepted(
+                            source="cmd",
+                            recv_ns=time.time_ns(),
+                            client_id=cid,
+                            strategy="mm",
+                            order_id=str(i),
+                            order=_order(cid, str(i)),
+                        )
+                    )
+                await asyncio.gather(*(pub.publish(e) for e in events))
+            keeper = IndexKeeper(js, redis, Keys(account), account, ttl_s=3600, settle_s=0.0)
+            t0 = time.perf_counter()
+            await keeper.ensure()
+            took = time.perf_counter() - t0
+            assert keeper.last is not None and keeper.last.records == commands, keeper.last
+            await redis.aclose()
+            await nc.close()
+        finally:
+            ns.stop()
+            rs.stop()
+    return {
+        "rebuild_commands": commands,
+        "rebuild_ms": round(took * 1000, 1),
+        "rebuild_events_per_s": round(2 * commands / took),
+    }
+
+
 def main() -> None:
     result = asyncio.run(run())
+    result.update(asyncio.run(rebuild()))
     print("commands bench: sequential added latency, then sustained concurrent placement", file=sys.stderr)
     print(json.dumps(result))
 

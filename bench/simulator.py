@@ -10,7 +10,12 @@ core) and measures from this process, over loopback:
   verification on, from several concurrent keep-alive httpx clients (orders are signed before
   the clock starts, rate limits are lifted).
 
-Prints human lines, then LAST a JSON line with the figures.
+Venue features are on while measuring: every market holds ``STOPS_PER_MARKET`` untriggered stop
+orders (half above, half below the mark, 20 % away) and a 24 h TWAP runs, with the venue
+schedule (funding, health checks) at its default tick.
+
+Prints human lines, then LAST a JSON line with the figures. ``BENCH_PROFILE=out.prof`` runs the
+simulator under cProfile and writes its profile there (``python -m pstats out.prof``).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from shared.localservers import free_port, wait_port
 from shared.paradex.auth import auth_headers
 from shared.paradex.signer import OrderSigner
 
-CHAIN = "PRIVATE_SN_PARACLEAR_SIM"
+CHAIN = "PRIVATE_SN_POTC_MOCK_SEPOLIA"
 
 
 class _Seq(msgspec.Struct):
@@ -53,6 +58,9 @@ class _Push(msgspec.Struct):
 _DELTA = msgspec.json.Decoder(_Push)  # only what the gap check needs: cheap per frame
 MARKETS = ("BTC-USD-PERP", "ETH-USD-PERP")
 CLIENTS = 8
+STOPS_PER_MARKET = 40
+MIDS = {"BTC-USD-PERP": (Decimal("65000"), Decimal("0.1"), "0.001"),
+        "ETH-USD-PERP": (Decimal("3200"), Decimal("0.01"), "0.01")}
 
 
 def _start(ports: dict[str, int]) -> subprocess.Popen[bytes]:
@@ -64,7 +72,9 @@ def _start(ports: dict[str, int]) -> subprocess.Popen[bytes]:
         "SIM_RL_PRIVATE_IP_PER_MIN": "0", "SIM_QUEUE_BOUND": "1000000", "LOG_LEVEL": "WARNING",
         "PARADEX_ACCOUNT": DEV_ACCOUNT, "PARADEX_L2_PRIVATE_KEY": DEV_L2_PRIVATE_KEY,
     }
-    proc = subprocess.Popen([sys.executable, "-m", "services.simulator"], env=env)
+    profile = os.environ.get("BENCH_PROFILE")
+    prefix = ["-m", "cProfile", "-o", profile] if profile else []
+    proc = subprocess.Popen([sys.executable, *prefix, "-m", "services.simulator"], env=env)
     # Probe the control port only (a bare TCP probe of the WS port logs a failed handshake);
     # every port is bound before the control server starts answering.
     if not wait_port("127.0.0.1", ports["SIM_CONTROL_PORT"], 20):
@@ -154,6 +164,31 @@ async def order_rate(rest: str, count: int) -> tuple[float, int, int]:
     return accepted / elapsed, accepted, rejected
 
 
+async def venue_features(rest: str) -> int:
+    """Arm STOPS_PER_MARKET stop orders per market far from the mark and start a TWAP."""
+    signer = OrderSigner(DEV_L2_PRIVATE_KEY, DEV_ACCOUNT, CHAIN)
+    ts = int(time.time() * 1000)
+    armed = 0
+    async with httpx.AsyncClient(base_url=rest) as c:
+        token = (await c.post("/auth", headers=auth_headers(signer, int(time.time())))).json()["jwt_token"]
+        c.headers["Authorization"] = f"Bearer {token}"
+        for market, (mid, tick, size) in MIDS.items():
+            for i in range(STOPS_PER_MARKET):
+                side, factor = ("BUY", Decimal("1.2")) if i % 2 else ("SELL", Decimal("0.8"))
+                trigger = ((mid * factor) // tick + i) * tick
+                stamp = ts + armed
+                body = {"market": market, "side": side, "type": "STOP_MARKET", "size": size, "price": "0",
+                        "trigger_price": str(trigger), "instruction": "GTC", "signature_timestamp": stamp,
+                        "signature": signer.sign_order(market, side, "STOP_MARKET", size, "0", stamp)}
+                armed += (await c.post("/orders", json=body)).status_code == 201
+        twap = {"algo_type": "TWAP", "market": MARKETS[0], "side": "BUY", "type": "MARKET", "size": "2.88",
+                "duration_seconds": 86_400, "signature_timestamp": ts,
+                "signature": signer.sign_order(MARKETS[0], "BUY", "MARKET", "2.88", "0", ts)}
+        if (await c.post("/algo/orders", json=twap)).status_code != 201:
+            raise RuntimeError("the TWAP was refused")
+    return armed
+
+
 async def main(seconds: float) -> dict[str, Any]:
     ports = {"SIM_REST_PORT": free_port(), "SIM_WS_PORT": free_port(), "SIM_CONTROL_PORT": free_port()}
     proc = _start(ports)
@@ -162,6 +197,8 @@ async def main(seconds: float) -> dict[str, Any]:
         control = f"http://127.0.0.1:{ports['SIM_CONTROL_PORT']}/control"
         ws_url = f"ws://127.0.0.1:{ports['SIM_WS_PORT']}/v1"
         await asyncio.sleep(0.5)
+        stops = await venue_features(rest)
+        print(f"venue: {stops} untriggered stop orders armed, one TWAP running")
         push_rate, gaps = await ws_push_rate(ws_url, control, seconds)
         print(f"ws: {push_rate:,.0f} book deltas/s to one client ({gaps} sequence gaps)")
         rate, accepted, rejected = await order_rate(rest, count=int(3000 * max(1.0, seconds / 5)))
@@ -174,7 +211,7 @@ async def main(seconds: float) -> dict[str, Any]:
         except subprocess.TimeoutExpired:
             proc.kill()
     return {"ws_push_per_s": round(push_rate), "orders_per_s": round(rate), "ws_gaps": gaps,
-            "orders_rejected": rejected}
+            "orders_rejected": rejected, "venue_stops": stops}
 
 
 if __name__ == "__main__":

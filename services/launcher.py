@@ -1,29 +1,35 @@
-"""``make run``: the docker-compose topology as local processes.
+"""``make run``: the docker-compose topology as local processes, supervised.
 
-Starts NATS (JetStream) and Redis from the virtualenv's binaries unless ``NATS_URL`` / ``REDIS_URL``
-are set, then the simulator (unless ``RUN_VENUE`` is ``testnet``/``prod`` and the URLs point there)
-and the four services, each as ``python -m services.<name>``. Prints where to look and a one-line
-status every few seconds; Ctrl-C (or SIGTERM) stops everything in reverse order.
+Starts NATS (JetStream, data in ``run/nats``) and Redis (append-only, data in ``run/redis``) on
+stable ports (``RUN_NATS_PORT`` 14222, ``RUN_REDIS_PORT`` 16379; the machine's own servers may hold
+4222/6379) unless ``NATS_URL`` / ``REDIS_URL`` are set, then the simulator (unless
+``RUN_SIMULATOR=0``) and the four services, each as ``python -m services.<name>``. When the
+simulator is the venue, ``PARADEX_REST_URL`` / ``PARADEX_WS_URL`` follow ``SIM_REST_PORT`` /
+``SIM_WS_PORT``. Writes every URL to ``run/urls.env`` (``. run/urls.env``) and ``run/urls.json``
+for strategies, prints ``paradex-hub: ready`` once everything is healthy, a status line whenever
+something changes, and restarts any process that dies (NATS and Redis too) with a capped
+backoff, saying so. Ctrl-C (or SIGTERM) stops everything in reverse order.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from services.supervisor import LocalServer, Service, Supervisor, http_health
 from shared import config
-from shared.localservers import NatsServer, RedisServer, wait_port
+from shared.localservers import NatsServer, RedisServer, ServerError, wait_port
 
-log = logging.getLogger("launcher")
+RUN_NATS_PORT = 14222
+RUN_REDIS_PORT = 16379
+DEV_STRATEGY_TOKEN = config.DEV_STRATEGY_TOKEN
+"""Bearer token of the ``dev`` strategy that ``make run`` configures for the simulator (paper only)."""
 
 
 @dataclass
@@ -31,92 +37,20 @@ class Child:
     name: str
     module: str
     health_url: str = ""
-    proc: subprocess.Popen[bytes] | None = None
-    exited: int | None = None
-    log_path: Path = field(default_factory=Path)
 
 
-def _health(url: str) -> str:
-    if not url:
-        return "-"
-    try:
-        with urllib.request.urlopen(url, timeout=0.5) as resp:
-            return "ok" if resp.status == 200 else f"http {resp.status}"
-    except Exception:
-        return "down"
-
-
-class Launcher:
-    def __init__(self, run_dir: Path, env: dict[str, str]) -> None:
-        self.run_dir = run_dir
-        self.env = env
-        self.nats: NatsServer | None = None
-        self.redis: RedisServer | None = None
-        self.children: list[Child] = []
-        self.stop_event = threading.Event()
-
-    # -- servers -------------------------------------------------------------------------
-    def start_servers(self) -> None:
-        if not self.env.get("NATS_URL"):
-            self.nats = NatsServer(self.run_dir / "nats").start()
-            self.env["NATS_URL"] = self.nats.url
-            print(f"  nats       {self.nats.url} (JetStream, data in {self.nats.workdir})")
-        else:
-            print(f"  nats       {self.env['NATS_URL']} (external)")
-        if not self.env.get("REDIS_URL"):
-            self.redis = RedisServer(self.run_dir / "redis").start()
-            self.env["REDIS_URL"] = self.redis.url
-            print(f"  redis      {self.redis.url}")
-        else:
-            print(f"  redis      {self.env['REDIS_URL']} (external)")
-
-    # -- services ------------------------------------------------------------------------
-    def start_child(self, child: Child) -> None:
-        child.log_path = self.run_dir / f"{child.name}.log"
-        out = child.log_path.open("ab")
-        child.proc = subprocess.Popen(
-            [sys.executable, "-m", child.module], env=self.env, stdout=out, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )
-        self.children.append(child)
-
-    def status_line(self) -> str:
-        parts = []
-        for c in self.children:
-            if c.proc is not None and c.proc.poll() is not None and c.exited is None:
-                c.exited = c.proc.returncode
-                text = c.log_path.read_text(errors="replace") if c.log_path.exists() else ""
-                tail = text.strip().splitlines()[-1:]
-                print(f"  ! {c.name} exited with {c.exited}: {tail[0] if tail else ''}", flush=True)
-            state = f"exit {c.exited}" if c.exited is not None else _health(c.health_url)
-            parts.append(f"{c.name}={state}")
-        return "status: " + " ".join(parts)
-
-    def stop(self) -> None:
-        for c in reversed(self.children):
-            if c.proc is not None and c.proc.poll() is None:
-                c.proc.send_signal(signal.SIGTERM)
-        for c in reversed(self.children):
-            if c.proc is None:
-                continue
-            try:
-                c.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                c.proc.kill()
-                c.proc.wait(timeout=5)
-        if self.redis:
-            self.redis.stop()
-        if self.nats:
-            self.nats.stop()
+def _off(value: str | None) -> bool:
+    return (value or "").lower() in ("0", "false", "no", "off")
 
 
 def ports(env: dict[str, str]) -> dict[str, int]:
-    """HTTP ports of every process, from the environment or the defaults in :mod:`shared.config`."""
+    """Ports of every process, from the environment or the documented defaults."""
     defaults = {
         "SIM_REST_PORT": config.SIM_REST_PORT, "SIM_WS_PORT": config.SIM_WS_PORT,
         "SIM_CONTROL_PORT": config.SIM_CONTROL_PORT, "STATE_HTTP_PORT": config.STATE_HTTP_PORT,
         "COMMANDS_HTTP_PORT": config.COMMANDS_HTTP_PORT, "FEED_HTTP_PORT": config.FEED_HTTP_PORT,
-        "RECONCILER_HTTP_PORT": config.RECONCILER_HTTP_PORT,
+        "RECONCILER_HTTP_PORT": config.RECONCILER_HTTP_PORT, "RUN_NATS_PORT": RUN_NATS_PORT,
+        "RUN_REDIS_PORT": RUN_REDIS_PORT,
     }
     return {k: int(env.get(k, v)) for k, v in defaults.items()}
 
@@ -129,7 +63,7 @@ def plan(env: dict[str, str]) -> list[Child]:
         return f"http://127.0.0.1:{p[key]}/healthz"
 
     children: list[Child] = []
-    if env.get("RUN_SIMULATOR", "1").lower() not in ("0", "false", "no"):
+    if not _off(env.get("RUN_SIMULATOR")):
         children.append(Child("simulator", "services.simulator", health("SIM_CONTROL_PORT")))
     children += [
         Child("state", "services.state", health("STATE_HTTP_PORT")),
@@ -140,18 +74,51 @@ def plan(env: dict[str, str]) -> list[Child]:
     return children
 
 
-DEV_STRATEGY_TOKEN = "paper-trading-dev-token"
-"""Bearer token of the ``dev`` strategy that ``make run`` configures for the simulator (paper only)."""
+def venue_urls(env: dict[str, str]) -> list[str]:
+    """With the simulator as the venue, point PARADEX_REST_URL / PARADEX_WS_URL at its ports (unless
+    set); returns warnings for URLs set by hand that miss the simulator's ports."""
+    if _off(env.get("RUN_SIMULATOR")):
+        return []
+    p = ports(env)
+    wanted = {"PARADEX_REST_URL": f"http://127.0.0.1:{p['SIM_REST_PORT']}/v1",
+              "PARADEX_WS_URL": f"ws://127.0.0.1:{p['SIM_WS_PORT']}/v1"}
+    warnings = []
+    for key, url in wanted.items():
+        given = env.get(key)
+        if not given:
+            env[key] = url
+        elif given.rstrip("/") != url and ("127.0.0.1" in given or "localhost" in given):
+            warnings.append(f"  ! {key}={given} but the simulator listens on {url}")
+    return warnings
 
 
 def dev_strategies(env: dict[str, str]) -> str | None:
     """A paper-trading strategy for the simulator when the user configured none, else None."""
     if env.get("COMMANDS_STRATEGIES") or env.get("COMMANDS_STRATEGIES_FILE"):
         return None
-    if env.get("RUN_SIMULATOR", "1").lower() in ("0", "false", "no"):
+    if _off(env.get("RUN_SIMULATOR")):
         return None
     dev = {"name": "dev", "token": DEV_STRATEGY_TOKEN, "markets": [], "can_cancel_others": True}
     return json.dumps([dev])
+
+
+def write_urls(run_dir: Path, urls: dict[str, str]) -> None:
+    """``run/urls.env`` (shell) and ``run/urls.json`` (programs): where everything listens."""
+    lines = ["# Written by make run (python -m services) at start: . run/urls.env", *(
+        f"{k}={v}" for k, v in urls.items())]
+    (run_dir / "urls.env").write_text("\n".join(lines) + "\n")
+    (run_dir / "urls.json").write_text(json.dumps(urls, indent=1) + "\n")
+
+
+def _wait_started(child: Service, stop: threading.Event, check: str, within_s: float) -> None:
+    """Keep start-up ordered: the simulator's port, the state's /healthz."""
+    deadline = time.monotonic() + within_s
+    while child.exit_code() is None and time.monotonic() < deadline and not stop.is_set():
+        if check == "port" and wait_port("127.0.0.1", int(child.env["SIM_REST_PORT"]), 0.2):
+            return
+        if check == "health" and http_health(child.health_url) == "ok":
+            return
+        stop.wait(0.1)
 
 
 def main() -> int:
@@ -162,49 +129,87 @@ def main() -> int:
     dev = dev_strategies(env)
     if dev is not None:
         env["COMMANDS_STRATEGIES"] = dev
-    launcher = Launcher(run_dir, env)
+    warnings = venue_urls(env)
+    p = ports(env)
+    interval = float(env.get("RUN_POLL_INTERVAL", "0.5"))
+    stop = threading.Event()
+
+    def say(line: str) -> None:
+        print(line, flush=True)
 
     def _stop(signum: int, _frame: object) -> None:
-        launcher.stop_event.set()
+        stop.set()
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    print(f"paradex-hub: starting (logs in {run_dir})", flush=True)
+    sup = Supervisor(say)
+    say(f"paradex-hub: starting (logs and data in {run_dir})")
+    for w in warnings:
+        say(w)
     try:
-        launcher.start_servers()
-        p = ports(env)
-        for child in plan(env):
-            launcher.start_child(child)
-            if child.name == "simulator":
-                deadline = time.monotonic() + 20
-                while child.proc and child.proc.poll() is None and time.monotonic() < deadline:
-                    if wait_port("127.0.0.1", p["SIM_REST_PORT"], 0.2):
-                        break
-            elif child.name == "state":
-                # Not needed for correctness any more (a state that missed the feed's subscribe-time
-                # book snapshots asks the feed for a resync on pdx.feed.resync), but starting the
-                # feed once the state listens spares a resubscription and keeps startup ordered.
-                deadline = time.monotonic() + 30
-                while (child.proc and child.proc.poll() is None and time.monotonic() < deadline
-                       and _health(child.health_url) != "ok" and not launcher.stop_event.wait(0.1)):
-                    pass
-        print(f"  state      http://127.0.0.1:{p['STATE_HTTP_PORT']}/v1/orders  (API docs: /docs)")
-        print(f"  commands   http://127.0.0.1:{p['COMMANDS_HTTP_PORT']}/v1/orders  (API docs: /docs)")
+        try:
+            if not env.get("NATS_URL"):
+                nats = LocalServer("nats", NatsServer(run_dir / "nats"), p["RUN_NATS_PORT"])
+                nats.start()
+                sup.add(nats)
+                env["NATS_URL"] = nats.server.url
+                say(f"  nats       {env['NATS_URL']} (JetStream, data in {run_dir / 'nats'})")
+            else:
+                say(f"  nats       {env['NATS_URL']} (external)")
+            if not env.get("REDIS_URL"):
+                store = RedisServer(run_dir / "redis", appendonly=True)
+                redis = LocalServer("redis", store, p["RUN_REDIS_PORT"])
+                redis.start()
+                sup.add(redis)
+                env["REDIS_URL"] = redis.server.url
+                say(f"  redis      {env['REDIS_URL']} (append-only, data in {run_dir / 'redis'})")
+            else:
+                say(f"  redis      {env['REDIS_URL']} (external)")
+        except ServerError as exc:
+            say(f"paradex-hub: {exc} (another make run? set RUN_NATS_PORT / RUN_REDIS_PORT)")
+            return 1
+        for spec in plan(env):
+            child = Service(spec.name, spec.module, env, run_dir / f"{spec.name}.log", spec.health_url)
+            child.start()
+            sup.add(child)
+            if spec.name == "simulator":
+                _wait_started(child, stop, "port", 20)
+            elif spec.name == "state":
+                # Not needed for correctness (a state that missed the feed's subscribe-time book
+                # snapshots asks for a resync), but it spares a resubscription and keeps start-up ordered.
+                _wait_started(child, stop, "health", 30)
+        urls = {"NATS_URL": env["NATS_URL"], "REDIS_URL": env["REDIS_URL"],
+                "STATE_URL": f"http://127.0.0.1:{p['STATE_HTTP_PORT']}",
+                "COMMANDS_URL": f"http://127.0.0.1:{p['COMMANDS_HTTP_PORT']}",
+                "PARADEX_REST_URL": env.get("PARADEX_REST_URL", config.VENUES["sim"][0]),
+                "PARADEX_WS_URL": env.get("PARADEX_WS_URL", config.VENUES["sim"][1])}
+        if not _off(env.get("RUN_SIMULATOR")):
+            urls["SIM_CONTROL_URL"] = f"http://127.0.0.1:{p['SIM_CONTROL_PORT']}/control"
         if dev is not None:
-            print(f"             paper strategy 'dev': Authorization: Bearer {DEV_STRATEGY_TOKEN}")
-        print(f"  simulator  REST http://127.0.0.1:{p['SIM_REST_PORT']}/v1  WS ws://127.0.0.1:{p['SIM_WS_PORT']}/v1"
-              f"  control http://127.0.0.1:{p['SIM_CONTROL_PORT']}")
-        print(f"  feed       http://127.0.0.1:{p['FEED_HTTP_PORT']}/metrics  reconciler "
-              f"http://127.0.0.1:{p['RECONCILER_HTTP_PORT']}/metrics")
-        print("Ctrl-C stops everything.", flush=True)
-        interval = float(env.get("RUN_STATUS_INTERVAL", "5"))
-        next_status = time.monotonic() + 1.0
-        while not launcher.stop_event.wait(0.2):
-            if time.monotonic() >= next_status:
-                print(launcher.status_line(), flush=True)
-                next_status = time.monotonic() + interval
+            urls["COMMANDS_TOKEN"] = DEV_STRATEGY_TOKEN
+        write_urls(run_dir, urls)
+        say(f"  state      {urls['STATE_URL']}/v1/orders  (API docs: /docs)")
+        say(f"  commands   {urls['COMMANDS_URL']}/v1/orders  (API docs: /docs)")
+        if dev is not None:
+            say(f"             paper strategy 'dev': Authorization: Bearer {DEV_STRATEGY_TOKEN}")
+        if "SIM_CONTROL_URL" in urls:
+            say(f"  simulator  REST {urls['PARADEX_REST_URL']}  WS {urls['PARADEX_WS_URL']}  "
+                f"control {urls['SIM_CONTROL_URL']}")
+        say(f"  feed       http://127.0.0.1:{p['FEED_HTTP_PORT']}/metrics  reconciler "
+            f"http://127.0.0.1:{p['RECONCILER_HTTP_PORT']}/metrics")
+        say(f"  urls       {run_dir / 'urls.env'} (. it in a shell), {run_dir / 'urls.json'}")
+        say("Ctrl-C stops everything.")
+        while not stop.wait(interval):
+            sup.poll()
+            if not sup.ready_announced and sup.all_ok():
+                sup.ready_announced = True
+                say(f"paradex-hub: ready ({len(sup.watched)} processes healthy)")
     finally:
-        print("paradex-hub: stopping", flush=True)
-        launcher.stop()
-        print("paradex-hub: stopped", flush=True)
+        say("paradex-hub: stopping")
+        sup.stop()
+        say("paradex-hub: stopped")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

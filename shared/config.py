@@ -32,6 +32,9 @@ RECONCILER_HTTP_PORT = 8083
 # for the local simulator. Never use it with real funds.
 DEV_L2_PRIVATE_KEY = "0x2a2b2c2d2e2f303132333435363738393a3b3c3d3e3f404142434445464748"
 DEV_ACCOUNT = "0x5e1f0c0ffee0d15ea5e0b01dface0ff1ce0fabc0dedbad0c0de0fa11edbeef1"
+# Bearer token of the paper strategy ``dev`` (make run, compose/paper/strategies.json): public too,
+# so the commands service refuses it, like the paper key, against any venue but the simulator.
+DEV_STRATEGY_TOKEN = "paper-trading-dev-token"
 
 VENUES: dict[str, tuple[str, str]] = {
     "sim": (f"http://127.0.0.1:{SIM_REST_PORT}/v1", f"ws://127.0.0.1:{SIM_WS_PORT}/v1"),

@@ -75,7 +75,11 @@ class TransportError(HubError):
 
 
 class VenueError(HubError):
-    """The venue answered with an error body (``{"error": CODE, "message": ...}``)."""
+    """The venue answered with an error status (``{"error": CODE, "message": ...}``).
+
+    ``venue_body`` is False when the body was not a venue error body (an HTML page of a proxy, an
+    empty 502): such an answer proves nothing about what the venue did.
+    """
 
     def __init__(
         self,
@@ -85,6 +89,7 @@ class VenueError(HubError):
         *,
         data: object = None,
         retryable: bool | None = None,
+        venue_body: bool = True,
     ) -> None:
         super().__init__(
             f"venue error {status} {code}: {message}" if message else f"venue error {status} {code}",
@@ -94,6 +99,7 @@ class VenueError(HubError):
         self.code = code
         self.venue_message = message
         self.data = data
+        self.venue_body = venue_body
 
 
 class AuthError(VenueError):
@@ -106,8 +112,8 @@ class RateLimitedError(VenueError):
     retryable = True
 
     def __init__(self, status: int, code: str, message: str = "", *, retry_after_s: float | None = None,
-                 data: object = None) -> None:
-        super().__init__(status, code, message, data=data, retryable=True)
+                 data: object = None, venue_body: bool = True) -> None:
+        super().__init__(status, code, message, data=data, retryable=True, venue_body=venue_body)
         self.retry_after_s = retry_after_s
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+import traceback
 from typing import Any
 
 import msgspec
@@ -45,19 +46,38 @@ class _PlainFormatter(logging.Formatter):
 
 
 class _JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``ts``, ``level``, ``service``, ``logger``, ``msg``, the record's
+    extra fields, and ``exc`` for an exception: ``{"type", "message", "frames": [{"file", "line",
+    "function"}...], "text"}`` (a traceback a log pipeline can query, plus the usual text)."""
+
+    def __init__(self, service: str = "") -> None:
+        super().__init__()
+        self.service = service
+
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
             "ts": round(record.created, 6),
             "level": record.levelname.lower(),
+            "service": self.service,
             "logger": record.name,
             "msg": record.getMessage(),
         }
         for k, v in record.__dict__.items():
             if k not in _STD_ATTRS:
                 out[k] = v
-        if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
+        if record.exc_info and record.exc_info[1] is not None:
+            out["exc"] = _exception(record.exc_info[1], self.formatException(record.exc_info))
         return redact(_JSON.encode(out).decode() if _safe(out) else _JSON.encode(_stringify(out)).decode())
+
+
+def _exception(exc: BaseException, text: str) -> dict[str, Any]:
+    frames = [{"file": f.filename, "line": f.lineno, "function": f.name}
+              for f in traceback.extract_tb(exc.__traceback__)]
+    out: dict[str, Any] = {"type": type(exc).__qualname__, "message": str(exc), "frames": frames,
+                           "text": text}
+    if exc.__cause__ is not None:
+        out["cause"] = {"type": type(exc.__cause__).__qualname__, "message": str(exc.__cause__)}
+    return out
 
 
 def _safe(obj: dict[str, Any]) -> bool:
@@ -69,14 +89,15 @@ def _safe(obj: dict[str, Any]) -> bool:
 
 
 def _stringify(obj: dict[str, Any]) -> dict[str, Any]:
-    return {k: v if isinstance(v, str | int | float | bool | None) else str(v) for k, v in obj.items()}
+    plain = str | int | float | bool | None
+    return {k: v if isinstance(v, plain) or k == "exc" else str(v) for k, v in obj.items()}
 
 
 def setup(level: str = "INFO", fmt: str = "plain", service: str = "") -> None:
     """Configure the root logger: ``fmt`` is ``plain`` or ``json``; ``level`` a logging level name."""
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
-        handler.setFormatter(_JsonFormatter())
+        handler.setFormatter(_JsonFormatter(service))
     else:
         prefix = f"{service} " if service else ""
         formatter = _PlainFormatter(f"%(asctime)s.%(msecs)03dZ {prefix}%(levelname)s %(name)s: %(message)s",

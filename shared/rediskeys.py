@@ -83,6 +83,36 @@ class Keys:
         """The commands service's owner record of an exchange order id."""
         return f"{self.cmd}:oid:{order_id}"
 
+    @property
+    def cmd_index(self) -> str:
+        """Marker: the commands idempotency records are complete (rebuilt from the ACCOUNT stream
+        up to its ``seq``). Absent after a Redis wipe: commands refuses places until rebuilt."""
+        return f"{self.cmd}:index"
+
+    @property
+    def cmd_index_lock(self) -> str:
+        """Held by the commands replica rebuilding the idempotency records."""
+        return f"{self.cmd}:index:lock"
+
+    @property
+    def cmd_budget(self) -> str:
+        """Hash: the venue order-write token buckets shared by every commands replica."""
+        return f"{self.cmd}:budget"
+
+    def cmd_strategy_rate(self, strategy: str) -> str:
+        """Hash: a strategy's order-rate token bucket (shared by every commands replica)."""
+        return f"{self.cmd}:rate:{strategy}"
+
+    @property
+    def cmd_reservers(self) -> str:
+        """Hash: commands process token -> when it last reserved (ms)."""
+        return f"{self.cmd}:reservers"
+
+    def cmd_reserved(self, token: str) -> str:
+        """Hash: the orders one commands process decided and the state does not show yet (client
+        id -> reservation), so replicas cannot overshoot a limit together."""
+        return f"{self.cmd}:reserved:{token}"
+
     md_writer = f"{MD}:writer"  # which state replica writes market data to Redis (token, TTL)
 
     @staticmethod

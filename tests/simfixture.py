@@ -2,8 +2,9 @@
 
 ``simulator`` gives a :class:`SimHandle` (REST/WS/control URLs, the account, its signer and
 chain id, direct access to the engine); ``simulator_factory(**settings)`` starts one with other
-settings (e.g. a tiny rate-limit bucket). Defaults: the synthetic driver is off (deterministic
-tests: the book holds the seed step's ladder), order signatures are verified.
+settings (e.g. a tiny rate-limit bucket). Defaults: the synthetic driver and the venue schedule
+are off (deterministic tests: the book holds the seed step's ladder; time moves through the
+control API), order signatures are verified.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from shared.settings import load
 
 TEST_DEFAULTS: dict[str, Any] = {
     "rest_port": 0, "ws_port": 0, "control_port": 0, "synthetic_rate": 0.0, "summary_interval_ms": 0,
-    "seed": 7,
+    "seed": 7, "schedule_interval_ms": 0,
 }
 
 

@@ -1,11 +1,14 @@
-"""The HTTP API for strategies (FastAPI; OpenAPI docs at ``/docs``).
+"""The HTTP edge for strategies (FastAPI; OpenAPI docs at ``/docs``).
 
-Bodies are decoded with msgspec (typed, strict enums) rather than pydantic: it is the hot path.
-Every error is JSON ``{"error", "rule", "message"}``: 401 without a valid bearer token, 403
-outside the strategy's limits, 422 for a broken market/system rule or a malformed body, 429 with
-``Retry-After`` above the client-side rate.
+The edge only authenticates, reads and decodes the body (msgspec: typed, strict enums, unknown
+fields refused; larger than ``max_body_bytes``: 413), calls one command and encodes its typed
+:class:`~services.commands.core.messages.Answer` ONCE. Every error is JSON
+``{"error", "rule", "message"}``: 401 without a valid bearer token, 403 outside the strategy's
+limits, 413 body too large, 422 for a broken rule or a malformed body, 429 with ``Retry-After``
+above a rate, 503 with ``Retry-After`` when the bus or Redis is unavailable. An unexpected error is
+logged with its traceback and answered 500 ``INTERNAL`` (never a crash, never a framework page).
 
-Read-your-writes: every reply of a command that published its intent event (CmdSubmitted,
+Read-your-writes: every answer of a command that published its intent event (CmdSubmitted,
 CmdCancelRequested, CmdModifyRequested) carries ``"seq"``, the ACCOUNT stream sequence of that
 event, in the body and as header ``X-Stream-Seq`` (a batch: per item, the max at top level; an
 idempotent replay: the stored one). A state read with ``?min_seq=<seq>`` reflects the command.
@@ -13,23 +16,35 @@ idempotent replay: the stored one). A state read with ``?min_seq=<seq>`` reflect
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import msgspec
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.commands.batch import BatchPlacer
-from services.commands.cancels import Cancels
+from services.commands.core import answers
+from services.commands.core.messages import (
+    Answer,
+    CancelBatch,
+    KillRequest,
+    ModifyOrder,
+    PlaceBatch,
+    PlaceOrder,
+    encode_body,
+)
+from services.commands.core.place import API_BATCH_MAX
 from services.commands.core.strategies import Strategies, Strategy
-from services.commands.engine import Engine
-from services.commands.records import Records
-from services.commands.wire import CancelBatch, ModifyOrder, PlaceBatch, PlaceOrder, Reply, reply
+from services.commands.metrics import Metrics
+from services.commands.store import StoreUnavailable
+from shared.apidocs import install_docs
 
+log = logging.getLogger("commands.api")
 T = TypeVar("T")
 ARRIVAL: ContextVar[float] = ContextVar("arrival", default=0.0)
 """``perf_counter`` when the current HTTP request arrived (set by :class:`ArrivalStamp`)."""
@@ -47,14 +62,41 @@ class ArrivalStamp:
         await self.app(scope, receive, send)
 
 
+class Commands(Protocol):
+    """What the edge calls (``services.commands.service`` wires it)."""
+
+    metrics: Metrics
+
+    async def place(self, s: Strategy, req: PlaceOrder) -> Answer: ...
+    async def place_batch(self, s: Strategy, req: PlaceBatch) -> Answer: ...
+    async def record(self, s: Strategy, client_id: str) -> Answer: ...
+    async def cancel(self, s: Strategy, order_id: str) -> Answer: ...
+    async def cancel_by_client_id(self, s: Strategy, client_id: str, market: str | None) -> Answer: ...
+    async def cancel_batch(self, s: Strategy, req: CancelBatch) -> Answer: ...
+    async def cancel_all(self, s: Strategy, market: str | None) -> Answer: ...
+    async def modify(self, s: Strategy, order_id: str, req: ModifyOrder) -> Answer: ...
+    async def kill(self, s: Strategy | None, req: KillRequest) -> Answer: ...
+    async def resume(self, s: Strategy | None, req: KillRequest) -> Answer: ...
+    def health(self) -> tuple[bool, dict[str, Any]]: ...
+
+
 DESCRIPTION = (
     "Orders for strategies. Read-your-writes: every reply of a command that published its intent "
     "event (CmdSubmitted, CmdCancelRequested, CmdModifyRequested) carries `seq`, the ACCOUNT stream "
     "sequence of that event, as the body's `seq` field and the header `X-Stream-Seq` (a batch: per "
     "item and their max at top level; an idempotent replay: the stored seq; absent when nothing was "
     "published, e.g. 4xx before the bus or 503 BUS_UNAVAILABLE). Read the state service with "
-    "`?min_seq=<seq>` and the answer reflects the command (the order is never missing)."
+    "`?min_seq=<seq>` and the answer reflects the command (the order is never missing). A replayed "
+    "answer (a known client_id) is the stored one, byte for byte, with `Idempotent-Replay: true`."
 )
+
+
+def respond(a: Answer) -> Response:
+    """Encode an answer (the one place a reply becomes bytes)."""
+    headers = dict(a.headers)
+    if a.seq:
+        headers[answers.SEQ_HEADER] = str(a.seq)
+    return Response(encode_body(a.body), status_code=a.status, headers=headers, media_type="application/json")
 
 
 def _schema(*types: type[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -66,58 +108,99 @@ def _body(name: str, refs: dict[str, Any]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": refs[name]}}}}
 
 
+UNAUTHORIZED = answers.error(
+    401,
+    "UNAUTHORIZED",
+    "bearer_token",
+    "a valid 'Authorization: Bearer <token>' is required",
+    {"WWW-Authenticate": "Bearer"},
+)
+
+
 def build_app(
-    engine: Engine,
+    commands: Commands,
     strategies: Strategies,
-    health: Callable[[], tuple[bool, dict[str, Any]]],
+    *,
+    max_body_bytes: int = 65536,
+    admin: Callable[[str | None], bool] = lambda _a: False,
     lifespan: Any = None,
 ) -> Any:
-    """The FastAPI app wrapped in :class:`ArrivalStamp`."""
-    app = FastAPI(title="paradex-hub commands", version="1", lifespan=lifespan, description=DESCRIPTION)
-    cancels = Cancels(engine)
-    batches = BatchPlacer(engine)
-    records = Records(engine.store, engine.metrics)
-    refs, components = _schema(PlaceOrder, PlaceBatch, ModifyOrder, CancelBatch)
-    metrics = engine.metrics
+    """The FastAPI app wrapped in :class:`ArrivalStamp`. ``admin(authorization)`` says whether a
+    bearer token is the admin token (global kill switch)."""
+    app = FastAPI(title="paradex-hub commands", version="2", lifespan=lifespan, description=DESCRIPTION)
+    refs, components = _schema(PlaceOrder, PlaceBatch, ModifyOrder, CancelBatch, KillRequest)
+    metrics = commands.metrics
 
-    def respond(r: Reply) -> Response:
-        return Response(r.body, status_code=r.status, headers=r.headers, media_type="application/json")
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """Framework errors (no such route, method not allowed) in our JSON error shape."""
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
+        message = f"{request.method} {request.url.path}: {exc.detail}"
+        return respond(answers.error(exc.status_code, code, "route", message, dict(exc.headers or {})))
 
-    def auth(request: Request) -> Strategy | Response:
-        s = strategies.authenticate(request.headers.get("authorization"))
-        if s is None:
+    async def read(request: Request) -> bytes | Answer:
+        declared = request.headers.get("content-length")
+        too_big = answers.error(
+            413, "BODY_TOO_LARGE", "max_body_bytes", f"the request body exceeds {max_body_bytes} bytes"
+        )
+        if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
+            return too_big
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > max_body_bytes:
+                return too_big
+        return bytes(body)
+
+    async def decode(request: Request, type_: type[T], empty_ok: bool = False) -> T | Answer:
+        raw = await read(request)
+        if isinstance(raw, Answer):
+            return raw
+        if not raw and empty_ok:
+            raw = b"{}"
+        try:
+            return msgspec.json.decode(raw, type=type_)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            return answers.error(422, "INVALID_REQUEST", "schema", str(exc))
+
+    Handler = Callable[[Strategy, Request], Awaitable[Answer]]
+
+    async def guarded(run: Callable[[], Awaitable[Answer]], name: str) -> Response:
+        try:
+            return respond(await run())
+        except StoreUnavailable as exc:
+            metrics.redis_errors.inc()
+            log.warning("%s: %s", name, exc)
             return respond(
-                reply(
-                    401,
-                    {
-                        "error": "UNAUTHORIZED",
-                        "rule": "bearer_token",
-                        "message": "a valid 'Authorization: Bearer <token>' is required",
-                    },
-                    {"WWW-Authenticate": "Bearer"},
+                answers.unavailable(
+                    "REDIS_UNAVAILABLE",
+                    "redis",
+                    "the idempotency store (Redis) is unavailable; nothing was sent",
                 )
             )
-        return s
-
-    async def decode(request: Request, type_: type[T]) -> T | Response:
-        try:
-            return msgspec.json.decode(await request.body(), type=type_)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            return respond(reply(422, {"error": "INVALID_REQUEST", "rule": "schema", "message": str(exc)}))
-
-    Handler = Callable[[Strategy, Request], Awaitable[Reply | Response]]
+        except Exception:
+            log.exception("%s failed", name)
+            return respond(
+                answers.error(
+                    500,
+                    "INTERNAL",
+                    "internal",
+                    "internal error (logged); retry with the same client_id: it is safe",
+                )
+            )
 
     def route(
         method: Literal["GET", "POST", "PUT", "DELETE"], path: str, name: str, body: str | None = None
     ) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             async def endpoint(request: Request) -> Response:
-                metrics.requests.labels(name).inc()
-                s = auth(request)
-                if isinstance(s, Response):
-                    return s
-                out = await fn(s, request)
-                return out if isinstance(out, Response) else respond(out)
+                s = strategies.authenticate(request.headers.get("authorization"))
+                if s is None:
+                    resp = respond(UNAUTHORIZED)
+                else:
+                    resp = await guarded(lambda: fn(s, request), name)
+                metrics.requests.labels(name, str(resp.status_code)).inc()
+                return resp
 
             app.add_api_route(
                 path,
@@ -132,61 +215,101 @@ def build_app(
         return register
 
     @route("POST", "/v1/orders/batch", "place_batch", "PlaceBatch")
-    async def place_batch(s: Strategy, request: Request) -> Reply | Response:
+    async def place_batch(s: Strategy, request: Request) -> Answer:
         """Place up to 50 orders through the venue's batch endpoint (10 per venue request), each
         idempotent by its client_id; wait none|ack."""
         req = await decode(request, PlaceBatch)
-        return req if isinstance(req, Response) else await batches.place(s, req)
+        if isinstance(req, Answer):
+            return req
+        if not 1 <= len(req.orders) <= API_BATCH_MAX:
+            return answers.error(
+                422, "BATCH_SIZE_OUT_OF_RANGE", "batch_size", f"a batch holds 1 to {API_BATCH_MAX} orders"
+            )
+        return await commands.place_batch(s, req)
 
     @route("POST", "/v1/orders", "place", "PlaceOrder")
-    async def place(s: Strategy, request: Request) -> Reply | Response:
+    async def place(s: Strategy, request: Request) -> Answer:
         """Place one order; wait none|ack|ws."""
         req = await decode(request, PlaceOrder)
-        return req if isinstance(req, Response) else await engine.place(s, req)
+        return req if isinstance(req, Answer) else await commands.place(s, req)
 
     @route("GET", "/v1/commands/{client_id}", "command")
-    async def command(s: Strategy, request: Request) -> Reply | Response:
+    async def command(s: Strategy, request: Request) -> Answer:
         """The stored outcome of a place by client id (the reply a duplicate would get), without
         placing anything: ``{"client_id", "state": pending|done, "http_status", "reply"}``."""
-        return await records.get(s, request.path_params["client_id"])
+        return await commands.record(s, request.path_params["client_id"])
 
     @route("DELETE", "/v1/orders/batch", "cancel_batch", "CancelBatch")
-    async def cancel_batch(s: Strategy, request: Request) -> Reply | Response:
-        """Cancel orders by exchange id and/or client id."""
+    async def cancel_batch(s: Strategy, request: Request) -> Answer:
+        """Cancel up to 100 orders by exchange id and/or client id."""
         req = await decode(request, CancelBatch)
-        return req if isinstance(req, Response) else await cancels.batch(s, req)
+        return req if isinstance(req, Answer) else await commands.cancel_batch(s, req)
 
     @route("DELETE", "/v1/orders/by_client_id/{client_id}", "cancel_by_client_id")
-    async def cancel_by_client_id(s: Strategy, request: Request) -> Reply | Response:
+    async def cancel_by_client_id(s: Strategy, request: Request) -> Answer:
         """Cancel one order by client id (?market= optional)."""
-        return await cancels.cancel_by_client_id(
+        return await commands.cancel_by_client_id(
             s, request.path_params["client_id"], request.query_params.get("market")
         )
 
     @route("PUT", "/v1/orders/{order_id}", "modify", "ModifyOrder")
-    async def modify(s: Strategy, request: Request) -> Reply | Response:
-        """Modify an order's size/price (side and type unchanged)."""
+    async def modify(s: Strategy, request: Request) -> Answer:
+        """Modify an order's size/price (market, side and type unchanged)."""
         req = await decode(request, ModifyOrder)
         return (
-            req
-            if isinstance(req, Response)
-            else await cancels.modify(s, request.path_params["order_id"], req)
+            req if isinstance(req, Answer) else await commands.modify(s, request.path_params["order_id"], req)
         )
 
     @route("DELETE", "/v1/orders/{order_id}", "cancel")
-    async def cancel(s: Strategy, request: Request) -> Reply | Response:
+    async def cancel(s: Strategy, request: Request) -> Answer:
         """Cancel one order by exchange id."""
-        return await cancels.cancel(s, request.path_params["order_id"])
+        return await commands.cancel(s, request.path_params["order_id"])
 
     @route("DELETE", "/v1/orders", "cancel_all")
-    async def cancel_all(s: Strategy, request: Request) -> Reply | Response:
+    async def cancel_all(s: Strategy, request: Request) -> Answer:
         """Cancel all (own, unless allowed to cancel others) orders, optionally of one market."""
-        return await cancels.cancel_all(s, request.query_params.get("market"))
+        return await commands.cancel_all(s, request.query_params.get("market"))
+
+    async def switch(
+        request: Request, name: str, call: Callable[[Strategy | None, KillRequest], Awaitable[Answer]]
+    ) -> Response:
+        metrics.requests.labels(name).inc()
+        authorization = request.headers.get("authorization")
+        who: Strategy | None = None
+        if not admin(authorization):
+            who = strategies.authenticate(authorization)
+            if who is None:
+                return respond(UNAUTHORIZED)
+        req = await decode(request, KillRequest, empty_ok=True)
+        if isinstance(req, Answer):
+            return respond(req)
+        return await guarded(lambda: call(who, req), name)
+
+    @app.post(
+        "/v1/kill",
+        summary="Kill switch: cancel everything and refuse new orders until resumed (the admin token: "
+        "the whole account, or {strategy}; a strategy's token: that strategy)",
+        openapi_extra=_body("KillRequest", refs),
+    )
+    async def kill(request: Request) -> Response:
+        return await switch(request, "kill", commands.kill)
+
+    @app.post(
+        "/v1/resume",
+        summary="Resume after a kill (the same scope as the kill)",
+        openapi_extra=_body("KillRequest", refs),
+    )
+    async def resume(request: Request) -> Response:
+        return await switch(request, "resume", commands.resume)
 
     @app.get("/healthz")
     async def healthz() -> Response:
-        ok, body = health()
-        return respond(reply(200 if ok else 503, {"ok": ok, **body}))
+        ok, body = commands.health()
+        return Response(
+            msgspec.json.encode({"ok": ok, **body}),
+            status_code=200 if ok else 503,
+            media_type="application/json",
+        )
 
     @app.get("/metrics")
     async def prometheus() -> Response:
@@ -200,4 +323,5 @@ def build_app(
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    install_docs(app, "paradex-hub commands API")  # Swagger UI from local files (works offline)
     return ArrivalStamp(app)

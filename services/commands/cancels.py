@@ -1,328 +1,290 @@
-"""Cancels, cancel-all, batch cancel and modify: ownership check, intent event, one venue call.
+"""Cancels: by exchange id, by client id, batch, all. Ownership check, intent event, one venue call.
 
-A cancel the venue answers ``ORDER_ID_NOT_FOUND``/``CLIENT_ORDER_ID_NOT_FOUND`` gets 404 with the
-venue's code (``status: rejected``). No CmdRejected is published: that event means "this ORDER was
-refused" and would mark a live or filled order REJECTED; instead, as the CmdCancelRequested already
-on the stream shows the order PENDING_CANCEL, a reconcile request looks the order up so the state
-settles it from the venue's record (closed, or absent per DESIGN rule 5). ``ORDER_IS_CLOSED`` and
-other refusals: 400 with the venue's code, nothing else published.
+Ids are checked against the venue's format first (an exchange id is digits, a client id
+``[A-Za-z0-9_.:-]{1,64}``; 422 naming the rule) and sent URL-encoded; a batch larger than the
+venue's cancel batch (100 ids) is 422 before anything is published.
 
-A modify keeps the order's market, side and type: a request that changes one is refused with 422
-(``MODIFY_SIDE_MISMATCH``/``MODIFY_TYPE_MISMATCH``/``MODIFY_MARKET_MISMATCH``) before the venue,
-judged from the stored accepted reply of the order's client id (else the live-order view's side).
+Every venue failure is classified (``core.outcome``), as for places:
+
+* a definite refusal (4xx with a venue error body) publishes ``CmdCancelFailed`` with the venue's
+  code, so the state clears PENDING_CANCEL at once (the order keeps its venue status); the answer
+  is 400 (404 for an unknown order, 429 with Retry-After) ``status: rejected``. A cancel of an
+  order the venue does not know (``ORDER_ID_NOT_FOUND``/``CLIENT_ORDER_ID_NOT_FOUND``) also asks
+  for a lookup, so the state settles it from the venue's record (closed, or absent per DESIGN
+  rule 5). No CmdRejected: that event means "this ORDER was refused" and would mark a live or
+  filled order REJECTED;
+* an ambiguous one (5xx, timeout, connection lost after writing, garbage) publishes
+  ``CmdCancelUnknown`` and one lookup request (a full snapshot for a cancel-all): 202 ``unknown``;
+* not sent (nothing reached the venue) publishes ``CmdCancelFailed`` with code ``NOT_SENT`` (the
+  venue did not act) and answers 503 ``not_sent`` with Retry-After: safe to send again.
+
+A batch cancel's per-item refusals (``ALREADY_CLOSED``, ``NOT_FOUND``) publish CmdCancelFailed with
+that code; the NOT_FOUND ones are looked up.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from decimal import Decimal
+from collections.abc import Awaitable, Callable, Collection
 
-import msgspec
-
-from services.commands.core.risk import check_cancel, check_limits
-from services.commands.core.rules import ZERO, Intent, check_modify, check_order, check_system
+from services.commands.budget import Budget
+from services.commands.core import answers, events
+from services.commands.core.exposure import ExposureBook
+from services.commands.core.messages import Answer, CancelBatch, CancelResult, CommandReply
+from services.commands.core.outcome import Failure, NotSent, Rejected, Unknown
+from services.commands.core.risk import check_cancel
+from services.commands.core.rules import check_client_id, check_order_id
 from services.commands.core.strategies import Strategy
-from services.commands.engine import Engine, violation
-from services.commands.wire import CancelBatch, ModifyOrder, Reply, reply, with_seq
-from shared.bus import CmdCancelRequested, CmdModifyRequested, subjects
-from shared.bus.requests import ReconcileRequest, encode_request
-from shared.errors import RateLimitedError, TransportError, VenueError
-from shared.paradex.rest import build_modify
+from services.commands.metrics import Metrics
+from services.commands.outbox import Outbox
+from services.commands.ownership import Ownership
+from services.commands.transport import OrderTransport
+from shared.bus import CmdCancelRequested
+from shared.paradex.models.rest import CancelBatchResponse
+
+CANCEL_BATCH_MAX = 100
+"""Ids per venue ``DELETE /orders/batch`` (order ids and client ids together)."""
+
+Target = tuple[str, str]
+"""(client_id, order_id) of one order a cancel is about; either may be ""."""
 
 
-class _Shape(msgspec.Struct):
-    market: str = ""
-    side: str = ""
-    type: str = ""
-
-
-class _Stored(msgspec.Struct):
-    order: _Shape | None = None
-
-
-_shape = msgspec.json.Decoder(_Stored)
-
-
-def _not_found(exc: VenueError) -> bool:
+def not_found(failure: Rejected) -> bool:
     """The venue does not know the order (``ORDER_ID_NOT_FOUND``, ``CLIENT_ORDER_ID_NOT_FOUND``)."""
-    return exc.status == 404 or exc.code.endswith("NOT_FOUND")
+    return failure.http_status == 404 or failure.code.endswith("NOT_FOUND")
 
 
-def _venue_error(exc: VenueError, **extra: str) -> Reply:
-    headers = {}
-    if isinstance(exc, RateLimitedError) and exc.retry_after_s is not None:
-        headers["Retry-After"] = str(max(1, int(exc.retry_after_s + 0.999)))
-    status = 429 if isinstance(exc, RateLimitedError) else (404 if exc.status == 404 else 400)
-    return reply(
-        status,
-        {
-            "status": "rejected",
-            "error": exc.code,
-            "message": exc.venue_message,
-            "http_status": exc.status,
-            **extra,
-        },
-        headers,
+def _intent(strategy: Strategy, cid: str, order_id: str = "", market: str = "") -> CmdCancelRequested:
+    return CmdCancelRequested(
+        source="cmd",
+        recv_ns=time.time_ns(),
+        client_id=cid,
+        strategy=strategy.name,
+        order_id=order_id,
+        market=market,
     )
 
 
 class Cancels:
-    """The non-place commands of :class:`Engine`."""
+    """The cancel commands. Dependencies: what they use, nothing more."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.e = engine
+    def __init__(
+        self,
+        *,
+        outbox: Outbox,
+        transport: OrderTransport,
+        ownership: Ownership,
+        book: ExposureBook,
+        budget: Budget,
+        metrics: Metrics,
+        markets: Callable[[], Collection[str]] = tuple,
+    ) -> None:
+        self.outbox, self.transport, self.ownership = outbox, transport, ownership
+        self.book, self.budget, self.metrics = book, budget, metrics
+        self.markets = markets
 
-    async def _owner_of_order(self, order_id: str) -> tuple[str | None, str]:
-        found = await self.e.store.order_owner(order_id)
-        if found is not None:
-            return found
-        cid = self.e.exposure.by_order_id.get(order_id, "")
-        owner = self.e.exposure.owners.get(cid) if cid else None
-        return owner or None, cid
+    def _market(self, market: str | None) -> Answer | None:
+        """422 for a ``?market=`` that is not one of the venue's markets."""
+        known = self.markets()
+        if market is not None and known and market not in known:
+            return answers.error(422, "MARKET_NOT_FOUND", "market", f"unknown market {market[:64]!r}")
+        return None
 
-    async def _order_shape(self, cid: str) -> tuple[str, str, str]:
-        """(market, side, type) of the order placed under ``cid``: from its stored accepted reply,
-        else the live-order view (side only); "" where unknown."""
-        rec = await self.e.store.get(cid) if cid else None
-        if rec is not None and rec.st == "done":
-            try:
-                order = _shape.decode(bytes(rec.body)).order
-            except (msgspec.ValidationError, msgspec.DecodeError):
-                order = None
-            if order is not None:
-                return order.market, order.side, order.type
-        live = self.e.exposure.exposure.orders.get(cid) if cid else None
-        return (live.market, live.side, "") if live is not None else ("", "", "")
+    async def _budget(self) -> Answer | None:
+        wait_s = await self.budget.take(1)
+        if wait_s > 0:
+            self.metrics.rate_limited.inc()
+            return answers.rate_limited(wait_s)
+        return None
 
-    async def _owner_of_client_id(self, client_id: str) -> str | None:
-        rec = await self.e.store.get(client_id)
-        return rec.s if rec is not None else None
-
-    async def cancel(self, strategy: Strategy, order_id: str) -> Reply:
-        """``DELETE /v1/orders/{order_id}``."""
-        owner, cid = await self._owner_of_order(order_id)
-        if (v := check_cancel(strategy, owner)) is not None:
-            return violation(v)
-        return await self._send_cancel(
-            strategy, cid, order_id, "", lambda: self.e.rest.cancel_order(order_id)
+    async def _failed(
+        self, strategy: Strategy, targets: list[Target], failure: Failure, *, snapshot: bool = False
+    ) -> None:
+        """Publish what a failed cancel request means for each target (and look ambiguous ones up)."""
+        now = time.time_ns()
+        await self.outbox.outcomes(
+            [events.cancel_failure(strategy.name, c, o, failure, now) for c, o in targets]
         )
+        if isinstance(failure, Unknown):
+            self.metrics.unknown.inc(max(1, len(targets)))
+            await self.outbox.lookup(
+                "cancel_unknown", [o for _, o in targets], [c for c, _ in targets], snapshot=snapshot
+            )
+        elif isinstance(failure, NotSent):
+            self.metrics.not_sent.inc(len(targets))
 
-    async def cancel_by_client_id(self, strategy: Strategy, client_id: str, market: str | None) -> Reply:
-        """``DELETE /v1/orders/by_client_id/{client_id}``."""
-        owner = await self._owner_of_client_id(client_id)
+    def _failure_answer(self, what: str, failure: Failure, seq: int, **ids: str) -> Answer:
+        if isinstance(failure, Unknown):
+            return answers.venue_unsure(what, failure.reason, seq, **ids)
+        if isinstance(failure, NotSent):
+            return answers.venue_unreached(what, failure.reason, seq, **ids)
+        return answers.venue_refused(failure, seq, **ids)
+
+    async def cancel(self, strategy: Strategy, order_id: str) -> Answer:
+        """``DELETE /v1/orders/{order_id}``."""
+        if (v := check_order_id(order_id)) is not None:
+            return answers.violation(v)
+        owner, cid = await self.ownership.of_order(order_id)
         if (v := check_cancel(strategy, owner)) is not None:
-            return violation(v)
-        return await self._send_cancel(
+            return answers.violation(v)
+        return await self._one(strategy, cid, order_id, "", lambda: self.transport.cancel(order_id))
+
+    async def cancel_by_client_id(self, strategy: Strategy, client_id: str, market: str | None) -> Answer:
+        """``DELETE /v1/orders/by_client_id/{client_id}``."""
+        if (v := check_client_id(client_id)) is not None:
+            return answers.violation(v)
+        if (bad := self._market(market)) is not None:
+            return bad
+        owner = await self.ownership.of_client_id(client_id)
+        if (v := check_cancel(strategy, owner)) is not None:
+            return answers.violation(v)
+        return await self._one(
             strategy,
             client_id,
             "",
             market or "",
-            lambda: self.e.rest.cancel_order_by_client_id(client_id, market),
+            lambda: self.transport.cancel_by_client_id(client_id, market),
         )
 
-    async def _send_cancel(
-        self, strategy: Strategy, cid: str, order_id: str, market: str, call: object
-    ) -> Reply:
-        if (limited := self.e.rate_limited()) is not None:
+    async def _one(
+        self,
+        strategy: Strategy,
+        cid: str,
+        order_id: str,
+        market: str,
+        call: Callable[[], Awaitable[Failure | None]],
+    ) -> Answer:
+        if (limited := await self._budget()) is not None:
             return limited
-        seq = await self.e.publisher.publish(
-            CmdCancelRequested(
-                source="cmd",
-                recv_ns=time.time_ns(),
-                client_id=cid,
-                strategy=strategy.name,
-                order_id=order_id,
-                market=market,
-            )
-        )
-        try:
-            await call()  # type: ignore[operator]
-        except TransportError as exc:
-            await self.e.unknown(strategy, cid, f"cancel: {exc}", (order_id,) if order_id else ())
-            return with_seq(reply(202, {"status": "unknown", "order_id": order_id, "client_id": cid}), seq)
-        except VenueError as exc:
-            if _not_found(exc):
-                await self._look_up("cancel_not_found", order_id, cid)
-            return with_seq(_venue_error(exc, order_id=order_id, client_id=cid), seq)
-        return with_seq(
-            reply(202, {"status": "cancel_requested", "order_id": order_id, "client_id": cid}), seq
-        )
+        acked = await self.outbox.intents([_intent(strategy, cid, order_id, market)])
+        if acked is None:
+            await self.budget.refund(1)
+            return answers.unavailable(*answers.BUS_DOWN)
+        seq = acked[0]
+        failure = await call()
+        if failure is None:
+            body = CommandReply(seq=seq, status="cancel_requested", order_id=order_id, client_id=cid)
+            return Answer(202, body, {}, seq)
+        await self._failed(strategy, [(cid, order_id)], failure)
+        if isinstance(failure, Rejected) and not_found(failure):
+            await self.outbox.lookup("cancel_not_found", [order_id], [cid])
+        return self._failure_answer("cancel", failure, seq, order_id=order_id, client_id=cid)
 
-    async def _look_up(self, reason: str, order_id: str, cid: str) -> None:
-        """Ask the reconciler for the venue's record of an order our intent events already named
-        (its CmdCancelRequested shows PENDING_CANCEL until a venue record settles it)."""
-        request = ReconcileRequest(
-            reason=reason, order_ids=(order_id,) if order_id else (), client_ids=(cid,) if cid else ()
-        )
-        await self.e.nc.publish(subjects.RECONCILE_REQUEST, encode_request(request))
-
-    async def cancel_all(self, strategy: Strategy, market: str | None) -> Reply:
+    async def cancel_all(self, strategy: Strategy, market: str | None) -> Answer:
         """``DELETE /v1/orders[?market=]``: every order of the account if the strategy may cancel
         others; otherwise the strategy's own live orders, by client id, through the batch cancel."""
+        if (bad := self._market(market)) is not None:
+            return bad
         if market is not None and not strategy.allows_market(market) and not strategy.can_cancel_others:
-            return reply(
+            return answers.error(
                 403,
-                {
-                    "error": "MARKET_NOT_ALLOWED",
-                    "rule": "allowed_markets",
-                    "message": f"strategy {strategy.name} may not trade {market}",
-                },
+                "MARKET_NOT_ALLOWED",
+                "allowed_markets",
+                f"strategy {strategy.name} may not trade {market}",
             )
-        live = [o for o in self.e.exposure.exposure.orders.values() if market in (None, o.market)]
-        if strategy.can_cancel_others:
-            if (limited := self.e.rate_limited()) is not None:
-                return limited
-            acked = await asyncio.gather(
-                *(
-                    self.e.publisher.publish(
-                        CmdCancelRequested(
-                            source="cmd",
-                            recv_ns=time.time_ns(),
-                            client_id=o.client_id,
-                            strategy=strategy.name,
-                            market=o.market,
-                        )
-                    )
-                    for o in live
-                    if not o.client_id.startswith("id:")
-                )
-            )
-            seq = max(acked, default=0)
-            try:
-                await self.e.rest.cancel_all_orders(market)
-            except TransportError as exc:
-                await self.e.unknown(strategy, "", f"cancel_all: {exc}")
-                return with_seq(reply(202, {"status": "unknown"}), seq)
-            except VenueError as exc:
-                return with_seq(_venue_error(exc), seq)
-            return with_seq(
-                reply(202, {"status": "cancel_requested", "scope": "account", "market": market}), seq
-            )
-        own = [o.client_id for o in live if o.owner == strategy.name]
-        return await self.batch(strategy, CancelBatch(client_ids=own))
+        live = [o for o in self.book.exposure.orders.values() if market in (None, o.market)]
+        if not strategy.can_cancel_others:
+            own = [o.client_id for o in live if o.owner == strategy.name]
+            return await self.cancel_batch(strategy, CancelBatch(client_ids=own), chunked=True)
+        return await self.cancel_account(strategy, market)
 
-    async def batch(self, strategy: Strategy, req: CancelBatch) -> Reply:
-        """``DELETE /v1/orders/batch``: owned items go to the venue in one call; others are FORBIDDEN."""
-        results: list[dict[str, str]] = []
-        order_ids: list[str] = []
+    async def cancel_account(
+        self, strategy: Strategy, market: str | None, *, scope: str = "account"
+    ) -> Answer:
+        """Every open order of the account (of ``market``): the venue's cancel-all."""
+        if (limited := await self._budget()) is not None:
+            return limited
+        named = [
+            o
+            for o in self.book.exposure.orders.values()
+            if market in (None, o.market) and not o.client_id.startswith("id:")
+        ]
+        acked = await self.outbox.intents([_intent(strategy, o.client_id, market=o.market) for o in named])
+        if acked is None:
+            await self.budget.refund(1)
+            return answers.unavailable(*answers.BUS_DOWN)
+        seq = max(acked, default=0)
+        failure = await self.transport.cancel_all(market)
+        if failure is None:
+            body = CommandReply(seq=seq, status="cancel_requested", scope=scope, market=market or "")
+            return Answer(202, body, {}, seq)
+        await self._failed(strategy, [(o.client_id, "") for o in named], failure, snapshot=True)
+        return self._failure_answer("cancel-all", failure, seq)
+
+    async def cancel_batch(self, strategy: Strategy, req: CancelBatch, *, chunked: bool = False) -> Answer:
+        """``DELETE /v1/orders/batch``: owned items go to the venue in one call (``chunked``: in
+        calls of 100, for a cancel-all of a strategy's own orders); others are FORBIDDEN."""
+        total = len(req.order_ids) + len(req.client_ids)
+        if total > CANCEL_BATCH_MAX and not chunked:
+            return answers.error(
+                422,
+                "BATCH_SIZE_OUT_OF_RANGE",
+                "batch_size",
+                f"a cancel batch holds at most {CANCEL_BATCH_MAX} ids (got {total})",
+            )
+        for oid in req.order_ids:
+            if (v := check_order_id(oid)) is not None:
+                return answers.violation(v)
+        for cid in req.client_ids:
+            if (v := check_client_id(cid)) is not None:
+                return answers.violation(v)
+        results: list[CancelResult] = []
         client_ids: list[str] = []
-        owners = await self.e.store.owners(req.client_ids)
+        order_ids: list[str] = []
+        owners = await self.ownership.of_client_ids(list(req.client_ids))
         for cid in req.client_ids:
             if check_cancel(strategy, owners.get(cid)) is None:
                 client_ids.append(cid)
             else:
-                results.append({"client_id": cid, "status": "FORBIDDEN"})
+                results.append(CancelResult(client_id=cid, status="FORBIDDEN"))
         for oid in req.order_ids:
-            owner, _ = await self._owner_of_order(oid)
+            owner, _ = await self.ownership.of_order(oid)
             if check_cancel(strategy, owner) is None:
                 order_ids.append(oid)
             else:
-                results.append({"id": oid, "status": "FORBIDDEN"})
+                results.append(CancelResult(id=oid, status="FORBIDDEN"))
+        targets = [(c, "") for c in client_ids] + [("", o) for o in order_ids]
         seq = 0
-        if order_ids or client_ids:
-            if (limited := self.e.rate_limited()) is not None:
-                return limited
-            acked = await asyncio.gather(
-                *(
-                    self.e.publisher.publish(
-                        CmdCancelRequested(
-                            source="cmd", recv_ns=time.time_ns(), client_id=c, strategy=strategy.name
-                        )
-                    )
-                    for c in client_ids
-                ),
-                *(
-                    self.e.publisher.publish(
-                        CmdCancelRequested(
-                            source="cmd",
-                            recv_ns=time.time_ns(),
-                            client_id="",
-                            strategy=strategy.name,
-                            order_id=o,
-                        )
-                    )
-                    for o in order_ids
-                ),
-            )
-            seq = max(acked)
-            try:
-                answer = await self.e.rest.cancel_orders(order_ids, client_ids)
-            except TransportError as exc:
-                await self.e.unknown(strategy, "", f"cancel_batch: {exc}", tuple(order_ids))
-                return with_seq(reply(202, {"status": "unknown", "results": results}), seq)
-            except VenueError as exc:
-                return with_seq(_venue_error(exc), seq)
-            results.extend(
-                {k: v for k, v in {"id": r.id, "client_id": r.client_id, "status": r.status}.items() if v}
-                for r in answer.results
-            )
-        return with_seq(reply(200, {"results": results}), seq)
+        for k in range(0, len(targets), CANCEL_BATCH_MAX):
+            part = targets[k : k + CANCEL_BATCH_MAX]
+            answer = await self._batch_part(strategy, part, results)
+            if isinstance(answer, Answer):
+                return answer
+            seq = max(seq, answer)
+        return Answer(200, CommandReply(seq=seq, results=results), {}, seq)
 
-    async def modify(self, strategy: Strategy, order_id: str, req: ModifyOrder) -> Reply:
-        """``PUT /v1/orders/{order_id}``: same rules and limits as a new order (minus the open-order
-        count), signed ``ModifyOrder``, CmdModifyRequested before the venue call."""
-        owner, cid = await self._owner_of_order(order_id)
-        if (v := check_cancel(strategy, owner)) is not None:
-            return violation(v)
-        intent = Intent(
-            market=req.market,
-            side=req.side,
-            type=req.type,
-            size=req.size,
-            price=req.price,
-            client_id=cid,
-            trigger_price=req.trigger_price,
-        )
-        e = self.e
-        market, side, type_ = await self._order_shape(cid)
-        v = (
-            check_modify(market, side, type_, intent)
-            or check_system(e.venue.system_status, intent)
-            or check_order(
-                intent,
-                e.venue.markets.get(req.market),
-                int(time.time() * 1000),
-                e.exposure.exposure.prices.get(req.market),
-            )
-        )
-        if v is None:
-            current = e.exposure.exposure.orders.get(cid)
-            replaces = current.remaining if current is not None else ZERO
-            v = check_limits(strategy, intent, e.exposure.exposure, replaces=replaces, new_order=False)
-        if v is not None:
-            return violation(v)
-        if (limited := e.rate_limited()) is not None:
+    async def _batch_part(
+        self, strategy: Strategy, targets: list[Target], results: list[CancelResult]
+    ) -> int | Answer:
+        """One venue batch cancel: its intent events' max seq (``results`` extended), or the
+        answer that ends the request (rate-limited, bus down, a failed venue call)."""
+        if (limited := await self._budget()) is not None:
             return limited
-        body = build_modify(
-            e.rest._signer(),
-            order_id=order_id,
-            market=req.market,
-            side=req.side,
-            type=req.type,
-            size=req.size,
-            price=req.price,
-            now_ms=e.rest.now_ms(),
-            trigger_price=req.trigger_price,
-        )
-        seq = await e.publisher.publish(
-            CmdModifyRequested(
-                source="cmd",
-                recv_ns=time.time_ns(),
-                client_id=cid,
-                strategy=strategy.name,
-                order_id=order_id,
-                size=str(req.size),
-                price=str(req.price or Decimal(0)),
+        acked = await self.outbox.intents([_intent(strategy, c, o) for c, o in targets])
+        if acked is None:
+            await self.budget.refund(1)
+            return answers.unavailable(*answers.BUS_DOWN)
+        seq = max(acked, default=0)
+        answer = await self.transport.cancel_batch([o for _, o in targets if o], [c for c, _ in targets if c])
+        if not isinstance(answer, CancelBatchResponse):
+            await self._failed(strategy, targets, answer)
+            failed = self._failure_answer("batch cancel", answer, seq)
+            body = failed.body
+            if isinstance(body, CommandReply) and not isinstance(answer, Rejected):
+                body = CommandReply(
+                    seq=body.seq, status=body.status, error=body.error, message=body.message, results=results
+                )
+            return Answer(failed.status, body, failed.headers, seq)
+        refused = [r for r in answer.results if r.status != "QUEUED_FOR_CANCELLATION"]
+        if refused:
+            now = time.time_ns()
+            await self.outbox.outcomes(
+                [
+                    events.cancel_failure(strategy.name, r.client_id, r.id, Rejected(code=r.status), now)
+                    for r in refused
+                ]
             )
-        )
-        try:
-            order = await e.rest.modify_order(body)
-        except TransportError as exc:
-            await e.unknown(strategy, cid, f"modify: {exc}", (order_id,))
-            return with_seq(reply(202, {"status": "unknown", "order_id": order_id}), seq)
-        except VenueError as exc:
-            return with_seq(_venue_error(exc, order_id=order_id), seq)
-        return with_seq(
-            reply(200, {"status": "modify_requested", "order_id": order.id, "order": order}), seq
-        )
+            lost = [r for r in refused if r.status == "NOT_FOUND"]
+            await self.outbox.lookup("cancel_not_found", [r.id for r in lost], [r.client_id for r in lost])
+        results.extend(CancelResult(id=r.id, client_id=r.client_id, status=r.status) for r in answer.results)
+        return seq

@@ -4,7 +4,8 @@ Strategies come from ``COMMANDS_STRATEGIES`` (a JSON array) or ``COMMANDS_STRATE
 the same JSON); both are secrets because they hold the bearer tokens. Each entry::
 
     {"name": "mm", "token": "<secret>", "markets": ["BTC-USD-PERP"], "max_order_notional": "50000",
-     "max_open_orders_per_market": 50, "max_position": "2", "can_cancel_others": false}
+     "max_open_orders_per_market": 50, "max_position": "2", "max_order_rate": 20, "max_order_burst": 40,
+     "max_loss": "1000", "can_cancel_others": false}
 
 ``markets`` empty = every market; a limit left out (or null) = no limit of ours (the venue's still apply).
 """
@@ -26,14 +27,32 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     http_port: int = COMMANDS_HTTP_PORT
     #: JSON array of strategies (see the module docstring); ``COMMANDS_STRATEGIES_FILE`` also works.
     strategies: Secret = Secret("")
-    #: Client-side token bucket for order writes, under the venue's 800/s and 17250/min.
+    #: Bearer token of ``POST /v1/kill`` / ``/v1/resume`` for the whole account (>= 16 characters;
+    #: empty: only strategies' own switches). ``COMMANDS_ADMIN_TOKEN_FILE`` also works.
+    admin_token: Secret = Secret("")
+    #: The venue order-write budget, under its 800/s and 17 250/min per account, SHARED by every
+    #: replica (Redis buckets). A batch request is one unit.
     rate_per_s: float = 600.0
     rate_burst: int = 200
+    rate_per_min: float = 17000.0
+    #: How many commands replicas run: when Redis is down each keeps to 1/replicas of the budget.
+    replicas: int = 1
+    #: After Redis lost the idempotency records, wait this long (since the loss) before rebuilding
+    #: them from the ACCOUNT stream: a request claimed just before publishes its intent by then.
+    index_settle_s: float = 7.0
+    #: An order decided by one replica counts against the limits of every replica until the state
+    #: shows it, or this long at most.
+    reservation_s: float = 5.0
     #: Refresh periods of market specs (/markets) and system state (/system/state).
     markets_refresh_s: float = 60.0
     system_refresh_s: float = 5.0
-    #: How often open orders and positions are re-read from the state service's Redis keys.
+    #: The state's change stream is read with XREAD BLOCK up to this long; reference prices (the
+    #: state's bbo keys) are re-read this often.
     exposure_refresh_s: float = 0.25
+    #: Full re-read of the state's live orders and positions (a safety net under the change stream).
+    exposure_resync_s: float = 30.0
+    #: Largest request body accepted (413 above).
+    max_body_bytes: int = 65536
     #: Idempotency records (and ownership records) live this long in Redis.
     idempotency_ttl_s: int = 7 * 24 * 3600
     #: A claim still pending after this long belongs to a process that died mid-request.

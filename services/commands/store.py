@@ -1,38 +1,88 @@
-"""Idempotency and ownership records in Redis (the commands service's own keys).
+"""Idempotency, the shared venue budget and the limit reservations, in Redis (keys from
+``shared.rediskeys``), one script call per place.
 
-Keys (``a`` = the account token)::
+Keys::
 
-    pdx:<a>:cmd:cid:<client_id>  JSON Record: owner strategy, pending|done, the stored reply
+    pdx:<a>:cmd:cid:<client_id>  JSON Record (core.idempotency): owner, pending|done, the answer
     pdx:<a>:cmd:oid:<order_id>   "<strategy> <client_id>": owner of an exchange order id
+    pdx:<a>:cmd:index            marker: the records are complete (absent after a Redis wipe)
+    pdx:<a>:cmd:budget           the venue order-write buckets (per second, per minute)
+    pdx:<a>:cmd:rate:<strategy>  a strategy's order-rate bucket
+    pdx:<a>:cmd:reservers        process token -> last reservation (ms)
+    pdx:<a>:cmd:reserved:<token> client id -> "<at_ms>|<market>|<side>|<size>|<owner>|<token>"
 
-A request claims its client id with ``SET NX`` (one round trip, in one pipeline with a GET of the
-record); only the claimer sends to the venue. Duplicates wait for the claimer's stored reply: in
-the same process on an in-memory future, across processes (or after a restart) by polling the key.
+:data:`CLAIM` does, atomically, for every client id of a request: refuse everything when the
+index marker is missing (``IndexMissing``: the records must be rebuilt from the ACCOUNT stream
+first); ``SET NX`` each claim (a claim carries a random nonce, so one retried after a lost reply
+recognises its own record instead of mistaking itself for a duplicate); take the won orders'
+venue units (one per 10 orders) from the shared buckets and their count from the strategy's
+bucket, on Redis's clock (every replica shares the budget); and reserve each won order, returning
+the reservations made before them, so limits hold across replicas (``core.place.within_limits``
+counts them). Duplicates wait for the claimer's answer: in the same process on an in-memory
+future, across processes (or after a restart) by polling the key.
+
+Every Redis failure is raised as :class:`StoreUnavailable` (the HTTP edge answers 503 with
+Retry-After, never 500).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+import os
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
 
 import msgspec
+from redis.exceptions import RedisError
+
+from services.commands.core.idempotency import Record, done
+from services.commands.core.messages import Answer
+from services.commands.core.place import VENUE_BATCH_MAX
+from services.commands.core.risk import LiveOrder
+from shared.errors import HubError
+from shared.rediskeys import Keys
+
+T = TypeVar("T")
 
 
-class Record(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """One client id's record: ``st`` pending|done; ``code``/``body`` the reply when done."""
+class StoreUnavailable(HubError):
+    """Redis did not answer (down, timed out, refused): the command cannot be made idempotent."""
 
-    s: str
-    st: str = "pending"
-    at: int = 0
-    code: int = 0
-    body: msgspec.Raw = msgspec.Raw(b"null")
-    oid: str = ""
-    q: int = 0  # ACCOUNT stream sequence of the command's CmdSubmitted (0: none)
+    retryable = True
+
+    def __init__(self, what: str, exc: BaseException) -> None:
+        super().__init__(f"redis unavailable during {what}: {exc!r}")
+        self.what = what
+
+
+class IndexMissing(HubError):
+    """The idempotency records are not complete (Redis lost them): they are being rebuilt."""
+
+    retryable = True
 
 
 _enc = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder(Record)
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A token bucket: ``per_s`` tokens a second up to ``burst``."""
+
+    per_s: float
+    burst: float
+
+
+@dataclass(frozen=True)
+class BudgetSpec:
+    """The venue's order-write budget as this service spends it (per second and per minute)."""
+
+    second: Rate
+    minute: Rate
 
 
 class Claim(msgspec.Struct, frozen=True):
@@ -42,72 +92,319 @@ class Claim(msgspec.Struct, frozen=True):
     record: Record | None
 
 
+class ClaimResult(msgspec.Struct, frozen=True):
+    """Every claim, the reservations decided before this request's (other requests, replicas),
+    and ``wait_s`` > 0 with the ``rule`` when a bucket was empty (nothing was claimed then)."""
+
+    claims: list[Claim]
+    reserved: list[LiveOrder]
+    wait_s: float = 0.0
+    rule: str = ""
+
+
+# A token bucket in a hash: fields <p>t (tokens) and <p>at (ms). Helpers shared by the scripts.
+BUCKETS = """
+local function level(key, p, rate, burst, now)
+  local v = redis.call('HMGET', key, p .. 't', p .. 'at')
+  local tokens, at = tonumber(v[1]), tonumber(v[2])
+  if not tokens then return burst end
+  if now > at then tokens = math.min(burst, tokens + (now - at) * rate / 1000) end
+  return tokens
+end
+local function wait_ms(tokens, need, rate)
+  return math.ceil((need - tokens) * 1000 / rate)
+end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+"""
+
+# KEYS: marker, budget, strategy rate, reservers, then the client-id keys.
+# ARGV: pending record, ttl, nonce, per request, rate_s, burst_s, rate_m, burst_m, strategy rate (0:
+# none), strategy burst, reservation max age (ms), one reservation value per client id
+# ("market|side|size|owner"), the client-id key prefix, this process's token, the reservation key
+# prefix (one hash per process: ``Keys.cmd_reserved(token)``; a single Redis, not a cluster).
+# Returns {-1} (no index) | {-2, wait_ms} (venue budget) | {-3, wait_ms} (strategy rate) |
+# {0, 0, claim_1 .. claim_n, cid, value, ...}: claim 1 = won, else the record held; then the
+# reservations of OTHER processes ("at|market|side|size|owner|token"; this process counts its own
+# in flight itself: nothing to read for a single replica), expired ones dropped. They were all made
+# before these (the script is atomic).
+CLAIM = (
+    BUCKETS
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1} end
+local now = now_ms()
+local n = #KEYS - 4
+local out, won = {}, {}
+for i = 1, n do
+  local key = KEYS[4 + i]
+  if redis.call('SET', key, ARGV[1], 'NX', 'EX', ARGV[2]) then
+    out[i] = 1; won[#won + 1] = i
+  else
+    local held = redis.call('GET', key)
+    if held and string.find(held, ARGV[3], 1, true) then out[i] = 1; won[#won + 1] = i
+    else out[i] = held or 0 end
+  end
+end
+local orders = #won
+if orders > 0 then
+  local units = math.ceil(orders / tonumber(ARGV[4]))
+  local rs, bs, rm, bm = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+  local ts, tm = level(KEYS[2], 's', rs, bs, now), level(KEYS[2], 'm', rm, bm, now)
+  local rq, bq = tonumber(ARGV[9]), tonumber(ARGV[10])
+  local tq = 0
+  if rq > 0 then tq = level(KEYS[3], '', rq, bq, now) end
+  local refuse, wait = 0, 0
+  if ts < units then refuse, wait = -2, wait_ms(ts, units, rs) end
+  if tm < units then refuse, wait = -2, math.max(wait, wait_ms(tm, units, rm)) end
+  if refuse == 0 and rq > 0 and tq < orders then refuse, wait = -3, wait_ms(tq, orders, rq) end
+  if refuse ~= 0 then
+    for _, i in ipairs(won) do redis.call('DEL', KEYS[4 + i]) end
+    return {refuse, wait}
+  end
+  redis.call('HSET', KEYS[2], 'st', ts - units, 'sat', now, 'mt', tm - units, 'mat', now)
+  if rq > 0 then redis.call('HSET', KEYS[3], 't', tq - orders, 'at', now) end
+end
+local prefix, token, base = ARGV[12 + n], ARGV[13 + n], ARGV[14 + n]
+local res = {0, 0}
+for i = 1, n do res[#res + 1] = out[i] end
+local oldest = now - tonumber(ARGV[11])
+local others = redis.call('HGETALL', KEYS[4])
+for j = 1, #others, 2 do
+  local other = others[j]
+  if other ~= token then
+    local key = base .. other
+    if tonumber(others[j + 1]) < oldest then
+      redis.call('HDEL', KEYS[4], other); redis.call('DEL', key)
+    else
+      local all = redis.call('HGETALL', key)
+      for k = 1, #all, 2 do
+        local v = all[k + 1]
+        local at = tonumber(string.match(v, '^(%d+)|'))
+        if not at or at < oldest then redis.call('HDEL', key, all[k])
+        else res[#res + 1] = all[k]; res[#res + 1] = v end
+      end
+    end
+  end
+end
+if orders > 0 then
+  local mine = base .. token
+  for _, i in ipairs(won) do
+    redis.call('HSET', mine, string.sub(KEYS[4 + i], #prefix + 1), now .. '|' .. ARGV[11 + i] .. '|' .. token)
+  end
+  redis.call('PEXPIRE', mine, ARGV[11])
+  redis.call('HSET', KEYS[4], token, now)
+end
+return res
+"""
+)
+
+# KEYS: budget. ARGV: units, rate_s, burst_s, rate_m, burst_m. Returns 0 (taken) or the wait in ms.
+TAKE = (
+    BUCKETS
+    + """
+local now = now_ms()
+local units = tonumber(ARGV[1])
+local rs, bs, rm, bm = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local ts, tm = level(KEYS[1], 's', rs, bs, now), level(KEYS[1], 'm', rm, bm, now)
+if ts < units or tm < units then
+  return math.max(ts < units and wait_ms(ts, units, rs) or 0, tm < units and wait_ms(tm, units, rm) or 0)
+end
+redis.call('HSET', KEYS[1], 'st', ts - units, 'sat', now, 'mt', tm - units, 'mat', now)
+return 0
+"""
+)
+
+# KEYS: budget, strategy rate, reserved, then client-id keys to delete. ARGV: venue units, orders to
+# give back, burst_s, burst_m, strategy burst, then the client ids whose reservations go.
+RELEASE = """
+for i = 4, #KEYS do redis.call('DEL', KEYS[i]) end
+for i = 6, #ARGV do redis.call('HDEL', KEYS[3], ARGV[i]) end
+local units, orders = tonumber(ARGV[1]), tonumber(ARGV[2])
+if units > 0 and redis.call('EXISTS', KEYS[1]) == 1 then
+  local v = redis.call('HMGET', KEYS[1], 'st', 'mt')
+  redis.call('HSET', KEYS[1], 'st', math.min(tonumber(ARGV[3]), (tonumber(v[1]) or 0) + units),
+             'mt', math.min(tonumber(ARGV[4]), (tonumber(v[2]) or 0) + units))
+end
+if orders > 0 and redis.call('EXISTS', KEYS[2]) == 1 then
+  local t = tonumber(redis.call('HGET', KEYS[2], 't')) or 0
+  redis.call('HSET', KEYS[2], 't', math.min(tonumber(ARGV[5]), t + orders))
+end
+return 1
+"""
+
+
+ABSORB_GRACE_MS = 2000
+"""How long a reservation still counts on other replicas after its order appeared in our view."""
+
+# KEYS: this process's reservations. ARGV: reservation age to set back by (ms), then client ids:
+# each reservation's time becomes now - ARGV[1] (it expires ABSORB_GRACE_MS from now).
+ABSORB = (
+    BUCKETS
+    + """
+local at = now_ms() - tonumber(ARGV[1])
+for i = 2, #ARGV do
+  local v = redis.call('HGET', KEYS[1], ARGV[i])
+  if v then
+    local bar = string.find(v, '|', 1, true)
+    redis.call('HSET', KEYS[1], ARGV[i], at .. string.sub(v, bar))
+  end
+end
+return 1
+"""
+)
+
+
+def units(orders: int) -> int:
+    """Venue requests (budget units) for ``orders`` orders: one per batch of 10."""
+    return math.ceil(orders / VENUE_BATCH_MAX)
+
+
 class CommandStore:
-    """The Redis side of idempotency and ownership for one account."""
+    """The Redis side of idempotency, ownership, the shared budget and reservations."""
 
-    def __init__(self, redis: Any, account: str, ttl_s: int) -> None:
-        self.redis = redis
-        self.prefix = f"pdx:{account}:cmd"
-        self.ttl_s = ttl_s
-
-    def cid_key(self, client_id: str) -> str:
-        return f"{self.prefix}:cid:{client_id}"
-
-    def oid_key(self, order_id: str) -> str:
-        return f"{self.prefix}:oid:{order_id}"
-
-    async def claim_many(self, strategy: str, client_ids: list[str]) -> list[Claim]:
-        """Claim each client id (SET NX) and read what it holds, all in one pipeline."""
-        pending = _enc.encode(Record(s=strategy, at=int(time.time() * 1000)))
-        pipe = self.redis.pipeline(transaction=False)
-        for cid in client_ids:
-            key = self.cid_key(cid)
-            pipe.set(key, pending, nx=True, ex=self.ttl_s)
-            pipe.get(key)
-        out = await pipe.execute()
-        return [
-            Claim(bool(out[2 * i]), None if bool(out[2 * i]) else _decode(out[2 * i + 1]))
-            for i in range(len(client_ids))
-        ]
-
-    async def claim(self, strategy: str, client_id: str) -> Claim:
-        """:meth:`claim_many` for one client id."""
-        return (await self.claim_many(strategy, [client_id]))[0]
-
-    async def release(self, client_ids: list[str]) -> None:
-        """Drop claims whose request never reached the venue (limits, bus down)."""
-        if client_ids:
-            await self.redis.delete(*(self.cid_key(c) for c in client_ids))
-
-    async def finish(
-        self, strategy: str, client_id: str, code: int, body: bytes, order_id: str = "", seq: int = 0
+    def __init__(
+        self, redis: Any, keys: Keys, ttl_s: int, budget: BudgetSpec | None = None, reservation_s: float = 5.0
     ) -> None:
-        """Store the reply of ``client_id`` (and the order id's owner), one pipeline; ``seq``: the
-        stream sequence of its CmdSubmitted (replays answer it as ``X-Stream-Seq``)."""
-        rec = Record(
-            s=strategy,
-            st="done",
-            at=int(time.time() * 1000),
-            code=code,
-            body=msgspec.Raw(body),
-            oid=order_id,
-            q=seq,
+        self.redis = redis
+        self.keys = keys
+        self.ttl_s = ttl_s
+        self.reservation_ms = int(reservation_s * 1000)
+        #: names this process's reservations (it counts its own orders in flight itself)
+        self.token = os.urandom(6).hex()
+        self.budget = budget or BudgetSpec(Rate(600.0, 200.0), Rate(17_000 / 60, 17_000.0))
+        self._claim = redis.register_script(CLAIM)
+        self._take = redis.register_script(TAKE)
+        self._release = redis.register_script(RELEASE)
+        self._absorb = redis.register_script(ABSORB)
+
+    async def _call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await fn()
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(what, exc) from exc
+
+    def _budget_args(self) -> list[float]:
+        b = self.budget
+        return [b.second.per_s, b.second.burst, b.minute.per_s, b.minute.burst]
+
+    async def claim(
+        self, strategy: str, orders: Sequence[LiveOrder], rate: Rate | None = None
+    ) -> ClaimResult:
+        """Claim each order's client id, take its budget and reserve it (see the module docstring).
+        Raises IndexMissing when the records must be rebuilt first."""
+        if not orders:
+            return ClaimResult([], [])
+        k = self.keys
+        nonce = os.urandom(8).hex()
+        pending = _enc.encode(Record(s=strategy, at=int(time.time() * 1000), n=nonce))
+        keys = [k.cmd_index, k.cmd_budget, k.cmd_strategy_rate(strategy), k.cmd_reservers]
+        keys += [k.cmd_client_id(o.client_id) for o in orders]
+        args: list[Any] = [pending, self.ttl_s, nonce, VENUE_BATCH_MAX, *self._budget_args()]
+        args += [rate.per_s if rate else 0, rate.burst if rate else 0, self.reservation_ms]
+        args += [f"{o.market}|{o.side}|{o.remaining}|{o.owner}" for o in orders]
+        args += [k.cmd_client_id(""), self.token, k.cmd_reserved("")]
+        out = await self._call("claim", lambda: self._claim(keys=keys, args=args))
+        code = int(out[0])
+        if code == -1:
+            raise IndexMissing("the idempotency records are being rebuilt from the ACCOUNT stream")
+        if code in (-2, -3):
+            return ClaimResult(
+                [], [], max(0.001, int(out[1]) / 1000), "rate_limit" if code == -2 else "max_order_rate"
+            )
+        n = len(orders)
+        claims = [Claim(True, None) if r == 1 else Claim(False, _decode(r or None)) for r in out[2 : 2 + n]]
+        reserved: list[LiveOrder] = []
+        rest = out[2 + n :]
+        for j in range(0, len(rest), 2):
+            parts = _text(rest[j + 1]).split("|")
+            if len(parts) == 6:
+                reserved.append(LiveOrder(_text(rest[j]), parts[1], parts[2], Decimal(parts[3]), parts[4]))
+        return ClaimResult(claims, reserved)
+
+    async def take(self, n: int = 1) -> float:
+        """Take ``n`` units of the shared venue budget (cancels, modifies): 0.0 or the wait."""
+        wait_ms = await self._call(
+            "budget", lambda: self._take(keys=[self.keys.cmd_budget], args=[n, *self._budget_args()])
         )
+        return int(wait_ms) / 1000
+
+    async def release(
+        self,
+        client_ids: Sequence[str],
+        *,
+        units: int = 0,
+        orders: int = 0,
+        strategy: str = "",
+        rate: Rate | None = None,
+    ) -> None:
+        """Drop claims whose request never reached the venue (limits, bus down, not sent) and
+        their reservations; give back ``units`` venue units and ``orders`` of ``strategy``'s rate."""
+        if not (client_ids or units or orders):
+            return
+        k = self.keys
+        keys = [
+            k.cmd_budget,
+            k.cmd_strategy_rate(strategy),
+            k.cmd_reserved(self.token),
+            *(k.cmd_client_id(c) for c in client_ids),
+        ]
+        b = self.budget
+        args: list[Any] = [
+            units,
+            orders if rate else 0,
+            b.second.burst,
+            b.minute.burst,
+            rate.burst if rate else 0,
+        ]
+        args += list(client_ids)
+        await self._call("release", lambda: self._release(keys=keys, args=args))
+
+    async def unreserve(self, client_ids: Sequence[str]) -> None:
+        """Reservations of orders that will never exist (refused, not sent) stop counting now."""
+        if client_ids:
+            mine = self.keys.cmd_reserved(self.token)
+            await self._call("unreserve", lambda: self.redis.hdel(mine, *client_ids))
+
+    async def absorb(self, client_ids: Sequence[str]) -> None:
+        """Reservations of orders this process's view of the state now shows expire in
+        ``ABSORB_GRACE_MS`` instead of being dropped: another replica's view may lag ours, and
+        until it shows them too they must keep counting there (a replica that does show them
+        skips them: it counts them once, from the state)."""
+        if client_ids:
+            keep = max(0, self.reservation_ms - ABSORB_GRACE_MS)
+            mine = self.keys.cmd_reserved(self.token)
+            await self._call("absorb", lambda: self._absorb(keys=[mine], args=[keep, *client_ids]))
+
+    async def finish(self, strategy: str, done_: list[tuple[str, Answer, str]]) -> None:
+        """Store the answer of each (client id, answer, exchange order id) and the order id's
+        owner, one pipeline; the answer's ``seq`` (its CmdSubmitted) is kept for replays."""
+        if not done_:
+            return
+        now = int(time.time() * 1000)
         pipe = self.redis.pipeline(transaction=False)
-        pipe.set(self.cid_key(client_id), _enc.encode(rec), ex=self.ttl_s)
-        if order_id:
-            pipe.set(self.oid_key(order_id), f"{strategy} {client_id}", ex=self.ttl_s)
-        await pipe.execute()
+        for cid, answer, order_id in done_:
+            pipe.set(
+                self.keys.cmd_client_id(cid),
+                _enc.encode(done(strategy, answer, now, order_id)),
+                ex=self.ttl_s,
+            )
+            if order_id:
+                pipe.set(self.keys.cmd_order_id(order_id), f"{strategy} {cid}", ex=self.ttl_s)
+        await self._call("finish", pipe.execute)
 
     async def get(self, client_id: str) -> Record | None:
         """The record of ``client_id``, if any."""
-        return _decode(await self.redis.get(self.cid_key(client_id)))
+        key = self.keys.cmd_client_id(client_id)
+        return _decode(await self._call("get", lambda: self.redis.get(key)))
 
     async def owners(self, client_ids: list[str]) -> dict[str, str]:
         """Owner strategy of each client id that has a record (one MGET)."""
         if not client_ids:
             return {}
-        raw = await self.redis.mget([self.cid_key(c) for c in client_ids])
+        keys = [self.keys.cmd_client_id(c) for c in client_ids]
+        raw = await self._call("owners", lambda: self.redis.mget(keys))
         out: dict[str, str] = {}
         for cid, value in zip(client_ids, raw, strict=True):
             rec = _decode(value)
@@ -117,10 +414,11 @@ class CommandStore:
 
     async def order_owner(self, order_id: str) -> tuple[str, str] | None:
         """(strategy, client_id) of an exchange order id placed through this service, if known."""
-        raw = await self.redis.get(self.oid_key(order_id))
+        key = self.keys.cmd_order_id(order_id)
+        raw = await self._call("order_owner", lambda: self.redis.get(key))
         if raw is None:
             return None
-        strategy, _, cid = (raw.decode() if isinstance(raw, bytes) else raw).partition(" ")
+        strategy, _, cid = _text(raw).partition(" ")
         return strategy, cid
 
     async def wait_done(self, client_id: str, timeout_s: float) -> Record | None:
@@ -136,5 +434,14 @@ class CommandStore:
             delay = min(delay * 2, 0.05)
 
 
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def _decode(raw: bytes | None) -> Record | None:
-    return None if raw is None else _dec.decode(raw)
+    if raw is None:
+        return None
+    try:
+        return _dec.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None

@@ -53,12 +53,21 @@ class ResyncHandler:
     """Serves ``subjects.FEED_BOOK_RESYNC`` for one feed connection."""
 
     def __init__(self, nc: Any, connection: FeedConnection, metrics: FeedMetrics, *,
-                 min_interval_s: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 min_interval_s: float = 1.0, clock: Callable[[], float] = time.monotonic,
+                 on_failure: Callable[[], None] | None = None) -> None:
         self.nc = nc
         self.connection = connection
         self.metrics = metrics
         self.limiter = RateLimiter(min_interval_s, clock)
+        self.on_failure = on_failure
+        self.failures = 0
+        self.last_error = ""
         self._sub: Any = None
+
+    @property
+    def subscribed(self) -> bool:
+        """True while the resync subscription is in place."""
+        return self._sub is not None
 
     async def start(self) -> None:
         """Subscribe to the resync subject."""
@@ -104,6 +113,18 @@ class ResyncHandler:
                              unknown=tuple(unknown), connected=connected)
 
     async def _on_msg(self, msg: Any) -> None:
+        # NATS runs this callback in its own task, which would swallow an exception: log and
+        # count it here; the next request is handled afresh
+        try:
+            await self._serve(msg)
+        except Exception as exc:
+            self.failures += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+            if self.on_failure is not None:
+                self.on_failure()
+            log.exception("book resync request failed")
+
+    async def _serve(self, msg: Any) -> None:
         ack = await self.handle(msg.data)
         if ack is None or not msg.reply:
             return

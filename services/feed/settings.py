@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 from shared.config import FEED_HTTP_PORT, CommonSettings
+from shared.errors import ConfigError
 
 
 class Settings(CommonSettings, frozen=True, kw_only=True):
@@ -16,6 +17,16 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     stream's subjects (stored by the stream, no ack wait); ``jetstream`` uses batched
     ``publish_async`` with acks (slower, see bench.feed).
     ``book_resync_min_interval_s``: a book resync request resubscribes a market at most this often.
+    ``ws_max_size``: the largest WebSocket frame accepted (bytes); a larger one closes the
+    connection (logged) and the feed reconnects. ``ws_max_queue``: frames websockets buffers
+    before it stops reading the socket. Together they bound the memory a peer can make us hold.
+    ``dlq_queue_max``: dead letters waiting to be published (more are counted, not kept);
+    ``dlq_rate_per_s``: dead letters made per second at most (a flood is counted, not stored).
+    ``venue_clock_skew_s``: how far ahead of our clock a venue timestamp may be.
+    ``market_data_stale_s``: ``/healthz`` answers 503 when connected this long without publishing
+    any market data (0 = never). ``fatal_retry_s``: the pause after a fatal failure (key, account
+    or connection parameters refused). ``task_restart_max`` failures of one supervised task within
+    ``task_restart_window_s`` make the process exit non-zero.
     """
 
     env_prefix: ClassVar[str] = "FEED_"
@@ -37,3 +48,21 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     backoff_stable_s: float = 30.0
     publish_timeout_s: float = 5.0
     book_resync_min_interval_s: float = 1.0
+    ws_max_size: int = 1 << 20
+    ws_max_queue: int = 64
+    dlq_queue_max: int = 10_000
+    dlq_rate_per_s: float = 1000.0
+    venue_clock_skew_s: float = 3600.0
+    market_data_stale_s: float = 30.0
+    fatal_retry_s: float = 30.0
+    task_restart_max: int = 5
+    task_restart_window_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        for name, low in (("ws_max_size", 1024), ("ws_max_queue", 1), ("dlq_queue_max", 0),
+                          ("task_restart_max", 0)):
+            if getattr(self, name) < low:
+                raise ConfigError(f"FEED_{name.upper()}", f"must be >= {low}, got {getattr(self, name)}")
+        for name in ("fatal_retry_s", "venue_clock_skew_s", "task_restart_window_s", "dlq_rate_per_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"FEED_{name.upper()}", f"must be > 0, got {getattr(self, name)}")

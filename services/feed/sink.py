@@ -10,7 +10,15 @@ The reader calls :meth:`BusSink.put`, which never waits:
 * market data goes to a lane of at most ``market_max`` events (the newest is dropped and counted
   when full) and is published in batches: core NATS publishes on the MARKET stream's subjects
   (``core``: the stream stores them, no ack round trip) or JetStream ``publish_async`` batches
-  whose acks are awaited per batch (``jetstream``). bench.feed compares both.
+  whose acks are awaited per batch (``jetstream``). bench.feed compares both. A message whose
+  subject cannot be built (validation should have refused its record) is dropped, counted and
+  logged; it never stops the lane.
+* dead letters (refused records, :mod:`shared.bus.deadletter`) go to a lane of at most
+  ``dead_max`` entries, published over core NATS on ``subjects.FEED_DLQ`` (the DLQ stream stores
+  them); beyond the bound they are dropped and counted (a flood must not eat the memory).
+
+The three publishers are supervised tasks (:mod:`services.feed.supervise`); the time of the
+last publish per event kind feeds ``/healthz``.
 
 Deviation from DESIGN.md ("every message has a Nats-Msg-Id"): market data published over core
 NATS carries no ``Nats-Msg-Id``. Those publishes are fire-and-forget and never retried, so a
@@ -21,7 +29,6 @@ the feed's per-frame budget). JetStream-mode market data and every account event
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -29,10 +36,13 @@ from typing import Any
 
 from services.feed.core.wire import Prepared
 from services.feed.metrics import FeedMetrics
-from shared.bus import ACCOUNT_EVENTS, EventPublisher, msg_id, subject_for
-from shared.bus.events import Event, encode_event
+from services.feed.supervise import Supervisor
+from shared.bus import ACCOUNT_EVENTS, EventPublisher, msg_id, subject_for, subjects
+from shared.bus.deadletter import DeadLetter, encode_dead_letter
+from shared.bus.events import BookEvent, Event, encode_event, kind_of
 from shared.bus.publish import MSG_ID_HEADER, market_of
 from shared.errors import BusError
+from shared.logthrottle import LogThrottle
 
 log = logging.getLogger("feed.sink")
 _ACCOUNT_TYPES = frozenset(ACCOUNT_EVENTS)  # a set lookup beats isinstance over 18 classes
@@ -42,8 +52,8 @@ class BusSink:
     """Two publishing lanes over one NATS connection ``nc`` for ``account``'s events."""
 
     def __init__(self, nc: Any, account: str, metrics: FeedMetrics, *, market_mode: str = "core",
-                 account_max: int = 100_000, market_max: int = 20_000, publish_timeout_s: float = 5.0,
-                 retry_s: float = 0.2) -> None:
+                 account_max: int = 100_000, market_max: int = 20_000, dead_max: int = 10_000,
+                 publish_timeout_s: float = 5.0, retry_s: float = 0.2) -> None:
         self.nc = nc
         self.js = nc.jetstream()
         self.account = account
@@ -51,20 +61,29 @@ class BusSink:
         self.market_mode = market_mode
         self.account_max = account_max
         self.market_max = market_max
+        self.dead_max = dead_max
         self.retry_s = retry_s
         self.publisher = EventPublisher(self.js, account, timeout_s=publish_timeout_s, attempts=1)
         self.account_lane: deque[Event] = deque()
         self.market_lane: deque[Event | Prepared] = deque()
+        self.dead_lane: deque[DeadLetter] = deque()
         self._account_ready = asyncio.Event()
         self._market_ready = asyncio.Event()
+        self._dead_ready = asyncio.Event()
         self.overflowed = False  # set on an account-lane overflow; the connection loop clears it
         self.account_lost = 0
         self.market_dropped = 0
         self.published_account = 0
         self.published_market = 0
+        self.dead_published = 0
+        self.dead_dropped = 0
         self.last_account_error = ""
-        self._tasks: list[asyncio.Task[None]] = []
+        #: monotonic time of the last publish per event class (``/healthz`` reports it by kind)
+        self.last_published: dict[type, float] = {}
+        self.last_market_publish: float | None = None
+        self._supervisor: Supervisor | None = None
         self._busy = 0  # lanes with a batch being published
+        self._bad_subjects = LogThrottle(log)
 
     # --- reader side (never waits) -----------------------------------------------------------
 
@@ -93,10 +112,27 @@ class BusSink:
         self.account_lane.append(event)
         self._account_ready.set()
 
+    def put_dead_letters(self, letters: list[DeadLetter]) -> None:
+        """Queue dead letters for ``subjects.FEED_DLQ``; beyond ``dead_max`` they are counted only."""
+        room = self.dead_max - len(self.dead_lane)
+        if room < len(letters):
+            lost = len(letters) - max(room, 0)
+            self.dead_dropped += lost
+            self.metrics.dead_letters.labels("dropped").inc(lost)
+            letters = letters[:max(room, 0)]
+        if letters:
+            self.dead_lane.extend(letters)
+            self._dead_ready.set()
+
     @property
     def depth(self) -> int:
-        """Events waiting in both lanes."""
+        """Events waiting in the account and market lanes."""
         return len(self.account_lane) + len(self.market_lane)
+
+    def published_ages_ms(self, now: float) -> dict[str, int]:
+        """Milliseconds since the last publish, per event kind (``book``, ``order``...)."""
+        return {kind_of(cls): int((now - t) * 1000) for cls, t in sorted(
+            self.last_published.items(), key=lambda kv: kind_of(kv[0]))}
 
     @property
     def healthy(self) -> bool:
@@ -105,27 +141,26 @@ class BusSink:
 
     # --- publisher side ------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start the two publisher tasks."""
-        self._tasks = [asyncio.create_task(self._run_account(), name="feed-account-publisher"),
-                       asyncio.create_task(self._run_market(), name="feed-market-publisher")]
+    def start(self, supervisor: Supervisor | None = None) -> None:
+        """Start the three publisher tasks under ``supervisor`` (a private one by default)."""
+        sup = self._supervisor = supervisor or Supervisor()
+        sup.spawn("account-publisher", self._run_account)
+        sup.spawn("market-publisher", self._run_market)
+        sup.spawn("dlq-publisher", self._run_dead_letters)
 
     async def flush(self, timeout_s: float = 5.0) -> bool:
-        """Wait until both lanes are empty (or ``timeout_s``); True when they are."""
+        """Wait until every lane is empty (or ``timeout_s``); True when they are."""
         for _ in range(max(1, int(timeout_s / 0.01))):
-            if not self.depth and not self._busy:
+            if not self.depth and not self.dead_lane and not self._busy:
                 return True
             await asyncio.sleep(0.01)
         return not self.depth and not self._busy
 
     async def stop(self) -> None:
         """Cancel the publisher tasks (call :meth:`flush` first to publish what is queued)."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
+        if self._supervisor is not None:
+            await self._supervisor.stop("account-publisher", "market-publisher", "dlq-publisher")
+            self._supervisor = None
 
     async def _run_account(self) -> None:
         lane, ready, m = self.account_lane, self._account_ready, self.metrics
@@ -150,6 +185,7 @@ class BusSink:
                 self.last_account_error = ""
             lane.popleft()
             self.published_account += 1
+            self.last_published[type(event)] = time.monotonic()
             published.inc()
             depth.set(len(lane))
             if event.recv_ns:
@@ -162,8 +198,8 @@ class BusSink:
         depth = m.queue_depth.labels("market")
         dropped = m.dropped.labels("market", "nats")
         core = self.market_mode == "core"
-        nc, js, account = self.nc, self.js, self.account
         subject_cache: dict[tuple[type, str], str] = {}  # subject_for validates tokens: ~2 us a call
+        last = self.last_published
         while True:
             if not lane:
                 ready.clear()
@@ -171,9 +207,40 @@ class BusSink:
             depth.set(len(lane))
             batch = [lane.popleft() for _ in range(min(len(lane), 1000))]
             self._busy += 1
-            futures = []
-            ok = 0
-            for event in batch:
+            try:
+                ok, futures = await self._publish_batch(batch, core, subject_cache)
+                if futures:
+                    results = await asyncio.gather(*futures, return_exceptions=True)
+                    failed = sum(1 for r in results if isinstance(r, BaseException))
+                    ok -= failed
+                    self.market_dropped += failed
+                    dropped.inc(failed)
+            except Exception:  # a bug: the batch is lost (counted); the supervisor restarts the lane
+                self.market_dropped += len(batch)
+                m.dropped.labels("market", "publisher_failed").inc(len(batch))
+                raise
+            finally:
+                self._busy -= 1
+            now = time.monotonic()
+            if ok:
+                self.last_market_publish = now
+                for event in batch:
+                    last[BookEvent if type(event) is Prepared else type(event)] = now
+            self.published_market += ok
+            published.inc(ok)
+            latency.observe(max(0.0, (time.time_ns() - batch[-1].recv_ns) / 1e9))
+            await asyncio.sleep(0)  # let the reader run between batches
+
+    async def _publish_batch(self, batch: list[Event | Prepared], core: bool,
+                             subject_cache: dict[tuple[type, str], str]) -> tuple[int, list[Any]]:
+        """Publish one batch; ``(published, JetStream ack futures)``. A message without a valid
+        subject or refused by NATS is dropped and counted, never fatal to the lane."""
+        nc, js, account = self.nc, self.js, self.account
+        dropped = self.metrics.dropped.labels("market", "nats")
+        futures = []
+        ok = 0
+        for event in batch:
+            try:
                 if isinstance(event, Prepared):
                     subject, payload = event.subject, event.payload
                 else:
@@ -181,25 +248,43 @@ class BusSink:
                     key = (type(event), market_of(event))
                     subject = subject_cache.get(key) or subject_cache.setdefault(
                         key, subject_for(event, account))
-                try:
-                    if core:  # never retried: a dedup id would protect nothing (module docstring)
-                        await nc.publish(subject, payload)
-                    else:
-                        headers = {MSG_ID_HEADER: msg_id(subject, payload)}
-                        futures.append(await js.publish_async(subject, payload, headers=headers))
-                    ok += 1
-                except Exception as exc:  # NATS down or its pending buffer full: market data may go
-                    self.market_dropped += 1
-                    dropped.inc()
-                    log.debug("market publish failed: %r", exc)
-            if futures:
-                results = await asyncio.gather(*futures, return_exceptions=True)
-                failed = sum(1 for r in results if isinstance(r, BaseException))
-                ok -= failed
-                self.market_dropped += failed
-                dropped.inc(failed)
-            self.published_market += ok
-            published.inc(ok)
-            latency.observe(max(0.0, (time.time_ns() - batch[-1].recv_ns) / 1e9))
-            self._busy -= 1
-            await asyncio.sleep(0)  # let the reader run between batches
+            except ValueError as exc:  # not a subject token: validation should have refused it
+                self.market_dropped += 1
+                self.metrics.dropped.labels("market", "bad_subject").inc()
+                self._bad_subjects.log(time.monotonic(), logging.ERROR, "bad_subject",
+                                       "market event dropped, no valid subject: %s", exc)
+                continue
+            try:
+                if core:  # never retried: a dedup id would protect nothing (module docstring)
+                    await nc.publish(subject, payload)
+                else:
+                    headers = {MSG_ID_HEADER: msg_id(subject, payload)}
+                    futures.append(await js.publish_async(subject, payload, headers=headers))
+                ok += 1
+            except Exception as exc:  # NATS down or its pending buffer full: market data may go
+                self.market_dropped += 1
+                dropped.inc()
+                log.debug("market publish failed: %r", exc)
+        if len(subject_cache) > 4096:
+            subject_cache.clear()
+        return ok, futures
+
+    async def _run_dead_letters(self) -> None:
+        lane, ready, nc = self.dead_lane, self._dead_ready, self.nc
+        published = self.metrics.dead_letters.labels("published")
+        failed = self.metrics.dead_letters.labels("failed")
+        while True:
+            if not lane:
+                ready.clear()
+                await ready.wait()
+            letter = lane.popleft()
+            try:
+                await nc.publish(subjects.FEED_DLQ, encode_dead_letter(letter))
+            except Exception as exc:  # NATS down: the count and the log line remain
+                failed.inc()
+                log.debug("dead letter not published: %r", exc)
+                continue
+            self.dead_published += 1
+            published.inc()
+            if not self.dead_published % 100:
+                await asyncio.sleep(0)  # a long lane must not starve the reader

@@ -8,12 +8,11 @@ import contextlib
 import logging
 import signal
 
-import nats
-
 from services.reconciler.service import ReconcilerService
 from services.reconciler.settings import Settings
 from shared import log as logsetup
 from shared.bus import ensure_streams
+from shared.bus.connect import connect as bus_connect
 from shared.paradex.rest import ParadexRest, RestTimeouts
 from shared.paradex.retry import Backoff, BackoffPolicy
 from shared.settings import load
@@ -46,8 +45,7 @@ async def main() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    nc = await nats.connect(settings.nats_url, name="paradex-hub-reconciler", max_reconnect_attempts=-1,
-                            reconnect_time_wait=0.5, allow_reconnect=True)
+    nc = await bus_connect(settings.nats_url, name="paradex-hub-reconciler")
     try:
         await ensure_streams(nc.jetstream())
         rest = await connect_rest(settings, stop)

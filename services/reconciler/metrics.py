@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from services.reconciler.run import RunReport
+from shared.metrics import service_registry
 
 
 class ReconcilerMetrics:
     """Every metric the reconciler exports on ``/metrics``."""
 
     def __init__(self) -> None:
-        r = self.registry = CollectorRegistry()
+        r = self.registry = service_registry()
         self.runs = Counter("reconciler_runs", "Runs by outcome (complete, incomplete, lookups_only, "
                             "failed, abandoned)", ["outcome"], registry=r)
         self.records = Counter("reconciler_records", "Snapshot records published, by part", ["part"],
@@ -27,7 +28,11 @@ class ReconcilerMetrics:
         self.bad_requests = Counter("reconciler_bad_requests", "Undecodable reconcile requests", registry=r)
         self.lookups = Counter("reconciler_lookups", "Lookups by outcome (found, not_found, error)",
                                ["outcome"], registry=r)
-        self.running = Gauge("reconciler_running", "1 while a run is in progress", registry=r)
+        self.running = Gauge("reconciler_running", "Runs in progress (one per lane at most: full, fast)",
+                             registry=r)
+        self.venue_requests = Counter("reconciler_venue_requests", "Private GETs sent to the venue, by "
+                                      "purpose (full, fast_check, targeted, lookup)", ["purpose"],
+                                      registry=r)
         self.last_run = Gauge("reconciler_last_run_timestamp_seconds", "Wall clock at the end of the last "
                               "run", registry=r)
         self.last_complete = Gauge("reconciler_last_complete_snapshot_timestamp_seconds",

@@ -1,11 +1,16 @@
-"""The pure planner of the reconciler: requests in, one run plan out (no I/O, no clock).
+"""The pure planner of the reconciler: requests in, run plans out (no I/O, no clock).
 
-Requests (start-up, the periodic timer, ``ReconcileRequest`` messages) are folded into one
-pending set: reasons (deduplicated, first-come order), order ids and client ids to look up.
-:meth:`Planner.take` turns everything pending into ONE :class:`RunPlan` and marks a run in
-progress; requests that arrive meanwhile are folded into the next plan, so a burst during a run
-gives exactly one follow-up run, and runs never overlap. A request naming orders is a lookup
-only; a request with no orders (or any reason in ``SNAPSHOT_ALWAYS``) asks for a full snapshot.
+Requests (start-up, the periodic timers, ``ReconcileRequest`` messages) are folded into one
+pending set per lane: reasons (deduplicated, first-come order), snapshot parts, order ids and
+client ids to look up. :meth:`Planner.take` turns everything pending into ONE :class:`RunPlan`
+and marks a run in progress; requests that arrive meanwhile are folded into the next plan, so a
+burst during a run gives exactly one follow-up run, and runs of one lane never overlap.
+
+A request naming orders is a lookup; one naming parts asks for a targeted snapshot of just those
+parts (order history and fills from its ``since_ms``, the earliest of the folded requests); one
+with neither asks for a full snapshot. :class:`Lanes` routes them: full snapshots to the ``full``
+lane, lookups and targeted snapshots (missed-push repairs, the fast check) to the ``fast`` lane,
+so a repair never waits behind a long full run (both lanes share the venue rate budget).
 
 :class:`SinceCursor` says from when order history and fills are fetched: a configured lookback
 before the first successful run, then the start of the previous successful run minus an overlap
@@ -22,8 +27,14 @@ ALL_PARTS: tuple[SnapshotPartName, ...] = (
     "open_orders", "positions", "account", "balances", "order_history", "fills")
 """Every part of a snapshot, in fetch order (what strategies miss most first)."""
 
+FAST_PARTS: tuple[SnapshotPartName, ...] = ("open_orders", "positions", "account", "balances")
+"""The fast check: one cheap request each, for the loss that no later push reveals."""
+
 STARTUP = "startup"
 PERIODIC = "periodic"
+FAST = "fast_check"
+FULL_LANE = "full"
+FAST_LANE = "fast"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +42,8 @@ class RunPlan:
     """What one run does: a snapshot of ``parts`` (if ``snapshot``) and/or lookups.
 
     ``reasons`` are the distinct reasons folded in (first-come order); ``requests`` how many
-    requests this plan answers (so ``requests - 1`` were coalesced into it).
+    requests this plan answers (so ``requests - 1`` were coalesced into it). ``since_ms``: where
+    order history and fills start (0: the :class:`SinceCursor`'s window).
     """
 
     reasons: tuple[str, ...]
@@ -40,6 +52,7 @@ class RunPlan:
     order_ids: tuple[str, ...]
     client_ids: tuple[str, ...]
     requests: int
+    since_ms: int = 0
 
     @property
     def reason(self) -> str:
@@ -51,6 +64,8 @@ class RunPlan:
 class _Pending:
     reasons: dict[str, None] = field(default_factory=dict)
     snapshot: bool = False
+    parts: set[str] = field(default_factory=set)
+    since_ms: int = 0
     order_ids: dict[str, None] = field(default_factory=dict)
     client_ids: dict[str, None] = field(default_factory=dict)
     requests: int = 0
@@ -82,8 +97,11 @@ class Planner:
         return not self._pending.empty()
 
     def request(self, reason: str, order_ids: tuple[str, ...] = (),
-                client_ids: tuple[str, ...] = ()) -> None:
-        """Fold one request in. Empty ids are ignored; no ids at all means a full snapshot."""
+                client_ids: tuple[str, ...] = (), parts: tuple[str, ...] = (),
+                since_ms: int = 0) -> None:
+        """Fold one request in. Empty ids are ignored; ``parts`` asks for those parts only (with
+        order history and fills from ``since_ms``); no ids and no parts means a full snapshot.
+        Unknown part names are ignored (a request naming only those is a full snapshot)."""
         p = self._pending
         if not p.empty():
             self.coalesced += 1
@@ -92,7 +110,12 @@ class Planner:
         p.reasons.setdefault(reason or "unspecified", None)
         ids = [i for i in order_ids if i]
         cids = [c for c in client_ids if c]
-        if not ids and not cids:
+        wanted = [x for x in parts if x in ALL_PARTS]
+        if wanted:
+            p.parts.update(wanted)
+            if since_ms > 0 and (not p.since_ms or since_ms < p.since_ms):
+                p.since_ms = since_ms
+        elif not ids and not cids:
             p.snapshot = True
         for i in ids:
             p.order_ids.setdefault(i, None)
@@ -108,9 +131,10 @@ class Planner:
         budget = self.max_lookups
         oids = list(p.order_ids)[:budget]
         cids = list(p.client_ids)[:budget - len(oids)]
-        plan = RunPlan(reasons=tuple(p.reasons), snapshot=p.snapshot,
-                       parts=ALL_PARTS if p.snapshot else (), order_ids=tuple(oids),
-                       client_ids=tuple(cids), requests=p.requests)
+        parts = ALL_PARTS if p.snapshot else tuple(x for x in ALL_PARTS if x in p.parts)
+        plan = RunPlan(reasons=tuple(p.reasons), snapshot=bool(parts), parts=parts,
+                       order_ids=tuple(oids), client_ids=tuple(cids), requests=p.requests,
+                       since_ms=0 if p.snapshot else p.since_ms)
         left = _Pending()
         for i in list(p.order_ids)[len(oids):]:
             left.order_ids[i] = None
@@ -126,6 +150,51 @@ class Planner:
     def finish(self) -> None:
         """The running plan is done (whatever its outcome)."""
         self.running = None
+
+
+class Lanes:
+    """Two planners: ``full`` (full snapshots) and ``fast`` (lookups and targeted snapshots)."""
+
+    def __init__(self, *, max_lookups: int = 200) -> None:
+        self.lanes = {FULL_LANE: Planner(max_lookups=max_lookups),
+                      FAST_LANE: Planner(max_lookups=max_lookups)}
+
+    @staticmethod
+    def lane_of(order_ids: tuple[str, ...] = (), client_ids: tuple[str, ...] = (),
+                parts: tuple[str, ...] = ()) -> str:
+        """Where a request goes: a full snapshot to ``full``, anything narrower to ``fast``."""
+        narrow = any(order_ids) or any(client_ids) or any(x in ALL_PARTS for x in parts)
+        return FAST_LANE if narrow else FULL_LANE
+
+    def request(self, reason: str, order_ids: tuple[str, ...] = (), client_ids: tuple[str, ...] = (),
+                parts: tuple[str, ...] = (), since_ms: int = 0) -> str:
+        """Fold one request into its lane; returns the lane."""
+        lane = self.lane_of(order_ids, client_ids, parts)
+        self.lanes[lane].request(reason, order_ids, client_ids, parts, since_ms)
+        return lane
+
+    def __getitem__(self, lane: str) -> Planner:
+        return self.lanes[lane]
+
+    @property
+    def received(self) -> int:
+        """Requests received by both lanes."""
+        return sum(p.received for p in self.lanes.values())
+
+    @property
+    def coalesced(self) -> int:
+        """Requests folded into another request's run, in both lanes."""
+        return sum(p.coalesced for p in self.lanes.values())
+
+    @property
+    def has_pending(self) -> bool:
+        """True when either lane has a request waiting."""
+        return any(p.has_pending for p in self.lanes.values())
+
+    @property
+    def running(self) -> bool:
+        """True while either lane runs."""
+        return any(p.running is not None for p in self.lanes.values())
 
 
 class SinceCursor:

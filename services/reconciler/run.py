@@ -24,9 +24,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.reconciler.fetch import PartFetcher
+from services.reconciler.fetch import PURPOSE, PartFetcher
 from services.reconciler.lookup import Lookups
-from services.reconciler.plan import RunPlan
+from services.reconciler.plan import ALL_PARTS, FAST, RunPlan
 from shared.bus.events import (
     AccountEvent,
     BalanceRecord,
@@ -107,6 +107,13 @@ def record_event(record: Any, snapshot_id: str, recv_ns: int) -> Event:
     raise TypeError(f"not a snapshot record: {type(record).__name__}")
 
 
+def purpose_of(plan: RunPlan) -> str:
+    """The budget line of a plan's snapshot: full | fast_check | targeted."""
+    if plan.parts == ALL_PARTS:
+        return "full"
+    return "fast_check" if set(plan.reasons) == {FAST} else "targeted"
+
+
 def describe(exc: BaseException) -> str:
     """A short error text for a part or lookup (the typed error's message, or its class)."""
     if isinstance(exc, TimeoutError):
@@ -138,8 +145,10 @@ class Runner:
         report = RunReport(plan=plan, since_ms=since_ms)
         open_orders: list[Order] = []
         if plan.snapshot:
+            PURPOSE.set(purpose_of(plan))
             await self._snapshot(plan, report, open_orders)
         if plan.order_ids or plan.client_ids:
+            PURPOSE.set("lookup")
             report.lookups = await self.lookups.resolve(plan.order_ids, plan.client_ids, open_orders,
                                                         self.publish)
         report.duration_ms = int((time.monotonic() - t0) * 1000)

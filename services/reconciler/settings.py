@@ -10,6 +10,9 @@ from shared.config import RECONCILER_HTTP_PORT, CommonSettings
 class Settings(CommonSettings, frozen=True, kw_only=True):
     """Reconciler settings. Times in seconds unless the name says otherwise.
 
+    ``interval_s``: a full snapshot this long after the last one started. ``fast_interval_s``: a
+    fast check (open orders, positions, account, balances: 4 requests) this long after the last
+    one (0 turns it off). ``clock_sync_s``: at most one ``/system/time`` (public) per this period.
     ``history_lookback_s``: order-history/fills window of the first run; later runs start at the
     previous successful run's start minus ``history_overlap_s``. ``rate_per_s``/``rate_burst``:
     the client-side token bucket for REST reads (venue: 600/min private GETs per account).
@@ -25,6 +28,8 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     http_host: str = "127.0.0.1"
     http_port: int = RECONCILER_HTTP_PORT
     interval_s: float = 300.0
+    fast_interval_s: float = 10.0
+    clock_sync_s: float = 30.0
     run_at_startup: bool = True
     history_lookback_s: float = 86_400.0
     history_overlap_s: float = 60.0

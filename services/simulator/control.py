@@ -9,6 +9,8 @@ Faults (all cleared by ``POST /control/reset``):
 ``PUT/DELETE /control/ws/latency``     WebSocket push delay distribution (order kept)
 ``PUT /control/ws/private``            drop / duplicate / reorder / delay private pushes
                                        (PrivateFaults; ``"channels"`` limits them to those)
+``GET /control/ws/private/dropped``    the private pushes dropped so far (newest 10 000):
+                                       ``{"dropped": [{"at_ms", "channel", "frame"}]}``
 ``PUT /control/ws/freeze``             ``{"frozen": true}``: no pushes while REST goes on
 ``POST /control/ws/book_gap``          ``{"market", "count"}``: skip delta frames (a seq gap)
 ``POST /control/ws/drop``              drop every WebSocket connection, or ``{"conn_id": N}``
@@ -44,7 +46,7 @@ from shared.errors import VenueError
 from shared.paradex.models.common import encode
 
 from .driver import Drivers
-from .engine import convert
+from .engine import FillEvent, convert
 from .faults import Faults, LatencySpec, PrivateFaults, RestFault
 from .ratelimit import Limit, RateLimiter
 from .venue import Venue, normalize_account
@@ -95,6 +97,23 @@ class _Steps(msgspec.Struct, forbid_unknown_fields=True):
     steps: int = 1
 
 
+class _MarkPrice(msgspec.Struct, forbid_unknown_fields=True):
+    market: str
+    price: str | None = None
+
+
+class _Advance(msgspec.Struct, forbid_unknown_fields=True):
+    ms: int
+
+
+class _Market(msgspec.Struct, forbid_unknown_fields=True):
+    market: str | None = None
+
+
+class _Account(msgspec.Struct, forbid_unknown_fields=True):
+    account: str = ""
+
+
 class _LimitSpec(msgspec.Struct, forbid_unknown_fields=True):
     capacity: int
     window_s: float
@@ -133,10 +152,12 @@ class ControlApp:
             ("PUT", "/ws/private", self.ws_private), ("PUT", "/ws/freeze", self.ws_freeze),
             ("POST", "/ws/book_gap", self.ws_book_gap), ("POST", "/ws/drop", self.ws_drop),
             ("GET", "/ws/connections", self.ws_connections),
+            ("GET", "/ws/private/dropped", self.ws_private_dropped),
             ("POST", "/bust", self.bust), ("PUT", "/balance", self.balance),
             ("PUT", "/system_state", self.system_state), ("PUT", "/synthetic", self.synthetic),
             ("POST", "/synthetic/step", self.synthetic_step), ("POST", "/process", self.process),
             ("PUT", "/rate_limits", self.rate_limits),
+            *self.venue_routes(),
         ]
         table = [Route(PREFIX + p, self._wrap(h), methods=[m]) for m, p, h in routes]
         # Bare /healthz too: what the launcher and docker-compose health checks poll.
@@ -161,7 +182,9 @@ class ControlApp:
     async def healthz(self, request: Request) -> Response:
         return _json({"status": "ok", "ws_connections": len(self.hub.conns),
                       "synthetic_rate": self.drivers.synthetic_rate, "synthetic_steps": self.drivers.steps,
-                      "system_status": self.venue.system_status, "ws_pushes": self.hub.pushes})
+                      "system_status": self.venue.system_status, "ws_pushes": self.hub.pushes,
+                      "ws_sbe_pushes": self.hub.sbe_pushes,
+                      "sbe_encode_errors": self.hub.sbe_encode_errors, "push_errors": self.hub.push_errors})
 
     async def reset(self, request: Request) -> Response:
         """Clear every fault and put the system state back to ``ok``."""
@@ -220,6 +243,9 @@ class ControlApp:
         self.faults.private = spec
         return _json({"private": self.faults.private})
 
+    async def ws_private_dropped(self, request: Request) -> Response:
+        return _json({"dropped": list(self.faults.dropped)})
+
     async def ws_freeze(self, request: Request) -> Response:
         self.faults.ws_frozen = (await _body(request, _Freeze)).frozen
         return _json({"frozen": self.faults.ws_frozen})
@@ -245,7 +271,8 @@ class ControlApp:
     async def ws_connections(self, request: Request) -> Response:
         return _json({"connections": [
             {"conn_id": c.id, "account": c.account, "subscriptions": sorted(c.subscriptions),
-             "queued": c.queued, "pushed": c.pushed, "sbe_version": c.sbe_version}
+             "queued": c.queued, "pushed": c.pushed, "sbe_version": c.sbe_version,
+             "sbe_dropped": c.sbe_dropped}
             for c in self.hub.conns.values()
         ]})
 
@@ -285,3 +312,57 @@ class ControlApp:
             raise VenueError(400, "VALIDATION_ERROR", f"scope must be one of {sorted(self.limiter.limits)}")
         self.limiter.set_limits(spec.scope, tuple(Limit(lim.capacity, lim.window_s) for lim in spec.limits))
         return _json({"scope": spec.scope, "limits": spec.limits})
+
+    # ------------------------------------------------------------ venue behaviour (sim-venue)
+
+    def venue_routes(self) -> list[tuple[str, str, Callable[[Request], Awaitable[Response]]]]:
+        return [
+            ("PUT", "/mark_price", self.mark_price), ("POST", "/time/advance", self.advance_time),
+            ("POST", "/schedule/run", self.run_schedule), ("POST", "/funding/pay", self.pay_funding),
+            ("POST", "/liquidations/check", self.health_check), ("POST", "/liquidate", self.liquidate),
+        ]
+
+    async def mark_price(self, request: Request) -> Response:
+        """Pin the mark price of a market (``price`` null: back to the book's mid)."""
+        spec = await _body(request, _MarkPrice)
+        venue = self.venue
+        venue.publish(venue.exchange.set_mark_price(spec.market, spec.price, venue.now_ms()))
+        return _json({"market": spec.market, "mark_price": str(venue.exchange.mark_price(spec.market))})
+
+    async def advance_time(self, request: Request) -> Response:
+        """Skip the venue schedule ``ms`` (>= 0) ahead and run what became due (timestamps keep
+        the wall clock)."""
+        spec = await _body(request, _Advance)
+        if spec.ms < 0:
+            raise VenueError(400, "VALIDATION_ERROR", "ms must be >= 0 (time never goes back)")
+        self.venue.skip_time(spec.ms)
+        return _json({"now_ms": self.venue.now_ms(), "skipped_ms": self.venue.skipped_ms})
+
+    async def run_schedule(self, request: Request) -> Response:
+        self.venue.run_schedule()
+        return _json({"now_ms": self.venue.now_ms()})
+
+    async def pay_funding(self, request: Request) -> Response:
+        """Every open position (of one market, or all) pays its accrued funding now."""
+        spec = await _body(request, _Market)
+        venue = self.venue
+        events = venue.exchange.pay_funding(venue.now_ms(), spec.market)
+        venue.publish(events)
+        paid = sum(1 for e in events if e.kind == "funding_payment")
+        return _json({"payments": paid})
+
+    async def health_check(self, request: Request) -> Response:
+        """The venue's health check now: accounts below maintenance margin are liquidated."""
+        venue = self.venue
+        events = venue.exchange.health_check(venue.now_ms())
+        venue.publish(events)
+        liquidated = sorted({e.fill.account for e in events if isinstance(e, FillEvent)})
+        return _json({"liquidated": liquidated})
+
+    async def liquidate(self, request: Request) -> Response:
+        """Liquidate one account now, whatever its margin."""
+        spec = await _body(request, _Account)
+        venue = self.venue
+        account = normalize_account(spec.account or venue.account)
+        venue.publish(venue.exchange.liquidate(account, venue.now_ms()))
+        return _json({"liquidated": [account]})

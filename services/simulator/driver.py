@@ -1,4 +1,5 @@
-"""Background tasks: the synthetic market on a timer, periodic summaries, throttled book snapshots.
+"""Background tasks: the synthetic market on a timer, periodic summaries, throttled book snapshots,
+the venue schedule (``Venue.run_schedule``: funding, TWAP children, health checks).
 
 ``Drivers.synthetic_rate`` (steps per second, 0 = off) may be changed at run time (control API).
 Steps due are run in batches of at most ``MAX_BATCH`` with a yield to the event loop in between,
@@ -23,8 +24,12 @@ MAX_BATCH = 16
 class Drivers:
     """Owns the background tasks of one simulator."""
 
-    def __init__(self, venue: Venue, hub: Hub, synthetic_rate: float, summary_interval_ms: int) -> None:
+    def __init__(
+        self, venue: Venue, hub: Hub, synthetic_rate: float, summary_interval_ms: int,
+        schedule_interval_ms: int = 0,
+    ) -> None:
         self.venue = venue
+        self.schedule_interval_ms = schedule_interval_ms
         self.hub = hub
         self.synthetic_rate = synthetic_rate
         self.summary_interval_ms = summary_interval_ms
@@ -37,6 +42,8 @@ class Drivers:
             asyncio.create_task(self._summaries()),
             asyncio.create_task(self._snapshots()),
         ]
+        if self.schedule_interval_ms > 0:
+            self._tasks.append(asyncio.create_task(self._schedule()))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -80,6 +87,12 @@ class Drivers:
                 log.exception("summary update failed")
                 continue
             self.venue.publish(events)
+
+    async def _schedule(self) -> None:
+        """The venue's schedule: funding accrual and payments, TWAP children, health checks."""
+        while True:
+            await asyncio.sleep(self.schedule_interval_ms / 1000)
+            self.venue.run_schedule()  # logs its own failures
 
     async def _snapshots(self) -> None:
         tick = 0

@@ -7,6 +7,7 @@ do with each request or push. :meth:`Faults.reset` clears every fault.
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -86,6 +87,19 @@ class PrivateFaults(msgspec.Struct, forbid_unknown_fields=True):
         return channel in self.channels or channel.partition(".")[0] in self.channels
 
 
+DROPPED_KEPT = 10_000
+"""Dropped private pushes remembered for ``GET /control/ws/private/dropped`` (the newest)."""
+
+
+class DroppedPush(msgspec.Struct, frozen=True, kw_only=True):
+    """A private push the drop fault swallowed: when (simulator wall ms), on which channel, and
+    the frame that was not sent (so a test can tell what the client never saw)."""
+
+    at_ms: int
+    channel: str
+    frame: msgspec.Raw
+
+
 @dataclass
 class Faults:
     """Every injectable fault. The servers read it; the control API writes it."""
@@ -97,6 +111,7 @@ class Faults:
     ws_latency: LatencySpec | None = None
     ws_frozen: bool = False
     private: PrivateFaults = field(default_factory=PrivateFaults)
+    dropped: deque[DroppedPush] = field(default_factory=lambda: deque(maxlen=DROPPED_KEPT))
     #: market -> how many of its next delta frames to skip (a sequence gap for subscribers).
     book_gaps: dict[str, int] = field(default_factory=dict)
     generation: int = 0
@@ -111,6 +126,7 @@ class Faults:
         self.ws_latency = None
         self.ws_frozen = False
         self.private = PrivateFaults()
+        self.dropped.clear()
         self.book_gaps.clear()
         self.generation += 1
         for callback in self.on_reset:

@@ -11,14 +11,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import uvicorn
+from shared import httpserve
 
 from .control import ControlApp
 from .driver import Drivers
@@ -32,33 +30,11 @@ from .ws.server import WsServer
 log = logging.getLogger(__name__)
 
 
-class _EmbeddedServer(uvicorn.Server):
-    """A uvicorn server that leaves signal handling to the process (several share one loop)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+bind = httpserve.bind  # a listening socket with TCP_NODELAY on accepted connections (port 0 = free)
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket (port 0 = any free port), so there is no race on the port."""
-    # proto IPPROTO_TCP (not 0) so asyncio sets TCP_NODELAY on accepted sockets; without it a
-    # response written in two parts waits ~40 ms for the client's delayed ACK (Nagle).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
-
-
-def _uvicorn(app: Any, sock: socket.socket) -> tuple[_EmbeddedServer, socket.socket]:
-    config = uvicorn.Config(
-        app, lifespan="off", log_level="warning", access_log=False, ws="none", http="auto",
-        timeout_graceful_shutdown=1, server_header=False,
-    )
-    return _EmbeddedServer(config), sock
+def _http(app: Any, host: str, port: int, name: str) -> httpserve.HttpServer:
+    return httpserve.HttpServer(app, host, port, name=name, graceful_s=1, ws="none", http="auto")
 
 
 class Simulator:
@@ -70,11 +46,11 @@ class Simulator:
         self.faults = Faults()
         self.rest = RestApp(self.venue, self.faults)
         self.hub = Hub(self.venue, self.faults)
-        self.ws = WsServer(self.venue, self.hub, settings)
-        self.drivers = Drivers(self.venue, self.hub, settings.synthetic_rate, settings.summary_interval_ms)
+        self.ws = WsServer(self.venue, self.hub, settings, self.rest.limiter)
+        self.drivers = Drivers(self.venue, self.hub, settings.synthetic_rate, settings.summary_interval_ms,
+                               settings.schedule_interval_ms)
         self.control = ControlApp(self.venue, self.faults, self.hub, self.drivers, self.rest.limiter)
-        self._servers: list[tuple[_EmbeddedServer, socket.socket]] = []
-        self._tasks: list[asyncio.Task[None]] = []
+        self._servers: list[httpserve.HttpServer] = []
         self.rest_port = self.ws_port = self.control_port = 0
         self.host = settings.host
 
@@ -93,22 +69,16 @@ class Simulator:
     async def start(self) -> None:
         """Bind every port and start serving; returns once all servers accept connections."""
         s = self.settings
-        rest_sock = bind(s.host, s.rest_port)
-        self.rest_port = rest_sock.getsockname()[1]
-        self._servers.append(_uvicorn(self.rest, rest_sock))
-        control_sock = bind(s.host, s.control_port)
-        self.control_port = control_sock.getsockname()[1]
-        self._servers.append(_uvicorn(self.control, control_sock))
-        ws_sock = bind(s.host, s.ws_port)
+        rest = _http(self.rest, s.host, s.rest_port, "simulator-rest")
+        control = _http(self.control, s.host, s.control_port, "simulator-control")
+        rest_sock, control_sock, ws_sock = bind(s.host, s.rest_port), bind(s.host, s.control_port), \
+            bind(s.host, s.ws_port)
         self.ws_port = ws_sock.getsockname()[1]
         await self.ws.start(ws_sock)
-        for server, sock in self._servers:
-            self._tasks.append(asyncio.create_task(server.serve(sockets=[sock])))
-        while not all(server.started for server, _ in self._servers):
-            for task in self._tasks:
-                if task.done():
-                    task.result()  # start-up failed: raise it here
-            await asyncio.sleep(0.005)
+        for server, sock in ((rest, rest_sock), (control, control_sock)):
+            self._servers.append(server)
+            await server.start(sock)
+        self.rest_port, self.control_port = rest.port, control.port
         self.drivers.start()
         log.info("simulator listening",
                  extra={"rest": self.rest_url, "ws": self.ws_url, "control": self.control_url})
@@ -123,16 +93,5 @@ class Simulator:
         await self.drivers.stop()
         self.venue.close()
         await self.ws.stop()
-        for server, _ in self._servers:
-            server.should_exit = True
-            if not graceful:
-                for listener in server.servers:
-                    listener.close()
-                for connection in list(server.server_state.connections):
-                    connection.shutdown()
-        if not graceful:
-            for task in self._tasks:
-                task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        await asyncio.gather(*(server.stop(graceful=graceful) for server in self._servers))
         self._servers.clear()

@@ -7,9 +7,14 @@ public key derived from the key, so the same environment drives the hub and its 
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar, Literal
+
+import msgspec
 
 from shared.config import SIM_CONTROL_PORT, SIM_REST_PORT, SIM_WS_PORT, CommonSettings
+
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
 
 
 class SimSettings(CommonSettings, frozen=True, kw_only=True):
@@ -22,7 +27,11 @@ class SimSettings(CommonSettings, frozen=True, kw_only=True):
     ws_port: int = SIM_WS_PORT
     control_port: int = SIM_CONTROL_PORT
     #: ``starknet_chain_id`` of ``GET /system/config``: the chain id every signature is checked with.
-    chain_id: str = "PRIVATE_SN_PARACLEAR_SIM"
+    #: The default is one the official SDK accepts (its chain enum), and a mock testnet one, so a
+    #: simulator signature is never valid on the production chain.
+    chain_id: str = "PRIVATE_SN_POTC_MOCK_SEPOLIA"
+    #: ``l1_chain_id`` of ``GET /system/config`` (Sepolia, the testnet's L1).
+    l1_chain_id: str = "11155111"
     seed: int = 1
     #: Markets to list (a subset of the engine's default markets); empty = all.
     markets: tuple[str, ...] = ()
@@ -39,11 +48,23 @@ class SimSettings(CommonSettings, frozen=True, kw_only=True):
     #: Summary/funding pushes when the synthetic driver is off (it publishes its own when on).
     summary_interval_ms: int = 1000
     batch_max: int = 10
+    # Venue schedule (Exchange.advance): funding accrual, TWAP children, payments, health checks.
+    #: Tick of the schedule (0: only when the control API moves or runs time).
+    schedule_interval_ms: NonNegative = 1000
+    #: Every open position pays its accrued funding this often (0: only at fills).
+    funding_payment_interval_ms: NonNegative = 3_600_000
+    #: Accounts below maintenance margin are liquidated this often (0: never automatically).
+    health_check_interval_ms: NonNegative = 5_000
+    #: Liquidation penalty as a fraction of the maintenance margin (docs: 70 %).
+    liquidation_fee: Fraction = 0.7
     # WebSocket
     ping_interval_s: float = 55.0
     pong_timeout_s: float = 5.0
     queue_bound: int = 2000
     ws_compression: bool = True
+    #: Cancel on disconnect cancels the orders the connection placed ("session", the spec) or every
+    #: open order of the account ("account").
+    cod_scope: Literal["session", "account"] = "session"
     # Rate limits (PROTOCOL.md 3.10); 0 disables one bucket.
     rl_public_per_min: int = 1500
     rl_auth_per_min: int = 600
@@ -52,6 +73,9 @@ class SimSettings(CommonSettings, frozen=True, kw_only=True):
     rl_private_get_per_s: int = 120
     rl_private_get_per_min: int = 600
     rl_private_ip_per_min: int = 1500
+    #: New WebSocket connections per client IP.
+    rl_ws_connect_per_s: int = 20
+    rl_ws_connect_per_min: int = 600
 
 
 Settings = SimSettings

@@ -24,8 +24,9 @@ from shared.paradex.models.account import Order
 from shared.paradex.models.common import SystemStatus
 from shared.paradex.signer import OrderSigner
 
-from .engine import Exchange, OrderView, VenueEvent, convert, default_markets
+from .engine import Exchange, OrderView, ScheduleConfig, VenueEvent, convert, default_markets
 from .engine.synthetic import SyntheticMarket
+from .history import History
 from .settings import SimSettings
 from .tokens import TokenIssuer
 
@@ -54,7 +55,15 @@ class Venue:
         unknown = wanted - {m.symbol for m in markets}
         if unknown:
             raise ValueError(f"unknown simulator markets: {sorted(unknown)}")
-        self.exchange = Exchange(markets, default_balance=Decimal(settings.initial_balance))
+        schedule = ScheduleConfig(
+            funding_payment_interval_ms=settings.funding_payment_interval_ms,
+            health_check_interval_ms=settings.health_check_interval_ms,
+            liquidation_fee=Decimal(str(settings.liquidation_fee)),
+        )
+        balance = Decimal(settings.initial_balance)
+        self.exchange = Exchange(markets, default_balance=balance, schedule=schedule)
+        #: Total time the control API skipped the venue schedule ahead (see ``skip_time``).
+        self.skipped_ms = 0
         self.synthetic = SyntheticMarket(self.exchange, random.Random(settings.seed))
         self.chain_id = settings.chain_id
         self.tokens = TokenIssuer(secrets.token_bytes(32), settings.jwt_ttl_s)
@@ -63,6 +72,12 @@ class Venue:
         self.verify_signatures = settings.verify_signatures
         self.risk_delay_s = settings.risk_delay_ms / 1000
         self._listeners: list[Listener] = []
+        self.history = History()
+        self._listeners.append(self.history.on_events)
+        #: (account, market) -> (leverage, margin type) set with POST /account/margin/{market}.
+        self.margin: dict[tuple[str, str], tuple[int, str]] = {}
+        #: account -> registration time (ms), for GET /account/info.
+        self.registered_at: dict[str, int] = {}
         self._rest_seq = 0
         self._process_handle: asyncio.TimerHandle | None = None
         signer = OrderSigner(settings.paradex_l2_private_key, settings.paradex_account, settings.chain_id)
@@ -71,6 +86,7 @@ class Venue:
         self.register_account(signer.account, signer.public_key)
         for _ in range(settings.seed_steps):
             self.publish(self.synthetic.step(self.now_ms()))
+        self.publish(self.exchange.advance(self.now_ms()))  # starts the schedule's clocks
 
     # ------------------------------------------------------------ time, ids
 
@@ -92,6 +108,7 @@ class Venue:
         """Onboard ``account`` with ``public_key`` (funded with the initial balance)."""
         key = normalize_account(account)
         self.public_keys[key] = public_key
+        self.registered_at.setdefault(key, self.now_ms())
         self.exchange.account_state(key)
         return key
 
@@ -152,6 +169,24 @@ class Venue:
         """Advance the synthetic market ``steps`` times and publish the events."""
         for _ in range(steps):
             self.publish(self.synthetic.step(self.now_ms()))
+
+    def run_schedule(self) -> None:
+        """The engine's periodic work up to now (funding, TWAP children, health checks)."""
+        try:
+            self.publish(self.exchange.advance(self.now_ms()))
+        except Exception:  # the engine must never take the server down with it
+            log.exception("engine schedule step failed")
+
+    def skip_time(self, ms: int) -> None:
+        """Run what is queued, then skip the venue *schedule* ``ms`` ahead: funding accrual, TWAP
+        children, payments and health checks due in that span run now. Timestamps keep the wall
+        clock (a hub's checks of venue times stay valid; JWTs are unaffected)."""
+        self.process_now()
+        self.skipped_ms += max(0, ms)
+        try:
+            self.publish(self.exchange.advance(self.now_ms(), skip_ms=max(0, ms)))
+        except Exception:
+            log.exception("engine schedule step failed")
 
     def close(self) -> None:
         if self._process_handle is not None:

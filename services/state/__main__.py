@@ -10,7 +10,6 @@ import sys
 from collections.abc import Coroutine
 from typing import Any
 
-import nats
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
@@ -22,6 +21,7 @@ from services.state.lease import DurableInUse
 from services.state.runner import running
 from services.state.settings import Settings
 from shared import log as logsetup
+from shared.bus.connect import connect as bus_connect
 from shared.settings import load
 
 log = logging.getLogger("state")
@@ -50,8 +50,7 @@ async def main(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    nc = await nats.connect(settings.nats_url, name="paradex-hub-state", max_reconnect_attempts=-1,
-                            reconnect_time_wait=0.5, allow_reconnect=True)
+    nc = await bus_connect(settings.nats_url, name="paradex-hub-state")
     redis = redis_client(settings.redis_url)
     code = 0
     try:

@@ -14,20 +14,31 @@ from shared.bus.subjects import RECONCILE_REQUEST
 log = logging.getLogger("state.actions")
 
 
+FULL = frozenset({"open_orders", "order_history", "positions", "account", "balances", "fills"})
+
+
 def to_requests(actions: Iterable[Action]) -> list[ReconcileRequest]:
-    """One request per distinct reconcile reason, one per lookup reason naming every order."""
-    out: dict[str, ReconcileRequest] = {}
+    """One request per distinct reconcile reason (the union of its parts, fills from the earliest
+    ``since_ms``; no parts, or all of them, is a full snapshot), one per lookup reason naming
+    every order."""
+    parts: dict[str, set[str] | None] = {}
+    since: dict[str, int] = {}
     lookups: dict[str, tuple[list[str], list[str]]] = {}
     for a in actions:
         if a.kind == "reconcile":
-            out.setdefault(a.reason, ReconcileRequest(reason=a.reason))
+            full = not a.parts or FULL <= set(a.parts)
+            held = parts.get(a.reason, set())
+            parts[a.reason] = None if full or held is None else held | set(a.parts)
+            if a.since_ms and (a.reason not in since or a.since_ms < since[a.reason]):
+                since[a.reason] = a.since_ms
         else:
             ids, cids = lookups.setdefault(a.reason, ([], []))
             if a.order_id and a.order_id not in ids:
                 ids.append(a.order_id)
             if a.client_id and a.client_id not in cids:
                 cids.append(a.client_id)
-    reqs = list(out.values())
+    reqs = [ReconcileRequest(reason=r, parts=tuple(sorted(p)), since_ms=since.get(r, 0))
+            if p else ReconcileRequest(reason=r) for r, p in parts.items()]
     reqs += [ReconcileRequest(reason=r, order_ids=tuple(i), client_ids=tuple(c))
              for r, (i, c) in lookups.items()]
     return reqs
@@ -50,11 +61,12 @@ class ReconcileRequester:
         for req in to_requests(actions):
             await self.send(req)
 
-    async def send(self, req: ReconcileRequest) -> bool:
-        """Publish ``req`` unless an identical one went out recently; True when sent."""
+    async def send(self, req: ReconcileRequest, *, force: bool = False) -> bool:
+        """Publish ``req`` unless an identical one went out recently (``force``: a timed retry,
+        sent anyway); True when sent."""
         now = self.clock()
         last = self._recent.get(req)
-        if last is not None and now - last < self.coalesce_s:
+        if not force and last is not None and now - last < self.coalesce_s:
             self.coalesced += 1
             return False
         if len(self._recent) > 1000:

@@ -1,10 +1,15 @@
 """Optional read tokens on the state API (``STATE_READ_TOKENS`` / ``STATE_READ_TOKENS_FILE``).
 
-When tokens are configured, every route but ``/healthz`` (the orchestrator's liveness probe)
-needs ``Authorization: Bearer <token>``; anything else gets 401 ``{"error": "unauthorized",
+When tokens are configured, every route that serves account or market data needs
+``Authorization: Bearer <token>``; anything else gets 401 ``{"error": "unauthorized",
 "rule": "read_token", "reason": ...}`` with ``WWW-Authenticate: Bearer``. ``/metrics`` is covered
-too (Prometheus sends a bearer token with ``authorization`` in its scrape config). No tokens: the
-API is open, as before (bind it to 127.0.0.1, the default, then). Tokens are compared in constant
+too (Prometheus sends a bearer token with ``authorization`` in its scrape config). Open without a
+token: ``/healthz`` (the orchestrator's probe), the dashboard's page and files (``/``,
+``/static/*``: no data in them; a browser cannot send a header when it opens a page, the page
+asks for the read token and sends it with every request), the API docs (``/docs*``,
+``/openapi.json``: the schema only), and ``/ui/kill``, ``/ui/resume`` (they carry the commands
+service's admin token in ``Authorization`` and are forwarded to it, which checks it). No tokens:
+the API is open, as before (bind it to 127.0.0.1, the default, then). Tokens are compared in constant
 time and never logged. A plain ASGI middleware: it answers before FastAPI parses anything.
 """
 
@@ -21,7 +26,8 @@ from shared.errors import ConfigError
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
-OPEN_PATHS = frozenset({"/healthz"})
+OPEN_PATHS = frozenset({"/healthz", "/", "/openapi.json", "/ui/kill", "/ui/resume"})
+OPEN_PREFIXES = ("/static/", "/docs")
 MIN_LEN = 16
 _SPLIT = re.compile(r"[\s,]+")
 
@@ -45,7 +51,8 @@ class ReadTokens:
 
     async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Any]],
                        send: Callable[[Any], Awaitable[None]]) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        path = scope["path"]
+        if scope["type"] != "http" or path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             await self.app(scope, receive, send)
             return
         auth = b""

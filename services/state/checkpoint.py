@@ -90,10 +90,7 @@ async def load_checkpoint(redis: Any, key: str, config: StateConfig) -> StateCor
     except Exception as exc:  # a corrupt or old-format checkpoint means a full replay, not a crash
         log.error("checkpoint %s unreadable (%s): replaying the whole stream", key, exc)
         return None
-    core.config = config
-    core.max_trades = config.max_trades
-    core.retention.order_ms, core.retention.fill_ms = config.retention_ms, config.fill_retention_ms
-    core.retention.max_orders, core.retention.max_fills = config.max_closed_orders, config.max_fills
+    core.reconfigure(config)
     # Books in a checkpoint are as old as the checkpoint and the market feed is not replayed.
     for book in core.books.values():
         book.invalidate("restored_from_checkpoint")

@@ -4,7 +4,7 @@ Every body is ``{"seq": S, "value": V}`` (errors: ``{"seq": S, "error", "reason"
 response carries ``X-Stream-Seq: S``: account answers reflect the ACCOUNT stream sequence, book
 and bbo answers the local MARKET sequence. ``/v1/orders`` and ``/v1/fills`` are paginated
 (``limit`` + ``cursor``, bodies add ``next_cursor``; see :mod:`services.state.pages`). With
-``STATE_READ_TOKENS`` set, every route but ``/healthz`` needs a bearer token (:mod:`services.state.auth`).
+``STATE_READ_TOKENS`` set, the routes need a bearer token (:mod:`services.state.auth`).
 
 Read-your-writes: the account endpoints take ``?min_seq=N`` (the ``seq`` a commands reply carried):
 the answer waits until the ACCOUNT stream sequence N is applied, up to ``min_seq_timeout_ms``
@@ -14,25 +14,26 @@ the answer waits until the ACCOUNT stream sequence N is applied, up to ``min_seq
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import FastAPI, Query
-from fastapi.responses import PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from services.state.auth import ReadTokens
 from services.state.core import STATUS_RANK
 from services.state.encode import body, body_of, encode
+from services.state.metrics import StateMetrics
+from services.state.page import add_page_routes
 from services.state.pages import DEFAULT_LIMIT, MAX_LIMIT, BadCursor, parse_statuses
-from services.state.views import health_value, metrics_text
+from services.state.sse import add_events_route
+from services.state.views import health_value
 
 if TYPE_CHECKING:
     from services.state.service import StateService
 
 JSON = "application/json"
 MARKET_STATUSES = frozenset({"open", "pre_open", "expired", "rfq_only"})
-SSE_KEEPALIVE_S = 15.0
 MIN_SEQ_TIMEOUT_MS_MAX = 10_000
 MinSeq = Annotated[int | None, Query(ge=0, description=(
     "Read-your-writes: answer only once the ACCOUNT stream sequence `min_seq` is applied (pass the "
@@ -65,6 +66,7 @@ def create_app(svc: StateService) -> FastAPI:
     """The FastAPI app serving ``svc``'s state."""
     app = FastAPI(title="paradex-hub state", version="1", description=DESCRIPTION)
     pages = svc.pages
+    prom = StateMetrics(svc)
     gate = svc.seq_gate
 
     async def not_reached(min_seq: int, timeout_ms: int) -> Response | None:
@@ -199,33 +201,8 @@ def create_app(svc: StateService) -> FastAPI:
         seq, value = health_value(svc)
         return _resp(seq, body_of(seq, value), 200 if value.ok else 503)
 
-    @app.get("/v1/events", summary="Server-Sent Events of state changes (kinds: comma list filter)")
-    async def events(kinds: str | None = None, min_seq: MinSeq = None,
-                     min_seq_timeout_ms: MinSeqTimeoutMs = 1000) -> Response:
-        if min_seq is not None and (late := await not_reached(min_seq, min_seq_timeout_ms)):
-            return late
-        wanted = frozenset(k.strip() for k in kinds.split(",") if k.strip()) if kinds else None
-        sub = svc.hub.subscribe(wanted)
-
-        async def stream() -> AsyncIterator[bytes]:
-            try:
-                yield b": connected seq=%d\n\n" % svc.core.account_seq
-                while True:
-                    try:
-                        item = await asyncio.wait_for(sub.queue.get(), SSE_KEEPALIVE_S)
-                    except TimeoutError:
-                        yield b": keepalive\n\n"
-                        continue
-                    if item is None:
-                        if sub.overflowed:
-                            yield b"event: overflow\ndata: {}\n\n"
-                        return
-                    yield b"id: %d\nevent: %s\ndata: %s\n\n" % (item.seq, item.kind.encode(), item.event())
-            finally:
-                svc.hub.unsubscribe(sub)
-
-        headers = {"X-Stream-Seq": str(svc.core.account_seq), "Cache-Control": "no-cache"}
-        return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+    add_events_route(app, svc, not_reached)
+    add_page_routes(app, svc)
 
     @app.get("/healthz", summary="Liveness/readiness: 200 when consuming, 503 otherwise")
     async def healthz() -> Response:
@@ -234,14 +211,8 @@ def create_app(svc: StateService) -> FastAPI:
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
-        lag: int | None = None
-        last: int | None = None
-        try:
-            lag, last = await svc.consumer_lag()
-        except Exception:
-            pass
-        return Response(content=metrics_text(svc, lag, last), media_type="text/plain; version=0.0.4",
-                         headers={"X-Stream-Seq": str(svc.core.account_seq)})
+        return Response(content=await prom.exposition(), media_type=CONTENT_TYPE_LATEST,
+                        headers={"X-Stream-Seq": str(svc.core.account_seq)})
 
     settings = getattr(svc, "settings", None)  # (a stand-in service in tests may have none)
     tokens = settings.tokens if settings is not None else ()

@@ -93,9 +93,18 @@ class WritePipeline:
             return
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.wait_written(self._seq), 10.0)
-        self._task.cancel()
+        # A cancel that lands inside a Redis call can be swallowed there (redis-py turns it into a
+        # timeout, which the retry loop catches), leaving the task waiting for work forever:
+        # cancel again until it is done (bounded).
+        for _ in range(20):
+            self._task.cancel()
+            done, _ = await asyncio.wait({self._task}, timeout=0.5)
+            if done:
+                break
+            log.warning("redis writer did not stop on cancel; cancelling again")
         with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self._task
+            if self._task.done():
+                await self._task
         self._task = None
 
     async def _run(self) -> None:

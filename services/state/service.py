@@ -27,16 +27,18 @@ from services.state.checkpoint import load_for_replica, save_checkpoint
 from services.state.consumer import PullConsumer, bind_durable
 from services.state.core import Action, StateConfig, StateCore
 from services.state.core.codec import DumpCache
-from services.state.encode import Encoded, encode_change
+from services.state.encode import Encoded, encode, encode_change
 from services.state.gcwatch import GcWatch
 from services.state.horizon import HistoryGap, Horizon
-from services.state.hub import ChangeHub
+from services.state.hub import ChangeHub, read_tail
+from services.state.inflight import InflightCheck, run_checks
 from services.state.lease import Lease
 from services.state.marketdata import MarketData
 from services.state.pages import Pages
 from services.state.pipeline import WritePipeline
 from services.state.readindex import ReadIndex
 from services.state.redis_writer import RedisWriter
+from services.state.repairs import RepairCheck
 from services.state.resync import BookResyncer
 from services.state.rewrite import FullRewrite
 from services.state.seqgate import SeqGate
@@ -69,14 +71,16 @@ class StateService:
         self.config = StateConfig(grace_ms=settings.grace_ms, max_trades=settings.max_trades,
                                   retention_ms=settings.retention_ms,
                                   fill_retention_ms=settings.fill_retention_ms,
-                                  max_closed_orders=settings.max_closed_orders, max_fills=settings.max_fills)
+                                  max_closed_orders=settings.max_closed_orders, max_fills=settings.max_fills,
+                                  settle_ms=settings.settle_ms,
+                                  lookup_grace_ms=settings.lookup_grace_ms)
         self.core = StateCore(self.config)
         self.replica = settings.replica
         self.writer = RedisWriter(redis, self.keys, changes_maxlen=settings.changes_maxlen,
                                   md_changes_maxlen=settings.md_changes_maxlen,
                                   recent_fills_max=settings.recent_fills_max,
                                   md_lease_ms=int(max(5.0, 10 * settings.md_flush_interval_s) * 1000))
-        self.hub = ChangeHub(settings.sse_queue_max)
+        self.hub = ChangeHub(settings.sse_queue_max, settings.sse_replay_max)
         self.rewrite = FullRewrite(redis, self.keys, changes_maxlen=settings.changes_maxlen,
                                    recent_fills_max=settings.recent_fills_max, chunk=settings.rewrite_chunk)
         self.pipeline = WritePipeline(self.writer, self.hub, rewrite=self.rewrite, core=lambda: self.core,
@@ -98,6 +102,11 @@ class StateService:
         self.requester = ReconcileRequester(nc, settings.reconcile_coalesce_s)
         self.resync = BookResyncer(nc, settings.paradex_markets, after_s=settings.book_resync_after_s,
                                    min_interval_s=settings.book_resync_min_interval_s)
+        #: timers asking the venue about orders stuck in flight and suspected missed pushes
+        self.inflight = InflightCheck(settings.inflight_threshold_s, settings.inflight_backoff_s,
+                                      settings.inflight_max_attempts)
+        self.repairs = RepairCheck(settings.settle_ms / 1000, settings.repair_backoff_s,
+                                   settings.repair_max_attempts)
         self.consumer: PullConsumer | None = None
         self.dlq_count = 0
         self.account_decode_errors = 0
@@ -115,6 +124,7 @@ class StateService:
         self.market = MarketData(lambda: self.core, self.writer, self.hub, self._dead_letter,
                                  book_depth=settings.book_depth,
                                  flush_interval_s=settings.md_flush_interval_s)
+        self.hub.market_snapshot = self._market_snapshot
         self._market_sub: Any = None
         self._tasks: list[asyncio.Task[None]] = []
         self.started = False
@@ -161,6 +171,7 @@ class StateService:
             await self.nc.flush(timeout=2)
         await self.resync.request(s.paradex_markets,
                                   "state_restored" if restored is not None else "state_start")
+        await self._seed_hub(after)
         self.pipeline.start(after)
         self.seq_gate.advance(after)
         self.consumer = PullConsumer(self.nc, ACCOUNT_STREAM, s.durable, self._on_batch,
@@ -171,6 +182,10 @@ class StateService:
                        asyncio.create_task(self._periodic_loop(), name="state-periodic"),
                        asyncio.create_task(self._resync_loop(), name="state-book-resync"),
                        asyncio.create_task(self._watch_lease(), name="state-lease-watch")]
+        if s.checks:
+            self._tasks.append(asyncio.create_task(
+                run_checks(lambda: self.core, (self.inflight, self.repairs), self.requester,
+                           s.checks_interval_s, active=self.lease.valid), name="state-checks"))
         self.started = True
 
     async def stop(self) -> None:
@@ -197,7 +212,8 @@ class StateService:
             log.error("final market-data flush failed: %r", exc)
         if not self.lease.lost.is_set():  # a lost lease: the successor's checkpoints, not ours
             try:
-                await asyncio.wait_for(self.checkpoint(), WRITTEN_WAIT_S + 5)
+                seq = await asyncio.wait_for(self.checkpoint(), WRITTEN_WAIT_S + 5)
+                log.info("final checkpoint written at stream seq %d", seq)
             except Exception as exc:
                 log.error("final checkpoint failed (the next start replays from the previous one): %r",
                           exc)
@@ -301,6 +317,34 @@ class StateService:
             await self.nc.publish(dlq_subject("state"), data, headers=headers)
         except Exception as exc:
             log.error("DLQ publish failed: %r", exc)
+
+    def _market_snapshot(self) -> list[Encoded]:
+        """The current value of every market key, as changes (an SSE client from another epoch)."""
+        core = self.core
+        tables: list[tuple[str, dict[str, Any]]] = [
+            ("book", core.books), ("bbo", core.books), ("venue_bbo", core.bbo), ("trade", core.trades),
+            ("summary", core.summary), ("funding", core.funding)]
+        keys = [(kind, m) for kind, table in tables for m in sorted(table)]
+        out = []
+        for kind, market in keys:
+            value = self.market.value(kind, market)
+            if value is not None:
+                out.append(Encoded("market", kind, market, core.market_seq, encode(value), False, None))
+        return out
+
+    async def _seed_hub(self, restored_seq: int) -> None:
+        """Let SSE clients resume across a restart: the hub's buffer from the Redis change stream."""
+        redis_seq: int | None = None
+        try:
+            raw = await self.redis.get(self.keys.seq)
+            redis_seq = int(raw) if raw is not None else None
+            tail = await read_tail(self.redis, self.keys.changes, self.settings.sse_replay_max)
+        except Exception as exc:  # Redis down: clients older than the checkpoint get a reset
+            log.warning("SSE replay buffer not seeded from %s: %r", self.keys.changes, exc)
+            tail, redis_seq = [], None
+        kept = self.hub.seed(tail, restored_seq, redis_seq)
+        log.info("SSE replay buffer: %d changes from Redis, resumable after account seq %d", kept,
+                 self.hub.floor)
 
     def _after_rewrite(self, seq: int) -> None:
         """Redis was rewritten as of ``seq``: its checkpoint and market data went with the loss."""

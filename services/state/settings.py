@@ -6,7 +6,7 @@ import re
 import socket
 from typing import ClassVar
 
-from shared.config import STATE_HTTP_PORT, CommonSettings
+from shared.config import COMMANDS_HTTP_PORT, STATE_HTTP_PORT, CommonSettings
 from shared.settings import Secret
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -45,6 +45,20 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     one (``services.state.auth``).
     ``max_closed_orders`` / ``max_fills``: past this many terminal orders / fills the oldest leave
     memory and Redis too (0 = no limit), so memory stays bounded whatever the flow.
+    ``lookup_grace_ms``: an open order missing from a snapshot, quiet this long but not yet
+    ``grace_ms``, is looked up (closed only by the lookup's answer).
+    ``sse_queue_max``: events queued per SSE client before it is cut off (``overflow``).
+    ``sse_replay_max``: recent account changes kept (and read back from Redis at start) so SSE
+    clients resume with ``Last-Event-ID`` without a gap (``services.state.hub``).
+    ``commands_url``: the commands service, for the dashboard's kill switch (``services.state.page``).
+    ``settle_ms``: a suspected missed push (``services.state.core.gaps``) is a detection once the
+    stream moved this far past it; its targeted reconciliation is asked for then, again after
+    ``repair_backoff_s`` doubling, ``repair_max_attempts`` times. ``inflight_threshold_s``: an
+    order in PENDING_NEW / UNKNOWN / PENDING_CANCEL / PENDING_MODIFY this long is looked up, again
+    after ``inflight_backoff_s`` doubling, ``inflight_max_attempts`` times, then reported
+    unresolved (``services.state.inflight``). ``checks_interval_s``: how often both timers look;
+    ``checks`` false turns both off (e.g. on all state replicas but one: each replica asks, the
+    reconciler folds identical requests into one run).
     """
 
     env_prefix: ClassVar[str] = "STATE_"
@@ -68,7 +82,18 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     reconcile_coalesce_s: float = 1.0
     health_interval_s: float = 1.0
     sse_queue_max: int = 10_000
+    sse_replay_max: int = 10_000
+    commands_url: str = f"http://127.0.0.1:{COMMANDS_HTTP_PORT}"
     grace_ms: int = 5000
+    lookup_grace_ms: int = 500
+    settle_ms: int = 200
+    inflight_threshold_s: float = 2.0
+    inflight_backoff_s: float = 0.5
+    inflight_max_attempts: int = 5
+    repair_backoff_s: float = 0.5
+    repair_max_attempts: int = 4
+    checks_interval_s: float = 0.05
+    checks: bool = True
     max_trades: int = 100
     retention_ms: int = 6 * 3600 * 1000
     fill_retention_ms: int = 6 * 3600 * 1000

@@ -2,7 +2,8 @@
 
 :class:`ReconcileRequest` is what a service sends on ``subjects.RECONCILE_REQUEST`` to ask the
 reconciler for a snapshot: the feed after every (re)connection (reason ``feed_reconnect``) or
-after losing account events; anyone after a specific doubt, optionally naming the orders.
+after losing account events; anyone after a specific doubt, optionally naming the orders (a
+lookup) or the parts it needs (a targeted snapshot, e.g. the state after a missed push).
 
 :class:`BookResyncRequest` is what a service sends on ``subjects.FEED_BOOK_RESYNC`` to ask the
 feed for fresh book snapshots of some markets: the venue sends an ``s`` frame only right after a
@@ -20,11 +21,15 @@ import msgspec
 
 
 class ReconcileRequest(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """Ask the reconciler for a snapshot; ``order_ids``/``client_ids`` narrow it to lookups."""
+    """Ask the reconciler for a snapshot; ``order_ids``/``client_ids`` narrow it to lookups,
+    ``parts`` (snapshot part names) to a targeted snapshot of just those parts, with order history
+    and fills from venue time ``since_ms`` (0: the reconciler's own window). Neither: a full one."""
 
     reason: str
     order_ids: tuple[str, ...] = ()
     client_ids: tuple[str, ...] = ()
+    parts: tuple[str, ...] = ()
+    since_ms: int = 0
 
 
 class BookResyncRequest(msgspec.Struct, frozen=True, kw_only=True):

@@ -8,7 +8,9 @@ Layout:
 - ``pdx.reconcile.request``: requests to the reconciler (core NATS request/reply);
 - ``pdx.feed.resync``: requests to the feed for fresh book snapshots (core NATS, optional reply);
 - ``pdx.markets.request``: asks the reconciler to publish the venue's market specs now (core NATS);
-- ``pdx.dlq.<service>``: messages a consumer could not decode (DLQ stream, for inspection).
+- ``pdx.dlq.<service>``: what a service refused (DLQ stream, for inspection): ``pdx.dlq.feed`` and
+  ``pdx.dlq.reconciler`` hold venue records that failed validation (``shared.bus.deadletter``),
+  ``pdx.dlq.state`` bus messages the state could not decode or refused.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ RECONCILE_REQUEST = f"{ROOT}.reconcile.request"
 FEED_BOOK_RESYNC = f"{ROOT}.feed.resync"
 MARKETS_REQUEST = f"{ROOT}.markets.request"
 
-_TOKEN = re.compile(r"^[A-Za-z0-9_\-]+$")
+_TOKEN = re.compile(r"[A-Za-z0-9_\-]+")
 
 
 def _token(value: str, what: str) -> str:
-    if not _TOKEN.match(value):
+    # fullmatch: "$" would accept a trailing newline, and the feed publishes with subject
+    # validation off (a "BTC\n" token would inject into the NATS protocol)
+    if _TOKEN.fullmatch(value) is None:
         raise ValueError(f"{what} {value!r} is not a valid NATS subject token")
     return value
 
@@ -62,3 +66,9 @@ def market_filter(kind: str = "*", market: str = "*") -> str:
 def dlq_subject(service: str) -> str:
     """Where ``service`` sends bus messages it could not decode."""
     return f"{ROOT}.dlq.{_token(service, 'service')}"
+
+
+FEED_DLQ = dlq_subject("feed")
+"""Venue records and frames the feed refused (:class:`shared.bus.deadletter.DeadLetter`)."""
+RECONCILER_DLQ = dlq_subject("reconciler")
+"""Venue REST records the reconciler refused (:class:`shared.bus.deadletter.DeadLetter`)."""

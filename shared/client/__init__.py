@@ -2,17 +2,24 @@
 
 - :class:`StateClient`: typed HTTP queries of the state service and its ``/v1/events`` SSE stream;
 - :class:`ChangeStream`: the Redis change stream ``pdx:<account>:changes`` with a consumer group;
-- :class:`CommandsClient`: place/modify/cancel through the commands service with a bearer token.
+- :class:`CommandsClient`: place/modify/cancel through the commands service with a bearer token;
+- :class:`ParadexHub`: ccxt-shaped conveniences over both (``load_markets``, ``create_order``,
+  ``watch_orders``...).
+
+The package needs only httpx and msgspec (redis for :class:`ChangeStream`, passed in by the
+caller); it imports nothing of the services, so it installs on its own.
 
 Errors are :class:`ServiceError` subclasses carrying ``status``, ``error``, ``rule`` and ``message``.
 """
 
+from shared.client.ccxt import ParadexHub
 from shared.client.changes import ChangeStream, changes_key
 from shared.client.commands import CommandsClient
 from shared.client.errors import (
     ClientError,
     Conflict,
     EventsOverflow,
+    EventsReset,
     Forbidden,
     InvalidRequest,
     NotFound,
@@ -34,7 +41,8 @@ from shared.client.models import (
     CommandResult,
     FillView,
     Health,
-    MarketSpecView,
+    KillResult,
+    MarketView,
     ModifyOrder,
     OrderView,
     Page,
@@ -42,13 +50,14 @@ from shared.client.models import (
     PositionView,
     Snapshot,
 )
+from shared.client.sse import EventStream
 from shared.client.state import StateClient
 
 __all__ = [
     "STATUS_RANK", "TERMINAL_STATUSES", "AccountView", "BalanceView", "Bbo", "BookView", "Change",
-    "ChangeStream", "ClientError", "CommandResult", "CommandsClient", "Conflict", "EventsOverflow",
-    "FillView", "Forbidden", "Health", "InvalidRequest", "MarketSpecView", "ModifyOrder", "NotFound",
-    "OrderView", "Page", "PlaceOrder", "PositionView", "RateLimited", "Rejected", "ServiceError",
-    "ServiceUnreachable",
-    "Snapshot", "StateClient", "Unauthorized", "Unavailable", "changes_key",
+    "ChangeStream", "ClientError", "CommandResult", "CommandsClient", "Conflict", "EventStream",
+    "EventsOverflow", "EventsReset", "FillView", "Forbidden", "Health", "InvalidRequest", "KillResult",
+    "MarketView", "ModifyOrder", "NotFound", "OrderView", "Page", "ParadexHub", "PlaceOrder",
+    "PositionView", "RateLimited", "Rejected", "ServiceError", "ServiceUnreachable", "Snapshot",
+    "StateClient", "Unauthorized", "Unavailable", "changes_key"
 ]

@@ -26,7 +26,7 @@ import msgspec
 
 from shared.client.errors import ServiceError
 from shared.client.http import Transport, decode, raise_for
-from shared.client.models import CommandResult, ModifyOrder, PlaceOrder, Wait
+from shared.client.models import CommandResult, KillResult, ModifyOrder, PlaceOrder, Wait
 
 _enc = msgspec.json.Encoder()
 
@@ -52,9 +52,9 @@ class CommandsClient:
 
     def __init__(self, base_url: str, token: str, *, timeout_s: float = 15.0,
                  client: httpx.AsyncClient | None = None) -> None:
-        self.http = Transport(base_url, timeout_s=timeout_s,
-                              headers={"Authorization": f"Bearer {token}"}, client=client)
-        if client is not None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = Transport(base_url, timeout_s=timeout_s, headers=headers, client=client)
+        if client is not None and token:
             client.headers["Authorization"] = f"Bearer {token}"
         self.timeout_s = timeout_s
 
@@ -138,6 +138,27 @@ class CommandsClient:
         """Cancel the strategy's live orders (all the account's if it may cancel others)."""
         params = {"market": market} if market else None
         return await self._call("DELETE", "/v1/orders", params=params)
+
+    async def kill(self, reason: str = "") -> KillResult:
+        """``POST /v1/kill``: cancel every live order and refuse new ones until :meth:`resume`.
+        With the admin token: the whole account; with a strategy's token: that strategy only."""
+        return await self._kill("/v1/kill", reason)
+
+    async def resume(self, reason: str = "") -> KillResult:
+        """``POST /v1/resume``: accept orders again after :meth:`kill` (same scope rules)."""
+        return await self._kill("/v1/resume", reason)
+
+    async def _kill(self, path: str, reason: str) -> KillResult:
+        body = _enc.encode({"reason": reason} if reason else {})
+        resp = await self.http.request("POST", path, content=body)
+        raise_for(resp)
+        return msgspec.structs.replace(decode(resp, KillResult), http_status=resp.status_code)
+
+    async def healthz(self) -> tuple[bool, dict[str, object]]:
+        """``GET /healthz`` (no token needed): (ok, details)."""
+        resp = await self.http.request("GET", "/healthz")
+        body = msgspec.json.decode(resp.content) if resp.content else {}
+        return resp.status_code == 200, body if isinstance(body, dict) else {}
 
     async def cancel_batch(self, *, order_ids: Sequence[str] = (), client_ids: Sequence[str] = ()
                            ) -> CommandResult:

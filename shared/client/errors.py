@@ -8,11 +8,23 @@ rejection...) and the human ``message``. Network failures become :class:`Service
 
 from __future__ import annotations
 
-from shared.errors import HubError
 
+class ClientError(Exception):
+    """Base of the client's errors. ``retryable`` says whether trying again can help.
 
-class ClientError(HubError):
-    """Base of the client's errors."""
+    (Its own base, not the services' ``shared.errors.HubError``: the client installs alone.)
+    """
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, retryable: bool | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if retryable is not None:
+            self.retryable = retryable
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class ServiceUnreachable(ClientError):
@@ -84,7 +96,19 @@ class Unavailable(ServiceError):
 
 
 class EventsOverflow(ClientError):
-    """The SSE stream cut this client off because it read too slowly: re-read the state."""
+    """The SSE stream cut this client off because it read too slowly (a reconnecting reader
+    resumes from its last event; one that does not reconnect must re-read the state)."""
+
+
+class EventsReset(ClientError):
+    """The state service can no longer replay the events after our last one: re-read the state
+    (HTTP), then follow the events with ``after_seq`` = the ``seq`` of that read. ``seq`` is the
+    ACCOUNT sequence the service had published when it said so."""
+
+    def __init__(self, seq: int, reason: str = "") -> None:
+        super().__init__(f"SSE reset at account seq {seq}: {reason or 're-read the state'}")
+        self.seq = seq
+        self.reason = reason
 
 
 _BY_STATUS: dict[int, type[ServiceError]] = {

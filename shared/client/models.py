@@ -2,9 +2,10 @@
 
 Every state body is ``{"seq": S, "value": V}`` (``S``: the stream sequence the answer reflects);
 :class:`Snapshot` keeps both. The record structs mirror the state service's records field by field
-(services/state/core/model.py) but are defined here: a strategy depends on the wire format, not on
-the service's code. Unknown fields are tolerated (msgspec's default), so the service may add fields.
-Prices, sizes and money are ``Decimal`` (the service sends exact decimal strings).
+(services/state/core/model.py) but are defined here (the venue's records in :mod:`.records`): a
+strategy depends on the wire format, not on the service's code. Unknown fields are tolerated
+(msgspec's default), so the service may add fields. Prices, sizes and money are ``Decimal`` (the
+service sends exact decimal strings).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 import msgspec
 
-from shared.paradex.models.account import Account, Balance, Fill, Order, Position
+from shared.client.records import Account, Balance, Fill, Order, Position
 
 T = TypeVar("T")
 ZERO = Decimal(0)
@@ -24,9 +25,11 @@ TERMINAL_STATUSES = frozenset({"CLOSED", "REJECTED"})
 
 STATUS_RANK: dict[str, int] = {
     "PENDING_NEW": 0, "UNKNOWN": 0, "NEW": 1, "UNTRIGGERED": 2, "OPEN": 3, "PENDING_CANCEL": 3,
-    "CLOSED": 4, "REJECTED": 4,
+    "PENDING_MODIFY": 3, "CLOSED": 4, "REJECTED": 4,
 }
-"""Rank of the displayed statuses: a status never goes to a lower rank."""
+"""Rank of the displayed statuses: a status never goes to a lower rank, except that a cleared
+PENDING_CANCEL / PENDING_MODIFY (the venue refused the request, or it never executed) shows the
+venue's status again."""
 
 
 class View(msgspec.Struct, frozen=True, kw_only=True):
@@ -47,37 +50,15 @@ class Page(Snapshot[T], Generic[T], frozen=True, kw_only=True):
     next_cursor: str | None = None
 
 
-class MarketSpecView(View, frozen=True, kw_only=True):
-    """One market's trading rules as the venue states them (``GET /v1/markets``).
-
-    ``status``: ``open``, ``pre_open``, ``expired`` or ``rfq_only`` (by the venue's clock when the
-    reconciler fetched the list)."""
-
-    symbol: str
-    status: str
-    asset_kind: str = ""
-    base_currency: str = ""
-    quote_currency: str = ""
-    settlement_currency: str = ""
-    price_tick_size: Decimal | None = None
-    order_size_increment: Decimal | None = None
-    min_notional: Decimal | None = None
-    max_order_size: Decimal | None = None
-    position_limit: Decimal | None = None
-    max_open_orders: int | None = None
-    price_bands_width: Decimal | None = None
-    trading_mode: str = ""
-    open_at: int = 0
-    expiry_at: int = 0
-
-
 class OrderView(View, frozen=True, kw_only=True):
     """One order as the state knows it.
 
     ``status`` is what a strategy should act on: a venue status (NEW, UNTRIGGERED, OPEN, CLOSED) or
     a local overlay (PENDING_NEW while the venue has not spoken, UNKNOWN when the command's outcome
-    is being looked up, PENDING_CANCEL after a cancel request, REJECTED). ``key`` is the exchange
-    id, or ``client:<client_id>`` until the venue assigned one.
+    is being looked up, PENDING_CANCEL after a cancel request, PENDING_MODIFY after a modify
+    request, REJECTED). ``key`` is the exchange id, or ``client:<client_id>`` until the venue
+    assigned one. ``error_op`` / ``error_code`` / ``error_message``: the last cancel or modify the
+    venue refused.
     """
 
     key: str
@@ -102,6 +83,9 @@ class OrderView(View, frozen=True, kw_only=True):
     strategy: str = ""
     lookup_pending: bool = False
     modify_pending: bool = False
+    error_op: str = ""
+    error_code: str = ""
+    error_message: str = ""
     stream_seq: int = 0
 
     @property
@@ -183,6 +167,34 @@ class Bbo(View, frozen=True, kw_only=True):
         return (self.bid + self.ask) / 2
 
 
+class MarketView(View, frozen=True, kw_only=True):
+    """One market's trading rules (``GET /v1/markets``): prices are multiples of
+    ``price_tick_size``, sizes of ``order_size_increment``, ``size * price >= min_notional``."""
+
+    symbol: str
+    base_currency: str = ""
+    quote_currency: str = ""
+    settlement_currency: str = ""
+    price_tick_size: Decimal | None = None
+    order_size_increment: Decimal | None = None
+    min_notional: Decimal | None = None
+    max_order_size: Decimal | None = None
+    status: str = ""
+    asset_kind: str = ""
+    position_limit: Decimal | None = None
+    max_open_orders: int | None = None
+    price_bands_width: Decimal | None = None
+    trading_mode: str = ""
+    open_at: int = 0
+    expiry_at: int = 0
+
+    @property
+    def active(self) -> bool:
+        """Whether on-book orders can trade: the state's ``status`` is ``open`` (``pre_open``,
+        ``expired``, ``rfq_only`` are not); a venue record without a status counts as open."""
+        return self.status.lower() in ("", "open")
+
+
 class StreamHealth(View, frozen=True, kw_only=True):
     applied_seq: int
     last_event_age_ms: int
@@ -196,7 +208,9 @@ class Health(View, frozen=True, kw_only=True):
     market: StreamHealth
     feed_connected: bool
     books_valid: dict[str, bool] = {}
+    replica: str = ""
     checkpoint_seq: int = 0
+    restored_from_seq: int | None = None
     dlq: int = 0
     redis_error: str = ""
     core: dict[str, Any] = {}
@@ -206,9 +220,11 @@ class Change(View, frozen=True, kw_only=True):
     """One state change, from ``/v1/events`` or the Redis stream ``pdx:<account>:changes``.
 
     ``kind`` is ``order``, ``position``, ``account``, ``balance``, ``fill``, ``feed``,
-    ``reconciliation`` (or a market-data kind on SSE); ``value`` is the record's raw JSON
-    (``null`` when deleted): decode it with :meth:`decode`. ``entry_id`` is the Redis stream entry
-    id (empty for SSE).
+    ``reconciliation`` (or a market-data kind on SSE: ``book``, ``bbo``, ``venue_bbo``,
+    ``trade``, ``summary``, ``funding``, with ``stream`` ``market``); ``value`` is the record's raw
+    JSON (``null`` when deleted): decode it with :meth:`decode`. ``seq`` is the ACCOUNT stream
+    sequence (market changes: the service's local market sequence). ``entry_id`` is the Redis
+    stream entry id (empty for SSE); ``event_id`` the SSE id (resume with it as ``Last-Event-ID``).
     """
 
     kind: str
@@ -217,6 +233,7 @@ class Change(View, frozen=True, kw_only=True):
     value: msgspec.Raw
     stream: str = "account"
     entry_id: str = ""
+    event_id: str = ""
 
     def decode(self, type_: type[T]) -> T | None:
         """The record as ``type_`` (e.g. :class:`OrderView`), or None when it was deleted."""
@@ -282,3 +299,16 @@ class CommandResult(View, frozen=True, kw_only=True):
     results: list[dict[str, Any]] = []
     http_status: int = 0
     replayed: bool = False
+
+
+class KillResult(View, frozen=True, kw_only=True):
+    """The kill switch after ``POST /v1/kill`` or ``/v1/resume``: ``scope`` ``global`` (the admin
+    token) or ``strategy`` (a strategy's own token: ``strategy`` names it); ``cancel`` is the
+    cancel-everything a kill did; ``seq`` the ACCOUNT sequence of the KillSwitch event."""
+
+    seq: int = 0
+    active: bool = False
+    scope: str = ""
+    strategy: str = ""
+    cancel: CommandResult | None = None
+    http_status: int = 0

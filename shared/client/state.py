@@ -20,30 +20,30 @@ Usage::
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import msgspec
 
-from shared.client.errors import EventsOverflow, NotFound, ServiceUnreachable
+from shared.client.errors import NotFound
 from shared.client.http import Transport, raise_for
 from shared.client.models import (
     AccountView,
     BalanceView,
     Bbo,
     BookView,
-    Change,
     CommandResult,
     FillView,
     Health,
-    MarketSpecView,
+    MarketView,
     OrderView,
     Page,
     PositionView,
     Snapshot,
 )
+from shared.client.sse import EventStream
 
 PAGE_MAX = 1000
 """The largest page the state service serves (``limit``)."""
@@ -61,11 +61,13 @@ def _seq_params(params: list[tuple[str, Any]], min_seq: int | None, timeout_ms: 
 class StateClient:
     """Typed queries of one state service (``base_url`` like ``http://127.0.0.1:8080``)."""
 
-    def __init__(self, base_url: str, *, timeout_s: float = 10.0, token: str | None = None,
+    def __init__(self, base_url: str, *, token: str | None = None, timeout_s: float = 10.0,
                  client: httpx.AsyncClient | None = None) -> None:
-        """``token``: a read token, when the service requires one (``STATE_READ_TOKENS``)."""
+        """``token``: a read token, where the state service requires one (sent as a bearer)."""
         headers = {"Authorization": f"Bearer {token}"} if token else None
-        self.http = Transport(base_url, timeout_s=timeout_s, headers=headers, client=client)
+        self.http = Transport(base_url, timeout_s=timeout_s, client=client, headers=headers)
+        if client is not None and token:
+            client.headers["Authorization"] = f"Bearer {token}"
 
     async def __aenter__(self) -> StateClient:
         return self
@@ -191,14 +193,15 @@ class StateClient:
             got += len(page.value)
         return Snapshot(seq=seq, value=[f for p in reversed(pages) for f in p])
 
-    async def markets(self, *, status: str | None = None) -> Snapshot[list[MarketSpecView]]:
-        """The venue's market specs (tick size, size increment, min notional, max size, status)."""
-        return await self.http.get("/v1/markets", Snapshot[list[MarketSpecView]],
+    async def markets(self, *, status: str | None = None) -> Snapshot[list[MarketView]]:
+        """Every market's trading rules (tick size, size increment, min notional, max size, status:
+        ``open``, ``pre_open``, ``expired``, ``rfq_only``; ``status`` filters)."""
+        return await self.http.get("/v1/markets", Snapshot[list[MarketView]],
                                    {"status": status} if status else None)
 
-    async def market(self, symbol: str) -> Snapshot[MarketSpecView]:
-        """One market's spec; :class:`NotFound` when the venue lists no such market."""
-        return await self.http.get(f"/v1/markets/{symbol}", Snapshot[MarketSpecView])
+    async def market(self, symbol: str) -> Snapshot[MarketView]:
+        """One market's trading rules; :class:`NotFound` when the venue lists no such market."""
+        return await self.http.get(f"/v1/markets/{symbol}", Snapshot[MarketView])
 
     async def book(self, market: str, depth: int = 15) -> Snapshot[BookView]:
         """The best ``depth`` levels of ``market``'s book (check ``value.valid``)."""
@@ -215,33 +218,18 @@ class StateClient:
             raise_for(resp)
         return msgspec.json.decode(resp.content, type=Snapshot[Health])
 
-    async def events(self, kinds: Iterable[str] | None = None, *,
-                     read_timeout_s: float = 60.0) -> AsyncIterator[Change]:
-        """Changes as the state applies them, from now on (Server-Sent Events).
+    def events(self, kinds: Iterable[str] | None = None, *, after_seq: int | None = None,
+               last_event_id: str | None = None, reconnect: bool = True, max_attempts: int | None = None,
+               read_timeout_s: float = 60.0, resets: Literal["raise", "yield"] = "raise") -> EventStream:
+        """Changes as the state applies them (Server-Sent Events), from now on, or after
+        ``after_seq`` (the ``seq`` of a read: nothing between is missed), or after ``last_event_id``.
 
-        The server sends a keepalive every 15 s, so ``read_timeout_s`` detects a dead connection.
-        :class:`EventsOverflow` when the server cut us off for reading too slowly.
+        The stream reconnects by itself (capped backoff; ``max_attempts`` consecutive failures
+        then :class:`ServiceUnreachable`, None = forever) and resumes from its last event, so no
+        change is missed or seen twice across a restart of the service; see
+        :mod:`shared.client.sse` for ``reset``. ``read_timeout_s``: the server sends a keepalive
+        every 15 s, so a silent connection is taken as dead after this long.
         """
-        params = {"kinds": ",".join(kinds)} if kinds else None
-        timeout = httpx.Timeout(10.0, read=read_timeout_s)
-        try:
-            async with self.http.client.stream("GET", "/v1/events", params=params, timeout=timeout) as resp:
-                if resp.status_code >= 300:
-                    await resp.aread()
-                    raise_for(resp)
-                event, data = "", ""
-                async for line in resp.aiter_lines():
-                    if line:
-                        if line.startswith("event:"):
-                            event = line[6:].strip()
-                        elif line.startswith("data:"):
-                            data = line[5:].strip()
-                        continue
-                    if event == "overflow":
-                        raise EventsOverflow("the state service cut this SSE client off (too slow)")
-                    if data:
-                        yield msgspec.json.decode(data, type=Change)
-                    event, data = "", ""
-        except httpx.TransportError as exc:
-            raise ServiceUnreachable(f"{self.http.base_url}/v1/events", f"{type(exc).__name__}: {exc}") \
-                from exc
+        return EventStream(self.http, kinds, after_seq=after_seq, last_event_id=last_event_id,
+                           reconnect=reconnect, max_attempts=max_attempts, read_timeout_s=read_timeout_s,
+                           resets=resets)

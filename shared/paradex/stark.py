@@ -144,13 +144,14 @@ class FixedBaseTable:
     keys in :func:`verify`) costs 51 and builds ~6x faster.
     """
 
-    __slots__ = ("_rows", "_width")
+    __slots__ = ("_bits", "_rows", "_width")
 
-    def __init__(self, point: Affine, width: int) -> None:
+    def __init__(self, point: Affine, width: int, bits: int = _SCALAR_BITS) -> None:
         if not is_on_curve(*point):
             raise SigningError("point is not on the STARK curve")
         self._width = width
-        windows = -(-_SCALAR_BITS // width)
+        self._bits = bits
+        windows = -(-bits // width)
         size = 1 << width
         flat: list[Jacobian] = []
         base = point
@@ -171,15 +172,20 @@ class FixedBaseTable:
         self._rows = [[(0, 0), *affine[i * step:(i + 1) * step]] for i in range(windows)]
 
     def multiply(self, k: int) -> Jacobian:
-        """``k * P`` in Jacobian coordinates for ``0 <= k < 2**252``."""
-        if not 0 <= k < 1 << _SCALAR_BITS:
+        """``k * P`` in Jacobian coordinates for ``0 <= k < 2**bits`` (252 by default)."""
+        return self.accumulate(k, INFINITY)
+
+    def accumulate(self, k: int, start: Jacobian) -> Jacobian:
+        """``start + k * P`` in Jacobian coordinates (``0 <= k < 2**bits``): one loop, no extra addition."""
+        if not 0 <= k < 1 << self._bits:
             raise SigningError("scalar out of range")
         p = _P
         mask = (1 << self._width) - 1
         width = self._width
-        x1 = y1 = 1
-        z1 = 0
+        x1, y1, z1 = start
         for row in self._rows:
+            if not k:
+                break
             d = k & mask
             k >>= width
             if not d:

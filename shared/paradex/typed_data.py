@@ -14,17 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from starknet_pathfinder_crypto import pedersen_hash as _pedersen_native
-
 from shared.errors import SigningError
+from shared.paradex import pedersen
 
 FIELD_PRIME = 0x800000000000011000000000000000000000000000000000000000000000001
 _MASK_250 = 2**250 - 1
 
 
 def pedersen_hash(a: int, b: int) -> int:
-    """Starknet's Pedersen hash of two field elements (native Rust implementation)."""
-    return int(_pedersen_native(a, b))
+    """Starknet's Pedersen hash of two field elements (the active :mod:`~shared.paradex.pedersen` backend)."""
+    return pedersen.hash(a, b)
 
 
 # --- Keccak-256 (Ethereum padding, not SHA3) for type hashes; runs once per type. ---
@@ -115,10 +114,11 @@ def parse_felt(value: int | str) -> int:
 
 def hash_on_elements(values: Sequence[int]) -> int:
     """Pedersen chain ``h(h(h(0, v0), v1)..., len(values))`` (starknet ``compute_hash_on_elements``)."""
+    h = pedersen.hash
     acc = 0
     for v in values:
-        acc = _pedersen_native(acc, v)
-    return int(_pedersen_native(acc, len(values)))
+        acc = h(acc, v)
+    return h(acc, len(values))
 
 
 class StructType:
@@ -131,16 +131,17 @@ class StructType:
         self.fields = tuple(fields)
         encoded = f"{name}({','.join(f'{f}:felt' for f in self.fields)})"
         self.type_hash = starknet_keccak(encoded.encode("ascii"))
-        self._first = int(_pedersen_native(0, self.type_hash))
+        self._first = pedersen.hash(0, self.type_hash)
 
     def hash(self, values: Sequence[int]) -> int:
         """Struct hash of already-encoded field values, in field order."""
         if len(values) != len(self.fields):
             raise SigningError(f"{self.name} needs {len(self.fields)} fields, got {len(values)}")
-        acc = self._first
-        for v in values:
-            acc = _pedersen_native(acc, v)
-        return int(_pedersen_native(acc, len(values) + 1))
+        h = pedersen.hash
+        acc = pedersen.hash_fixed(self._first, values[0]) if values else self._first
+        for v in values[1:]:
+            acc = h(acc, v)
+        return h(acc, len(values) + 1)
 
     def hash_dict(self, message: dict[str, int | str]) -> int:
         """Struct hash of a message given as ``{field: value}`` (values encoded by :func:`parse_felt`)."""
@@ -169,10 +170,10 @@ class MessagePrefix:
             raise SigningError("account address is not a field element")
         self.domain_hash = domain_hash
         self.account = account
-        acc = _pedersen_native(0, _STARKNET_MESSAGE)
-        acc = _pedersen_native(acc, domain_hash)
-        self._prefix = _pedersen_native(acc, account)
+        acc = pedersen.hash(0, _STARKNET_MESSAGE)
+        acc = pedersen.hash(acc, domain_hash)
+        self._prefix = pedersen.hash(acc, account)
 
     def message_hash(self, struct_hash: int) -> int:
         """The final message hash for a struct hash (two Pedersen calls)."""
-        return int(_pedersen_native(_pedersen_native(self._prefix, struct_hash), 4))
+        return pedersen.hash(pedersen.hash_fixed(self._prefix, struct_hash), 4)

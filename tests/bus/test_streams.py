@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from nats.js.api import StorageType
+from nats.js.api import DiscardPolicy, StorageType
 
-from shared.bus import BookGap, EventPublisher, FeedStatus, ensure_streams, subject_for
+from shared.bus import BookGap, EventPublisher, FeedStatus, ensure_streams, streams, subject_for
 from shared.bus import subjects as sj
+from shared.bus.connect import connect as bus_connect
+from shared.bus.connect import redact_url, seeds
 from shared.bus.streams import account_stream, market_stream
+from shared.errors import ConfigError
+from shared.localservers import NatsServer, free_port
 
 
 def _isolated(unique):
@@ -77,3 +81,120 @@ async def test_identical_events_of_two_accounts_are_both_stored(js, unique):
     a = await EventPublisher(js, f"a{unique}").publish(ev)
     b = await EventPublisher(js, f"b{unique}").publish(ev)
     assert a != b
+
+
+# --- replicas, limits and conservative updates (issue 14 item 4, issue 18 item 3) -------------------
+
+def test_bus_settings_defaults_and_errors_name_the_variable():
+    b = streams.bus_settings({})
+    assert (b.stream_replicas, b.account_max_bytes) == (1, 8 * streams.GIB)
+    assert b.account_max_age_s == 7 * streams.DAY_S
+    acct, md, dlq = streams.all_streams(streams.bus_settings({"BUS_STREAM_REPLICAS": "3",
+                                                              "BUS_ACCOUNT_MAX_BYTES": "1000000"}))
+    assert acct.num_replicas == md.num_replicas == dlq.num_replicas == 3
+    assert acct.max_bytes == 1_000_000 and acct.discard == DiscardPolicy.OLD
+    for env, var in [({"BUS_STREAM_REPLICAS": "0"}, "BUS_STREAM_REPLICAS"),
+                     ({"BUS_STREAM_REPLICAS": "three"}, "BUS_STREAM_REPLICAS"),
+                     ({"BUS_ACCOUNT_MAX_BYTES": "0"}, "BUS_ACCOUNT_MAX_BYTES"),
+                     ({"BUS_ACCOUNT_MAX_AGE_S": "-1"}, "BUS_ACCOUNT_MAX_AGE_S"),
+                     ({"BUS_STREAM_REPLICA": "3"}, "BUS_STREAM_REPLICA")]:
+        with pytest.raises(ConfigError) as info:
+            streams.bus_settings(env)
+        assert info.value.variable == var
+
+
+def test_merge_keeps_unmanaged_fields_and_never_lowers_replicas():
+    current = streams.dlq_stream(replicas=3)
+    current.max_msgs_per_subject = 7  # set by an operator: not ours
+    assert streams.merged(current, streams.dlq_stream(replicas=1)) is None  # the bug: reset to R1
+    raised = streams.merged(streams.dlq_stream(replicas=1), streams.dlq_stream(replicas=3))
+    assert raised is not None and raised.num_replicas == 3
+    changed = streams.merged(current, streams.dlq_stream(max_age_s=60, replicas=1))
+    assert changed is not None and changed.max_age == 60
+    assert changed.num_replicas == 3 and changed.max_msgs_per_subject == 7
+
+
+async def test_existing_stream_keeps_settings_ensure_streams_does_not_manage(js, unique):
+    cfg = streams.dlq_stream()
+    cfg.name, cfg.subjects = f"Q{unique}", [f"q{unique}.>"]
+    await ensure_streams(js, [cfg])
+    info = await js.stream_info(cfg.name)
+    info.config.max_msgs_per_subject = 9
+    info.config.max_msg_size = 4096
+    await js.update_stream(info.config)
+    assert await ensure_streams(js, [cfg]) == [f"unchanged:Q{unique}"]
+    cfg.max_age = 3600
+    assert await ensure_streams(js, [cfg]) == [f"updated:Q{unique}"]
+    after = (await js.stream_info(cfg.name)).config
+    assert (after.max_msgs_per_subject, after.max_msg_size, after.max_age) == (9, 4096, 3600)
+    await js.delete_stream(cfg.name)
+
+
+async def test_replicas_beyond_a_single_server_fail_naming_the_setting(js, unique):
+    cfg = streams.dlq_stream(replicas=3)
+    cfg.name, cfg.subjects = f"R{unique}", [f"r{unique}.>"]
+    with pytest.raises(ConfigError) as info:
+        await ensure_streams(js, [cfg])
+    assert info.value.variable == "BUS_STREAM_REPLICAS"
+
+
+async def test_on_a_cluster_streams_get_r3_and_a_default_start_never_lowers_them(nats_cluster, unique):
+    nc = await bus_connect(nats_cluster.url, name="test-streams", max_reconnect_attempts=3)
+    try:
+        js = nc.jetstream()
+        cfgs = streams.all_streams(streams.bus_settings({"BUS_STREAM_REPLICAS": "3"}))
+        for c in cfgs:
+            c.name = f"{c.name}{unique}"
+            c.subjects = [f"c{unique}.{c.name}.>"]
+        assert all(d.startswith("created:") for d in await ensure_streams(js, cfgs))
+        for c in cfgs:
+            info = await js.stream_info(c.name)
+            assert info.config.num_replicas == 3 and len(info.cluster.replicas) == 2, info.cluster
+        # a service started with the default (1) on every start: nothing changes, DLQ included
+        defaults = streams.all_streams(streams.bus_settings({}))
+        for c, d in zip(cfgs, defaults, strict=True):
+            d.name, d.subjects = c.name, c.subjects
+        assert all(d.startswith("unchanged:") for d in await ensure_streams(js, defaults))
+        for c in cfgs:
+            assert (await js.stream_info(c.name)).config.num_replicas == 3
+            await js.delete_stream(c.name)
+    finally:
+        await nc.close()
+
+
+def test_nats_url_takes_comma_separated_seeds_and_hides_passwords():
+    assert seeds("nats://a:1, nats://b:2,,nats://c:3") == ["nats://a:1", "nats://b:2", "nats://c:3"]
+    assert redact_url("nats://hub:s3cret-pw@a:1,nats://hub:s3cret-pw@b:2") == "nats://hub:***@a:1,nats://hub:***@b:2"
+    for bad in ["", " , ", "http://a:1", "a:4222", "nats://a:1,redis://b:2"]:
+        with pytest.raises(ConfigError) as info:
+            seeds(bad)
+        assert info.value.variable == "NATS_URL"
+
+
+async def test_connect_reaches_a_cluster_through_any_live_seed(nats_cluster):
+    dead = f"nats://127.0.0.1:{free_port()}"
+    nc = await bus_connect(f"{dead},{nats_cluster.node_url('n2')}", name="test-seeds",
+                           max_reconnect_attempts=3, dont_randomize=True)
+    try:
+        assert nc.is_connected
+        assert nc.connected_url.port == nats_cluster.client_ports[1]
+    finally:
+        await nc.close()
+
+
+async def test_a_size_cap_beyond_the_servers_storage_fails_naming_the_setting(tmp_path):
+    conf = tmp_path / "small.conf"
+    conf.write_text("jetstream { max_file_store: 1MB }\n")  # store_dir comes from -sd
+    server = NatsServer(tmp_path / "n", extra_args=("-c", str(conf))).start()
+    try:
+        nc = await bus_connect(server.url, name="test-small", max_reconnect_attempts=2)
+        try:
+            with pytest.raises(ConfigError) as info:
+                await ensure_streams(nc.jetstream(), [account_stream(max_bytes=64 * 1024 * 1024)])
+            assert info.value.variable == "BUS_ACCOUNT_MAX_BYTES"
+            assert await ensure_streams(nc.jetstream(), [account_stream(max_bytes=512 * 1024)]) == [
+                f"created:{sj.ACCOUNT_STREAM}"]
+        finally:
+            await nc.close()
+    finally:
+        server.stop()

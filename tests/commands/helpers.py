@@ -69,6 +69,7 @@ def settings_for(sim: SimHandle, nats_url: str, redis_url: str, **overrides: Any
         "exposure_refresh_s": 0.05,
         "venue_read_timeout_s": 1.0,
         "pending_stale_s": 3.0,
+        "index_settle_s": 0.2,
     }
     return load(Settings, env={}, **{**kw, **overrides})
 

@@ -146,8 +146,12 @@ async def start_reconciler(nats_url: str) -> AsyncIterator[Callable[..., Awaitab
             "max_retries": 1,
         }
         settings = load(ReconcilerSettings, env={}, **{**kw, **overrides})
-        rest = ParadexRest(sim.rest_url, signer=sim.signer, max_retries=settings.max_retries,
-                           timeouts=RestTimeouts(read_s=settings.request_timeout_s))
+        rest = ParadexRest(
+            sim.rest_url,
+            signer=sim.signer,
+            max_retries=settings.max_retries,
+            timeouts=RestTimeouts(read_s=settings.request_timeout_s),
+        )
         service = ReconcilerService(settings, nc, rest)
         await service.start()
         started.append((service, rest, nc))

@@ -138,13 +138,13 @@ async def test_batch_refused_whole_by_the_venue_rejects_every_item_with_its_erro
     cmd = await start_commands(simulator)
     tap = await Tap().start(nc, cmd.service.settings.account_token)
     async with httpx.AsyncClient(base_url=simulator.control_url) as ctl:
-        fault = {"kind": "status", "status": 503, "path": "/v1/orders/batch", "method": "POST"}
+        fault = {"kind": "status", "status": 400, "path": "/v1/orders/batch", "method": "POST"}
         assert (await ctl.post("/rest/errors", json=fault)).status_code == 200
     cids = [f"mm-brej-{i}-{unique}" for i in range(2)]
     r = await batch(cmd, [item(c) for c in cids])
     results = r.json()["results"]
     assert [(x["http_status"], x["reply"]["status"], x["reply"]["http_status"]) for x in results] == [
-        (400, "rejected", 503)
+        (400, "rejected", 400)
     ] * 2
     await until(lambda: len(tap.of(CmdRejected)) >= 2, 3.0, "two CmdRejected")
     assert sorted(e.client_id for e in tap.of(CmdRejected)) == sorted(cids)

@@ -49,7 +49,7 @@ async def test_venue_rejection_reply_carries_the_seq_of_its_cmd_submitted(
     cmd = await start_commands(simulator)
     async with httpx.AsyncClient(base_url=simulator.control_url) as ctl:
         await ctl.post(
-            "/rest/errors", json={"kind": "status", "status": 503, "path": "/v1/orders", "method": "POST"}
+            "/rest/errors", json={"kind": "status", "status": 400, "path": "/v1/orders", "method": "POST"}
         )
     r = await cmd.place(client_id=f"mm-rejseq-{unique}")
     assert r.status_code == 400

@@ -169,12 +169,12 @@ async def test_venue_rejection_is_published_with_code_and_returned(
     events = await tap(nc, cmd.service.settings.account_token)
     async with httpx.AsyncClient(base_url=simulator.control_url) as ctl:
         await ctl.post(
-            "/rest/errors", json={"kind": "status", "status": 503, "path": "/v1/orders", "method": "POST"}
+            "/rest/errors", json={"kind": "status", "status": 400, "path": "/v1/orders", "method": "POST"}
         )
     r = await cmd.place(client_id=f"mm-rej-{unique}")
-    assert r.status_code == 400 and r.json()["status"] == "rejected" and r.json()["http_status"] == 503
+    assert r.status_code == 400 and r.json()["status"] == "rejected" and r.json()["http_status"] == 400
     await asyncio.sleep(0.1)
-    assert any(isinstance(e, CmdRejected) and e.http_status == 503 for e in events)
+    assert any(isinstance(e, CmdRejected) and e.http_status == 400 for e in events)
 
 
 async def test_client_side_rate_limit_gives_429_with_retry_after(

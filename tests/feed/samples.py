@@ -88,7 +88,8 @@ def to_json(model: Any) -> Any:
 
 def fill_(ts: int = 1_700_000_002_000) -> Fill:
     fields: dict[str, Any] = {f: "1" for f in Fill.__struct_fields__}
-    fields.update(id="f1", created_at=ts, market=M, side="BUY", account=ACCOUNT, flags=[])
+    fields.update(id="f1", created_at=ts, market=M, side="BUY", account=ACCOUNT, flags=[], liquidity="TAKER",
+                  fill_type="FILL", fee_currency="USDC")
     return msgspec.convert(fields, Fill, strict=False)
 
 

@@ -31,7 +31,7 @@ M = s.M
 
 
 def proto(**kw: Any) -> FeedProtocol:
-    p = FeedProtocol([M], **kw)
+    p = FeedProtocol([M], account=s.ACCOUNT, **kw)
     p.connect(3, "jwt-token")
     return p
 
@@ -75,8 +75,8 @@ def test_json_push_becomes_its_event_with_venue_ts_recv_ns_and_epoch(
 
 
 def test_position_without_last_updated_at_uses_created_at() -> None:
-    [event] = proto().receive(s.push("positions", s.position(ts=None, created=55)), 1)
-    assert event.venue_ts_ms == 55
+    [event] = proto().receive(s.push("positions", s.position(ts=None, created=1_700_000_000_055)), 1)
+    assert event.venue_ts_ms == 1_700_000_000_055
 
 
 def test_text_frame_as_str_is_accepted() -> None:
@@ -153,7 +153,7 @@ def test_crossing_delta_is_published_followed_by_bookgap() -> None:
 
 
 def test_auth_reply_queues_every_subscription_and_signals_authenticated() -> None:
-    p = FeedProtocol([M, "ETH-USD-PERP"])
+    p = FeedProtocol([M, "ETH-USD-PERP"], account=s.ACCOUNT)
     auth = sent(p.connect(1, "tok"))
     assert auth["method"] == "auth" and auth["params"] == {"bearer": "tok"}
     assert p.receive(reply(auth["id"], {"node_id": "n1"}), 1) == []
@@ -167,7 +167,7 @@ def test_auth_reply_queues_every_subscription_and_signals_authenticated() -> Non
 
 @pytest.mark.parametrize("code", [40110, 40111])
 def test_bearer_token_errors_signal_auth_failed(code: int) -> None:
-    p = FeedProtocol([M])
+    p = FeedProtocol([M], account=s.ACCOUNT)
     auth = sent(p.connect(1, "tok"))
     p.receive(error(auth["id"], code, "invalid bearer token"), 1)
     assert p.signals == [("auth_failed", f"{code} invalid bearer token")] and p.outbox == []
@@ -210,7 +210,7 @@ def test_connect_resets_books_so_a_new_connection_waits_for_a_snapshot() -> None
 
 
 def test_refused_book_subscription_signals_a_reconnect_other_refusals_do_not() -> None:
-    p = FeedProtocol([M])
+    p = FeedProtocol([M], account=s.ACCOUNT)
     auth = sent(p.connect(1, "tok"))
     p.receive(reply(auth["id"], {"node_id": "n"}), 1)
     ids = {sent(f)["params"]["channel"]: sent(f)["id"] for f in p.outbox}

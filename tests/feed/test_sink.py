@@ -137,7 +137,7 @@ def test_protocol_events_feed_the_sink_lanes_by_kind() -> None:
         def jetstream(self) -> None:
             return None
 
-    p = FeedProtocol([s.M])
+    p = FeedProtocol([s.M], account=s.ACCOUNT)
     p.connect(1, "t")
     sink = BusSink(_Nc(), "acct", FeedMetrics())
     for frame in (s.push("orders.ALL", s.order()), s.push(f"bbo.{s.M}", s.bbo())):

@@ -28,3 +28,22 @@ def test_paper_strategy_only_when_simulator_and_none_configured():
     assert launcher.dev_strategies({"COMMANDS_STRATEGIES": "[]x"}) is None
     assert launcher.dev_strategies({"COMMANDS_STRATEGIES_FILE": "/x"}) is None
     assert launcher.dev_strategies({"RUN_SIMULATOR": "0"}) is None
+
+
+def test_venue_urls_follow_the_simulator_ports_unless_set():
+    env = {"SIM_REST_PORT": "17070", "SIM_WS_PORT": "17071"}
+    assert launcher.venue_urls(env) == []
+    assert env["PARADEX_REST_URL"] == "http://127.0.0.1:17070/v1"
+    assert env["PARADEX_WS_URL"] == "ws://127.0.0.1:17071/v1"
+    stale = {"SIM_REST_PORT": "17070", "PARADEX_REST_URL": "http://127.0.0.1:7070/v1"}
+    warnings = launcher.venue_urls(stale)
+    assert stale["PARADEX_REST_URL"] == "http://127.0.0.1:7070/v1"  # the user's choice, but said
+    assert len(warnings) == 1 and "17070" in warnings[0]
+    testnet = {"RUN_SIMULATOR": "0", "PARADEX_REST_URL": config.VENUES["testnet"][0]}
+    assert launcher.venue_urls(testnet) == [] and testnet["PARADEX_REST_URL"] == config.VENUES["testnet"][0]
+
+
+def test_nats_and_redis_have_stable_documented_ports():
+    p = launcher.ports({})
+    assert (p["RUN_NATS_PORT"], p["RUN_REDIS_PORT"]) == (14222, 16379)
+    assert launcher.ports({"RUN_REDIS_PORT": "7000"})["RUN_REDIS_PORT"] == 7000

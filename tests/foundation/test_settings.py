@@ -61,6 +61,18 @@ def test_secret_from_file_never_prints(tmp_path, caplog):
     assert log.redact("key is 0xdeadbeefcafe!") == "key is ***!"
 
 
+def test_a_file_setting_wins_over_the_plain_variable_and_the_default(tmp_path):
+    """compose sets PARADEX_L2_PRIVATE_KEY to the paper key by default; a mounted key file must win."""
+    key = tmp_path / "key"
+    key.write_text("0xfromthefile\n")
+    s = load(Demo, {"DEMO_KEY": "0xplain-default", "DEMO_KEY_FILE": str(key), "DEMO_REQUIRED_THING": "r"})
+    assert s.key.reveal() == "0xfromthefile"
+    port = tmp_path / "port"
+    port.write_text("9999\n")
+    s = load(Demo, {"DEMO_PORT": "1", "DEMO_PORT_FILE": str(port), "DEMO_REQUIRED_THING": "r"})
+    assert s.port == 9999  # not only secrets
+
+
 def test_unreadable_secret_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError) as info:
         load(Demo, {"DEMO_KEY_FILE": str(tmp_path / "missing"), "DEMO_REQUIRED_THING": "r"})

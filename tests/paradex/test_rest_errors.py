@@ -128,3 +128,19 @@ def test_rate_limit_absent_headers_give_none_and_malformed_values_none_fields() 
                                                  ("Wed, 21 Oct 2015 07:28:00 GMT", None)])
 def test_retry_after_seconds_only(value: str, expected: float | None) -> None:
     assert parse_retry_after(httpx.Headers({"Retry-After": value})) == expected
+
+
+def test_a_venue_error_body_is_marked_and_a_foreign_body_is_not() -> None:
+    assert error_from_response(_response(400, b'{"error":"X","message":"m"}')).venue_body is True
+    assert error_from_response(_response(429, b'{"error":"TOO_MANY_REQUESTS"}')).venue_body is True
+    assert error_from_response(_response(401, b'{"error":"INVALID_TOKEN"}')).venue_body is True
+    for status, body in [(403, b"<html>Forbidden</html>"), (400, b'{"error":""}'), (429, b"")]:
+        assert error_from_response(_response(status, body)).venue_body is False, (status, body)
+
+
+@pytest.mark.parametrize("exc", [
+    httpx.ReadError("reset"), httpx.RemoteProtocolError("server disconnected"), httpx.WriteError("pipe"),
+])
+def test_a_failure_before_any_write_is_not_sent_whatever_its_type(exc: httpx.HTTPError) -> None:
+    assert error_from_transport(exc, "POST", "/orders", written=False).delivery == "not_sent"
+    assert error_from_transport(exc, "POST", "/orders", written=True).delivery == "unknown"

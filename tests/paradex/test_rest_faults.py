@@ -229,3 +229,32 @@ async def test_failed_jwt_fetch_fails_an_order_post_before_it_is_sent(rest: Para
         await rest.place_order(market=BTC, side="BUY", type="LIMIT", size="0.01", price="50000")
     assert info.value.status == 503
     assert rec.count("POST", "/orders") == 0 and await _order_count(simulator) == 0
+
+
+async def test_order_write_refused_before_writing_says_not_sent(rec: Recorder) -> None:
+    from shared.localservers import free_port
+
+    async with ParadexRest(f"http://127.0.0.1:{free_port()}/v1", on_request=rec.on_request) as rest:
+        with pytest.raises(TransportError) as info:
+            await rest.session.request("DELETE", "/orders")
+    assert info.value.delivery == "not_sent" and rec.count("DELETE", "/orders") == 1
+
+
+async def test_connection_dropped_after_the_request_was_written_says_unknown(rec: Recorder) -> None:
+    """A server that reads the whole request then closes without answering: the venue may have
+    acted, so the order write is ``unknown`` (and never retried)."""
+    got: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        got.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with ParadexRest(f"http://127.0.0.1:{port}/v1", on_request=rec.on_request) as rest:
+            with pytest.raises(TransportError) as info:
+                await rest.session.request("DELETE", "/orders")
+    finally:
+        server.close()
+    assert info.value.delivery == "unknown" and len(got) == 1 and rec.count("DELETE", "/orders") == 1

@@ -1,9 +1,8 @@
-"""Paradex order/auth hashing and signing, against the PROTOCOL 4.2 vector and starknet-py."""
+"""Paradex order/auth hashing and signing: the PROTOCOL 4.2 vector and committed starknet-py values."""
 
 from __future__ import annotations
 
 import logging
-import random
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -11,135 +10,103 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from starknet_py.hash.utils import message_signature, verify_message_signature
-from starknet_py.utils.typed_data import TypedData
 
 from shared.errors import ConfigError, SigningError
 from shared.log import redact
+from shared.paradex import pedersen, stark
 from shared.paradex import signer as sg
-from shared.paradex import stark
 from shared.paradex.typed_data import encode_short_string, hash_on_elements
 from shared.settings import Secret
+from tests.paradex.reference import backend, n, order_args, vectors
+
+__all__ = ["backend"]  # the fixture: every hashing test runs once per Pedersen backend present
 
 CHAIN = "PRIVATE_SN_PARACLEAR_MAINNET"
 # PROTOCOL.md 4.2 prints this account truncated (0x49ddd7a5...0ec3); the full address is the one
 # in ccxt's Paradex sample responses (ts/src/paradex.ts, fetchOrder/fetchPositions comments).
 VECTOR_ACCOUNT = "0x49ddd7a564c978f6e4089ff8355b56a42b7e2d48ba282cb5aad60f04bea0ec3"
 VECTOR_HASH = 0x3B31F32272BD43BCDF4666FC6C4CA3AE5A341ED0B1C0F49FFA1654BD769C1F7
-MARKETS = ["BTC-USD-PERP", "ETH-USD-PERP", "SOL-USD-PERP", "BTC-USD-100000-C", "A" * 31]
-TYPES = ["LIMIT", "MARKET", "STOP_LIMIT", "STOP_MARKET", "TAKE_PROFIT_LIMIT"]
-
-_DOMAIN_TYPE = [{"name": n, "type": "felt"} for n in ("name", "chainId", "version")]
 
 
-def _reference_hash(primary: str, fields: list[str], message: dict[str, Any], account: str,
-                    chain: str = CHAIN) -> int:
-    td = TypedData.from_dict({
-        "domain": {"name": "Paradex", "chainId": chain, "version": "1"},
-        "primaryType": primary,
-        "types": {"StarkNetDomain": _DOMAIN_TYPE, primary: [{"name": f, "type": "felt"} for f in fields]},
-        "message": message,
-    })
-    return int(td.message_hash(int(account, 16)))
+def test_every_backend_equals_the_reference_pedersen_on_edge_and_random_inputs(backend: str) -> None:
+    cases = vectors()["pedersen"]
+    assert len(cases) > 200
+    impl = pedersen.BACKENDS[backend]
+    for a, b, expected in cases:
+        assert impl.hash(n(a), n(b)) == n(expected), (backend, a, b)
+        assert impl.hash_fixed(n(a), n(b)) == n(expected), (backend, a, b)
+        assert impl.hash_fixed(n(a), n(b)) == n(expected), (backend, a, b)  # from the per-a cache
 
 
-def _reference_order_hash(account: str, market: str, side: str, order_type: str, size: Decimal,
-                          price: Decimal, ts: int, order_id: str | None = None) -> int:
-    """The paradex-py construction: Decimal.scaleb(8) strings, price 0 for MARKET."""
-    message = {
-        "timestamp": str(ts), "market": market, "side": "1" if side == "BUY" else "2",
-        "orderType": order_type, "size": str(int(size.scaleb(8))),
-        "price": "0" if order_type == "MARKET" else str(int(price.scaleb(8))),
-    }
-    fields = list(sg.ORDER_FIELDS)
-    primary = "Order"
-    if order_id is not None:
-        message["id"], primary = order_id, "ModifyOrder"
-        fields.append("id")
-    return _reference_hash(primary, fields, message, account)
+def test_pedersen_rejects_non_field_elements(backend: str) -> None:
+    for a, b in ((stark.FIELD_PRIME, 1), (1, stark.FIELD_PRIME), (-1, 0), (0, -1)):
+        with pytest.raises(ValueError):
+            pedersen.hash(a, b)
 
 
-def _random_order(rng: random.Random) -> tuple[str, str, str, Decimal, Decimal, int]:
-    size = Decimal(rng.randrange(1, 10**12)).scaleb(-rng.randrange(0, 9))
-    price = Decimal(rng.randrange(1, 10**13)).scaleb(-rng.randrange(0, 9))
-    return (rng.choice(MARKETS), rng.choice(["BUY", "SELL"]), rng.choice(TYPES), size, price,
-            rng.randrange(1_600_000_000_000, 1_900_000_000_000))
-
-
-def _random_account(rng: random.Random) -> str:
-    return hex(rng.randrange(1, 2**251))
-
-
-def test_protocol_vector_hash_is_reproduced() -> None:
+def test_protocol_vector_hash_is_reproduced(backend: str) -> None:
     h = sg.order_hash(CHAIN, VECTOR_ACCOUNT, "BTC-USD-PERP", "BUY", "LIMIT", "0.01", "30000.5",
                       1_700_000_000_000)
     assert h == VECTOR_HASH
     assert hex(h).startswith("0x3b31f322")  # the digits PROTOCOL.md prints
 
 
-def test_protocol_vector_signature_verifies_with_starknet_py_and_ours() -> None:
-    key = 0x1234567890ABCDEF
-    signer = sg.OrderSigner(key, VECTOR_ACCOUNT, CHAIN)
+def test_protocol_vector_signature_equals_starknet_py_and_verifies(backend: str) -> None:
+    ref = vectors()["protocol_vector"]
+    signer = sg.OrderSigner(n(ref["key"]), VECTOR_ACCOUNT, CHAIN)
     sig = signer.sign_order("BTC-USD-PERP", "BUY", "LIMIT", Decimal("0.01"), Decimal("30000.5"),
                             1_700_000_000_000)
-    r, s = sg.parse_signature(sig)
-    assert (r, s) == tuple(message_signature(VECTOR_HASH, key))
-    assert verify_message_signature(VECTOR_HASH, [r, s], signer.public_key)
+    assert sg.parse_signature(sig) == (n(ref["r"]), n(ref["s"]))
+    assert signer.public_key == n(ref["public_key"])
     assert sg.verify_signature(signer.public_key, VECTOR_HASH, sig)
 
 
-def test_random_order_hashes_equal_starknet_py() -> None:
-    rng = random.Random(7)
-    for _ in range(200):
-        account = _random_account(rng)
-        market, side, otype, size, price, ts = _random_order(rng)
-        ours = sg.order_hash(CHAIN, account, market, side, otype, size, str(price), ts)
-        assert ours == _reference_order_hash(account, market, side, otype, size, price, ts)
+def test_random_order_hashes_equal_starknet_py(backend: str) -> None:
+    cases = vectors()["orders"]
+    assert len(cases) == 200
+    for v in cases:
+        market, side, otype, size, price, ts = order_args(v)
+        ours = sg.order_hash(CHAIN, v["account"], market, side, otype, size, str(price), ts)
+        assert ours == n(v["hash"]), v
 
 
-def test_random_modify_hashes_equal_starknet_py() -> None:
-    rng = random.Random(8)
-    for _ in range(40):
-        account = _random_account(rng)
-        market, side, otype, size, price, ts = _random_order(rng)
-        order_id = str(rng.randrange(10**27, 10**28))
-        ours = sg.modify_order_hash("PRIVATE_SN_POTC_SEPOLIA", account, order_id, market, side, otype, size,
-                                    price, ts)
-        ref = _reference_order_hash(account, market, side, otype, size, price, ts, order_id)
-        assert ours != ref  # different chain id: the domain must matter
-        assert sg.modify_order_hash(CHAIN, account, order_id, market, side, otype, size, price, ts) == ref
+def test_random_modify_hashes_equal_starknet_py(backend: str) -> None:
+    cases = vectors()["modifies"]
+    assert len(cases) == 40
+    for v in cases:
+        market, side, otype, size, price, ts = order_args(v)
+        ours = sg.modify_order_hash("PRIVATE_SN_POTC_SEPOLIA", v["account"], v["order_id"], market, side,
+                                    otype, size, price, ts)
+        assert ours != n(v["hash"])  # different chain id: the domain must matter
+        assert sg.modify_order_hash(CHAIN, v["account"], v["order_id"], market, side, otype, size, price,
+                                    ts) == n(v["hash"])
 
 
-def test_auth_and_onboarding_hashes_equal_starknet_py() -> None:
-    rng = random.Random(9)
-    for _ in range(20):
-        account = _random_account(rng)
-        ts = rng.randrange(1_600_000_000, 1_900_000_000)
-        exp = ts + rng.randrange(1, 7 * 86400)
-        ref = _reference_hash("Request", ["method", "path", "body", "timestamp", "expiration"],
-                              {"method": "POST", "path": "/v1/auth", "body": "", "timestamp": ts,
-                               "expiration": exp}, account)
-        assert sg.auth_hash(CHAIN, account, ts, exp) == ref
-        assert sg.onboarding_hash(CHAIN, account) == _reference_hash(
-            "Constant", ["action"], {"action": "Onboarding"}, account)
+def test_auth_and_onboarding_hashes_equal_starknet_py(backend: str) -> None:
+    cases = vectors()["auth"]
+    assert len(cases) == 20
+    for v in cases:
+        assert sg.auth_hash(CHAIN, v["account"], v["timestamp"], v["expiration"]) == n(v["hash"])
+        assert sg.onboarding_hash(CHAIN, v["account"]) == n(v["onboarding_hash"])
 
 
-def test_random_keys_sign_random_orders_like_starknet_py_and_both_verifiers_agree() -> None:
-    # 25 signatures: starknet-py needs ~100 ms per signature; hashes are covered 200x above.
-    rng = random.Random(10)
-    for _ in range(25):
-        key = rng.randrange(1, stark.EC_ORDER)
-        signer = sg.OrderSigner(hex(key), _random_account(rng), CHAIN)
-        market, side, otype, size, price, ts = _random_order(rng)
+def test_random_keys_sign_random_orders_like_starknet_py_and_both_verifiers_agree(backend: str) -> None:
+    cases = vectors()["signed_orders"]
+    assert len(cases) == 25
+    for v in cases:
+        signer = sg.OrderSigner(v["key"], v["account"], CHAIN)
+        market, side, otype, size, price, ts = order_args(v)
         sig = signer.sign_order(market, side, otype, size, price, ts)
         msg = sg.order_hash(CHAIN, signer.account, market, side, otype, size, price, ts)
+        assert msg == n(v["hash"])
         r, s = sg.parse_signature(sig)
-        assert (r, s) == tuple(message_signature(msg, key))
-        assert verify_message_signature(msg, [r, s], signer.public_key)
+        assert (r, s) == (n(v["r"]), n(v["s"]))  # byte-equal signature
+        assert signer.public_key == n(v["public_key"])
         assert sg.verify(signer.public_key, msg, r, s)
         tampered = sg.order_hash(CHAIN, signer.account, market, side, otype, size + 1, price, ts)
+        assert tampered == n(v["tampered_hash"])
         assert not sg.verify(signer.public_key, tampered, r, s)
-        assert not verify_message_signature(tampered, [r, s], signer.public_key)
+        assert v["tampered_verifies"] is False
 
 
 def test_market_orders_sign_price_zero_whatever_price_is_given() -> None:
@@ -148,8 +115,7 @@ def test_market_orders_sign_price_zero_whatever_price_is_given() -> None:
     c = sg.order_hash(CHAIN, VECTOR_ACCOUNT, "BTC-USD-PERP", "SELL", "LIMIT", "1", "0", 1)
     assert a == b
     assert a != c  # orderType is signed too
-    assert a == _reference_order_hash(VECTOR_ACCOUNT, "BTC-USD-PERP", "SELL", "MARKET", Decimal(1),
-                                      Decimal(0), 1)
+    assert a == sg.order_hash(CHAIN, VECTOR_ACCOUNT, "BTC-USD-PERP", "SELL", "MARKET", "1", "0", 1)
 
 
 @pytest.mark.parametrize(
@@ -191,13 +157,13 @@ def test_invalid_order_fields_raise_signing_error(field: str, bad: Any) -> None:
         sg.order_hash(CHAIN, VECTOR_ACCOUNT, **args)
 
 
-def test_short_string_and_hash_chain_helpers_match_definitions() -> None:
+def test_short_string_and_hash_chain_helpers_match_definitions(backend: str) -> None:
     assert encode_short_string("LIMIT") == int.from_bytes(b"LIMIT", "big")
     assert encode_short_string("") == 0
-    from starknet_py.hash.utils import compute_hash_on_elements
-
-    assert hash_on_elements([1, 2, 3]) == compute_hash_on_elements([1, 2, 3])
-    assert hash_on_elements([]) == compute_hash_on_elements([])
+    cases = vectors()["hash_on_elements"]
+    assert [[], ["0x1", "0x2", "0x3"]] == [c[0] for c in cases[:2]]
+    for values, expected in cases:
+        assert hash_on_elements([n(v) for v in values]) == n(expected)
 
 
 def test_signature_wire_format_and_parsing() -> None:

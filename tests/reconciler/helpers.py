@@ -64,6 +64,7 @@ async def start_reconciler(nats_url: str) -> AsyncIterator[RecFactory]:
         kw: dict[str, Any] = {
             "paradex_rest_url": sim.rest_url, "paradex_account": sim.account,
             "paradex_l2_private_key": Secret(sim.private_key), "http_port": 0, "interval_s": 3600.0,
+            "fast_interval_s": 0.0,
             "page_size": 50, "coalesce_s": 0.05, "backoff_initial_s": 0.01, "backoff_max_s": 0.05,
             "max_retries": 1, "request_timeout_s": 2.0, "rate_per_s": 2000.0, "rate_burst": 1000,
             "part_timeout_s": 10.0, "shutdown_grace_s": 2.0,

@@ -6,7 +6,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.reconciler.plan import ALL_PARTS, Planner, SinceCursor
+from services.reconciler.plan import (
+    ALL_PARTS,
+    FAST_LANE,
+    FAST_PARTS,
+    FULL_LANE,
+    Lanes,
+    Planner,
+    SinceCursor,
+)
 from services.reconciler.ratelimit import TokenBucket
 
 
@@ -85,6 +93,44 @@ def test_lookups_beyond_the_budget_stay_pending_for_the_next_run() -> None:
     assert second.reasons == ("lookup_overflow",)
 
 
+def test_request_naming_parts_is_a_targeted_snapshot_from_the_earliest_since() -> None:
+    p = Planner()
+    p.request("missed_push", parts=("fills",), since_ms=5_000)
+    p.request("missed_push", parts=("positions", "fills"), since_ms=3_000)
+    p.request("missed_push", parts=("balances",))
+    plan = p.take()
+    assert plan is not None and plan.snapshot
+    assert plan.parts == ("positions", "balances", "fills")  # in fetch order
+    assert plan.since_ms == 3_000 and plan.requests == 3
+
+
+def test_a_full_request_subsumes_targeted_parts_and_uses_the_cursor() -> None:
+    p = Planner()
+    p.request("missed_push", parts=("fills",), since_ms=5_000)
+    p.request("feed_reconnect")
+    plan = p.take()
+    assert plan is not None and plan.parts == ALL_PARTS and plan.since_ms == 0
+
+
+def test_unknown_part_names_are_ignored() -> None:
+    p = Planner()
+    p.request("x", parts=("bogus",))
+    plan = p.take()
+    assert plan is not None and plan.parts == ALL_PARTS
+
+
+def test_lanes_route_full_snapshots_apart_from_lookups_and_targeted_runs() -> None:
+    lanes = Lanes()
+    assert lanes.request("periodic") == FULL_LANE
+    assert lanes.request("fast_check", parts=FAST_PARTS) == FAST_LANE
+    assert lanes.request("cmd_unknown", client_ids=("c1",)) == FAST_LANE
+    full = lanes[FULL_LANE].take()
+    fast = lanes[FAST_LANE].take()  # both lanes run at once
+    assert full is not None and full.parts == ALL_PARTS
+    assert fast is not None and fast.parts == FAST_PARTS and fast.client_ids == ("c1",)
+    assert lanes.running and lanes.received == 3 and lanes.coalesced == 1
+
+
 def test_invalid_budget_is_refused() -> None:
     with pytest.raises(ValueError):
         Planner(max_lookups=0)
@@ -93,26 +139,31 @@ def test_invalid_budget_is_refused() -> None:
 ops = st.lists(st.one_of(
     st.tuples(st.just("req"), st.sampled_from(["a", "b", "c", ""]),
               st.lists(st.sampled_from(["1", "2", "3"]), max_size=2),
-              st.lists(st.sampled_from(["x", "y"]), max_size=2)),
+              st.lists(st.sampled_from(["x", "y"]), max_size=2),
+              st.lists(st.sampled_from(ALL_PARTS), max_size=2)),
     st.tuples(st.just("take")), st.tuples(st.just("finish"))), max_size=60)
 
 
 @settings(max_examples=300, deadline=None)
 @given(ops)
-def test_any_sequence_never_overlaps_never_loses_a_request_or_an_id(seq: list[tuple[object, ...]]) -> None:
+def test_any_sequence_never_overlaps_never_loses_a_request_an_id_or_a_part(
+        seq: list[tuple[object, ...]]) -> None:
     p = Planner(max_lookups=1000)
     running = False
     answered = 0
     asked_ids: set[str] = set()
     looked_up: set[str] = set()
     snapshot_wanted = False
+    parts_wanted: set[str] = set()
     for op in seq:
         if op[0] == "req":
-            _, reason, oids, cids = op
+            _, reason, oids, cids, parts = op
             assert isinstance(reason, str) and isinstance(oids, list) and isinstance(cids, list)
-            p.request(reason, tuple(oids), tuple(cids))
+            assert isinstance(parts, list)
+            p.request(reason, tuple(oids), tuple(cids), tuple(parts))
             asked_ids |= set(oids) | {"c:" + c for c in cids}
-            snapshot_wanted |= not oids and not cids
+            snapshot_wanted |= not oids and not cids and not parts
+            parts_wanted |= set(parts)
         elif op[0] == "take":
             plan = p.take()
             if running:
@@ -124,9 +175,10 @@ def test_any_sequence_never_overlaps_never_loses_a_request_or_an_id(seq: list[tu
             running = True
             answered += plan.requests
             looked_up |= set(plan.order_ids) | {"c:" + c for c in plan.client_ids}
-            if plan.snapshot:
+            if plan.parts == ALL_PARTS:
                 snapshot_wanted = False
-                assert plan.parts == ALL_PARTS
+            parts_wanted -= set(plan.parts)
+            assert plan.snapshot == bool(plan.parts)
             assert len(set(plan.reasons)) == len(plan.reasons)
         else:
             p.finish()
@@ -136,10 +188,11 @@ def test_any_sequence_never_overlaps_never_loses_a_request_or_an_id(seq: list[tu
     if last is not None:
         answered += last.requests
         looked_up |= set(last.order_ids) | {"c:" + c for c in last.client_ids}
-        snapshot_wanted = snapshot_wanted and not last.snapshot
+        snapshot_wanted = snapshot_wanted and last.parts != ALL_PARTS
+        parts_wanted -= set(last.parts)
     assert answered == p.received
     assert looked_up == asked_ids
-    assert not snapshot_wanted
+    assert not snapshot_wanted and not parts_wanted
 
 
 def test_cursor_first_run_uses_the_lookback() -> None:

@@ -116,7 +116,7 @@ async def test_twenty_simultaneous_requests_are_coalesced_into_one_run(
     runs = rec.service.reports
     assert 1 <= len(runs) <= 2, [r.plan.requests for r in runs]
     assert sum(isinstance(e, SnapshotStarted) for _, e, _ in rec.tap.items) == len(runs)
-    assert rec.service.planner.coalesced >= 20 - len(runs)
+    assert rec.service.lanes.coalesced >= 20 - len(runs)
 
 
 async def test_bad_request_is_refused_in_the_ack_and_runs_nothing(

@@ -36,7 +36,7 @@ async def test_stop_abandons_a_hanging_run_and_closes_its_snapshot_incomplete(
         simulator: SimHandle, start_reconciler: RecFactory) -> None:
     simulator.sim.faults.rest_errors.append(RestFault(count=1, kind="hang", hang_ms=5000, path="/v1/fills"))
     rec = await start_reconciler(simulator, request_timeout_s=10.0, shutdown_grace_s=0.2)
-    await until(lambda: rec.service.planner.running is not None and any(
+    await until(lambda: rec.service.lanes.running and any(
         k == "req" and p == "/fills" for k, p in rec.timeline), 10, "run stuck on /fills")
     t0 = time.monotonic()
     await rec.service.stop()

@@ -179,6 +179,22 @@ async def test_private_faults_filtered_by_channel_spare_the_other_channels(simul
     assert len(fills) == 1 and fills[0]["order_id"] == by_channel["orders.ALL"][3]["id"]
 
 
+async def test_dropped_private_pushes_are_listed_with_their_frames(simulator: SimHandle) -> None:
+    sim = simulator
+    _, ask = sim.best()
+    await _control(sim, "PUT", "/ws/private", {"drop": {"next": 1}, "channels": ["fills"]})
+    async with ws_client(sim, auth=True) as ws, sim.authed() as c:
+        await ws.subscribe("fills.ALL")
+        await c.post("/orders", json=sim.order("BUY", "0.01", str(ask)))
+        sim.venue.process_now()
+        await ws.quiet(0.3)
+        dropped = (await _control(sim, "GET", "/ws/private/dropped"))["dropped"]
+    assert [d["channel"] for d in dropped] == ["fills.ALL"] and not ws.pushes
+    assert dropped[0]["frame"]["params"]["data"]["side"] == "BUY" and dropped[0]["at_ms"] > 0
+    await _control(sim, "POST", "/reset")
+    assert (await _control(sim, "GET", "/ws/private/dropped"))["dropped"] == []
+
+
 async def test_private_faults_filter_takes_exact_channel_names(simulator: SimHandle) -> None:
     sim = simulator
     await _control(sim, "PUT", "/ws/private",

@@ -215,6 +215,7 @@ def test_balance_events_chain_before_and_after(operations: list[Op]) -> None:
     for e in events:
         if isinstance(e, BalanceEvent):
             assert e.settlement_asset_balance_before == balance[e.account]
-            assert e.settlement_asset_balance_after == balance[e.account] + e.realized_pnl - e.fees
+            change = e.realized_pnl - e.fees + e.realized_funding
+            assert e.settlement_asset_balance_after == balance[e.account] + change
             balance[e.account] = e.settlement_asset_balance_after
     assert balance == {a: ex.balances(a)[0].size for a in ACCOUNTS}

@@ -109,3 +109,16 @@ async def test_order_batch_costs_one_rate_limit_unit(simulator_factory: SimFacto
         single = await c.post("/orders", json=sim.order())
     assert batch.status_code == 201 and len(batch.json()["orders"]) == 2
     assert single.status_code == 429
+
+
+def test_a_known_token_still_expires_and_a_forged_one_is_refused() -> None:
+    from services.simulator.tokens import TokenIssuer, TokenProblem
+
+    issuer = TokenIssuer(b"k" * 32, ttl_s=10)
+    token = issuer.mint("0xabc", 1000.0)
+    assert issuer.verify(token, 1001.0).account == "0xabc"
+    assert issuer.verify(token, 1002.0).account == "0xabc"  # from the verified-token cache
+    assert issuer.verify(token, 1010.0).problem is TokenProblem.INVALID
+    head, body, _ = token.split(".")
+    forged = f"{head}.{body}.{'A' * 43}"
+    assert issuer.verify(forged, 1001.0).problem is TokenProblem.INVALID

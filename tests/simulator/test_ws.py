@@ -222,6 +222,20 @@ async def test_unsupported_sbe_schema_is_refused_with_400(simulator: SimHandle, 
     assert info.value.response.status_code == 400
 
 
+async def test_a_non_get_request_to_the_websocket_port_gets_405(simulator: SimHandle) -> None:
+    """websockets 17 passes non-GET requests (without a body) to process_request: they get an
+    answer, not a hang-up."""
+    import asyncio
+    from urllib.parse import urlsplit
+
+    url = urlsplit(simulator.ws_url)
+    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    writer.write(f"DELETE {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\n\r\n".encode())
+    status = await asyncio.wait_for(reader.readline(), 5)
+    writer.close()
+    assert status.startswith(b"HTTP/1.1 405"), status
+
+
 async def test_wrong_path_is_refused(simulator: SimHandle) -> None:
     with pytest.raises(InvalidStatus) as info:
         async with connect(simulator.ws_url.replace("/v1", "/v2")):

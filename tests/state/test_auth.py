@@ -36,7 +36,9 @@ async def test_every_route_but_healthz_needs_a_read_token(
         seqs = await publish_all(js, account, [order_ev(order("1", account=account))])
         await inst.wait_seq(seqs[-1])
         assert (await inst.get("/healthz")).status_code == 200
-        for path in ("/v1/orders", "/v1/orders/1", "/v1/health", "/metrics", "/v1/markets", "/openapi.json"):
+        assert (await inst.get("/")).status_code == 200  # the dashboard page: it asks for the token
+        for path in ("/v1/orders", "/v1/orders/1", "/v1/health", "/metrics", "/v1/markets", "/v1/events",
+                     "/v1/lag", "/ui/config"):
             r = await inst.client.get(path)
             assert r.status_code == 401, path
             assert r.json()["rule"] == "read_token" and "Bearer" in r.headers["www-authenticate"]

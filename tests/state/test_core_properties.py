@@ -1,11 +1,14 @@
 """Property tests of the state core against a simulated venue (see ``tests/state/venue_model.py``).
 
-After every event: no order status goes back, a terminal order never reopens, filled size and the
-venue's ``last_updated_at`` never decrease, fills are unique and never un-busted, an order whose
-command was submitted is always visible (unless retention evicted it), an evicted order never
-comes back. At the end (venue quiet, two complete snapshots, lookups answered) the state equals the
-venue's truth, for every entity not past the (small) retention horizon. Books: after a gap never
-valid until a new ``s``.
+After every event: no order status goes back (except a local PENDING_CANCEL / PENDING_MODIFY
+overlay clearing back to the venue's status), the venue status never goes back, a terminal order
+never reopens, filled size and the venue's ``last_updated_at`` never decrease, fills are unique and
+never un-busted, an order whose command was submitted is always visible (unless retention evicted
+it, or the command was never sent), an evicted order never comes back. The shell's in-flight check
+is played too: an order waiting for the venue longer than :data:`INFLIGHT_MS` is looked up, again
+with backoff, a bounded number of times. At the end (venue quiet, two complete snapshots, lookups
+answered) the state equals the venue's truth, for every entity not past the (small) retention
+horizon, and no order is left in flight. Books: after a gap never valid until a new ``s``.
 """
 
 from __future__ import annotations
@@ -18,25 +21,40 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.state.core import REJECTED, STATUS_RANK, TERMINAL, StateConfig, StateCore
+from services.state.core import (
+    PENDING_CANCEL,
+    PENDING_MODIFY,
+    REJECTED,
+    STATUS_RANK,
+    TERMINAL,
+    VENUE_RANK,
+    StateConfig,
+    StateCore,
+)
 from shared.bus import CmdSubmitted
-from tests.state.builders import book_ev, lvl
+from tests.state.builders import MS, book_ev, lvl
 from tests.state.venue_model import MARKETS, Noise, Venue
 
 G = 5000
 RET = 6000  # retention of orders and fills: small, so generated histories evict
 CONFIG = StateConfig(grace_ms=G, retention_ms=RET, fill_retention_ms=RET)
+INFLIGHT_MS = 2000
+INFLIGHT_BACKOFF_MS = (0, 500, 1000, 2000, 4000)  # the shell's defaults: 5 attempts
+OVERLAYS = (PENDING_CANCEL, PENDING_MODIFY)
 PROFILE = settings(max_examples=200, deadline=None, derandomize=True,
                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 OPS = st.one_of(
     st.tuples(st.just("place"),
               st.sampled_from(["accept", "accept", "accept", "venue_reject", "reject",
-                               "unknown_created", "unknown_lost"]),
+                               "unknown_created", "unknown_lost", "not_sent"]),
               st.sampled_from(["BUY", "SELL"]), st.integers(1, 3), st.sampled_from(MARKETS)),
     st.tuples(st.just("fill"), st.integers(0, 20), st.integers(1, 3)),
     st.tuples(st.just("fill"), st.integers(0, 20), st.integers(1, 3)),
-    st.tuples(st.just("cancel"), st.integers(0, 20), st.booleans()),
+    st.tuples(st.just("cancel"), st.integers(0, 20), st.booleans(),
+              st.sampled_from(["ok", "ok", "refused", "unknown_done", "unknown_lost"])),
+    st.tuples(st.just("modify"), st.integers(0, 20),
+              st.sampled_from(["ok", "refused", "unknown_done", "unknown_lost"])),
     st.tuples(st.just("bust"), st.integers(0, 20)),
     st.tuples(st.just("wait"), st.integers(1, 8000)),
     st.tuples(st.just("snapshot"), st.integers(0, G), st.sampled_from([True, True, False])),
@@ -50,7 +68,7 @@ class Tracker:
     """Per client id: the last rank, filled size, venue time and terminal flag seen."""
 
     def __init__(self) -> None:
-        self.last: dict[str, tuple[int, Decimal, int, bool]] = {}
+        self.last: dict[str, tuple[int, Decimal, int, bool, str, int]] = {}
         self.busted: set[str] = set()
         self.submitted: set[str] = set()
         self.key_of: dict[str, str] = {}
@@ -77,14 +95,17 @@ class Tracker:
             cid = st_.client_id
             rank = STATUS_RANK[st_.status]
             terminal = st_.status in TERMINAL
+            venue_rank = VENUE_RANK.get(st_.venue_status, 0)
             prev = self.last.get(cid)
             if prev is not None:
-                p_rank, p_filled, p_lua, p_term = prev
-                assert rank >= p_rank, f"{cid}: status went back to {st_.status}"
+                p_rank, p_filled, p_lua, p_term, p_status, p_venue = prev
+                cleared = p_status in OVERLAYS and st_.local not in OVERLAYS
+                assert rank >= p_rank or cleared, f"{cid}: status went back to {st_.status}"
+                assert venue_rank >= p_venue, f"{cid}: venue status went back to {st_.venue_status}"
                 assert terminal or not p_term, f"{cid}: terminal order reopened as {st_.status}"
                 assert st_.filled >= p_filled, f"{cid}: filled went back"
                 assert st_.last_updated_at >= p_lua, f"{cid}: last_updated_at went back"
-            self.last[cid] = (rank, st_.filled, st_.last_updated_at, terminal)
+            self.last[cid] = (rank, st_.filled, st_.last_updated_at, terminal, st_.status, venue_rank)
             self.key_of[cid] = st_.key
         fills = core.entities.fills
         assert all(k == f.fill.id for k, f in fills.items())
@@ -119,8 +140,20 @@ def play(script: list[tuple[Any, ...]], noise: Noise,
     n = len(heap)
     seq = 0
     applied: list[Any] = []
+    checks: dict[str, tuple[int, int]] = {}  # the in-flight shell: key -> (since_ns, attempts)
     while heap:
         recv, _, item = heapq.heappop(heap)
+        for key, since in sorted(core.orders.inflight.items()):
+            tried = checks.get(key)
+            attempts = tried[1] if tried is not None and tried[0] == since else 0
+            if (attempts < len(INFLIGHT_BACKOFF_MS) and recv * MS - since
+                    >= (INFLIGHT_MS + sum(INFLIGHT_BACKOFF_MS[:attempts + 1])) * MS):
+                checks[key] = (since, attempts + 1)
+                entry = core.orders.orders[key]
+                n += 1
+                at = recv + rng.randint(5, 300)
+                heapq.heappush(heap, (at, n, lambda o=entry.id, c=entry.client_id, t=at:
+                                      venue.lookup(t, o, c)))
         ev = item() if callable(item) else item
         applied.append(ev)
         seq += 1
@@ -149,10 +182,12 @@ def assert_matches_truth(core: StateCore, venue: Venue, deleted: set[str]) -> No
         assert st_ is not None, f"order {oid} missing"
         assert (st_.status, st_.venue_status) == (o.status, o.status), oid
         assert st_.remaining_size == o.remaining_size, oid
-    for cid in venue.cmd_only:
+        assert st_.price == o.price, oid
+    for cid, fate in venue.cmd_only.items():
         st_ = core.get_order(client_id=cid).value
         assert st_ is not None or f"client:{cid}" in deleted, cid
-        assert st_ is None or st_.status == REJECTED, cid
+        assert st_ is None or (st_.status == REJECTED and fate != "not_sent"), cid
+    assert not core.orders.inflight, core.orders.inflight
     expected_keys = set(truth.orders) | {f"client:{c}" for c in venue.cmd_only}
     assert set(core.orders.orders) <= expected_keys
     for gone in expected_keys - set(core.orders.orders):

@@ -102,11 +102,17 @@ def test_present_in_snapshot_clears_absence() -> None:
     assert st.status == OPEN and st.absent_in == "s3"
 
 
-def test_absence_within_grace_window_is_not_judged() -> None:
+def test_absence_within_grace_window_is_not_judged_only_looked_up_once_quiet_for_500_ms() -> None:
     f = Feeder()
     f(order_ev(order(seq=1, lua=T0)))
-    res = f.snapshot("s1", T0 + G - 1)  # REST may be served from a cache older than the order
+    res = f.snapshot("s1", T0 + 499)  # REST may be served from a cache older than the order
     assert res.actions == [] and f.core.get_order("1").value.absent_in == ""
+    res = f.snapshot("s2", T0 + G - 1)  # inside G: a lookup may find a venue-side close...
+    assert [(a.kind, a.order_id) for a in res.actions] == [("lookup", "1")]
+    assert f.core.get_order("1").value.absent_in == ""  # ...but this absence closes nothing
+    assert f.core.counters.get("absent_lookups_young") == 1
+    res = f.snapshot("s3", T0 + G + 1)  # past G: the first absence that counts (lookup pending)
+    assert [a.order_id for a in res.actions] == ["1"] and f.core.get_order("1").value.status == OPEN
 
 
 def test_ws_event_after_marker_protects_from_absence() -> None:
@@ -132,12 +138,13 @@ def test_grace_is_measured_from_the_disconnect_while_down() -> None:
     f(order_ev(order(seq=1, lua=T0 + 1000), recv_ms=T0 + 1000))
     res = f(FeedStatus(source="ws", state="disconnected", epoch=1, recv_ns=(T0 + 2000) * MS))
     assert [(a.kind, a.reason) for a in res.actions] == [("reconcile", "feed_down")]
-    # long silence while down does not age the order: it was updated within G of the disconnect
+    # long silence while down does not age the order: it was updated within G of the disconnect,
+    # so this absence is a lookup only, never a first strike
     res = f.snapshot("s1", T0 + 60_000)
-    assert res.actions == []
+    assert [a.kind for a in res.actions] == ["lookup"] and f.core.get_order("1").value.absent_in == ""
     f(FeedStatus(source="ws", state="connected", epoch=2, recv_ns=(T0 + 61_000) * MS))
     res = f.snapshot("s2", T0 + 70_000)
-    assert [a.kind for a in res.actions] == ["lookup"]
+    assert [a.kind for a in res.actions] == ["lookup"] and f.core.get_order("1").value.absent_in == "s2"
 
 
 def test_new_conn_epoch_requests_reconciliation() -> None:

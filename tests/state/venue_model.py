@@ -5,7 +5,8 @@ wait) on a tiny exchange with exact state and a history of its states by venue t
 
 - the WebSocket pushes (orders, fills, positions, balance changes, tradebusts) with drops,
   duplicates, reordering (random latency) and disconnect windows (FeedStatus, conn_epoch bumps);
-- command events (submitted / accepted / rejected / unknown / cancel requested);
+- command events (submitted / accepted / rejected / unknown / not sent; cancel and modify
+  requested, refused, ambiguous with or without effect);
 - REST snapshots (marker, records as of an older time served from a cache at most G old, parts,
   finished), including closed orders (order history), fills and tradebusts.
 
@@ -27,7 +28,13 @@ from shared.bus import (
     BalanceChange,
     BalanceRecord,
     CmdAccepted,
+    CmdCancelFailed,
     CmdCancelRequested,
+    CmdCancelUnknown,
+    CmdModifyFailed,
+    CmdModifyRequested,
+    CmdModifyUnknown,
+    CmdNotSent,
     CmdRejected,
     CmdSubmitted,
     CmdUnknown,
@@ -87,7 +94,7 @@ class Venue:
         self.down: tuple[int, int] | None = None  # current/last disconnect window (venue ms)
         self.windows: list[tuple[int, int]] = []
         self.client_ids: list[str] = []
-        self.cmd_only: dict[str, str] = {}  # client_id -> "rejected" | "lost"
+        self.cmd_only: dict[str, str] = {}  # client_id -> "rejected" | "lost" | "not_sent"
         self.n_snap = 0
         self._emit(self.t, FeedStatus(source="ws", state="subscribed", epoch=1, recv_ns=self.t * MS))
 
@@ -153,12 +160,16 @@ class Venue:
 
     def place(self, outcome: str, side: str, size: int, market: str) -> None:
         """A strategy places an order; ``outcome``: accept | venue_reject | reject | unknown_created
-        | unknown_lost."""
+        | unknown_lost | not_sent."""
         cid = f"c{len(self.client_ids)}"
         self.client_ids.append(cid)
         t0 = self._tick()
         self._emit(t0, CmdSubmitted(source="cmd", client_id=cid, market=market, side=side,
                                     type="LIMIT", size=str(size), price="100", recv_ns=t0 * MS))
+        if outcome == "not_sent":
+            self._emit(t0 + 1, CmdNotSent(source="cmd", client_id=cid, recv_ns=(t0 + 1) * MS))
+            self.cmd_only[cid] = "not_sent"
+            return
         if outcome == "reject":
             self._emit(t0 + 2, CmdRejected(source="cmd", client_id=cid, code="INVALID_ORDER_SIZE",
                                            recv_ns=(t0 + 2) * MS))
@@ -210,19 +221,54 @@ class Venue:
         self._move_balance(-q / 10, fid)
         self._commit()
 
-    def cancel(self, pick: int, closed_too: bool) -> None:
-        """A cancel request; on an open order the venue closes it, on a closed one nothing happens."""
+    def cancel(self, pick: int, closed_too: bool, outcome: str = "ok") -> None:
+        """A cancel request; on an open order the venue closes it, on a closed one nothing happens.
+
+        ``outcome``: ok | refused (a definite refusal, nothing happens) | unknown_done (executed,
+        the answer lost) | unknown_lost (not executed, no answer)."""
         pool = sorted(self.now.orders.values(), key=lambda o: o.id) if closed_too else self._open_orders()
         if not pool:
             return
         o = pool[pick % len(pool)]
         t = self._tick()
-        self._emit(t, CmdCancelRequested(source="cmd", client_id=o.client_id, order_id=o.id,
-                                         recv_ns=t * MS))
-        if o.status != "CLOSED":
-            self._tick(self.rng.randint(1, 20))
-            self._set_order(_replace(o, status="CLOSED", cancel_reason="USER_CANCELED"))
-            self._commit()
+        ids = {"client_id": o.client_id, "order_id": o.id}
+        self._emit(t, CmdCancelRequested(source="cmd", recv_ns=t * MS, **ids))
+        if o.status == "CLOSED" or outcome == "refused":
+            at = t + self.rng.randint(1, 30)
+            self._emit(at, CmdCancelFailed(source="cmd", code="ORDER_IS_CLOSED", recv_ns=at * MS, **ids))
+            return
+        if outcome.startswith("unknown"):
+            at = t + self.rng.randint(500, 3000)
+            self._emit(at, CmdCancelUnknown(source="cmd", recv_ns=at * MS, **ids))
+            if outcome == "unknown_lost":
+                return
+        self._tick(self.rng.randint(1, 20))
+        self._set_order(_replace(o, status="CLOSED", cancel_reason="USER_CANCELED"))
+        self._commit()
+
+    def modify(self, pick: int, outcome: str) -> None:
+        """A modify of an open order's price (ok | refused | unknown_done | unknown_lost)."""
+        opens = self._open_orders()
+        if not opens:
+            return
+        o = opens[pick % len(opens)]
+        price = o.price + 1
+        t = self._tick()
+        ids = {"client_id": o.client_id, "order_id": o.id}
+        self._emit(t, CmdModifyRequested(source="cmd", price=str(price), size=str(o.size),
+                                         recv_ns=t * MS, **ids))
+        if outcome == "refused":
+            at = t + self.rng.randint(1, 30)
+            self._emit(at, CmdModifyFailed(source="cmd", code="INVALID_PRICE", recv_ns=at * MS, **ids))
+            return
+        if outcome.startswith("unknown"):
+            at = t + self.rng.randint(500, 3000)
+            self._emit(at, CmdModifyUnknown(source="cmd", recv_ns=at * MS, **ids))
+            if outcome == "unknown_lost":
+                return
+        self._tick(self.rng.randint(1, 20))
+        self._set_order(_replace(o, price=price))
+        self._commit()
 
     def bust(self, pick: int) -> None:
         """A fill fails to settle: busted, its position and balance effects reverted."""

@@ -6,7 +6,9 @@ account and key, so tests sharing the NATS/Redis servers never mix), waits until
 connected and the state serves a book, and yields a :class:`ProcSystem`. Everything is stopped
 (SIGTERM, then SIGKILL after a grace) when the block ends, also on failure.
 
-Per-service overrides are environment variables (``state={"STATE_GRACE_MS": "1000"}``). A test
+Per-service overrides are environment variables (``state={"STATE_GRACE_MS": "1000"}``);
+``test_speed=False`` drops the test-speed defaults below and runs every service with its own
+defaults (what a user gets; ``bench.repair`` does). A test
 can kill (``await ps.kill("state")``, SIGKILL by default), restart (``await ps.restart("state")``)
 or start another instance of a service under a new name (``await ps.start_extra("state2",
 "state", {...})``, e.g. a second replica). Logs go to ``tmp_path/<name>.log``; ``ps.log(name)``
@@ -261,7 +263,7 @@ async def process_system(nats_url: str, redis_url: str, tmp: Path, *, sim: Mappi
                          state: Mapping[str, str] | None = None, reconciler: Mapping[str, str] | None = None,
                          feed: Mapping[str, str] | None = None, commands: Mapping[str, str] | None = None,
                          markets: tuple[str, ...] = (M,), strategies: list[dict[str, Any]] | None = None,
-                         ready_within_s: float = 30.0) -> AsyncIterator[ProcSystem]:
+                         ready_within_s: float = 30.0, test_speed: bool = True) -> AsyncIterator[ProcSystem]:
     """Start the simulator and the four services as processes for a fresh account; stop all after."""
     await asyncio.to_thread(tmp.mkdir, parents=True, exist_ok=True)
     rest_port, ws_port, control_port = free_port(), free_port(), free_port()
@@ -274,17 +276,24 @@ async def process_system(nats_url: str, redis_url: str, tmp: Path, *, sim: Mappi
         "LOG_LEVEL": "INFO",
     }
     ps = ProcSystem(account, key, tmp, common)
+    fast: dict[str, Mapping[str, str]] = {
+        "sim": SIM_ENV, "state": STATE_ENV, "reconciler": RECONCILER_ENV, "feed": FEED_ENV,
+        "commands": COMMANDS_ENV} if test_speed else {}
     ps.add("simulator", "services.simulator", control_port, {
-        **SIM_ENV, "SIM_REST_PORT": str(rest_port), "SIM_WS_PORT": str(ws_port),
+        **fast.get("sim", {}), "SIM_REST_PORT": str(rest_port), "SIM_WS_PORT": str(ws_port),
         "SIM_CONTROL_PORT": str(control_port), **(sim or {})})
-    ps.add("state", "services.state", free_port(), {**STATE_ENV, **(state or {})})
+    commands_port = free_port()
+    ps.add("state", "services.state", free_port(), {
+        **fast.get("state", {}), "STATE_COMMANDS_URL": f"http://127.0.0.1:{commands_port}", **(state or {})})
     ps.procs["state"].env["STATE_HTTP_PORT"] = str(ps.procs["state"].port)
-    ps.add("reconciler", "services.reconciler", free_port(), {**RECONCILER_ENV, **(reconciler or {})})
+    ps.add("reconciler", "services.reconciler", free_port(), {**fast.get("reconciler", {}),
+                                                              **(reconciler or {})})
     ps.procs["reconciler"].env["RECONCILER_HTTP_PORT"] = str(ps.procs["reconciler"].port)
-    ps.add("feed", "services.feed", free_port(), {**FEED_ENV, **(feed or {})})
+    ps.add("feed", "services.feed", free_port(), {**fast.get("feed", {}), **(feed or {})})
     ps.procs["feed"].env["FEED_HTTP_PORT"] = str(ps.procs["feed"].port)
-    ps.add("commands", "services.commands", free_port(), {
-        **COMMANDS_ENV, "COMMANDS_STRATEGIES": json.dumps(strategies or STRATEGIES), **(commands or {})})
+    ps.add("commands", "services.commands", commands_port, {
+        **fast.get("commands", {}), "COMMANDS_STRATEGIES": json.dumps(strategies or STRATEGIES),
+        **(commands or {})})
     ps.procs["commands"].env["COMMANDS_HTTP_PORT"] = str(ps.procs["commands"].port)
     ok = False
     try:

@@ -26,7 +26,8 @@ log = logging.getLogger("tests.system.races")
 ALLOWANCE_MS = 250
 OUTAGE_ALLOWANCE_MS = 4000
 MIN_SEQ_TIMEOUT_MS = 5000
-LIVE = frozenset({"PENDING_NEW", "UNKNOWN", "NEW", "UNTRIGGERED", "OPEN", "PENDING_CANCEL"})
+LIVE = frozenset({"PENDING_NEW", "UNKNOWN", "NEW", "UNTRIGGERED", "OPEN", "PENDING_CANCEL",
+                  "PENDING_MODIFY"})
 
 
 @dataclass

@@ -8,6 +8,7 @@ then SIGINT: the launcher exits 0 and no process it started is left.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -28,7 +29,7 @@ from shared.localservers import free_port
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "launcher-test-token-0123456789"
 PORT_VARS = ("SIM_REST_PORT", "SIM_WS_PORT", "SIM_CONTROL_PORT", "STATE_HTTP_PORT", "COMMANDS_HTTP_PORT",
-             "FEED_HTTP_PORT", "RECONCILER_HTTP_PORT")
+             "FEED_HTTP_PORT", "RECONCILER_HTTP_PORT", "RUN_NATS_PORT", "RUN_REDIS_PORT")
 
 
 def _children(pid: int) -> dict[int, int]:
@@ -71,7 +72,7 @@ def _env(run_dir: Path) -> tuple[dict[str, str], dict[str, int]]:
     env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "REDIS_URL")}
     env.update({k: str(v) for k, v in ports.items()})
     env.update({
-        "RUN_DIR": str(run_dir), "RUN_STATUS_INTERVAL": "1",
+        "RUN_DIR": str(run_dir),
         "PARADEX_REST_URL": f"http://127.0.0.1:{ports['SIM_REST_PORT']}/v1",
         "PARADEX_WS_URL": f"ws://127.0.0.1:{ports['SIM_WS_PORT']}/v1",
         "PARADEX_MARKETS": "BTC-USD-PERP",
@@ -138,7 +139,7 @@ def test_make_run_serves_an_order_end_to_end_and_stops_cleanly_on_sigint(tmp_pat
                 rc.close()
 
             mm_env = {**env, "MM_STATE_URL": state, "MM_COMMANDS_URL": cmd, "MM_TOKEN": TOKEN,
-                      "MM_SIZE": "0.01", "MM_INTERVAL_S": "0.1"}
+                      "MM_SIZE": "0.01"}
             mm = subprocess.Popen([sys.executable, "-m", "examples.market_maker"], cwd=ROOT, env=mm_env,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
             try:
@@ -147,7 +148,7 @@ def test_make_run_serves_an_order_end_to_end_and_stops_cleanly_on_sigint(tmp_pat
                 mm.send_signal(signal.SIGINT)
                 mm_out = mm.communicate(timeout=20)[0].decode(errors="replace")
             assert mm.returncode == 0, mm_out
-            assert "quoted BTC-USD-PERP" in mm_out and "cancelled all quotes" in mm_out, mm_out
+            assert "quoted BTC-USD-PERP" in mm_out and "stopped: cancelled" in mm_out, mm_out
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
@@ -209,3 +210,94 @@ def _tail(out: object, n: int = 3000) -> str:
     data: bytes = f.read()  # type: ignore[attr-defined]
     f.seek(0, 2)  # type: ignore[attr-defined]
     return data.decode(errors="replace")[-n:]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _pid_of(root: int, needle: str) -> int:
+    found = [p for p in descendants(root) if needle in _cmdline(p) and alive(p)]
+    assert len(found) == 1, f"{needle}: {[(p, _cmdline(p)) for p in found]}"
+    return found[0]
+
+
+def _wait_output(out: object, text: str, within_s: float, after: int = 0) -> int:
+    """Until ``text`` appears in the launcher's output past offset ``after``; its offset."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        data = _tail(out, 10**7)
+        at = data.find(text, after)
+        if at >= 0:
+            return at
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} not printed within {within_s} s:\n{_tail(out, 4000)}")
+
+
+@pytest.mark.slow
+def test_make_run_supervises_restarts_dead_processes_and_writes_its_urls(tmp_path: Path) -> None:
+    env, ports = _env(tmp_path / "run")
+    for key in ("PARADEX_REST_URL", "PARADEX_WS_URL"):  # only SIM_*_PORT: the venue URLs follow them
+        env.pop(key)
+    out = (tmp_path / "launcher.out").open("w+b")
+    proc = subprocess.Popen([sys.executable, "-m", "services"], cwd=ROOT, env=env, stdout=out,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    started: set[int] = set()
+    try:
+        _wait_output(out, "paradex-hub: ready (7 processes healthy)", 90)
+        started = descendants(proc.pid)
+        urls = dict(line.split("=", 1) for line in (tmp_path / "run" / "urls.env").read_text().splitlines()
+                    if line and not line.startswith("#"))
+        assert urls["NATS_URL"] == f"nats://127.0.0.1:{ports['RUN_NATS_PORT']}"
+        assert urls["REDIS_URL"] == f"redis://127.0.0.1:{ports['RUN_REDIS_PORT']}/0"
+        assert urls["PARADEX_REST_URL"] == f"http://127.0.0.1:{ports['SIM_REST_PORT']}/v1"
+        assert urls["STATE_URL"] == f"http://127.0.0.1:{ports['STATE_HTTP_PORT']}"
+        assert json.loads((tmp_path / "run" / "urls.json").read_text()) == urls
+
+        rc = redis.Redis.from_url(urls["REDIS_URL"])
+        try:
+            rc.set("launcher-test:persisted", "yes")
+            time.sleep(1.5)  # append-only, fsync every second
+
+            mark = len(_tail(out, 10**7))
+            os.kill(_pid_of(proc.pid, "services.state"), signal.SIGKILL)
+            _wait_output(out, "! state exited with -9", 20, mark)
+            _wait_output(out, "state restarted (restart 1)", 20, mark)
+            health = f"http://127.0.0.1:{ports['STATE_HTTP_PORT']}/healthz"
+            _until(lambda: httpx.get(health, timeout=2), 60)
+
+            mark = len(_tail(out, 10**7))
+            redis_pid = _pid_of(proc.pid, f"127.0.0.1:{ports['RUN_REDIS_PORT']}")  # its process title
+            os.kill(redis_pid, signal.SIGKILL)
+            _wait_output(out, "! redis exited with -9", 20, mark)
+            _wait_output(out, "redis restarted (restart 1)", 20, mark)
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    assert rc.get("launcher-test:persisted") == b"yes"  # back from the append-only file
+                    break
+                except redis.ConnectionError:
+                    assert time.monotonic() < deadline, "Redis did not come back"
+                    time.sleep(0.2)
+        finally:
+            rc.close()
+        time.sleep(3)
+        status = [line for line in _tail(out, 10**7).splitlines() if line.startswith("status: ")]
+        assert status, "no status line"
+        repeated = [a for a, b in itertools.pairwise(status) if a == b]
+        assert not repeated, f"status printed without a change: {repeated}"
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0, _tail(out, 5000)
+    time.sleep(0.5)
+    left = [p for p in started if alive(p)]
+    assert not left, f"processes left after SIGINT: {[(p, _cmdline(p)) for p in left]}"

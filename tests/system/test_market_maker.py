@@ -1,14 +1,23 @@
-"""examples.market_maker: its quoting rule, and a few seconds against the full in-process system."""
+"""examples.market_maker: its quoting rules, then the documented command (``.venv/bin/python -m
+examples.market_maker``) against the system running as processes, on ETH-USD-PERP (tick 0.01,
+size 0.01: learned from /v1/markets, not hard-coded)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sys
 from decimal import Decimal
+from pathlib import Path
 
-from examples.market_maker import MarketMaker, Settings, needs_requote, quotes
-from shared.client import CommandsClient, StateClient
-from shared.settings import Secret, load
-from tests.system.harness import TOKENS, M, System, full_system, wait_until
+import httpx
+
+from examples.market_maker import Settings, needs_requote, quote_size, quotes
+from shared.settings import load
+from tests.system.procs import ROOT, STRATEGIES, TOKENS, M, ProcSystem, process_system, wait_until
+
+ETH = "ETH-USD-PERP"
 
 
 def test_quotes_straddle_mid_on_the_tick_and_never_cross() -> None:
@@ -16,6 +25,8 @@ def test_quotes_straddle_mid_on_the_tick_and_never_cross() -> None:
     assert bid == Decimal("59940.0") and ask == Decimal("60060.1")
     tight_bid, tight_ask = quotes(Decimal("100.05"), Decimal(0), Decimal("0.1"))
     assert tight_bid < Decimal("100.05") < tight_ask and tight_ask - tight_bid == Decimal("0.1")
+    eth_bid, eth_ask = quotes(Decimal("3000.005"), Decimal(10), Decimal("0.01"))
+    assert (eth_bid, eth_ask) == (Decimal("2997.00"), Decimal("3003.01"))
 
 
 def test_requote_only_when_mid_moved_past_threshold() -> None:
@@ -25,59 +36,71 @@ def test_requote_only_when_mid_moved_past_threshold() -> None:
     assert needs_requote(Decimal(100), Decimal("99.97"), Decimal(2))
 
 
+def test_size_is_on_the_increment_and_meets_the_minimum_notional() -> None:
+    assert quote_size(Decimal("0.001"), Decimal(3000), Decimal("0.01"), Decimal(0)) == Decimal("0.01")
+    assert quote_size(Decimal("0.037"), Decimal(3000), Decimal("0.01"), Decimal(0)) == Decimal("0.03")
+    assert quote_size(Decimal("0.01"), Decimal(3000), Decimal("0.01"), Decimal(100)) == Decimal("0.04")
+
+
 def test_settings_come_from_mm_environment() -> None:
     s = load(Settings, env={"MM_TOKEN": "t0k", "MM_MARKET": "ETH-USD-PERP", "MM_SIZE": "0.02",
-                            "MM_HALF_SPREAD_BPS": "5"})
+                            "MM_HALF_SPREAD_BPS": "5", "MM_CLIENT_PREFIX": "q1"})
     assert s.token.reveal() == "t0k" and "t0k" not in repr(s)
-    assert (s.market, s.size, s.half_spread_bps) == ("ETH-USD-PERP", Decimal("0.02"), Decimal(5))
+    assert (s.market, s.size, s.half_spread_bps, s.client_prefix) == (ETH, Decimal("0.02"), Decimal(5), "q1")
 
 
-async def test_market_maker_keeps_quotes_resting_in_venue_and_state_and_cancels_on_stop(
-        nats_url: str, redis_url: str) -> None:
-    async with full_system(nats_url, redis_url, sim={"synthetic_rate": 20.0}) as s:
-        settings = Settings(state_url=s.state_url, commands_url=s.commands_url, token=Secret(TOKENS["mm"]),
-                            market=M, size=Decimal("0.01"), half_spread_bps=Decimal(20),
-                            requote_bps=Decimal("0.001"), interval_s=0.1)
-        async with StateClient(s.state_url) as state, CommandsClient(s.commands_url, TOKENS["mm"]) as cmd:
-            mm = MarketMaker(settings, state, cmd)
-            task = asyncio.create_task(mm.run())
-            try:
-                await _exercise(s, state, mm)
-            finally:
-                mm.stop()
-                await asyncio.wait_for(task, 10.0)
+async def test_documented_command_quotes_from_sse_and_stops_cancelling_only_its_own_orders(
+        nats_url: str, redis_url: str, tmp_path: Path) -> None:
+    both = [{**s, "markets": [M, ETH]} for s in STRATEGIES]
+    async with process_system(nats_url, redis_url, tmp_path, markets=(ETH, M), strategies=both,
+                              sim={"SIM_SYNTHETIC_RATE": "20"}) as ps:
+        state, cmd = ps.state_client(), ps.commands_client()
+        bbo = (await state.bbo(ETH)).value
+        assert bbo.bid is not None
+        far = (bbo.bid * Decimal("0.9")).quantize(Decimal("0.01"))
+        manual = await cmd.place(ETH, "BUY", Decimal("0.05"), far, client_id="my-manual-order", wait="ws")
+        assert manual.status == "open", manual
+        out = tmp_path / "mm.log"
+        env = {"PATH": os.environ.get("PATH", ""), "PYTHONUNBUFFERED": "1", "MM_STATE_URL": ps.state_url,
+               "MM_COMMANDS_URL": ps.commands_url, "MM_TOKEN": TOKENS["mm"], "MM_MARKET": ETH,
+               "MM_HALF_SPREAD_BPS": "20", "MM_REQUOTE_BPS": "0.01", "PARADEX_REST_URL": ps.rest_url}
+        with out.open("wb") as log:
+            mm = await asyncio.create_subprocess_exec(
+                str(Path(sys.executable)), "-m", "examples.market_maker", cwd=ROOT, env=env,
+                stdout=log, stderr=log, stdin=asyncio.subprocess.DEVNULL)
+        try:
+            await wait_until(lambda: _two_sided(ps), 20, "a bid and an ask of the market maker resting")
+            assert await _sse_clients(ps) >= 1  # it follows the bbo over SSE
+            await asyncio.sleep(3.0)  # the synthetic mid moves: re-quotes
+        finally:
+            mm.send_signal(signal.SIGINT)
+            code = await asyncio.wait_for(mm.wait(), 20)
+        text = out.read_text()
+        assert code == 0, text
+        lines = text.splitlines()
+        quoted = [line for line in lines if " quoted ETH-USD-PERP " in line]
+        assert len(quoted) >= 2, text  # it re-quoted as the mid moved
+        assert "tick 0.01, size increment 0.01" in text, text
+        assert not [line for line in lines if "refused" in line or "Traceback" in line], text
+        assert "stopped: cancelled" in text and "(client ids mm-*)" in text, text
 
-            async def none_open() -> bool:
-                truth = await s.truth()
-                venue_open = [o for o in truth["open_orders"] if o["client_id"].startswith("mm-")]
-                st_open = [o for o in (await state.orders(market=M)).value
-                           if o.client_id.startswith("mm-") and not o.is_terminal]
-                return not venue_open and not st_open
+        async def only_manual_left() -> bool:
+            live = [o for o in (await state.orders(status=["OPEN", "NEW", "PENDING_NEW", "PENDING_CANCEL"],
+                                                   market=ETH)).value]
+            truth = await ps.truth()
+            venue = [o["client_id"] for o in truth["open_orders"] if o["market"] == ETH]
+            return [o.client_id for o in live] == ["my-manual-order"] and venue == ["my-manual-order"]
 
-            await wait_until(none_open, 5.0, "every quote cancelled in the venue and the state")
+        await wait_until(only_manual_left, 10, "every quote cancelled, the manual order still open")
+        print(f"\nmarket maker: {len(quoted)} quote rounds, stopped with exit 0, manual order untouched")
 
 
-async def _exercise(s: System, state: StateClient, mm: MarketMaker) -> None:
-    await asyncio.sleep(3.0)
-    rounds = mm.requotes
-    await s.fault("PUT", "/synthetic", {"rate": 0})  # a still mid: the quotes settle
+async def _two_sided(ps: ProcSystem) -> bool:
+    orders = (await ps.state_client().orders(status="OPEN", market=ETH)).value
+    return {o.side for o in orders if o.client_id.startswith("mm-")} == {"BUY", "SELL"}
 
-    async def quoted_both_sides() -> bool:
-        truth = await s.truth()
-        venue = {(o["side"], o["client_id"]) for o in truth["open_orders"]
-                 if o["client_id"] in mm.live}
-        st = (await state.orders(status="OPEN", market=M)).value
-        ours = {(o.side, o.client_id) for o in st if o.client_id in mm.live}
-        return {side for side, _ in venue} == {"BUY", "SELL"} and venue == ours
 
-    await wait_until(quoted_both_sides, 5.0, "a bid and an ask resting in the venue and the state")
-    bbo = (await state.bbo(M)).value
-    resting = [o for o in (await state.orders(status="OPEN", market=M)).value if o.client_id in mm.live]
-    bid = next(o.price for o in resting if o.side == "BUY")
-    ask = next(o.price for o in resting if o.side == "SELL")
-    assert bid < ask and mm.quoted_mid is not None and bid < mm.quoted_mid < ask
-    assert bbo.mid is not None
-    print(f"\nmarket maker: {rounds} quote rounds in 3 s; resting bid {bid} ask {ask}; "
-          f"mid now {bbo.mid}")
-    assert rounds >= 2, "the synthetic mid moved but the market maker never re-quoted"
-
+async def _sse_clients(ps: ProcSystem) -> float:
+    async with httpx.AsyncClient(timeout=5.0) as c:
+        text = (await c.get(f"{ps.state_url}/metrics")).text
+    return next(float(line.split()[1]) for line in text.splitlines() if line.startswith("state_sse_clients "))

@@ -169,6 +169,14 @@ async def test_command_timeout_goes_unknown_then_lookup_finds_the_true_status(
 
         await wait_until(resolved, 10.0, "the lookup resolved lost-1 to its true status OPEN")
         await s.fault("PUT", "/ws/freeze", {"frozen": False})
+
+        async def poller_saw_open() -> bool:
+            # another client saw OPEN; the race poller (every 20 ms) must see it by its own poll
+            last = next((o.orders["lost-1"] for o in reversed(poller.observations)
+                         if "lost-1" in o.orders), None)
+            return last is not None and last[0] == "OPEN"
+
+        await wait_until(poller_saw_open, 5.0, "the race poller's own poll showing lost-1 OPEN")
         seen = [st for st, _ in dict.fromkeys(o.orders["lost-1"] for o in poller.observations
                                                if "lost-1" in o.orders)]
         assert "UNKNOWN" in seen and seen[-1] == "OPEN", seen

@@ -6,6 +6,7 @@ Redis keys, plus this service's in-flight orders not yet seen there) and positio
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -32,13 +33,32 @@ class Exposure:
     positions: dict[str, Decimal] = field(default_factory=dict)
     prices: dict[str, Decimal] = field(default_factory=dict)
 
-    def open_orders(self, owner: str, market: str) -> int:
-        """How many live orders of ``owner`` rest (or are in flight) in ``market``."""
-        return sum(1 for o in self.orders.values() if o.owner == owner and o.market == market)
+    def open_orders(self, owner: str, market: str, pending: Sequence[LiveOrder] = ()) -> int:
+        """How many live orders of ``owner`` rest (or are in flight) in ``market``, plus those of
+        ``pending`` (orders being decided together with this one) not already counted."""
+        live = sum(1 for o in self.orders.values() if o.owner == owner and o.market == market)
+        return live + sum(
+            1 for o in pending if o.owner == owner and o.market == market and not self._counted(o)
+        )
 
-    def open_size(self, market: str, side: str) -> Decimal:
-        """Remaining size of every live order of the account on ``side`` of ``market``."""
-        return sum((o.remaining for o in self.orders.values() if o.market == market and o.side == side), ZERO)
+    def _counted(self, o: LiveOrder) -> bool:
+        """Whether ``o`` is already counted here under its owner (an order the view shows before
+        it learnt its owner is counted from ``pending``, not skipped twice)."""
+        mine = self.orders.get(o.client_id)
+        return mine is not None and mine.owner == o.owner
+
+    def open_size(self, market: str, side: str, pending: Sequence[LiveOrder] = ()) -> Decimal:
+        """Remaining size of every live order of the account on ``side`` of ``market`` (plus
+        ``pending`` ones not already counted)."""
+        live = sum((o.remaining for o in self.orders.values() if o.market == market and o.side == side), ZERO)
+        return live + sum(
+            (
+                o.remaining
+                for o in pending
+                if o.market == market and o.side == side and o.client_id not in self.orders
+            ),
+            ZERO,
+        )
 
 
 def _forbidden(error: str, rule: str, message: str) -> Violation:
@@ -63,9 +83,12 @@ def check_limits(
     *,
     replaces: Decimal = ZERO,
     new_order: bool = True,
+    pending: Sequence[LiveOrder] = (),
 ) -> Violation | None:
     """Every limit of ``strategy`` for ``intent``. ``replaces`` is the size a modify takes away
-    (the order's current remaining size); ``new_order`` False for a modify (no new open order).
+    (the order's current remaining size); ``new_order`` False for a modify (no new open order);
+    ``pending``: orders passed just before this one and not yet in ``exposure`` (earlier items of
+    the same batch, other replicas' reservations), which count as live.
 
     The position check is the worst case on the order's side: the account's position plus every
     live order on that side plus this one must stay within ``max_position`` in absolute value.
@@ -88,7 +111,7 @@ def check_limits(
                 f"{strategy.max_order_notional}",
             )
     if new_order and strategy.max_open_orders_per_market is not None:
-        count = exposure.open_orders(strategy.name, intent.market)
+        count = exposure.open_orders(strategy.name, intent.market, pending)
         if count >= strategy.max_open_orders_per_market:
             return _forbidden(
                 "OPEN_ORDERS_LIMIT",
@@ -98,7 +121,7 @@ def check_limits(
             )
     if strategy.max_position is not None and "REDUCE_ONLY" not in intent.flags:
         position = exposure.positions.get(intent.market, ZERO)
-        resting = exposure.open_size(intent.market, intent.side) - replaces
+        resting = exposure.open_size(intent.market, intent.side, pending) - replaces
         sign = 1 if intent.side == "BUY" else -1
         worst = position + sign * (resting + intent.size)
         if abs(worst) > strategy.max_position:

@@ -53,6 +53,53 @@ class Intent(msgspec.Struct, frozen=True, kw_only=True):
         return None if price is None else self.size * price
 
 
+MAX_ADJUSTED_EXPONENT = 14
+"""Numbers must stay below 1e15 in absolute value (far above any venue size or price)."""
+MAX_DECIMALS = 18
+"""At most 18 significant decimal places (trailing zeros do not count)."""
+
+
+def check_number(name: str, value: Decimal) -> Violation | None:
+    """``value`` is finite, below 1e15 and has at most 18 significant decimals (checked before any
+    arithmetic: NaN, sNaN, Infinity, 1e400 or a 32-digit number would otherwise raise)."""
+    if not value.is_finite():
+        return Violation(
+            error="NUMBER_NOT_FINITE",
+            rule="finite_number",
+            message=f"{name} must be a finite number, not {value}",
+        )
+    if not value:
+        return None
+    if value.adjusted() > MAX_ADJUSTED_EXPONENT:
+        return Violation(
+            error="NUMBER_OUT_OF_RANGE",
+            rule="number_range",
+            message=f"{name} must be below 1e{MAX_ADJUSTED_EXPONENT + 1} in absolute value",
+        )
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)  # finite
+    trailing = 0
+    while trailing < len(digits) - 1 and digits[-1 - trailing] == 0:
+        trailing += 1
+    if exponent + trailing < -MAX_DECIMALS:
+        return Violation(
+            error="NUMBER_TOO_PRECISE",
+            rule="number_precision",
+            message=f"{name} has more than {MAX_DECIMALS} decimal places",
+        )
+    return None
+
+
+def check_numbers(intent: Intent) -> Violation | None:
+    """:func:`check_number` for the size, the price and the trigger price of ``intent``."""
+    v = check_number("size", intent.size)
+    if v is None and intent.price is not None:
+        v = check_number("price", intent.price)
+    if v is None and intent.trigger_price is not None:
+        v = check_number("trigger_price", intent.trigger_price)
+    return v
+
+
 def on_grid(value: Decimal, step: Decimal) -> bool:
     """Whether ``value`` is an exact multiple of ``step``."""
     return step <= ZERO or value % step == ZERO
@@ -161,6 +208,20 @@ def check_client_id(client_id: str) -> Violation | None:
             error="INVALID_CLIENT_ID",
             rule="client_id",
             message="client_id must be 1-64 characters of [A-Za-z0-9_.:-]",
+        )
+    return None
+
+
+_DIGITS = frozenset("0123456789")
+
+
+def check_order_id(order_id: str) -> Violation | None:
+    """An exchange order id is 1-64 digits (PROTOCOL 1: ids are strings of digits)."""
+    if not order_id or len(order_id) > 64 or not set(order_id) <= _DIGITS:
+        return Violation(
+            error="INVALID_ORDER_ID",
+            rule="order_id",
+            message="an order id is 1-64 digits (the venue's exchange id)",
         )
     return None
 

@@ -20,6 +20,11 @@ class Strategy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     max_order_notional: Decimal | None = None
     max_open_orders_per_market: int | None = None
     max_position: Decimal | None = None
+    #: orders per second (shared by every replica), bursts of ``max_order_burst`` (default: the rate)
+    max_order_rate: float | None = None
+    max_order_burst: float | None = None
+    #: refuse new orders (but reduce-only ones) once the strategy lost this much today (UTC, USD)
+    max_loss: Decimal | None = None
     can_cancel_others: bool = False
 
     def __repr__(self) -> str:  # never print the token

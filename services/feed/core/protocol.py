@@ -1,11 +1,18 @@
 """The feed's sans-I/O protocol: frames in, bus events and frames to send out.
 
-The shell feeds every received frame to :meth:`FeedProtocol.receive` with its receipt time and
-gets back the bus events to publish; requests to send (subscriptions after auth, book
-resubscriptions after a gap) accumulate in :attr:`FeedProtocol.outbox`, and connection-level
-outcomes in :attr:`FeedProtocol.signals` (``"authenticated"``, ``"auth_failed"``, ``"reconnect"``
-when a book subscription is refused, since that book would never get a snapshot). Malformed
-input never raises: it is counted in :attr:`counters` and logged.
+The shell feeds every received frame to :meth:`FeedProtocol.receive_wire` with its receipt time
+and gets back the messages to publish; requests to send (subscriptions after auth, book
+resubscriptions after a gap) accumulate in :attr:`FeedProtocol.outbox`, connection-level outcomes
+in :attr:`FeedProtocol.signals` (``"authenticated"``, ``"auth_failed"``, ``"reconnect"`` when a
+book subscription is refused, since that book would never get a snapshot), and refused input in
+:attr:`FeedProtocol.rejects` (counts by reason, dead letters to publish, a rate-bounded log).
+
+Nothing is published before :mod:`shared.paradex.validate` accepted it (our account, subscribed
+markets, finite bounded numbers, known enums...). A refused record, a frame that is not JSON or
+SBE, a push on a channel we did not subscribe, even an unexpected exception while handling a
+frame: each refuses that one frame and never raises, so the connection and the frames around it
+carry on. Summaries of markets we do not follow (the venue sends ``markets_summary`` for every
+market) are filtered out quietly and counted.
 
 Sample push: ``{"jsonrpc":"2.0","method":"subscription","params":{"channel":"bbo.BTC-USD-PERP",
 "data":{"market":"BTC-USD-PERP","seq_no":7,"bid":"1","bid_size":"2","ask":"3","ask_size":"4",
@@ -14,63 +21,57 @@ Sample push: ``{"jsonrpc":"2.0","method":"subscription","params":{"channel":"bbo
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
-from services.feed.core.book import APPLIED, BookChecker, Check, PriceKey
-from services.feed.core.convert import to_event
+from services.feed.core.book import BookChecker
+from services.feed.core.fastpath import FastPaths
 from services.feed.core.plan import AUTH_ERROR_CODES, Requests, all_channels, book_channel
-from services.feed.core.wire import Prepared, book_event_bytes, book_subject
-from shared.bus import BookGap, Event, decode_event
+from services.feed.core.rejects import Rejects
+from services.feed.core.wire import Prepared
+from shared.bus import Event, decode_event
 from shared.errors import DecodeError
 from shared.paradex import sbe
-from shared.paradex.models import BookUpdate, JsonRpcErrorResponse, Push, decode_frame
-from shared.paradex.models.fastbook import LightBook, decode_book_push, key8
-from shared.paradex.sbe.fastbook import FastBook, fast_book
-
-log = logging.getLogger("feed.protocol")
+from shared.paradex.models import BookUpdate, JsonRpcErrorResponse, MarketSummary, Push, decode_frame
+from shared.paradex.models.fastbook import decode_book_push
+from shared.paradex.sbe.fastbook import fast_book
+from shared.paradex.validate import FUTURE_MS, RECORD_TYPES, Rejection, Scope, check, decode_reason
 
 _SBE_CHANNEL = {
     "Bbo": "bbo.{}", "Trade": "trades.{}", "FundingData": "funding_data.{}",
     "MarketSummary": "markets_summary",
 }
+_VALIDATED = frozenset(RECORD_TYPES)
+OTHER = "other"
+"""The metric label of every channel we did not subscribe (labels come from a fixed set)."""
 
 
-def _sbe_channel(data: object, book_feed: str) -> str:
-    """The JSON channel an SBE payload would have come on ("" for heartbeats and skipped frames)."""
-    if type(data) is BookUpdate:
-        return book_channel(data.market, book_feed)
-    pattern = _SBE_CHANNEL.get(type(data).__name__, "")
-    return pattern.format(getattr(data, "market", ""))
+class FeedProtocol(FastPaths):
+    """Protocol state of one feed across connections (book sequences survive, requests don't).
 
+    ``account``: ours (private records of any other account are refused); ``markets``: the
+    markets followed (market data of any other market is refused)."""
 
-def _sets_then_deletes(flat: Sequence[int]) -> list[int]:
-    """Flat SBE delta levels reordered: non-zero sizes first, then the deletes (frame order kept)."""
-    sets: list[int] = []
-    deletes: list[int] = []
-    for i in range(0, len(flat), 2):
-        size = flat[i + 1]
-        (sets if size else deletes).extend((flat[i], size))
-    return sets + deletes
-
-
-class FeedProtocol:
-    """Protocol state of one feed across connections (book sequences survive, requests don't)."""
-
-    def __init__(self, markets: Iterable[str], *, book_feed: str = "deltas", summary: bool = True) -> None:
+    def __init__(self, markets: Iterable[str], *, account: str, book_feed: str = "deltas",
+                 summary: bool = True, future_ms: int = FUTURE_MS, dlq_per_s: float = 1000.0) -> None:
         self.markets = tuple(markets)
+        self.scope = Scope.of(account, self.markets, future_ms)
+        self.followed = frozenset(self.markets)
+        self.future_ms = future_ms
         self.book_feed = book_feed
         self.channels = all_channels(self.markets, book_feed, summary)
+        self.channel_set = frozenset(self.channels)
+        self.book_channels = frozenset(book_channel(m, book_feed) for m in self.markets)
         self.requests = Requests()
         self.books = BookChecker()
         self.outbox: list[bytes] = []
         self.signals: list[tuple[str, str]] = []
         self.epoch = 0
         self.jwt = ""
-        self.frames: Counter[str] = Counter()  # by channel
+        self.frames: Counter[str] = Counter()  # by channel we subscribed, else OTHER
         self.counters: Counter[str] = Counter()  # decode_errors, rpc_errors, gaps, ...
+        self.rejects = Rejects(dlq_per_s=dlq_per_s)
         self._sbe = sbe.SbeDecoder()
         self._sbe_channels: dict[tuple[type, str], str] = {}
 
@@ -96,192 +97,141 @@ class FeedProtocol:
 
     def receive_wire(self, frame: str | bytes, recv_ns: int) -> list[Event | Prepared]:
         """What to publish for one received frame. Book frames in the usual layouts take the fast
-        paths (no models, no Decimals) and come out as :class:`Prepared` bytes; everything else
-        as events."""
-        if isinstance(frame, bytes):
-            if not frame.startswith(b"{"):
-                fast = fast_book(frame)
-                if fast is not None:
-                    out = self._fast_sbe(fast, recv_ns)
-                    if out is not None:
-                        return out
-                return self._binary(frame, recv_ns)
-            raw = frame
-        else:
-            raw = frame.encode()
-        light = decode_book_push(raw)
-        if light is not None:
-            out = self._fast_json(light[0], light[1], light[2], recv_ns)
-            if out is not None:
-                return out
-        return self._json(raw, recv_ns)
+        paths (no models, no Decimals) and come out as :class:`Prepared` bytes; everything else,
+        and every frame the fast paths are unsure of, takes :meth:`receive_full`."""
+        try:
+            if isinstance(frame, bytes):
+                if not frame.startswith(b"{"):
+                    fast = fast_book(frame)
+                    if fast is not None:
+                        out = self._fast_sbe(fast, recv_ns)
+                        if out is not None:
+                            return out
+                    return self._binary(frame, recv_ns)
+                raw = frame
+            else:
+                raw = frame.encode()
+            light = decode_book_push(raw)
+            if light is not None:
+                out = self._fast_json(light[0], light[1], light[2], recv_ns)
+                if out is not None:
+                    return out
+            return self._json(raw, recv_ns)
+        except Exception as exc:  # a bug or input nothing foresaw: refuse this frame, keep the session
+            return self._internal(frame, recv_ns, exc)
+
+    def receive_full(self, frame: str | bytes, recv_ns: int) -> list[Event | Prepared]:
+        """:meth:`receive_wire` without the fast paths (models, validation, book checks): the
+        reference the fast paths are proven equal to."""
+        try:
+            raw = frame.encode() if isinstance(frame, str) else frame
+            if isinstance(frame, bytes) and not frame.startswith(b"{"):
+                return self._binary(raw, recv_ns)
+            return self._json(raw, recv_ns)
+        except Exception as exc:
+            return self._internal(frame, recv_ns, exc)
+
+    def _internal(self, frame: str | bytes, recv_ns: int, exc: Exception) -> list[Event | Prepared]:
+        self.counters["internal_errors"] += 1
+        raw = frame.encode("utf-8", "replace") if isinstance(frame, str) else frame
+        self.rejects.refuse(Rejection("internal_error", "", f"{type(exc).__name__}: {exc}"[:200]), raw, "",
+                            recv_ns, binary=not raw.startswith(b"{"), exc_info=exc)
+        return []
 
     def _json(self, frame: bytes, recv_ns: int) -> list[Event | Prepared]:
         try:
             msg = decode_frame(frame)
         except DecodeError as exc:
             self.counters["decode_errors"] += 1
-            log.warning("bad JSON frame: %s (%.120r)", exc, frame)
+            self.rejects.refuse(Rejection(decode_reason(exc), exc.field or "", exc.reason[:200]), frame, "",
+                                recv_ns)
             return []
         if isinstance(msg, Push):
-            return self._push(msg, recv_ns)
+            return self._push(msg, frame, recv_ns)
         if isinstance(msg, JsonRpcErrorResponse):
-            self._rpc_error(msg)
+            self._rpc_error(msg, recv_ns)
         else:
-            self._reply(msg.id)
+            self._reply(msg.id, recv_ns)
         return []
 
-    def _fast_json(self, channel: str, book: LightBook, data: Any,
-                   recv_ns: int) -> list[Event | Prepared] | None:
-        """A book push via :mod:`~shared.paradex.models.fastbook`; None (nothing changed) when a
-        level is not in the plain form or the market is not a subject token: full path."""
-        bids: list[PriceKey] = []
-        asks: list[PriceKey] = []
-        for group in (book.inserts, book.updates):
-            for lv in group:
-                price, size = key8(lv.price), key8(lv.size)
-                if price is None or size is None:
-                    return None
-                side = bids if lv.side == "BUY" else asks
-                side.append(price)
-                side.append(size)
-        for lv in book.deletes:
-            price = key8(lv.price)
-            if price is None or key8(lv.size) is None:
-                return None
-            side = bids if lv.side == "BUY" else asks
-            side.append(price)
-            side.append(0)
-        market = book.market
-        try:
-            subject = book_subject(market)
-        except Exception:  # not a valid subject token: the full path handles it as before
-            return None
-        self.frames[channel] += 1
-        check = self.books.check_flat(market, book.seq_no, book.update_type == "s", bids, asks)
-        ts = book.last_updated_at
-        if check is APPLIED:
-            return [Prepared(subject, book_event_bytes(ts, recv_ns, self.epoch, data), recv_ns)]
-        return self._outcome(check, market, recv_ns, lambda: Prepared(
-            subject, book_event_bytes(ts, recv_ns, self.epoch, data), recv_ns))
-
-    def _fast_sbe(self, fast: FastBook, recv_ns: int) -> list[Event | Prepared] | None:
-        """An SBE book frame via :func:`~shared.paradex.sbe.fastbook.fast_book`."""
-        market = fast.market
-        try:
-            subject = book_subject(market)
-        except Exception:
-            return None
-        self._sbe.decoded += 1
-        key = (BookUpdate, market)
-        channel = self._sbe_channels.get(key)
-        if channel is None:
-            channel = self._sbe_channels[key] = book_channel(market, self.book_feed)
-        self.frames[channel] += 1
-        bids: Sequence[int] = fast.bids
-        asks: Sequence[int] = fast.asks
-        if not fast.snapshot:  # size 0 = delete, applied after the sets (as the model's lists are)
-            if 0 in bids[1::2]:
-                bids = _sets_then_deletes(bids)
-            if 0 in asks[1::2]:
-                asks = _sets_then_deletes(asks)
-        check = self.books.check_flat(market, fast.seq, fast.snapshot, bids, asks)
-        if check is APPLIED:
-            return [Prepared(subject, book_event_bytes(fast.ts_ms, recv_ns, self.epoch, fast.json), recv_ns)]
-        return self._outcome(check, market, recv_ns, lambda: Prepared(
-            subject, book_event_bytes(fast.ts_ms, recv_ns, self.epoch, fast.json), recv_ns))
-
-    def _push(self, push: Push, recv_ns: int) -> list[Event | Prepared]:
-        self.frames[push.channel] += 1
+    def _push(self, push: Push, frame: bytes, recv_ns: int) -> list[Event | Prepared]:
+        channel = push.channel
         data = push.data
-        if type(data) is BookUpdate:
-            return self._book(data, recv_ns)
-        event = to_event(data, recv_ns, self.epoch)
-        if event is None:
+        if channel not in self.channel_set or type(data) not in _VALIDATED:
+            self.frames[OTHER] += 1
             self.counters["unknown_channel"] += 1
-            log.warning("push on unexpected channel %r ignored", push.channel)
+            self.rejects.refuse(Rejection("unknown_channel", "channel", channel[:40]), frame, channel[:200],
+                                recv_ns)
             return []
-        return [event]
+        self.frames[channel] += 1
+        return self._record(data, frame, channel, recv_ns, binary=False)
 
     def _binary(self, frame: bytes, recv_ns: int) -> list[Event | Prepared]:
         try:
             data = self._sbe.decode(frame)
         except DecodeError as exc:
             self.counters["decode_errors"] += 1
-            log.warning("bad SBE frame: %s (%d bytes)", exc, len(frame))
+            self.rejects.refuse(Rejection("bad_sbe", exc.field or "", str(exc)[:200]), frame, "", recv_ns,
+                                binary=True)
             return []
+        if type(data) not in _VALIDATED:  # heartbeat, a template we do not decode
+            self.counters["sbe_skipped"] += 1
+            return []
+        channel = self._sbe_label(data)
+        self.frames[channel] += 1
+        return self._record(data, frame, channel, recv_ns, binary=True)
+
+    def _sbe_label(self, data: Any) -> str:
+        """The JSON channel an SBE payload stands for, OTHER for a market we do not follow."""
         market = getattr(data, "market", "")
         key = (type(data), market)
         channel = self._sbe_channels.get(key)
         if channel is None:
-            channel = self._sbe_channels[key] = _sbe_channel(data, self.book_feed)
-        if channel:
-            self.frames[channel] += 1
+            if type(data) is BookUpdate:
+                channel = book_channel(market, self.book_feed)
+            else:
+                channel = _SBE_CHANNEL.get(type(data).__name__, "").format(market)
+            if channel not in self.channel_set:
+                return OTHER
+            self._sbe_channels[key] = channel
+        return channel
+
+    def _record(self, data: Any, frame: bytes, where: str, recv_ns: int, *, binary: bool
+                ) -> list[Event | Prepared]:
+        """Validate one decoded record, then its event (books through the sequence check)."""
+        bad = check(data, self.scope, recv_ns // 1_000_000)
+        if bad is not None:
+            if bad.reason == "unsubscribed_market" and type(data) is MarketSummary:
+                self.rejects.filtered["summary_not_followed"] += 1  # the venue sends every market's
+                return []
+            self.rejects.refuse(bad, frame, where, recv_ns, binary=binary)
+            return []
         if type(data) is BookUpdate:
             return self._book(data, recv_ns)
-        event = to_event(data, recv_ns, self.epoch)
-        if event is None:
-            self.counters["sbe_skipped"] += 1
-            return []
-        return [event]
-
-    def _book(self, update: BookUpdate, recv_ns: int) -> list[Event | Prepared]:
-        check = self.books.check(update)
-        event = to_event(update, recv_ns, self.epoch)
-        assert event is not None
-        return self._outcome(check, update.market, recv_ns, lambda: event)
-
-    def _outcome(self, check: Check, market: str, recv_ns: int,
-                 message: Callable[[], Event | Prepared]) -> list[Event | Prepared]:
-        """The messages of a checked book frame: the frame (``message()``) when published, a
-        BookGap (and a queued resubscription) when it invalidates the book."""
-        if check.publish:
-            if not check.invalidates:
-                return [message()]
-            return [message(), self._invalidate(market, check, recv_ns)]
-        if check.invalidates:
-            return [self._invalidate(market, check, recv_ns)]
-        self.counters[f"book_{check.verdict.value}"] += 1
-        return []
-
-    def _invalidate(self, market: str, check: Check, recv_ns: int) -> BookGap:
-        reason = check.verdict.value
-        self.counters[f"book_{reason}"] += 1
-        log.warning("book %s on %s (expected %d, got %d): resubscribing", reason, market,
-                    check.expected, check.got)
-        self.resubscribe_book(market)
-        return BookGap(source="ws", recv_ns=recv_ns, conn_epoch=self.epoch, market=market,
-                       expected_seq=check.expected, got_seq=check.got, reason=reason)
-
-    def resubscribe_book(self, market: str) -> None:
-        """Queue unsubscribe + subscribe of ``market``'s book: the new subscription starts with a
-        fresh snapshot."""
-        self.books.reset(market)
-        channel = book_channel(market, self.book_feed)
-        self.outbox.append(self.requests.unsubscribe(channel))
-        self.outbox.append(self.requests.subscribe(channel))
+        event = self.to_event(data, recv_ns)
+        return [] if event is None else [event]
 
     # --- replies ------------------------------------------------------------------------------
 
-    def _reply(self, rid: object) -> None:
+    def _reply(self, rid: object, recv_ns: int) -> None:
         pending = self.requests.resolve(rid)
         if pending is None:
             self.counters["unexpected_reply"] += 1
-            log.warning("reply to unknown request id %r", rid)
+            self.rejects.note(recv_ns, "unexpected_reply", "reply to unknown request id %.40r", rid)
             return
         if pending.method == "auth":
             self.signals.append(("authenticated", ""))
             self.outbox.extend(self.requests.subscribe(ch) for ch in self.channels)
 
-    def _rpc_error(self, msg: JsonRpcErrorResponse) -> None:
+    def _rpc_error(self, msg: JsonRpcErrorResponse, recv_ns: int) -> None:
         pending = self.requests.resolve(msg.id)
         err = msg.error
         self.counters["rpc_errors"] += 1
-        what = f"{pending.method} {pending.channel}".strip() if pending else f"request {msg.id!r}"
-        detail = f"{err.code} {err.message}" + (f" ({err.data})" if err.data else "")
+        what = f"{pending.method} {pending.channel}".strip() if pending else f"request {msg.id!r:.40}"
+        detail = (f"{err.code} {err.message}" + (f" ({err.data})" if err.data else ""))[:300]
         if err.code in AUTH_ERROR_CODES or (pending is not None and pending.method == "auth"):
             self.signals.append(("auth_failed", detail))
-            log.error("auth refused: %s", detail)
+            self.rejects.note(recv_ns, "auth_refused", "auth refused: %s", detail)
             return
         if pending is not None and pending.method == "subscribe":
             self.counters["subscribe_errors"] += 1
@@ -289,5 +239,4 @@ class FeedProtocol:
                 # without this subscription the book never gets its snapshot: start over
                 self.signals.append(("reconnect", f"book subscription refused: {what}: {detail}"))
         # an unsubscribe of a book we resubscribe may legitimately fail (already gone): harmless
-        log.warning("JSON-RPC error for %s: %s", what, detail)
-
+        self.rejects.note(recv_ns, "rpc_error", "JSON-RPC error for %s: %s", what, detail)

@@ -31,8 +31,10 @@ class StatusTracker:
         return self.snapshot(now, wall_ns)
 
     def set(self, state: FeedState, now: float, wall_ns: int, reason: str = "") -> FeedStatus | None:
-        """Move to ``state``; the status event when it is a change, else None."""
+        """Move to ``state``; the status event when it is a change, else None (the reason is
+        still updated: a failure that repeats while disconnected may change its text)."""
         if state == self.state:
+            self.reason = reason
             return None
         self.state = state
         self.reason = reason

@@ -1,13 +1,17 @@
 """Pure matching engine of the Paradex simulator (no I/O; time and randomness are passed in).
 
-Entry points: :class:`Exchange` (orders, cancels, modifies, queries, tradebusts, balances) and
+Entry points: :class:`Exchange` (orders incl. stops, cancels, modifies, queries, tradebusts,
+balances, TWAP algos, funding, liquidations; ``advance(now)`` runs its periodic work) and
 :class:`SyntheticMarket` (random-walk mid, market-maker ladder, taker flow). Events are the
 dataclasses in :mod:`.events`; ``VenueEvent`` is their union.
 """
 
+from .algo import AlgoRequest
 from .events import (
     AccountUpdate,
     AccountView,
+    AlgoUpdate,
+    AlgoView,
     BalanceEvent,
     BalanceUpdate,
     BalanceView,
@@ -17,7 +21,10 @@ from .events import (
     BookSnapshot,
     FillEvent,
     FillView,
+    FundingPaymentEvent,
+    FundingPaymentView,
     FundingUpdate,
+    LiquidationView,
     MarketSummaryUpdate,
     OrderUpdate,
     OrderView,
@@ -28,7 +35,7 @@ from .events import (
     VenueEvent,
 )
 from .exchange import CancelResult, Exchange, OrderRequest
-from .market import MarketConfig, default_markets
+from .market import MarketConfig, ScheduleConfig, default_markets
 from .types import (
     CancelReason,
     CancelStatus,
@@ -46,6 +53,9 @@ from .types import (
 __all__ = [
     "AccountUpdate",
     "AccountView",
+    "AlgoRequest",
+    "AlgoUpdate",
+    "AlgoView",
     "BalanceEvent",
     "BalanceUpdate",
     "BalanceView",
@@ -62,8 +72,11 @@ __all__ = [
     "FillEvent",
     "FillView",
     "Flag",
+    "FundingPaymentEvent",
+    "FundingPaymentView",
     "FundingUpdate",
     "Instruction",
+    "LiquidationView",
     "Liquidity",
     "MarketConfig",
     "MarketSummaryUpdate",
@@ -73,6 +86,7 @@ __all__ = [
     "OrderView",
     "PositionUpdate",
     "PositionView",
+    "ScheduleConfig",
     "Side",
     "Status",
     "Stp",

@@ -7,7 +7,11 @@
   initial price (see ``Core.mark_price``).
 - Margin (documented simplification): initial margin = ``|exposure| * mark * imf_base`` per market,
   maintenance = initial * ``mmf_factor``. For the risk check the exposure is the worst case with
-  resting orders: ``max(|size + resting buys|, |size - resting sells|)``.
+  resting orders: ``max(|size + resting buys|, |size - resting sells|)``. Untriggered stop orders
+  are not exposure (they are not in the book); once triggered they are checked as new orders.
+- Funding (docs: funding mechanism): a position accrues ``-size * (index - cached index)``
+  (rounded to 1e-8); that accrued funding is part of its unrealized PnL and of the account value
+  until it is paid (see :mod:`.funding`), which moves it into the balance and resets the cache.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ def _reopen(pos: Position, now_ms: int) -> None:
     pos.realized_positional_pnl = ZERO
     pos.exit_notional = ZERO
     pos.exit_size = ZERO
+    pos.realized_funding = ZERO
 
 
 def reducing_capacity(pos_size: Decimal, side: Side) -> Decimal:
@@ -75,11 +80,25 @@ def reducing_capacity(pos_size: Decimal, side: Side) -> Decimal:
 
 
 def unrealized_pnl(pos: Position, mark: Decimal) -> Decimal:
+    """Price PnL at ``mark`` (funding not included)."""
     return (pos.size * mark - pos.cost).quantize(MONEY_QUANTUM)
+
+
+def accrued_funding(pos: Position, index: Decimal) -> Decimal:
+    """Funding the position has accrued since its last payment (positive = to receive)."""
+    if not pos.size or index == pos.cached_funding_index:
+        return ZERO
+    return (-pos.size * (index - pos.cached_funding_index)).quantize(MONEY_QUANTUM)
 
 
 def worst_exposure(size: Decimal, buys: Decimal, sells: Decimal) -> Decimal:
     return max(abs(size + buys), abs(size - sells))
+
+
+def position_margin(size: Decimal, mark: Decimal, cfg: MarketConfig) -> tuple[Decimal, Decimal]:
+    """(initial, maintenance) margin of one position at ``mark``, rounded to 1e-8."""
+    im = abs(size) * mark * cfg.imf_base
+    return im.quantize(MONEY_QUANTUM), (im * cfg.mmf_factor).quantize(MONEY_QUANTUM)
 
 
 def requirements(
@@ -117,20 +136,28 @@ def requirements(
     return imr.quantize(q), mmr.quantize(q), imr_orders.quantize(q)
 
 
-def account_value(acct: AccountState, marks: Mapping[str, Decimal]) -> Decimal:
-    """USDC balance + unrealized PnL of every position at mark."""
+def account_value(
+    acct: AccountState, marks: Mapping[str, Decimal], index: Mapping[str, Decimal] | None = None
+) -> Decimal:
+    """USDC balance + unrealized PnL of every position at mark (+ accrued funding at ``index``)."""
     value = acct.balance
     for name, pos in acct.positions.items():
         if pos.size:
             value += unrealized_pnl(pos, marks[name])
+            if index is not None:
+                value += accrued_funding(pos, index[name])
     return value
 
 
 def account_view(
-    acct: AccountState, markets: Mapping[str, MarketConfig], marks: Mapping[str, Decimal], now_ms: int
+    acct: AccountState,
+    markets: Mapping[str, MarketConfig],
+    marks: Mapping[str, Decimal],
+    now_ms: int,
+    index: Mapping[str, Decimal] | None = None,
 ) -> AccountView:
     """AccountSummaryResponse figures; ``seq_no`` is the account's last emitted one."""
-    value = account_value(acct, marks)
+    value = account_value(acct, marks, index)
     imr, mmr, imr_orders = requirements(acct, markets, marks)
     return AccountView(
         account=acct.account,
@@ -142,12 +169,15 @@ def account_view(
         margin_cushion=value - mmr,
         updated_at=max(acct.updated_at, now_ms),
         seq_no=acct.seq_no,
+        status=acct.status,
     )
 
 
-def position_view(pos: Position, cfg: MarketConfig, mark: Decimal) -> PositionView:
+def position_view(pos: Position, cfg: MarketConfig, mark: Decimal, index: Decimal = ZERO) -> PositionView:
+    """PositionResp figures: ``unrealized_pnl`` includes the accrued funding (as the venue's)."""
     size = pos.size
     exit_price = pos.exit_notional / pos.exit_size if pos.exit_size else ZERO
+    funding = accrued_funding(pos, index)
     return PositionView(
         id=f"{pos.account}-{pos.market}",
         account=pos.account,
@@ -158,8 +188,11 @@ def position_view(pos: Position, cfg: MarketConfig, mark: Decimal) -> PositionVi
         average_entry_price=pos.average_entry_price,
         average_exit_price=exit_price,
         cost=pos.cost,
-        unrealized_pnl=unrealized_pnl(pos, mark),
+        unrealized_pnl=unrealized_pnl(pos, mark) + funding,
+        unrealized_funding_pnl=funding,
         realized_positional_pnl=pos.realized_positional_pnl,
+        realized_positional_funding_pnl=pos.realized_funding,
+        cached_funding_index=pos.cached_funding_index,
         last_fill_id=pos.last_fill_id,
         leverage=ONE / cfg.imf_base,
         created_at=pos.created_at,

@@ -1,4 +1,4 @@
-"""Immediate operator actions: balances, tradebusts, index price and funding accrual."""
+"""Immediate operator actions: balances, tradebusts, index and mark prices."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ from decimal import Decimal
 
 from . import accounting
 from .events import BalanceEvent, BalanceUpdate, Tradebust, VenueEvent
-from .market import parse_decimal
-from .matching import Matching
+from .liquidation import Liquidations
+from .market import check_price, parse_decimal
 from .queries import Queries
 from .types import EngineError, ErrorCode
 
 
-class Admin(Matching, Queries):
+class Admin(Liquidations, Queries):
     """Operations the simulator's control API triggers; they act at once and return events."""
 
     def set_balance(
@@ -71,13 +71,17 @@ class Admin(Matching, Queries):
         self._touch(acct, fill.market)
         return self._drain(self._end_command())
 
+    def set_mark_price(self, market: str, price: Decimal | str | None, now_ms: int) -> list[VenueEvent]:
+        """Pin the mark price of ``market`` (None: back to the book's mid). Everything that
+        reads the mark follows: stop triggers (checked at once), margin, MARKET order bands,
+        funding, health checks. Returns the events of the stop orders it triggers."""
+        self._tick(now_ms)
+        cfg = self.market(market)
+        pinned = None if price is None else check_price(cfg, parse_decimal(price, "price"))
+        self._pin_mark(market, pinned)
+        return self._drain(self._end_command())
+
     def set_index_price(self, market: str, price: Decimal) -> None:
         """The synthetic 'oracle' price used as underlying/index for funding and summaries."""
         self.market(market)
         self.index_price[market] = price
-
-    def accrue_funding(self, market: str, elapsed_ms: int) -> None:
-        """Advance the funding index by ``mark * rate * elapsed / period`` (no payments made)."""
-        data = self.funding_data(market)
-        period_ms = data.funding_period_hours * 3_600_000
-        self.funding_index[market] += self.mark_price(market) * data.funding_rate * elapsed_ms / period_ms

@@ -163,6 +163,7 @@ class OrderBook:
             return None
         self.seq_no += 1
         self.last_updated_at = max(self.last_updated_at, now_ms)
+        bid, ask = self.top()
         return BookDelta(
             market=self.market,
             seq_no=self.seq_no,
@@ -171,6 +172,16 @@ class OrderBook:
             inserts=tuple(inserts),
             updates=tuple(updates),
             deletes=tuple(deletes),
+            best_bid=bid,
+            best_ask=ask,
+        )
+
+    def top(self) -> tuple[BookLevel | None, BookLevel | None]:
+        """The best level of each side (None when a side is empty)."""
+        bid, ask = self.bids.best(), self.asks.best()
+        return (
+            BookLevel(Side.BUY, bid.price, bid.size) if bid else None,
+            BookLevel(Side.SELL, ask.price, ask.size) if ask else None,
         )
 
     def levels(self, side: Side, depth: int | None = None) -> list[BookLevel]:
@@ -184,6 +195,7 @@ class OrderBook:
 
     def snapshot(self, depth: int | None = None) -> BookDelta:
         """An ``"s"`` frame at the current seq_no (all levels as inserts)."""
+        bid, ask = self.top()
         return BookDelta(
             market=self.market,
             seq_no=self.seq_no,
@@ -192,6 +204,8 @@ class OrderBook:
             inserts=tuple(self.levels(Side.BUY, depth) + self.levels(Side.SELL, depth)),
             updates=(),
             deletes=(),
+            best_bid=bid,
+            best_ask=ask,
         )
 
     def bbo(self) -> BboUpdate:

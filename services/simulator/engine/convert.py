@@ -7,20 +7,23 @@ side is written as price and size ``""`` in BBO and summaries, as the venue does
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from shared.paradex.models.account import Account, Balance, Fill, Order, Position
 from shared.paradex.models.account import BalanceEvent as WireBalanceEvent
 from shared.paradex.models.account import Tradebust as WireTradebust
+from shared.paradex.models.algo import AlgoOrder
 from shared.paradex.models.market_data import (
     Bbo,
     BookLevel,
     BookUpdate,
     FundingData,
+    Greeks,
     MarketSummary,
     OrderBook,
     Trade,
 )
+from shared.paradex.models.records import FundingPayment, Liquidation
 from shared.paradex.models.reference import (
     Delta1CrossMarginParams,
     FeeWithCap,
@@ -34,6 +37,7 @@ from .market import MarketConfig
 from .types import ZERO, Side
 
 _ZERO = Decimal(0)
+_E8 = Decimal("1E-8")
 
 
 def dec(value: Decimal) -> Decimal:
@@ -46,8 +50,19 @@ def dec(value: Decimal) -> Decimal:
     return value
 
 
+def q8(value: Decimal) -> Decimal:
+    """A derived figure (ratio, average, index) at the venue's 8 decimals, truncated toward zero as
+    the venue's fixed-point store does (SBE: "stored internally with 8 decimal places"), so every
+    value fits its SBE field by construction."""
+    return dec(value.quantize(_E8, rounding=ROUND_DOWN).normalize())
+
+
 def _opt(value: Decimal | None) -> str:
     return "" if value is None else str(dec(value))
+
+
+def _opt8(value: Decimal | None) -> str:
+    return "" if value is None else str(q8(value))
 
 
 def _text(value: Decimal) -> str:
@@ -77,7 +92,7 @@ def order(view: ev.OrderView) -> Order:
         client_id=view.client_id,
         seq_no=view.seq_no,
         instruction=str(view.instruction),
-        avg_fill_price=_opt(view.avg_fill_price),
+        avg_fill_price=_opt8(view.avg_fill_price),
         received_at=view.received_at,
         published_at=view.published_at,
         flags=[str(f) for f in view.flags],
@@ -118,18 +133,18 @@ def position(view: ev.PositionView) -> Position:
         status=view.status,
         side=view.side,
         size=dec(view.size),
-        average_entry_price=dec(view.average_entry_price),
-        average_entry_price_usd=dec(view.average_entry_price),
-        average_exit_price=dec(view.average_exit_price),
+        average_entry_price=q8(view.average_entry_price),
+        average_entry_price_usd=q8(view.average_entry_price),
+        average_exit_price=q8(view.average_exit_price),
         unrealized_pnl=dec(view.unrealized_pnl),
         unrealized_funding_pnl=dec(view.unrealized_funding_pnl),
         cost=dec(view.cost),
         cost_usd=dec(view.cost),
-        cached_funding_index=dec(view.cached_funding_index),
+        cached_funding_index=q8(view.cached_funding_index),
         last_fill_id=view.last_fill_id,
         seq_no=view.seq_no,
         liquidation_price=view.liquidation_price,
-        leverage=_opt(view.leverage),
+        leverage=_opt8(view.leverage),
         realized_positional_pnl=dec(view.realized_positional_pnl),
         realized_positional_funding_pnl=dec(view.realized_positional_funding_pnl),
         created_at=view.created_at,
@@ -155,7 +170,10 @@ def account(view: ev.AccountView) -> Account:
 
 
 def balance(view: ev.BalanceView) -> Balance:
-    return Balance(token=view.token, size=dec(view.size), last_updated_at=view.last_updated_at)
+    """A settlement-token balance: USDC is valued at 1, so its cost is its size."""
+    size = dec(view.size)
+    return Balance(token=view.token, size=size, last_updated_at=view.last_updated_at, cost=size,
+                   cost_usd=size, average_entry_price=Decimal(1), average_entry_price_usd=Decimal(1))
 
 
 def balance_event(event: ev.BalanceEvent) -> WireBalanceEvent:
@@ -170,7 +188,7 @@ def balance_event(event: ev.BalanceEvent) -> WireBalanceEvent:
         created_at=event.created_at,
         fill_id=event.fill_id,
         market=event.market,
-        funding_index=dec(event.funding_index),
+        funding_index=q8(event.funding_index),
         realized_pnl=dec(event.realized_pnl),
         fees=dec(event.fees),
         realized_funding=dec(event.realized_funding),
@@ -183,12 +201,25 @@ def tradebust(event: ev.Tradebust) -> WireTradebust:
     )
 
 
+_SIDES = {Side.BUY: "BUY", Side.SELL: "SELL"}
+
+
 def _levels(levels: tuple[ev.BookLevel, ...]) -> list[BookLevel]:
-    return [BookLevel(side=str(lv.side), price=dec(lv.price), size=dec(lv.size)) for lv in levels]
+    """Book levels as sent. The hot path of every book push: book prices and sizes are already
+    on the market's tick and size grid (never a positive exponent), so only a zero needs
+    normalising (``0.000`` -> ``0``); :func:`dec` would cost ~1 us per value."""
+    sides = _SIDES
+    return [BookLevel(side=sides[lv.side], price=lv.price, size=lv.size or _ZERO) for lv in levels]
+
+
+def _level(lv: ev.BookLevel | None) -> BookLevel | None:
+    return None if lv is None else BookLevel(side=_SIDES[lv.side], price=lv.price, size=lv.size or _ZERO)
 
 
 def book_update(frame: ev.BookDelta) -> BookUpdate:
-    """``order_book`` push (``"s"`` or ``"d"``)."""
+    """``order_book`` push (``"s"`` or ``"d"``). The simulator has no RPI orders, so the API and
+    the interactive top of book are the same level (left out for an empty side)."""
+    bid, ask = _level(frame.best_bid), _level(frame.best_ask)
     return BookUpdate(
         seq_no=frame.seq_no,
         market=frame.market,
@@ -197,6 +228,10 @@ def book_update(frame: ev.BookDelta) -> BookUpdate:
         inserts=_levels(frame.inserts),
         updates=_levels(frame.updates),
         deletes=_levels(frame.deletes),
+        best_bid_api=bid,
+        best_ask_api=ask,
+        best_bid_interactive=bid,
+        best_ask_interactive=ask,
     )
 
 
@@ -242,7 +277,7 @@ def market_summary(event: ev.MarketSummaryUpdate) -> MarketSummary:
     ask, ask_size = _side(event.ask, event.ask_size)
     return MarketSummary(
         symbol=event.symbol,
-        mark_price=_text(event.mark_price),
+        mark_price=str(q8(event.mark_price)),
         last_traded_price=_text(event.last_traded_price),
         bid=bid,
         bid_size=bid_size,
@@ -251,23 +286,65 @@ def market_summary(event: ev.MarketSummaryUpdate) -> MarketSummary:
         volume_24h=dec(event.volume_24h),
         total_volume=dec(event.total_volume),
         created_at=event.created_at,
-        underlying_price=_text(event.underlying_price),
+        underlying_price=str(q8(event.underlying_price)),
         open_interest=dec(event.open_interest),
-        funding_rate=dec(event.funding_rate),
-        price_change_rate_24h=dec(event.price_change_rate_24h),
-        future_funding_rate=dec(event.future_funding_rate),
+        funding_rate=q8(event.funding_rate),
+        price_change_rate_24h=q8(event.price_change_rate_24h),
+        future_funding_rate=q8(event.future_funding_rate),
+        external_fair_price=q8(event.underlying_price),
+        # A perpetual's greeks: delta 1, no convexity or volatility exposure ("partial for perps").
+        delta=Decimal(1),
+        greeks=_PERP_GREEKS,
     )
+
+
+_PERP_GREEKS = Greeks(delta=Decimal(1), gamma=_ZERO, vega=_ZERO)
 
 
 def funding_data(event: ev.FundingUpdate) -> FundingData:
     return FundingData(
         market=event.market,
-        funding_index=dec(event.funding_index),
-        funding_premium=dec(event.funding_premium),
-        funding_rate=dec(event.funding_rate),
-        funding_rate_8h=dec(event.funding_rate_8h),
+        funding_index=q8(event.funding_index),
+        funding_premium=q8(event.funding_premium),
+        funding_rate=q8(event.funding_rate),
+        funding_rate_8h=q8(event.funding_rate_8h),
         funding_period_hours=event.funding_period_hours,
         created_at=event.created_at,
+    )
+
+
+def funding_payment(view: ev.FundingPaymentView) -> FundingPayment:
+    return FundingPayment(
+        id=view.id,
+        account=view.account,
+        market=view.market,
+        payment=dec(view.payment),
+        index=dec(view.index),
+        fill_id=view.fill_id,
+        created_at=view.created_at,
+    )
+
+
+def liquidation(view: ev.LiquidationView) -> Liquidation:
+    return Liquidation(id=view.id, created_at=view.created_at)
+
+
+def algo(view: ev.AlgoView) -> AlgoOrder:
+    return AlgoOrder(
+        id=view.id,
+        account=view.account,
+        market=view.market,
+        side=str(view.side),
+        size=dec(view.size),
+        remaining_size=dec(view.remaining_size),
+        avg_fill_price=_opt(view.avg_fill_price),
+        status=str(view.status),
+        algo_type=view.algo_type,
+        cancel_reason=str(view.cancel_reason),
+        created_at=view.created_at,
+        last_updated_at=view.last_updated_at,
+        end_at=view.end_at,
+        algo_params={"duration_seconds": str(view.duration_s), "frequency": str(view.frequency_s)},
     )
 
 
@@ -276,7 +353,12 @@ def _fee(rate: Decimal) -> FeeWithCap:
 
 
 def market(cfg: MarketConfig) -> Market:
-    """``GET /markets`` item for a configured market."""
+    """``GET /markets`` item for a configured market.
+
+    Funding-formula parameters the engine does not model (clamp, interest rate, EWMA factor...)
+    carry the venue's documented example values; ``imf_factor``/``imf_shift`` are 0 because the
+    engine's margin is ``imf_base`` flat. Option-only fields are left out.
+    """
     fees = MakerTakerFee(maker_fee=_fee(cfg.maker_fee), taker_fee=_fee(cfg.taker_fee))
     return Market(
         symbol=cfg.symbol,
@@ -294,11 +376,22 @@ def market(cfg: MarketConfig) -> Market:
         price_bands_width=cfg.price_bands_width,
         max_slippage=cfg.max_slippage,
         funding_period_hours=cfg.funding_period_hours,
+        funding_multiplier=1,
+        max_funding_rate=Decimal("0.05"),
+        max_funding_rate_change=Decimal("0.0005"),
+        clamp_rate=Decimal("0.05"),
+        interest_rate=Decimal("0.0001"),
+        oracle_ewma_factor=Decimal("0.2"),
+        max_tob_spread=Decimal("0.2"),
+        price_feed_id=f"SIM-{cfg.base_currency}-USD",
+        trading_mode="STANDARD",
         open_at=cfg.open_at,
         expiry_at=0,
         tags=list(cfg.tags),
-        delta1_cross_margin_params=Delta1CrossMarginParams(imf_base=cfg.imf_base, mmf_factor=cfg.mmf_factor),
-        fee_config=MarketFeeConfig(api_fee=fees, interactive_fee=fees),
+        delta1_cross_margin_params=Delta1CrossMarginParams(
+            imf_base=cfg.imf_base, imf_factor=_ZERO, imf_shift=_ZERO, mmf_factor=cfg.mmf_factor
+        ),
+        fee_config=MarketFeeConfig(api_fee=fees, interactive_fee=fees, rpi_fee=fees),
     )
 
 
@@ -315,6 +408,8 @@ WireModel = (
     | Trade
     | MarketSummary
     | FundingData
+    | FundingPayment
+    | AlgoOrder
 )
 
 
@@ -342,4 +437,8 @@ def to_wire(event: ev.VenueEvent) -> WireModel:
         return trade(event)
     if isinstance(event, ev.MarketSummaryUpdate):
         return market_summary(event)
-    return funding_data(event)
+    if isinstance(event, ev.FundingUpdate):
+        return funding_data(event)
+    if isinstance(event, ev.FundingPaymentEvent):
+        return funding_payment(event.payment)
+    return algo(event.algo)

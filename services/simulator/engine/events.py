@@ -116,6 +116,49 @@ class BalanceView:
     last_updated_at: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FundingPaymentView:
+    """One funding payment: ``payment`` signed from the account's side (positive = received)."""
+
+    id: str
+    account: str
+    market: str
+    payment: Decimal
+    index: Decimal
+    fill_id: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiquidationView:
+    """One liquidation of an account: its (simulated) transaction hash and time."""
+
+    id: str
+    account: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlgoView:
+    """A TWAP algo order (AlgoOrderResp figures)."""
+
+    id: str
+    account: str
+    market: str
+    side: Side
+    size: Decimal
+    remaining_size: Decimal
+    avg_fill_price: Decimal | None
+    status: Status
+    cancel_reason: CancelReason
+    algo_type: str
+    created_at: int
+    last_updated_at: int
+    end_at: int
+    duration_s: int
+    frequency_s: int
+
+
 # ---------------------------------------------------------------- events
 
 
@@ -173,9 +216,29 @@ class BalanceEvent:
     realized_funding: Decimal = ZERO
 
 
+@dataclass(frozen=True, slots=True)
+class FundingPaymentEvent:
+    """``funding_payments.{market}`` push."""
+
+    kind: ClassVar[str] = "funding_payment"
+    payment: FundingPaymentView
+
+
+@dataclass(frozen=True, slots=True)
+class AlgoUpdate:
+    """A new state of a TWAP algo order (no venue channel carries it: REST shows algo state)."""
+
+    kind: ClassVar[str] = "algo"
+    algo: AlgoView
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BookDelta:
-    """``order_book`` frame: ``update_type`` "d" (delta, seq = previous + 1) or "s" (snapshot)."""
+    """``order_book`` frame: ``update_type`` "d" (delta, seq = previous + 1) or "s" (snapshot).
+
+    ``best_bid``/``best_ask``: the top level of each side once the frame is applied (None for an
+    empty side), what the venue pushes as ``best_*_api`` / ``best_*_interactive``.
+    """
 
     kind: ClassVar[str] = "book"
     market: str
@@ -185,6 +248,8 @@ class BookDelta:
     inserts: tuple[BookLevel, ...]
     updates: tuple[BookLevel, ...]
     deletes: tuple[BookLevel, ...]
+    best_bid: BookLevel | None = None
+    best_ask: BookLevel | None = None
 
 
 #: A snapshot frame is a BookDelta with update_type "s"; the alias documents intent.
@@ -213,6 +278,8 @@ class TradeEvent:
     price: Decimal
     created_at: int
     trade_type: str = "FILL"
+    #: Book sequence after the execution (the SBE trade ``seq``); 0 when it has none.
+    seq_no: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -268,4 +335,6 @@ VenueEvent = (
     | Tradebust
     | MarketSummaryUpdate
     | FundingUpdate
+    | FundingPaymentEvent
+    | AlgoUpdate
 )

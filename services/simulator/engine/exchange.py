@@ -10,16 +10,16 @@ one event order.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
 
 from .admin import Admin
-from .events import OrderUpdate, OrderView, VenueEvent
-from .market import MarketConfig, check_price, check_size, parse_decimal
-from .state import Order
+from .events import OrderView, VenueEvent
+from .market import MarketConfig, ScheduleConfig, check_price, check_size, check_trigger_price, parse_decimal
+from .state import AlgoState, Order
+from .triggers import default_condition
 from .types import (
     ZERO,
     CancelReason,
@@ -51,6 +51,7 @@ class OrderRequest:
     flags: Sequence[str] = ()
     stp: str = ""
     signature_timestamp: int | None = None
+    trigger_price: Decimal | str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,7 @@ class CancelResult:
 
 
 _E = TypeVar("_E", Side, OrderType, Instruction, Stp, Flag)
+_CONDITIONS = (Flag.STOP_CONDITION_ABOVE_TRIGGER, Flag.STOP_CONDITION_BELOW_TRIGGER)
 
 
 def _enum(kind: type[_E], raw: str, what: str) -> _E:
@@ -77,12 +79,17 @@ def _enum(kind: type[_E], raw: str, what: str) -> _E:
 class Exchange(Admin):
     """A local Paradex: markets, books, accounts. Pure: no I/O, time is passed in."""
 
-    def __init__(self, markets: Iterable[MarketConfig], *, default_balance: Decimal | None = None) -> None:
+    def __init__(
+        self,
+        markets: Iterable[MarketConfig],
+        *,
+        default_balance: Decimal | None = None,
+        schedule: ScheduleConfig | None = None,
+    ) -> None:
         if default_balance is None:
-            super().__init__(markets)
+            super().__init__(markets, schedule=schedule)
         else:
-            super().__init__(markets, default_balance=default_balance)
-        self._queue: deque[tuple[str, Order, Decimal, Decimal]] = deque()
+            super().__init__(markets, default_balance=default_balance, schedule=schedule)
 
     # ------------------------------------------------------------ orders
 
@@ -97,9 +104,14 @@ class Exchange(Admin):
         instruction = _enum(Instruction, request.instruction or "GTC", "instruction")
         stp = _enum(Stp, request.stp or "EXPIRE_TAKER", "stp")
         flags = tuple(dict.fromkeys(_enum(Flag, f, "flags") for f in request.flags))
-        size = check_size(cfg, parse_decimal(request.size, "size"))
+        trigger = self._trigger(cfg.symbol, otype, flags, request.trigger_price)
+        if trigger and not any(f in flags for f in _CONDITIONS):
+            flags += (default_condition(otype, side, trigger, self.mark_price(cfg.symbol)),)
+        raw_size = parse_decimal(request.size, "size")
+        position_sized = raw_size == ZERO and otype.is_tpsl and Flag.REDUCE_ONLY in flags
+        size = ZERO if position_sized else check_size(cfg, raw_size)
         raw_price = parse_decimal(request.price, "price") if request.price not in (None, "") else ZERO
-        if otype is OrderType.LIMIT:
+        if otype.child is OrderType.LIMIT:
             price = check_price(cfg, raw_price)
             if size * price < cfg.min_notional and Flag.REDUCE_ONLY not in flags:
                 raise EngineError(
@@ -107,9 +119,9 @@ class Exchange(Admin):
                 )
         else:
             if raw_price != ZERO:
-                raise EngineError(ErrorCode.VALIDATION_ERROR, "price must be 0 or absent for MARKET orders")
+                raise EngineError(ErrorCode.VALIDATION_ERROR, f"price must be 0 or absent for {otype} orders")
             if instruction is Instruction.POST_ONLY:
-                raise EngineError(ErrorCode.VALIDATION_ERROR, "MARKET orders cannot be POST_ONLY")
+                raise EngineError(ErrorCode.VALIDATION_ERROR, f"{otype} orders cannot be POST_ONLY")
             price = ZERO
         if len(request.client_id) > MAX_CLIENT_ID:
             raise EngineError(ErrorCode.VALIDATION_ERROR, f"client_id longer than {MAX_CLIENT_ID}")
@@ -135,17 +147,35 @@ class Exchange(Admin):
             now_ms=now,
             timestamp=request.signature_timestamp if request.signature_timestamp is not None else now,
             internal=internal,
+            trigger_price=trigger,
+            trigger_above=Flag.STOP_CONDITION_ABOVE_TRIGGER in flags,
+            position_sized=position_sized,
         )
-        self.orders[order.id] = order
-        acct.orders[order.id] = order
-        if order.client_id:
-            acct.client_ids[order.client_id] = order.id
-        acct.live_counts[cfg.symbol] = acct.live_counts.get(cfg.symbol, 0) + 1
-        if not internal:
-            order.seq_no = self._next_seq()
-            self._outbox.append(OrderUpdate(self.order_view(order)))
-        self._queue.append(("new", order, ZERO, ZERO))
+        self._register(order)
+        self._queue.append(("new", order, ZERO, ZERO, ZERO))
         return self.order_view(order)
+
+    def _trigger(
+        self, market: str, otype: OrderType, flags: tuple[Flag, ...], raw: Decimal | str | None
+    ) -> Decimal:
+        """Validate ``trigger_price`` and the STOP_CONDITION flags against the order type."""
+        conditions = [f for f in flags if f in _CONDITIONS]
+        value = parse_decimal(raw, "trigger_price") if raw not in (None, "") else ZERO
+        if not otype.is_trigger:
+            if value != ZERO:
+                raise EngineError(
+                    ErrorCode.VALIDATION_ERROR, f"trigger_price is for stop/take-profit orders, not {otype}"
+                )
+            if conditions:
+                raise EngineError(
+                    ErrorCode.VALIDATION_ERROR, f"{conditions[0]} applies only to stop and take-profit orders"
+                )
+            return ZERO
+        if value == ZERO:
+            raise EngineError(ErrorCode.VALIDATION_ERROR, f"trigger_price is required for {otype} orders")
+        if len(conditions) > 1:
+            raise EngineError(ErrorCode.VALIDATION_ERROR, "flags hold both STOP_CONDITION_ABOVE and _BELOW")
+        return check_trigger_price(self.markets[market], value)
 
     def cancel(
         self,
@@ -173,7 +203,7 @@ class Exchange(Admin):
     def _queue_cancel(self, order: Order) -> None:
         if not order.cancel_queued:
             order.cancel_queued = True
-            self._queue.append(("cancel", order, ZERO, ZERO))
+            self._queue.append(("cancel", order, ZERO, ZERO, ZERO))
 
     def cancel_all(self, account: str, market: str | None = None, *, now_ms: int) -> int:
         """Queue cancels for every live order of ``account`` (optionally one market); returns how many."""
@@ -222,28 +252,47 @@ class Exchange(Admin):
         price: Decimal | str,
         now_ms: int,
         market: str | None = None,
+        trigger_price: Decimal | str | None = None,
     ) -> OrderView:
-        """Queue a modify of an OPEN order (same id kept). ``side``/``type`` must match the order;
-        the new size must exceed what is already filled. Errors: ORDER_ID_NOT_FOUND,
-        ORDER_IS_CLOSED, ORDER_IS_NOT_OPEN, VALIDATION_ERROR, INVALID_ORDER_SIZE, INVALID_PRICE_PRECISION."""
+        """Queue a modify (same id kept) of an OPEN LIMIT-kind order or of an UNTRIGGERED stop
+        order. ``side``/``type`` must match the order; the new size must exceed what is already
+        filled; ``trigger_price`` (stop orders) may change only while untriggered. Errors:
+        ORDER_ID_NOT_FOUND, ORDER_IS_CLOSED, ORDER_IS_NOT_OPEN, VALIDATION_ERROR,
+        INVALID_ORDER_SIZE, INVALID_PRICE_PRECISION."""
         self._tick(now_ms)
         order = self._find(account, order_id)
         if market is not None and market != order.market:
             raise EngineError(ErrorCode.VALIDATION_ERROR, "market differs from the order's")
         if order.status is Status.CLOSED:
             raise EngineError(ErrorCode.ORDER_IS_CLOSED, f"order {order.id} is closed")
-        if order.status is not Status.OPEN:
+        untriggered = order.status is Status.UNTRIGGERED
+        if order.status is not Status.OPEN and not untriggered:
             raise EngineError(ErrorCode.ORDER_IS_NOT_OPEN, f"order {order.id} is {order.status}")
         if side != order.side or type != order.type:
             raise EngineError(ErrorCode.VALIDATION_ERROR, "side and type must equal the existing order's")
-        if order.type is not OrderType.LIMIT:
-            raise EngineError(ErrorCode.VALIDATION_ERROR, "only LIMIT orders can be modified")
+        if order.kind is not OrderType.LIMIT and not untriggered:
+            raise EngineError(
+                ErrorCode.VALIDATION_ERROR, "only LIMIT orders and untriggered stop orders can be modified"
+            )
         cfg = self.markets[order.market]
         new_size = check_size(cfg, parse_decimal(size, "size"))
-        new_price = check_price(cfg, parse_decimal(price, "price"))
+        if order.kind is OrderType.LIMIT:
+            new_price = check_price(cfg, parse_decimal(price, "price"))
+        elif parse_decimal(price, "price") != ZERO:
+            raise EngineError(ErrorCode.VALIDATION_ERROR, f"price must be 0 for {order.type} orders")
+        else:
+            new_price = ZERO
+        new_trigger = order.trigger_price
+        raw = parse_decimal(trigger_price, "trigger_price") if trigger_price not in (None, "") else ZERO
+        if raw != ZERO and raw != order.trigger_price:
+            if not order.type.is_trigger:
+                raise EngineError(ErrorCode.VALIDATION_ERROR, f"{order.type} orders have no trigger_price")
+            if not untriggered:
+                raise EngineError(ErrorCode.VALIDATION_ERROR, "trigger_price cannot change once triggered")
+            new_trigger = check_trigger_price(cfg, raw)
         if new_size <= order.filled_size:
             raise EngineError(ErrorCode.INVALID_ORDER_SIZE, f"size must exceed filled {order.filled_size}")
-        self._queue.append(("modify", order, new_price, new_size))
+        self._queue.append(("modify", order, new_price, new_size, new_trigger))
         return self.order_view(order)
 
     def pending(self) -> int:
@@ -256,17 +305,50 @@ class Exchange(Admin):
         out = self._drain()
         done = 0
         while self._queue and (max_commands is None or done < max_commands):
-            kind, order, price, size = self._queue.popleft()
-            if kind == "new":
-                self._accept(order)
+            kind, target, price, size, trigger = self._queue.popleft()
+            if isinstance(target, AlgoState):
+                self._run_algo_command(kind, target)
+            elif kind == "new":
+                self._accept(target)
             elif kind == "cancel":
-                order.cancel_queued = False
-                self._close(order, CancelReason.USER_CANCELED)
+                target.cancel_queued = False
+                self._close(target, CancelReason.USER_CANCELED)
             else:
-                self._apply_modify(order, price, size)
-            out.extend(self._end_command())
+                self._modify(target, price, size, trigger)
+            out.extend(self._drain(self._end_command()))  # a TWAP child's NEW ack comes first
             done += 1
         return out
+
+    # ------------------------------------------------------------ the venue's clock
+
+    def advance(self, now_ms: int, skip_ms: int = 0) -> list[VenueEvent]:
+        """The venue's periodic work up to ``now_ms`` (call it often, e.g. every second):
+        funding index accrual, due TWAP children, periodic funding payments, health checks.
+
+        ``skip_ms`` moves the *schedule* that far ahead for good (tests: "8 hours later"): the
+        accrual, children, payments and checks due in the skipped span run now, while event
+        timestamps keep following ``now_ms`` (a consumer's clock checks stay valid). Returns the
+        events in venue order."""
+        self._tick(now_ms)
+        self._shift_ms += max(0, skip_ms)
+        now = self._schedule_now()
+        out = self._drain()
+        self._accrue(now)
+        out.extend(self._run_algos(now))
+        interval = self.schedule.funding_payment_interval_ms
+        if interval > 0:
+            if self._next_payment_at and now >= self._next_payment_at:
+                self._pay(self.markets)
+                out.extend(self._end_command())
+            if not self._next_payment_at or now >= self._next_payment_at:
+                self._next_payment_at = (now // interval + 1) * interval
+        interval = self.schedule.health_check_interval_ms
+        if interval > 0:
+            if self._next_health_at and now >= self._next_health_at:
+                out.extend(self._health())
+            if not self._next_health_at or now >= self._next_health_at:
+                self._next_health_at = (now // interval + 1) * interval
+        return self._drain(out)
 
     # ------------------------------------------------------------ immediate operations
 
@@ -276,8 +358,8 @@ class Exchange(Admin):
         """Submit and execute one order immediately, bypassing the queue (synthetic market flow).
         Returns the order's state after execution and the events."""
         view = self.submit_order(account, request, now_ms, internal=internal)
-        _, order, _, _ = self._queue.pop()
-        if order.id != view.id:
+        order = self._queue.pop()[1]
+        if not isinstance(order, Order) or order.id != view.id:
             raise RuntimeError("run_now: queue out of order")
         self._accept(order)
         return self.order_view(order), self._drain(self._end_command())

@@ -46,6 +46,21 @@ class MarketConfig:
             raise ValueError(f"{self.symbol}: initial_price must be a positive multiple of the tick")
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScheduleConfig:
+    """Periodic venue work run by :meth:`Exchange.advance` (0 disables an item).
+
+    ``funding_payment_interval_ms``: every open position pays its accrued funding (the index
+    itself accrues on every advance). ``health_check_interval_ms``: accounts below maintenance
+    margin are liquidated (the docs' health check runs every 5 s). ``liquidation_fee``: the
+    penalty is ``liquidation_fee * maintenance margin`` (docs: 70 %).
+    """
+
+    funding_payment_interval_ms: int = 3_600_000
+    health_check_interval_ms: int = 5_000
+    liquidation_fee: Decimal = Decimal("0.7")
+
+
 def on_grid(value: Decimal, step: Decimal) -> bool:
     """True when ``value`` is an exact multiple of ``step``."""
     return value % step == ZERO
@@ -73,6 +88,18 @@ def check_price(market: MarketConfig, price: Decimal) -> Decimal:
         raise EngineError(
             ErrorCode.INVALID_PRICE_PRECISION,
             f"price {price} is not a multiple of tick {market.price_tick_size} for {market.symbol}",
+        )
+    return price.quantize(market.price_tick_size)
+
+
+def check_trigger_price(market: MarketConfig, price: Decimal) -> Decimal:
+    """A trigger price must be positive and on the tick, like a LIMIT price."""
+    if price <= ZERO:
+        raise EngineError(ErrorCode.VALIDATION_ERROR, f"trigger_price must be positive, got {price}")
+    if not on_grid(price, market.price_tick_size):
+        raise EngineError(
+            ErrorCode.INVALID_PRICE_PRECISION,
+            f"trigger_price {price} is not a multiple of tick {market.price_tick_size} for {market.symbol}",
         )
     return price.quantize(market.price_tick_size)
 

@@ -25,8 +25,8 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from . import accounting
 from .book import Level
-from .core import Core
-from .events import BalanceEvent, FillEvent, FillView, TradeEvent
+from .events import TradeEvent
+from .ledger import Ledger
 from .state import Order
 from .types import (
     MONEY_QUANTUM,
@@ -42,7 +42,7 @@ from .types import (
 )
 
 
-class Matching(Core):
+class Matching(Ledger):
     """The risk step and the matching loop."""
 
     def _risk_reason(self, order: Order) -> CancelReason | None:
@@ -75,7 +75,7 @@ class Matching(Core):
         _, _, imr_after = accounting.requirements(
             acct, self.markets, marks, extra=(order.market, order.side, order.remaining_size)
         )
-        if imr_after > imr_before and imr_after > accounting.account_value(acct, marks):
+        if imr_after > imr_before and imr_after > accounting.account_value(acct, marks, self.funding_index):
             return CancelReason.NOT_ENOUGH_MARGIN
         return None
 
@@ -83,8 +83,11 @@ class Matching(Core):
         """Risk-check a NEW order, then open, match and rest or close it."""
         if order.status is not Status.NEW:
             return
-        acct = self.accounts[order.account]
-        self._touch(acct, None)
+        self._touch(self.accounts[order.account], None)
+        self._open(order)
+
+    def _open(self, order: Order) -> None:
+        """The risk step, then OPEN and match: a new order, or a stop order that triggered."""
         if not order.internal:
             reason = self._risk_reason(order)
             if reason is not None:
@@ -95,7 +98,7 @@ class Matching(Core):
         self._match(order)
 
     def _limit_price(self, order: Order) -> Decimal:
-        if order.type is OrderType.LIMIT:
+        if order.kind is OrderType.LIMIT:
             return order.price
         cfg = self.markets[order.market]
         mark = self.mark_price(order.market)
@@ -146,7 +149,7 @@ class Matching(Core):
             self._finish_taker(taker, CancelReason.NONE)
         elif taker.reduce_only and self._reduce_exhausted(taker):
             self._finish_taker(taker, CancelReason.REDUCE_ONLY_WOULD_INCREASE)
-        elif taker.type is OrderType.MARKET or taker.instruction is Instruction.IOC:
+        elif taker.kind is OrderType.MARKET or taker.instruction is Instruction.IOC:
             self._finish_taker(taker, CancelReason.NO_LIQUIDITY)
         else:
             self._rest(taker)
@@ -185,7 +188,8 @@ class Matching(Core):
         self.volume[market] += qty
         book_seq = book.seq_no + 1  # the frame this execution lands in (flushed at command end)
         trade = TradeEvent(
-            id=self._next_id(), market=market, side=taker.side, size=qty, price=price, created_at=self._now
+            id=self._next_id(), market=market, side=taker.side, size=qty, price=price, created_at=self._now,
+            seq_no=book_seq,
         )
         self.trades[market].append(trade)
         self._public.append(trade)
@@ -205,49 +209,12 @@ class Matching(Core):
     def _fill(
         self, order: Order, liquidity: Liquidity, qty: Decimal, price: Decimal, rate: Decimal, book_seq: int
     ) -> None:
-        acct = self.accounts[order.account]
-        fill_id = self._next_id()
         fee = (qty * price * rate).quantize(MONEY_QUANTUM)
-        pos = acct.position(order.market)
-        realized = accounting.apply_fill(pos, order.side, qty, price, fill_id, self._now)
-        before = acct.balance
-        acct.balance = before + realized - fee
-        acct.balance_updated_at = self._now
-        if acct.internal:
-            return
-        fill = FillView(
-            id=fill_id,
-            order_id=order.id,
-            client_id=order.client_id,
-            account=order.account,
-            market=order.market,
-            side=order.side,
-            liquidity=liquidity,
-            price=price,
-            size=qty,
-            remaining_size=order.remaining_size,
-            fee=fee,
-            realized_pnl=realized,
-            created_at=self._now,
-            orderbook_seq_no=book_seq,
+        self._record_fill(
+            self.accounts[order.account], order.market, order.side, qty, price, fee,
+            order_id=order.id, client_id=order.client_id, remaining=order.remaining_size,
+            liquidity=liquidity, book_seq=book_seq,
         )
-        self.fills[fill_id] = fill
-        acct.fill_ids.append(fill_id)
-        self._private.append(FillEvent(fill))
-        self._private.append(
-            BalanceEvent(
-                account=acct.account,
-                type="TRANSACTION_FILL",
-                fill_id=fill_id,
-                market=order.market,
-                settlement_asset_balance_before=before,
-                settlement_asset_balance_after=acct.balance,
-                realized_pnl=realized,
-                fees=fee,
-                created_at=self._now,
-            )
-        )
-        self._touch(acct, order.market)
 
     def _apply_modify(self, order: Order, price: Decimal, size: Decimal) -> None:
         """Re-price/re-size a live order (queued modify), keeping its id."""

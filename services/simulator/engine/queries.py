@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from . import accounting
 from .core import Core
 from .events import (
@@ -12,7 +10,9 @@ from .events import (
     BboUpdate,
     BookDelta,
     FillView,
+    FundingPaymentView,
     FundingUpdate,
+    LiquidationView,
     MarketSummaryUpdate,
     OrderView,
     PositionView,
@@ -130,7 +130,7 @@ class Queries(Core):
         if acct is None:
             return []
         return [
-            accounting.position_view(p, self.markets[m], self.mark_price(m))
+            accounting.position_view(p, self.markets[m], self.mark_price(m), self.funding_index[m])
             for m, p in sorted(acct.positions.items())
             if include_closed or p.size
         ]
@@ -196,13 +196,9 @@ class Queries(Core):
 
     def funding_data(self, market: str) -> FundingUpdate:
         """Funding figures: premium = (mark - index) / index, rate = base rate + premium, clamped
-        to ±0.5%. Funding is published, not paid to positions (simplification)."""
+        to ±0.5%; ``funding_index`` as accrued by the schedule (:meth:`Funding._accrue`)."""
         cfg = self.market(market)
-        mark = self.mark_price(market)
-        index = self.index_price.get(market, mark)
-        premium = (mark - index) / index if index else ZERO
-        cap = Decimal("0.005")
-        rate = max(-cap, min(cap, cfg.funding_rate + premium))
+        premium, rate = self._funding_rate(market)
         return FundingUpdate(
             market=market,
             funding_index=self.funding_index[market],
@@ -212,3 +208,36 @@ class Queries(Core):
             funding_period_hours=cfg.funding_period_hours,
             created_at=self._now,
         )
+
+    def funding_payments(
+        self,
+        account: str,
+        *,
+        market: str | None = None,
+        start_at: int | None = None,
+        end_at: int | None = None,
+    ) -> list[FundingPaymentView]:
+        """Funding payments of ``account``, newest first; ``start_at``/``end_at`` bound ``created_at``."""
+        acct = self.accounts.get(account)
+        if acct is None:
+            return []
+        return [
+            p
+            for p in reversed(acct.funding_payments)
+            if (market is None or p.market == market)
+            and (start_at is None or p.created_at >= start_at)
+            and (end_at is None or p.created_at <= end_at)
+        ]
+
+    def liquidations(
+        self, account: str, *, start_at: int | None = None, end_at: int | None = None
+    ) -> list[LiquidationView]:
+        """Liquidations of ``account``, newest first, optionally bounded by ``created_at``."""
+        acct = self.accounts.get(account)
+        if acct is None:
+            return []
+        return [
+            v
+            for v in reversed(acct.liquidations)
+            if (start_at is None or v.created_at >= start_at) and (end_at is None or v.created_at <= end_at)
+        ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from .events import FundingPaymentView, LiquidationView
 from .types import ZERO, CancelReason, Flag, Instruction, OrderType, Side, Status, Stp
 
 
@@ -13,6 +14,7 @@ class Order:
 
     __slots__ = (
         "account",
+        "algo_id",
         "cancel_queued",
         "cancel_reason",
         "client_id",
@@ -22,8 +24,10 @@ class Order:
         "id",
         "instruction",
         "internal",
+        "kind",
         "last_updated_at",
         "market",
+        "position_sized",
         "price",
         "published_at",
         "received_at",
@@ -35,6 +39,9 @@ class Order:
         "status",
         "stp",
         "timestamp",
+        "trigger_above",
+        "trigger_price",
+        "trigger_seq",
         "type",
     )
 
@@ -55,6 +62,10 @@ class Order:
         now_ms: int,
         timestamp: int,
         internal: bool = False,
+        trigger_price: Decimal = ZERO,
+        trigger_above: bool = False,
+        position_sized: bool = False,
+        algo_id: str = "",
     ) -> None:
         self.id = id
         self.account = account
@@ -80,6 +91,17 @@ class Order:
         self.cancel_queued = False
         self.internal = internal
         self.resting = False
+        #: What the order trades as: its own type, or the child type of a stop/take-profit.
+        self.kind = type.child
+        #: Stop/take-profit: trigger when mark >= trigger_price (above) or <= (below).
+        self.trigger_price = trigger_price
+        self.trigger_above = trigger_above
+        #: Key of the order in its market's trigger queue (0: not queued).
+        self.trigger_seq = 0
+        #: A TP/SL with size 0: sized to the position when it triggers.
+        self.position_sized = position_sized
+        #: The TWAP algo that placed this child order ("" for an ordinary order).
+        self.algo_id = algo_id
 
     @property
     def filled_size(self) -> Decimal:
@@ -91,7 +113,7 @@ class Order:
 
     @property
     def is_live(self) -> bool:
-        """NEW or OPEN: may still trade or be cancelled."""
+        """NEW, UNTRIGGERED or OPEN: may still trade or be cancelled."""
         return self.status is not Status.CLOSED
 
     @property
@@ -111,6 +133,9 @@ class Position:
     realized_positional_pnl: Decimal = ZERO
     exit_notional: Decimal = ZERO
     exit_size: Decimal = ZERO
+    #: Funding index the position last settled at, and funding realized since it opened.
+    cached_funding_index: Decimal = ZERO
+    realized_funding: Decimal = ZERO
     last_fill_id: str = ""
     created_at: int = 0
     last_updated_at: int = 0
@@ -140,6 +165,12 @@ class AccountState:
     #: Resting remaining size per (market, side): the open-order exposure used by margin.
     resting: dict[tuple[str, Side], Decimal] = field(default_factory=dict)
     fill_ids: list[str] = field(default_factory=list)
+    #: Funding payments (oldest first), liquidation records, TWAP algo ids (oldest first).
+    funding_payments: list[FundingPaymentView] = field(default_factory=list)
+    liquidations: list[LiquidationView] = field(default_factory=list)
+    algo_ids: list[str] = field(default_factory=list)
+    #: ACTIVE, or LIQUIDATION from a liquidation until the next health check.
+    status: str = "ACTIVE"
     seq_no: int = 0
     updated_at: int = 0
 
@@ -149,3 +180,38 @@ class AccountState:
         if pos is None:
             pos = self.positions[market] = Position(self.account, market)
         return pos
+
+
+@dataclass(slots=True, kw_only=True)
+class AlgoState:
+    """One TWAP algo order: ``children_total`` MARKET children, one every ``frequency_ms``.
+
+    ``remaining_size`` is what is not filled yet; each child takes an equal share of it over
+    the children left (so a child's unfilled part is spread over the later ones).
+    """
+
+    id: str
+    account: str
+    market: str
+    side: Side
+    size: Decimal
+    created_at: int
+    end_at: int
+    duration_s: int
+    frequency_s: int
+    children_total: int
+    timestamp: int
+    algo_type: str = "TWAP"
+    remaining_size: Decimal = ZERO
+    filled_notional: Decimal = ZERO
+    status: Status = Status.NEW
+    cancel_reason: CancelReason = CancelReason.NONE
+    last_updated_at: int = 0
+    children_sent: int = 0
+    next_child_at: int = 0
+    cancel_queued: bool = False
+    child_ids: list[str] = field(default_factory=list)
+
+    @property
+    def filled_size(self) -> Decimal:
+        return self.size - self.remaining_size

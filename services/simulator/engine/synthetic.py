@@ -135,9 +135,7 @@ class SyntheticMarket:
         if now_ms - st.last_summary_ms >= conf.summary_interval_ms:
             st.last_summary_ms = now_ms
             out.append(ex.market_summary(market))
-        if now_ms - st.last_funding_ms >= conf.funding_interval_ms:
-            if st.last_funding_ms > 0:
-                ex.accrue_funding(market, now_ms - st.last_funding_ms)
+        if now_ms - st.last_funding_ms >= conf.funding_interval_ms:  # the index accrues on advance()
             st.last_funding_ms = now_ms
             out.append(ex.funding_data(market))
         return out

@@ -34,8 +34,36 @@ class Side(StrEnum):
 
 
 class OrderType(StrEnum):
+    """Order types. The six stop/take-profit types wait (UNTRIGGERED) for the mark price to
+    reach ``trigger_price``, then behave as their :attr:`child` (LIMIT or MARKET)."""
+
     LIMIT = "LIMIT"
     MARKET = "MARKET"
+    STOP_LIMIT = "STOP_LIMIT"
+    STOP_MARKET = "STOP_MARKET"
+    TAKE_PROFIT_LIMIT = "TAKE_PROFIT_LIMIT"
+    TAKE_PROFIT_MARKET = "TAKE_PROFIT_MARKET"
+    STOP_LOSS_LIMIT = "STOP_LOSS_LIMIT"
+    STOP_LOSS_MARKET = "STOP_LOSS_MARKET"
+
+    @property
+    def child(self) -> OrderType:
+        """The order type this one behaves as once triggered (itself for LIMIT/MARKET)."""
+        return OrderType.MARKET if self.endswith("MARKET") else OrderType.LIMIT
+
+    @property
+    def is_trigger(self) -> bool:
+        """A stop or take-profit type (has a trigger price)."""
+        return self not in (OrderType.LIMIT, OrderType.MARKET)
+
+    @property
+    def is_take_profit(self) -> bool:
+        return self.startswith("TAKE_PROFIT")
+
+    @property
+    def is_tpsl(self) -> bool:
+        """TAKE_PROFIT_* / STOP_LOSS_*: the position-protecting types (may be position-sized)."""
+        return self.startswith(("TAKE_PROFIT", "STOP_LOSS"))
 
 
 class Instruction(StrEnum):
@@ -52,6 +80,7 @@ class Stp(StrEnum):
 
 class Status(StrEnum):
     NEW = "NEW"
+    UNTRIGGERED = "UNTRIGGERED"
     OPEN = "OPEN"
     CLOSED = "CLOSED"
 
@@ -63,6 +92,8 @@ class Liquidity(StrEnum):
 
 class Flag(StrEnum):
     REDUCE_ONLY = "REDUCE_ONLY"
+    STOP_CONDITION_BELOW_TRIGGER = "STOP_CONDITION_BELOW_TRIGGER"
+    STOP_CONDITION_ABOVE_TRIGGER = "STOP_CONDITION_ABOVE_TRIGGER"
 
 
 class CancelReason(StrEnum):
@@ -78,6 +109,7 @@ class CancelReason(StrEnum):
     REDUCE_ONLY_WOULD_INCREASE = "REDUCE_ONLY_WOULD_INCREASE"
     NO_LIQUIDITY = "NO_LIQUIDITY"  # IOC / MARKET remainder, or nothing within max_slippage
     MAX_OPEN_ORDERS_EXCEEDED = "MAX_OPEN_ORDERS_EXCEEDED"
+    LIQUIDATION = "LIQUIDATION"  # open orders of an account being liquidated
 
 
 class CancelStatus(StrEnum):

@@ -9,7 +9,6 @@ from shared.paradex.models.rest import Results
 
 from ..engine import Side, Status, convert
 from ..paging import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, paginate
-from ..wire import account_body
 from .common import Call, json_response, page_response
 
 
@@ -78,7 +77,7 @@ def positions(call: Call) -> Response:
 
 
 def account(call: Call) -> Response:
-    return json_response(account_body(convert.account(call.venue.exchange.account_summary(call.account))))
+    return json_response(convert.account(call.venue.exchange.account_summary(call.account)))
 
 
 def balance(call: Call) -> Response:

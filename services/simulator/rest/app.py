@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -28,7 +28,7 @@ from ..ratelimit import Decision, Limit, RateLimiter
 from ..settings import SimSettings
 from ..tokens import bearer
 from ..venue import Venue
-from . import account, auth, orders, public
+from . import account, account_extra, algo, auth, market_extra, orders, public, records
 from .common import JSON, Call, error_response, venue_error_response
 
 log = logging.getLogger(__name__)
@@ -46,9 +46,14 @@ ROUTES: list[tuple[str, str, Handler, str]] = [
     ("GET", "/system/state", public.system_state, "public"),
     ("GET", "/markets", public.markets, "public"),
     ("GET", "/markets/summary", public.markets_summary, "public"),
+    ("GET", "/markets/klines", market_extra.klines, "public"),
+    ("GET", "/orderbook/{market}/impact-price", market_extra.impact_price, "public"),
+    ("GET", "/orderbook/{market}/interactive", market_extra.orderbook_interactive, "public"),
     ("GET", "/orderbook/{market}", public.orderbook, "public"),
+    ("GET", "/bbo/{market}/interactive", market_extra.bbo_interactive, "public"),
     ("GET", "/bbo/{market}", public.bbo, "public"),
     ("GET", "/trades", public.trades, "public"),
+    ("GET", "/funding/data", market_extra.funding_data, "public"),
     ("GET", "/onboarding", public.onboarding_check, "public"),
     ("POST", "/onboarding", auth.onboarding, "onboarding"),
     ("POST", "/auth", auth.auth, "auth"),
@@ -67,7 +72,16 @@ ROUTES: list[tuple[str, str, Handler, str]] = [
     ("GET", "/fills", account.fills, "private_get"),
     ("GET", "/positions", account.positions, "private_get"),
     ("GET", "/account", account.account, "private_get"),
+    ("GET", "/account/info", account_extra.account_info, "private_get"),
+    ("GET", "/account/history", account_extra.account_history, "private_get"),
+    ("GET", "/account/summary", account_extra.account_summary, "private_get"),
+    ("GET", "/account/subaccounts", account_extra.subaccounts, "private_get"),
+    ("GET", "/account/margin", account_extra.margin, "private_get"),
+    ("POST", "/account/margin/{market}", account_extra.set_margin, "private_get"),
+    ("GET", "/tradebusts", account_extra.tradebusts, "private_get"),
     ("GET", "/balance", account.balance, "private_get"),
+    *records.ROUTES,
+    *algo.ROUTES,
 ]
 
 
@@ -80,6 +94,7 @@ def rate_limits(s: SimSettings) -> dict[str, tuple[Limit, ...]]:
         "orders": (Limit(s.rl_orders_per_s, 1), Limit(s.rl_orders_per_min, 60)),
         "private_get": (Limit(s.rl_private_get_per_s, 1), Limit(s.rl_private_get_per_min, 60)),
         "private_ip": (Limit(s.rl_private_ip_per_min, 60),),
+        "ws_connect": (Limit(s.rl_ws_connect_per_s, 1), Limit(s.rl_ws_connect_per_min, 60)),
     }
 
 
@@ -106,11 +121,22 @@ class RestApp:
             for method, path, handler, scope in ROUTES
         ]
         self.app = Starlette(routes=routes, exception_handlers={404: _not_found, 405: _not_found})
+        # Paths without parameters are dispatched by one dict lookup (Starlette tries every route's
+        # regex in turn, ~16 per POST /orders); the rest go through Starlette's router.
+        self._static = {(method, PREFIX + path): self._endpoint(handler, scope)
+                        for method, path, handler, scope in ROUTES if "{" not in path}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            endpoint = self._static.get((scope["method"], scope["path"]))
+            if endpoint is not None:
+                scope["path_params"] = {}
+                response = await endpoint(Request(scope, receive))
+                await response(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
-    def _endpoint(self, handler: Handler, scope: str) -> Callable[[Request], object]:
+    def _endpoint(self, handler: Handler, scope: str) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             try:
                 return await self._dispatch(request, handler, scope)

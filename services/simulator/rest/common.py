@@ -12,6 +12,7 @@ from shared.errors import DecodeError, VenueError
 from shared.paradex.models.common import decode, encode
 
 from ..venue import Venue
+from ..wire import complete
 
 T = TypeVar("T")
 JSON = "application/json"
@@ -58,7 +59,8 @@ class Call:
 
 
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(encode(obj), status_code=status, media_type=JSON, headers=headers)
+    """``obj`` as the venue writes it: every field that has a value (see :func:`..wire.complete`)."""
+    return Response(encode(complete(obj)), status_code=status, media_type=JSON, headers=headers)
 
 
 def page_response(results: list[Any], next_cursor: str | None, prev_cursor: str | None) -> Response:

@@ -2,24 +2,49 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 import msgspec
 from starlette.responses import Response
 
 from shared.errors import VenueError
-from shared.paradex.models.reference import SystemConfig, SystemState, SystemTime
+from shared.paradex.models.reference import BridgedToken, SystemConfig, SystemState, SystemTime
 from shared.paradex.models.rest import OnboardingCheck, OnboardingDerivationInfo, Results
 
+from .. import identity as ids
 from ..engine import convert
 from ..paging import DEFAULT_PAGE_SIZE, paginate
+from ..wire import complete
 from .common import Call, json_response, page_response
 
 MAX_TRADES_PAGE = 1000
+#: MarketResp fields that describe options only: left out of a perpetual's listing.
+OPTION_ONLY_MARKET_FIELDS = ("option_type", "strike_price", "iv_bands_width", "option_cross_margin_params")
 
 
 def system_config(call: Call) -> Response:
+    """Every SystemConfigResponse field (clients read several: the SDK's constructor needs
+    fourteen). Contract addresses are the spec's examples; the node URLs point back at this
+    server (nothing a client derives from here leaves the machine); the L1 chain is Sepolia,
+    matching the default Starknet chain id (``PRIVATE_SN_POTC_MOCK_SEPOLIA``)."""
+    base = f"{call.request.base_url.scheme}://{call.request.base_url.netloc}"
     return json_response(SystemConfig(
         starknet_chain_id=call.venue.chain_id, paraclear_decimals=8, environment="simulator",
-        paraclear_address="0x0", paraclear_account_hash="0x0", paraclear_account_proxy_hash="0x0",
+        paraclear_address=ids.PARACLEAR_ADDRESS, paraclear_account_hash=ids.ACCOUNT_CLASS_HASH,
+        paraclear_account_proxy_hash=ids.ACCOUNT_PROXY_CLASS_HASH,
+        paraclear_evm_account_hash=ids.EVM_ACCOUNT_CLASS_HASH,
+        block_explorer_url=f"{base}/explorer/", assets_limit_per_account=550,
+        bridged_tokens=[BridgedToken(name="USDC", symbol="USDC", decimals=6, l1_bridge_address=ids.L1_ADDRESS,
+                                     l1_token_address=ids.L1_ADDRESS, l2_bridge_address=ids.USDC_L2_TOKEN,
+                                     l2_token_address=ids.USDC_L2_TOKEN)],
+        dime_staking_contract_address=ids.UNIVERSAL_DEPLOYER_ADDRESS,
+        l1_chain_id=call.venue.settings.l1_chain_id, l1_core_contract_address=ids.L1_ADDRESS,
+        l1_operator_address=ids.L1_ADDRESS, l1_relayer_address=ids.L1_ADDRESS,
+        l2_relayer_address=ids.L1_ADDRESS, liquidation_fee=Decimal("0.20"), oracle_address=ids.ORACLE_ADDRESS,
+        partial_liquidation_buffer=Decimal("0.2"), partial_liquidation_share_increment=Decimal("0.05"),
+        starknet_fullnode_rpc_base_url=base, starknet_fullnode_rpc_url=f"{base}/rpc/v0_10",
+        starknet_gateway_url=base, universal_deployer_address=ids.UNIVERSAL_DEPLOYER_ADDRESS,
     ))
 
 
@@ -43,7 +68,14 @@ def markets(call: Call) -> Response:
         configs = [c for c in configs if c.symbol == wanted]
         if not configs:
             raise VenueError(404, "MARKET_NOT_FOUND", f"unknown market {wanted!r}")
-    return json_response(Results(results=[convert.market(c) for c in configs]))
+    return json_response(Results(results=[_perp_market(convert.market(c)) for c in configs]))
+
+
+def _perp_market(market: Any) -> dict[str, Any]:
+    body: dict[str, Any] = complete(market)
+    for name in OPTION_ONLY_MARKET_FIELDS:
+        body.pop(name, None)
+    return body
 
 
 def markets_summary(call: Call) -> Response:
@@ -86,7 +118,11 @@ def trades(call: Call) -> Response:
 
 
 def onboarding_check(call: Call) -> Response:
-    """``GET /onboarding?public_key=0x..``: whether an account is registered with that key."""
+    """``GET /onboarding?account_signer_type=starknet&public_key=0x..``: the account address of a
+    key (the registered one if onboarded, else the Paraclear derivation) and whether it exists."""
+    signer = call.query("account_signer_type") or "starknet"
+    if signer != "starknet":
+        raise VenueError(400, "VALIDATION_ERROR", f"account_signer_type {signer!r} is not supported")
     raw = call.query("public_key")
     if raw is None:
         raise VenueError(400, "VALIDATION_ERROR", "query parameter public_key is required")
@@ -94,8 +130,10 @@ def onboarding_check(call: Call) -> Response:
         key = int(raw, 16)
     except ValueError:
         raise VenueError(400, "PUBLIC_KEY_INVALID", f"not a hex public key: {raw!r}") from None
-    address = next((a for a, k in call.venue.public_keys.items() if k == key), "")
+    registered = next((a for a, k in call.venue.public_keys.items() if k == key), "")
     return json_response(OnboardingCheck(
-        exists=bool(address), address=address, account_signer_type="starknet",
-        derivation_info=OnboardingDerivationInfo(class_hash="0x0", proxy_class_hash="0x0"),
+        exists=bool(registered), address=registered or ids.account_address(key),
+        account_signer_type="starknet",
+        derivation_info=OnboardingDerivationInfo(class_hash=ids.ACCOUNT_CLASS_HASH,
+                                                 proxy_class_hash=ids.ACCOUNT_PROXY_CLASS_HASH),
     ))

@@ -4,7 +4,7 @@ Public: ``bbo.{m|ALL}``, ``trades.{m|ALL}``, ``order_book.{m}.deltas`` (bare, wh
 ``order_book.{m}.snapshot@15@{50ms|100ms}`` (throttled top-15 ``"s"`` frames), ``markets_summary``
 (``.ALL`` / ``.{m}``), ``funding_data`` / ``funding_data.{m}``. Private (after ``auth``):
 ``orders.{m|ALL}``, ``fills.{m|ALL}``, ``positions``, ``account``, ``balance_events``,
-``tradebusts``.
+``tradebusts``, ``funding_payments.{m|ALL}``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from dataclasses import dataclass
 
 from ..engine import events as ev
 
-PRIVATE_FAMILIES = frozenset({"orders", "fills", "positions", "account", "balance_events", "tradebusts"})
+PRIVATE_FAMILIES = frozenset(
+    {"orders", "fills", "positions", "account", "balance_events", "tradebusts", "funding_payments"}
+)
+PUBLIC_FAMILIES = frozenset({"bbo", "trades", "order_book", "markets_summary", "funding_data"})
 SNAPSHOT_RATES_MS = {"50ms": 50, "100ms": 100}
 BOOK_DEPTH = 15
 
@@ -58,7 +61,7 @@ def parse_channel(name: str, markets: Collection[str]) -> Channel:
         return Channel(name, family)
     if family in ("markets_summary", "funding_data"):
         return Channel(name, family, market(rest, family == "markets_summary") if rest else None)
-    if family in ("bbo", "trades", "orders", "fills"):
+    if family in ("bbo", "trades", "orders", "fills", "funding_payments"):
         if not rest:
             raise ChannelError(f"market expected for {family} topic.")
         return Channel(name, family, market(rest, True))
@@ -112,4 +115,6 @@ def private_channels(event: ev.VenueEvent) -> tuple[str, tuple[str, ...]]:
         return event.account, ("balance_events",)
     if isinstance(event, ev.Tradebust):
         return event.account, ("tradebusts",)
+    if isinstance(event, ev.FundingPaymentEvent):
+        return event.payment.account, ("funding_payments.ALL", f"funding_payments.{event.payment.market}")
     return "", ()

@@ -35,6 +35,14 @@ class Conn:
         self.subscriptions: set[str] = set()
         self.closed = False
         self.pushed = 0
+        #: SBE frames dropped because they could not be encoded, and the channels told so.
+        self.sbe_dropped = 0
+        self.encode_failed: set[str] = set()
+        #: Cancel on disconnect (armed with order.cancel_on_disconnect) and the orders placed here.
+        self.cancel_on_disconnect = False
+        self.placed: set[str] = set()
+        #: Scoped markets_summary subscriptions: channel -> the markets it is filtered to.
+        self.summary_filters: dict[str, set[str]] = {}
         self._queue: deque[tuple[float, bytes, bool]] = deque()
         self._wake = asyncio.Event()
         self._last_at = 0.0

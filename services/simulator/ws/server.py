@@ -1,12 +1,17 @@
-"""The WebSocket server at ``/v1``: handshake (SBE negotiation), JSON-RPC session, pings.
+"""The WebSocket server at ``/v1``: handshake (SBE negotiation, connection rate limit), JSON-RPC
+session, pings.
 
-Methods: ``auth`` ``{bearer}``, ``subscribe`` / ``unsubscribe`` ``{channel}``. Replies carry
-``usIn``/``usOut``/``usDiff`` (µs). Errors follow PROTOCOL.md 2.3: -32700 parse, -32600 invalid
-request or channel, -32601 unknown method, -32602 bad params, 40110 malformed bearer, 40111
-invalid/expired bearer. ``?sbeSchemaId=1&sbeSchemaVersion=N`` selects SBE binary frames for
-public pushes; an unsupported schema or version is refused with HTTP 400 at connect. The server
-pings every ``ping_interval_s`` and drops a client whose pong is ``pong_timeout_s`` late (the
-websockets keepalive).
+Methods: ``auth`` ``{bearer}``, ``subscribe`` ``{channel[, markets]}`` / ``unsubscribe``
+``{channel}``, ``modify_subscription`` ``{channel, add, remove}`` (a scoped ``markets_summary``
+subscription, opened with ``markets``), and the ``order.*`` methods (:mod:`.orders`). Replies
+carry ``usIn``/``usOut``/``usDiff`` (µs). Errors follow PROTOCOL.md 2.3: -32700 parse, -32600
+invalid request or channel, -32601 unknown method, -32602 bad params, 40110 malformed bearer,
+40111 invalid/expired bearer, 40300 / 42901 / 100 for order methods. ``?sbeSchemaId=1&
+sbeSchemaVersion=N`` selects SBE binary frames for public pushes; an unsupported schema or
+version is refused with HTTP 400 at connect. New connections are limited per client IP
+(``rl_ws_connect_per_s`` / ``_per_min``, 20/s and 600/min as the venue; 0 disables): over it,
+HTTP 429 at connect. The server pings every ``ping_interval_s`` and drops a client whose pong is
+``pong_timeout_s`` late (the websockets keepalive).
 """
 
 from __future__ import annotations
@@ -28,12 +33,15 @@ from websockets.http11 import Request, Response
 
 from shared.paradex.sbe import SCHEMA_ID, SCHEMA_VERSION
 
+from ..ratelimit import RateLimiter
 from ..settings import SimSettings
 from ..tokens import TokenProblem
 from ..venue import Venue
 from .channels import ChannelError, parse_channel
 from .conn import Conn
 from .hub import Hub
+from .orders import OrderMethods
+from .rpc import RpcError
 
 log = logging.getLogger(__name__)
 
@@ -60,19 +68,15 @@ def sbe_version(request: Request) -> int | str | None:
     return number
 
 
-class RpcError(Exception):
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code, self.message, self.data = code, message, data
-
-
 class WsServer:
     """Accepts connections and runs one JSON-RPC session per client."""
 
-    def __init__(self, venue: Venue, hub: Hub, settings: SimSettings) -> None:
+    def __init__(self, venue: Venue, hub: Hub, settings: SimSettings, limiter: RateLimiter) -> None:
         self.venue = venue
         self.hub = hub
         self.settings = settings
+        self.limiter = limiter
+        self.orders = OrderMethods(venue, limiter, settings.cod_scope)
         self.node_id = secrets.token_hex(8)
         self._ids = itertools.count(1)
         self._server: Server | None = None
@@ -94,11 +98,22 @@ class WsServer:
             await self._server.wait_closed()
 
     def _handshake(self, connection: ServerConnection, request: Request) -> Response | None:
+        # websockets >= 17 hands us non-GET and HTTP/1.0 requests too (earlier versions closed
+        # them without an answer): only a GET upgrades.
+        if request.method != "GET":
+            return connection.respond(HTTPStatus.METHOD_NOT_ALLOWED, "only GET upgrades to a WebSocket\n")
         if urlsplit(request.path).path != PATH:
             return connection.respond(HTTPStatus.NOT_FOUND, "not found\n")
         version = sbe_version(request)
         if isinstance(version, str):
             return Response(400, "Bad Request", Headers([("Content-Type", "text/plain")]), version.encode())
+        ip = connection.remote_address[0] if connection.remote_address else ""
+        decision = self.limiter.check("ws_connect", ip, time.monotonic(), self.venue.now_ms())
+        if not decision.allowed:
+            retry = str(max(1, round(decision.retry_after_s)))
+            headers = Headers([("Content-Type", "text/plain"), ("Retry-After", retry),
+                               *decision.headers.items()])
+            return Response(429, "Too Many Requests", headers, b"connection rate limit exceeded\n")
         return None
 
     async def _session(self, ws: ServerConnection) -> None:
@@ -118,6 +133,7 @@ class WsServer:
             conn.closed = True
             self.hub.remove(conn)
             writer.cancel()
+            self.orders.on_disconnect(conn)
 
     # ------------------------------------------------------------ JSON-RPC
 
@@ -143,6 +159,10 @@ class WsServer:
                 return
             elif method == "unsubscribe":
                 result = self._unsubscribe(conn, params)
+            elif method == "modify_subscription":
+                result = self._modify_subscription(conn, params)
+            elif method in self.orders.methods:
+                result = self.orders.call(conn, method, params)
             else:
                 raise RpcError(-32601, "method not found", method)
         except RpcError as err:
@@ -194,7 +214,10 @@ class WsServer:
             if others:
                 raise RpcError(-32600, "invalid subscribe request",
                                f"only one order_book channel per market per session ({others[0]})")
+        scoped = self._scope(channel.family, params)
         self._reply(conn, {"jsonrpc": "2.0", "id": request_id, "result": {"channel": name}}, us_in)
+        if scoped is not None:
+            conn.summary_filters[key] = scoped
         self.hub.subscribe(conn, key)
         if channel.family == "order_book" and channel.market is not None:
             # A new book subscription starts with a full "s" frame at the current sequence.
@@ -202,10 +225,39 @@ class WsServer:
             data, sbe_frame = self.hub.book_snapshot_frame(channel.market, depth)
             self.hub.fan_out({conn}, name, data, sbe_frame)
 
+    def _markets(self, params: dict[str, Any], field: str) -> list[str]:
+        raw = params.get(field, [])
+        if not isinstance(raw, list) or not all(isinstance(m, str) for m in raw):
+            raise RpcError(-32602, "invalid params", f"params.{field} must be a list of market symbols")
+        unknown = [m for m in raw if m not in self.venue.exchange.markets]
+        if unknown:
+            raise RpcError(-32602, "invalid params", f"unknown markets {unknown}")
+        return raw
+
+    def _scope(self, family: str, params: dict[str, Any]) -> set[str] | None:
+        """The market filter of a scoped ``markets_summary`` subscription (``markets`` given)."""
+        if "markets" not in params:
+            return None
+        if family != "markets_summary":
+            raise RpcError(-32602, "invalid params", "markets is only accepted for markets_summary")
+        return set(self._markets(params, "markets"))
+
+    def _modify_subscription(self, conn: Conn, params: Any) -> dict[str, Any]:
+        name = self._channel_param(params)
+        if name not in conn.summary_filters:
+            raise RpcError(-32600, "invalid request",
+                           f"{name} is not a scoped subscription of this session (subscribe with markets)")
+        add, remove = self._markets(params, "add"), self._markets(params, "remove")
+        scope = conn.summary_filters[name]
+        scope.update(add)
+        scope.difference_update(remove)
+        return {"channel": name, "add": add, "remove": remove}
+
     def _unsubscribe(self, conn: Conn, params: Any) -> dict[str, Any]:
         name = self._channel_param(params)
         key = next((k for k in (name, f"{conn.account}|{name}") if k in conn.subscriptions), None)
         if key is None:
             raise RpcError(-32600, "invalid unsubscribe request", f"not subscribed to {name}")
         self.hub.unsubscribe(conn, key)
+        conn.summary_filters.pop(key, None)
         return {"channel": name}

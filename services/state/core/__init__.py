@@ -10,9 +10,11 @@ from services.state.core.codec import dump, load
 from services.state.core.core import StateConfig, StateCore
 from services.state.core.model import (
     CLOSED,
+    IN_FLIGHT,
     NEW,
     OPEN,
     PENDING_CANCEL,
+    PENDING_MODIFY,
     PENDING_NEW,
     REJECTED,
     STATUS_RANK,
@@ -34,7 +36,8 @@ from services.state.core.model import (
 from services.state.core.queries import BookView, Health
 
 __all__ = [
-    "CLOSED", "NEW", "OPEN", "PENDING_CANCEL", "PENDING_NEW", "REJECTED", "STATUS_RANK", "TERMINAL",
+    "CLOSED", "IN_FLIGHT", "NEW", "OPEN", "PENDING_CANCEL", "PENDING_MODIFY", "PENDING_NEW", "REJECTED",
+    "STATUS_RANK", "TERMINAL",
     "UNKNOWN", "UNTRIGGERED", "VENUE_RANK", "AccountState", "Action", "Answer", "BalanceState", "Book",
     "BookTop", "BookView", "Change", "FillState", "Health", "OrderState", "PositionState", "Result",
     "StateConfig", "StateCore", "dump", "load",

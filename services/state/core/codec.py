@@ -20,17 +20,24 @@ from typing import Any
 
 import msgspec
 
+from services.state.core.balances import Chain
 from services.state.core.book import Book
 from services.state.core.core import StateConfig, StateCore
+from services.state.core.gaps import FillTally, NetTally, Suspect
 from services.state.core.model import (
-    TERMINAL,
     AccountState,
     BalanceState,
     FillState,
     OrderState,
     PositionState,
 )
-from services.state.core.tracking import FeedInfo, Reconciliation, SnapshotRun, SourceInfo
+from services.state.core.tracking import (
+    FeedInfo,
+    KillSwitchState,
+    Reconciliation,
+    SnapshotRun,
+    SourceInfo,
+)
 from shared.bus.events import MarketSpec
 from shared.errors import DecodeError
 from shared.paradex.models.common import validation_error
@@ -78,6 +85,12 @@ class Checkpoint(msgspec.Struct, kw_only=True):
     retention_queue: list[tuple[int, int, str]] = msgspec.field(default_factory=list)
     order_tombstones: dict[str, tuple[int, int]] = msgspec.field(default_factory=dict)
     fill_tombstones: dict[str, int] = msgspec.field(default_factory=dict)
+    # version 2 (defaults: an older checkpoint loads as "nothing recorded yet")
+    kill_switch: dict[str, KillSwitchState] = msgspec.field(default_factory=dict)
+    balance_chains: dict[str, Chain] = msgspec.field(default_factory=dict)
+    suspects: dict[str, Suspect] = msgspec.field(default_factory=dict)
+    fill_tallies: dict[str, FillTally] = msgspec.field(default_factory=dict)
+    net_tallies: dict[str, NetTally] = msgspec.field(default_factory=dict)
     order_count_floor: int = -1  # the latest order / fill time evicted for count (-1: none)
     fill_count_floor: int = -1
     # venue market specs (default: a checkpoint from before them has none yet)
@@ -122,6 +135,8 @@ def checkpoint_of(core: StateCore) -> Checkpoint:
         snapshots=core.snapshots, last_reconciliation=core.last_reconciliation,
         counters=core.counters.values, venue_now=ret.now, retention_queue=ret.queue,
         order_tombstones=ret.order_tombs, fill_tombstones=ret.fill_tombs,
+        kill_switch=core.kill_switch, balance_chains=ent.book.chains, suspects=core.gaps.suspects,
+        fill_tallies=core.gaps.tallies, net_tallies=core.gaps.nets,
         order_count_floor=ret.order_floor, fill_count_floor=ret.fill_floor,
         market_specs=core.market_specs.specs, market_specs_as_of=core.market_specs.as_of_ms)
     return cp
@@ -202,9 +217,10 @@ def load(data: bytes) -> StateCore:
     core.account_seq, core.market_seq = cp.account_seq, cp.market_seq
     core.orders.orders = cp.orders
     core.orders.by_client = cp.by_client
-    core.orders.live = {k for k, st in cp.orders.items() if st.status not in TERMINAL}
+    core.orders.rebuild_indexes()
     ent = core.entities
-    ent.positions, ent.account, ent.balances = cp.positions, cp.account, cp.balances
+    ent.positions, ent.account, ent.book.balances = cp.positions, cp.account, cp.balances
+    ent.book.chains = cp.balance_chains
     ent.fills, ent.busted_pending = cp.fills, cp.busted_pending
     for m, bc in cp.books.items():
         book = Book(m)
@@ -222,6 +238,10 @@ def load(data: bytes) -> StateCore:
     ret.now = cp.venue_now
     ret.queue.extend(cp.retention_queue)  # in place: the core holds this list (already a heap)
     ret.order_tombs, ret.fill_tombs = cp.order_tombstones, cp.fill_tombstones
+    core.kill_switch = cp.kill_switch
+    gaps = core.gaps
+    gaps.suspects, gaps.tallies, gaps.nets = cp.suspects, cp.fill_tallies, cp.net_tallies
+    gaps.rebuild_queue()
     ret.order_floor, ret.fill_floor = cp.order_count_floor, cp.fill_count_floor
     core.market_specs.specs, core.market_specs.as_of_ms = cp.market_specs, cp.market_specs_as_of
     return core

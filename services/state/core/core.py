@@ -20,13 +20,21 @@ import msgspec
 
 from services.state.core.book import Book
 from services.state.core.counters import Counters
+from services.state.core.detect import Detection
 from services.state.core.entities import EntityTables
+from services.state.core.gaps import Gaps
 from services.state.core.market import MarketHandlers
 from services.state.core.model import Action, Change, Result
 from services.state.core.orders import CLIENT_PREFIX, OrderTable
 from services.state.core.queries import Queries
 from services.state.core.retention import Retention
-from services.state.core.tracking import FeedInfo, Reconciliation, SnapshotRun, SourceInfo
+from services.state.core.tracking import (
+    FeedInfo,
+    KillSwitchState,
+    Reconciliation,
+    SnapshotRun,
+    SourceInfo,
+)
 from services.state.core.venue_markets import MarketSpecs
 from shared.bus.events import (
     AccountEvent,
@@ -36,8 +44,13 @@ from shared.bus.events import (
     BookEvent,
     BookGap,
     CmdAccepted,
+    CmdCancelFailed,
     CmdCancelRequested,
+    CmdCancelUnknown,
+    CmdModifyFailed,
     CmdModifyRequested,
+    CmdModifyUnknown,
+    CmdNotSent,
     CmdRejected,
     CmdSubmitted,
     CmdUnknown,
@@ -45,6 +58,7 @@ from shared.bus.events import (
     FeedStatus,
     FillEvent,
     FundingEvent,
+    KillSwitch,
     LookupResult,
     MarketsEvent,
     OrderEvent,
@@ -57,7 +71,6 @@ from shared.bus.events import (
     TradeEvent,
     kind_of,
 )
-from shared.paradex.models.account import Balance
 from shared.paradex.models.market_data import Bbo, FundingData, MarketSummary, Trade
 
 DOWN_STATES = frozenset({"disconnected", "auth_failed"})
@@ -65,15 +78,21 @@ ALL_PARTS = ("open_orders", "order_history", "positions", "account", "balances",
 
 
 class StateConfig(msgspec.Struct, frozen=True, kw_only=True):
-    """Tunables of the fold. ``grace_ms``: rule 4's window G; ``max_trades``: trades kept per market.
+    """Tunables of the fold. ``grace_ms``: rule 4's window G; ``lookup_grace_ms``: an open order
+    absent from a snapshot and quiet this long (but less than G) is looked up (never closed on
+    absence); ``max_trades``: trades kept per market.
 
     ``retention_ms`` / ``fill_retention_ms``: terminal orders / fills older than this (by the
     stream's venue clock) are evicted from memory, 0 keeps them forever; ``max_closed_orders`` /
     ``max_fills``: at most this many terminal orders / fills are held, the oldest go first, 0 =
-    no limit (see :mod:`services.state.core.retention`).
+    no limit (see :mod:`services.state.core.retention`). ``settle_ms``: how far the stream (by
+    ``recv_ns``) must move past a suspected missed push before it counts as one and held balance
+    pushes are released (see :mod:`services.state.core.gaps`).
     """
 
     grace_ms: int = 5000
+    lookup_grace_ms: int = 500
+    settle_ms: int = 200
     max_trades: int = 100
     retention_ms: int = 6 * 3600 * 1000
     fill_retention_ms: int = 6 * 3600 * 1000
@@ -81,7 +100,7 @@ class StateConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_fills: int = 20_000
 
 
-class StateCore(Queries, MarketHandlers):
+class StateCore(Queries, MarketHandlers, Detection):
     """The whole state of one account and its markets, folded from bus events."""
 
     def __init__(self, config: StateConfig | None = None) -> None:
@@ -91,8 +110,9 @@ class StateCore(Queries, MarketHandlers):
         cfg = self.config
         self.retention = Retention(cfg.retention_ms, cfg.fill_retention_ms, cfg.max_closed_orders,
                                    cfg.max_fills)
-        self.orders = OrderTable(self.counters, self.retention)
-        self.entities = EntityTables(self.counters, self.retention)
+        self.orders = OrderTable(self.counters, self.retention, cfg.grace_ms)
+        self.gaps = Gaps(self.counters, cfg.settle_ms)
+        self.entities = EntityTables(self.counters, self.retention, self.gaps)
         self.books: dict[str, Book] = {}
         self.bbo: dict[str, Bbo] = {}
         self.trades: dict[str, list[Trade]] = {}
@@ -105,6 +125,7 @@ class StateCore(Queries, MarketHandlers):
         self.snapshots: dict[str, SnapshotRun] = {}
         self.last_reconciliation: Reconciliation | None = None
         self.market_specs = MarketSpecs()
+        self.kill_switch: dict[str, KillSwitchState] = {}
         self._kind_names: dict[tuple[type, str], str] = {}
         self._handlers: dict[type, Callable[[int, Any, Result], None]] = {
             OrderEvent: self._order, FillEvent: self._fill, PositionEvent: self._position,
@@ -115,12 +136,25 @@ class StateCore(Queries, MarketHandlers):
             LookupResult: self._lookup, CmdSubmitted: self._cmd_submitted,
             CmdAccepted: self._cmd_accepted, CmdRejected: self._cmd_rejected,
             CmdCancelRequested: self._cmd_cancel, CmdModifyRequested: self._cmd_modify,
-            CmdUnknown: self._cmd_unknown, MarketsEvent: self._market_specs,
+            CmdUnknown: self._cmd_unknown, CmdNotSent: self._cmd_not_sent,
+            CmdCancelFailed: self._cmd_cancel_failed, CmdCancelUnknown: self._cmd_cancel_unknown,
+            CmdModifyFailed: self._cmd_modify_failed, CmdModifyUnknown: self._cmd_modify_unknown,
+            KillSwitch: self._kill_switch, MarketsEvent: self._market_specs,
         }
         self._market_handlers: dict[type, Callable[[int, Any, Result], None]] = {
             BookEvent: self._book, BookGap: self._book_gap, BboEvent: self._bbo,
             TradeEvent: self._trade, SummaryEvent: self._summary, FundingEvent: self._funding,
         }
+
+    def reconfigure(self, config: StateConfig) -> None:
+        """Take the service's current tunables (a restored checkpoint carries the old ones)."""
+        self.config = config
+        self.max_trades = config.max_trades
+        self.retention.order_ms, self.retention.fill_ms = config.retention_ms, config.fill_retention_ms
+        self.retention.max_orders, self.retention.max_fills = config.max_closed_orders, config.max_fills
+        self.orders.settle_ns = config.grace_ms * 1_000_000
+        self.gaps.settle_ns = config.settle_ms * 1_000_000
+        self.gaps.rebuild_queue()
 
     def dump(self) -> bytes:
         """Deterministic checkpoint bytes (see :mod:`services.state.core.codec`)."""
@@ -178,18 +212,26 @@ class StateCore(Queries, MarketHandlers):
         if src == "ws" and event.conn_epoch > self.feed.epoch:
             self._new_epoch(event.conn_epoch, stream_seq, res)
         handler(stream_seq, event, res)
+        due = self.gaps.next_due_ns
+        if due and event.recv_ns >= due:
+            self._promote(event.recv_ns, stream_seq, res)
         queue = ret.queue
         if queue and queue[0][0] <= now:
             ret.evict_due(self.orders, self.entities, res)
+            self._forget_evicted(res)
         if ret.max_orders or ret.max_fills:
+            n = len(res.changes)
             ret.evict_over_count(self.orders, self.entities, res)
+            if len(res.changes) != n:
+                self._forget_evicted(res)
         return res
 
     # ----------------------------------------------------------------------------- account events
 
     def _order(self, seq: int, ev: OrderEvent, res: Result) -> None:
         o = ev.order
-        self.orders.apply_venue(o, ev.source, seq, ev.recv_ns, res)
+        if self.orders.apply_venue(o, ev.source, seq, ev.recv_ns, res):
+            self._check_order(o.id, ev.source, seq, ev.recv_ns)
         if ev.snapshot_id:
             run = self._record_of(ev.snapshot_id, res)
             if run is not None:
@@ -199,14 +241,17 @@ class StateCore(Queries, MarketHandlers):
                 self.orders.seen_in_snapshot(o.id, o.client_id)
 
     def _fill(self, seq: int, ev: FillEvent, res: Result) -> None:
-        self.entities.fill(ev.fill, ev.source, seq, res)
+        if self.entities.fill(ev.fill, ev.source, seq, res):
+            self._check_fill(ev.fill, ev.source, seq, ev.recv_ns)
         if ev.snapshot_id:
             self._record_of(ev.snapshot_id, res)
 
     def _position(self, seq: int, ev: PositionEvent, res: Result) -> None:
         p = ev.position
         ts = p.last_updated_at or ev.venue_ts_ms
-        self.entities.position(p, ev.source, ts, seq, ev.recv_ns, res)
+        marker = self.snapshots[ev.snapshot_id].start_seq if ev.snapshot_id in self.snapshots else 0
+        if self.entities.position(p, ev.source, ts, seq, ev.recv_ns, res, marker):
+            self._check_position(p.market, ev.source, seq, ev.recv_ns)
         if ev.snapshot_id:
             run = self._record_of(ev.snapshot_id, res)
             if run is not None:
@@ -221,7 +266,9 @@ class StateCore(Queries, MarketHandlers):
 
     def _balance(self, seq: int, ev: BalanceRecord, res: Result) -> None:
         b = ev.balance
-        self.entities.balance(b, ev.source, b.last_updated_at or ev.venue_ts_ms, seq, ev.recv_ns, res)
+        marker = self.snapshots[ev.snapshot_id].start_seq if ev.snapshot_id in self.snapshots else 0
+        self.entities.book.record(b, ev.source, b.last_updated_at or ev.venue_ts_ms, seq, ev.recv_ns,
+                                  res, marker)
         if ev.snapshot_id:
             run = self._record_of(ev.snapshot_id, res)
             if run is not None:
@@ -230,16 +277,28 @@ class StateCore(Queries, MarketHandlers):
 
     def _balance_change(self, seq: int, ev: BalanceChange, res: Result) -> None:
         ch = ev.change
-        b = Balance(token=ch.settlement_asset_name, size=ch.settlement_asset_balance_after,
-                    last_updated_at=ch.created_at)
-        self.entities.balance(b, ev.source, ch.created_at, seq, ev.recv_ns, res)
+        self.entities.book.change(ch, seq, ev.recv_ns, res)
+        if ch.fill_id and ev.source == "ws":
+            self._check_balance_fill(ch.fill_id, ch.created_at, seq, ev.recv_ns)
 
     def _tradebust(self, seq: int, ev: TradebustEvent, res: Result) -> None:
-        self.entities.tradebust(ev.tradebust.busted_fill_id, seq, res)
+        tb = ev.tradebust
+        held = self.entities.fills.get(tb.busted_fill_id)
+        was_live = held is not None and not held.busted
+        self.entities.tradebust(tb.busted_fill_id, seq, res)
+        if was_live:
+            self._check_bust(tb.busted_fill_id, tb.created_at, seq, ev.recv_ns, ev.source)
 
     def _lookup(self, seq: int, ev: LookupResult, res: Result) -> None:
-        self.orders.lookup_result(ev.order_id, ev.client_id, ev.found and not ev.error, ev.order,
-                                  seq, ev.recv_ns, res)
+        self.orders.lookup_result(ev.order_id, ev.client_id, ev.found, ev.order, ev.error, seq,
+                                  ev.recv_ns, res)
+        if ev.error:
+            return
+        oid = ev.order.id if ev.found and ev.order is not None else ev.order_id
+        if ev.found and ev.order is not None:
+            self._check_order(oid, "rest", seq, ev.recv_ns)
+        if oid:
+            self._answer_lookup(oid, ev.found and ev.order is not None, seq)
 
     # ---------------------------------------------------------------------------------- commands
 
@@ -249,6 +308,7 @@ class StateCore(Queries, MarketHandlers):
 
     def _cmd_accepted(self, seq: int, ev: CmdAccepted, res: Result) -> None:
         self.orders.accepted(ev.client_id, ev.order_id, ev.order, seq, ev.recv_ns, res)
+        self._check_order(ev.order_id, "cmd", seq, ev.recv_ns)
 
     def _cmd_rejected(self, seq: int, ev: CmdRejected, res: Result) -> None:
         self.orders.rejected(ev.client_id, ev.code, ev.message, seq, ev.recv_ns, res)
@@ -257,13 +317,35 @@ class StateCore(Queries, MarketHandlers):
         self.orders.cancel_requested(ev.order_id, ev.client_id, seq, ev.recv_ns, res)
 
     def _cmd_modify(self, seq: int, ev: CmdModifyRequested, res: Result) -> None:
-        self.orders.modify_requested(ev.order_id, ev.client_id, seq, res)
+        self.orders.modify_requested(ev.order_id, ev.client_id, ev.size, ev.price, seq, ev.recv_ns,
+                                     res)
 
     def _cmd_unknown(self, seq: int, ev: CmdUnknown, res: Result) -> None:
         self.orders.unknown(ev.client_id, seq, ev.recv_ns, res)
 
     def _market_specs(self, seq: int, ev: MarketsEvent, res: Result) -> None:
         self.market_specs.apply(ev, res)
+    def _cmd_not_sent(self, seq: int, ev: CmdNotSent, res: Result) -> None:
+        self.orders.not_sent(ev.client_id, seq, res)
+
+    def _cmd_cancel_failed(self, seq: int, ev: CmdCancelFailed, res: Result) -> None:
+        self.orders.cancel_failed(ev.order_id, ev.client_id, ev.code, ev.message, seq, res)
+
+    def _cmd_cancel_unknown(self, seq: int, ev: CmdCancelUnknown, res: Result) -> None:
+        self.orders.cancel_unknown(ev.order_id, ev.client_id, seq, res)
+
+    def _cmd_modify_failed(self, seq: int, ev: CmdModifyFailed, res: Result) -> None:
+        self.orders.modify_failed(ev.order_id, ev.client_id, ev.code, ev.message, seq, res)
+
+    def _cmd_modify_unknown(self, seq: int, ev: CmdModifyUnknown, res: Result) -> None:
+        self.orders.modify_unknown(ev.order_id, ev.client_id, seq, res)
+
+    def _kill_switch(self, seq: int, ev: KillSwitch, res: Result) -> None:
+        """Recorded for health (global under key "", else per strategy); commands enforces it."""
+        self.kill_switch[ev.strategy] = KillSwitchState(
+            active=ev.active, strategy=ev.strategy, by=ev.by, reason=ev.reason, seq=seq,
+            recv_ns=ev.recv_ns)
+        self.counters.bump("kill_switch_on" if ev.active else "kill_switch_off")
 
     # ------------------------------------------------------------------------------ feed status
 
@@ -310,10 +392,11 @@ class StateCore(Queries, MarketHandlers):
         if not feed.connected and feed.down_since_ns:
             ref_ns = min(ref_ns, feed.down_since_ns)
             ref_ms = min(ref_ms, feed.down_since_ns // 1_000_000)
-        grace = self.config.grace_ms
+        grace, young = self.config.grace_ms, min(self.config.lookup_grace_ms, self.config.grace_ms)
         self.snapshots[ev.snapshot_id] = SnapshotRun(
             id=ev.snapshot_id, start_seq=seq, reason=ev.reason, parts=list(ev.parts),
-            quiet_ms=ref_ms - grace, quiet_ns=ref_ns - grace * 1_000_000)
+            quiet_ms=ref_ms - grace, quiet_ns=ref_ns - grace * 1_000_000, since_ms=ev.since_ms,
+            recent_ms=ref_ms - young, recent_ns=ref_ns - young * 1_000_000)
         self.counters.bump("snapshots_started")
 
     def _snapshot_part(self, seq: int, ev: SnapshotPart, res: Result) -> None:
@@ -326,16 +409,19 @@ class StateCore(Queries, MarketHandlers):
         run.complete_parts.append(ev.part)
         args = (run.id, run.start_seq)
         if ev.part == "open_orders":
-            self.orders.judge_absent(*args, run.seen_orders, run.quiet_ms, run.quiet_ns, seq, res)
+            self.orders.judge_absent(*args, run.seen_orders, run.quiet_ms, run.quiet_ns, seq, res,
+                                     run.recent_ms, run.recent_ns)
         elif ev.part == "positions":
             self.entities.judge_absent_positions(*args, run.seen_positions, run.quiet_ms,
                                                  run.quiet_ns, seq, res)
         elif ev.part == "balances":
-            self.entities.judge_absent_balances(*args, run.seen_balances, run.quiet_ms,
-                                                run.quiet_ns, seq, res)
+            self.entities.book.judge_absent(*args, run.seen_balances, run.quiet_ms, run.quiet_ns,
+                                            seq, res)
 
     def _snapshot_finished(self, seq: int, ev: SnapshotFinished, res: Result) -> None:
         run = self.snapshots.pop(ev.snapshot_id, None)
+        if run is not None:
+            self._answer_snapshot(run)
         rec = Reconciliation(
             snapshot_id=ev.snapshot_id, reason=run.reason if run else "",
             start_seq=run.start_seq if run else 0, finish_seq=seq, complete=ev.complete,

@@ -1,18 +1,20 @@
-"""Positions, account summary, balances and fills (pure merge rules, DESIGN.md "Positions ...").
+"""Positions, account summary and fills (pure merge rules, DESIGN.md "Positions ...").
 
 Full-entity records. Within one source, ``seq_no`` orders them (duplicates and reordering are
-dropped). Across sources the strictly newer venue timestamp wins, ties keep what we hold. A REST
-record must be strictly newer than what we hold even when we hold a REST record (an identical
-re-poll is not a correction). Balances carry no ``seq_no``: within a source the venue timestamp
-orders them (equal timestamps apply in stream order). A REST record without any venue timestamp
-can only fill a hole, never replace a value.
+dropped). Across sources the strictly newer venue timestamp wins; ties keep what we hold, except
+(issue 12 item 6) a position record of a snapshot whose marker came after our last live update of
+the market, with another size: nothing on the WebSocket since, the snapshot is the later truth. A
+REST record must be strictly newer than what we hold even when we hold a REST record (an identical
+re-poll is not a correction). Balances live in :mod:`services.state.core.balances`.
 """
 
 from __future__ import annotations
 
 import msgspec
 
+from services.state.core.balances import BalanceBook
 from services.state.core.counters import Counters
+from services.state.core.gaps import Gaps
 from services.state.core.model import (
     CLOSED,
     ZERO,
@@ -25,25 +27,31 @@ from services.state.core.model import (
     Result,
 )
 from services.state.core.retention import Retention
-from shared.paradex.models.account import Account, Balance, Fill, Position
+from shared.paradex.models.account import Account, Fill, Position
 
 _replace = msgspec.structs.replace
 RECONCILE_AFTER_BUST = ("positions", "balances", "account")
 
 
 class EntityTables:
-    """Positions (by market), the account, balances (by token), fills (by id)."""
+    """Positions (by market), the account, balances (by token, in ``book``), fills (by id)."""
 
-    __slots__ = ("account", "balances", "busted_pending", "c", "fills", "positions", "ret")
+    __slots__ = ("account", "book", "busted_pending", "c", "fills", "positions", "ret")
 
-    def __init__(self, counters: Counters, retention: Retention | None = None) -> None:
+    def __init__(self, counters: Counters, retention: Retention | None = None,
+                 gaps: Gaps | None = None) -> None:
         self.positions: dict[str, PositionState] = {}
         self.account: AccountState | None = None
-        self.balances: dict[str, BalanceState] = {}
+        self.book = BalanceBook(counters, gaps or Gaps(counters))
         self.fills: dict[str, FillState] = {}
         self.busted_pending: set[str] = set()
         self.c = counters
         self.ret = retention or Retention()
+
+    @property
+    def balances(self) -> dict[str, BalanceState]:
+        """Balances by token (held by :attr:`book`)."""
+        return self.book.balances
 
     def _stale(self, src: str, what: str, res: Result) -> None:
         self.c.bump("stale_rest_suppressed" if src == "rest" else f"stale_{src}_{what}")
@@ -60,8 +68,10 @@ class EntityTables:
 
     # --------------------------------------------------------------------------------- positions
 
-    def position(self, p: Position, src: str, ts: int, seq: int, recv_ns: int, res: Result) -> bool:
-        """Merge a full position record; ``ts`` is its venue timestamp."""
+    def position(self, p: Position, src: str, ts: int, seq: int, recv_ns: int, res: Result,
+                 marker_seq: int = 0) -> bool:
+        """Merge a full position record; ``ts`` is its venue timestamp, ``marker_seq`` the start of
+        its snapshot (0: none)."""
         cur = self.positions.get(p.market)
         ws_seq = rest_seq = 0
         live_seq = seq if src != "rest" else 0
@@ -77,10 +87,14 @@ class EntityTables:
                     self._dup(src, "position", res)
                     return False
                 rest_seq = p.seq_no
-            if (src == "rest" or cur.source != src) and ts <= cur.venue_ts:
+            if (src == "rest" or cur.source != src) and ts <= cur.venue_ts and not (
+                    ts == cur.venue_ts and src == "rest" and marker_seq > cur.last_live_seq
+                    and p.size != cur.position.size):
                 self.positions[p.market] = _replace(cur, ws_seq=ws_seq, rest_seq=rest_seq)
                 self._stale(src, "position", res)
                 return False
+            if ts == cur.venue_ts and src == "rest":
+                self.c.bump("equal_ts_repaired")
         elif src == "ws":
             ws_seq = p.seq_no
         elif src == "rest":
@@ -123,27 +137,6 @@ class EntityTables:
                           stream_seq=seq)
         self.account = st
         res.changes.append(Change("account", "account", st))
-        self._correction(src, res)
-        return True
-
-    # ---------------------------------------------------------------------------------- balances
-
-    def balance(self, b: Balance, src: str, ts: int, seq: int, recv_ns: int, res: Result) -> bool:
-        """Merge a balance (a REST record, or a WS ``balance_events`` converted by the caller)."""
-        cur = self.balances.get(b.token)
-        live_seq = seq if src != "rest" else 0
-        if cur is not None:
-            live_seq = max(cur.last_live_seq, live_seq)
-            if (src == "rest" or cur.source != src) and ts <= cur.venue_ts:
-                self._stale(src, "balance", res)
-                return False
-            if ts < cur.venue_ts:  # same live source, older venue time: reordered
-                self._stale(src, "balance", res)
-                return False
-        st = BalanceState(token=b.token, size=b.size, balance=b, venue_ts=ts, source=src,
-                          last_live_seq=live_seq, last_recv_ns=recv_ns, stream_seq=seq)
-        self.balances[b.token] = st
-        res.changes.append(Change("balance", b.token, st))
         self._correction(src, res)
         return True
 
@@ -221,26 +214,11 @@ class EntityTables:
         if flagged:
             res.actions.append(Action(kind="reconcile", reason="position_absent", parts=("positions",)))
 
-    def judge_absent_balances(self, snap_id: str, start_seq: int, seen: set[str], quiet_ms: int,
-                              quiet_ns: int, seq: int, res: Result) -> None:
-        """Rule 4-5 for balances: a token missing from two later complete snapshots is removed."""
-        for token in sorted(self.balances):
-            st = self.balances[token]
-            if token in seen:
-                continue
-            if st.last_live_seq > start_seq or st.venue_ts > quiet_ms or st.last_recv_ns > quiet_ns:
-                continue
-            if st.absent_in and st.absent_in != snap_id and st.absent_seq < start_seq:
-                del self.balances[token]
-                res.changes.append(Change("balance", token, None))
-                self.c.bump("closed_absent_twice")
-            else:
-                self.balances[token] = _replace(st, absent_in=snap_id, absent_seq=seq)
-
     def seen_in_snapshot(self, kind: str, key: str) -> None:
         """An entity was present in a snapshot: clear its absence flag."""
-        table: dict[str, PositionState] | dict[str, BalanceState]
-        table = self.positions if kind == "positions" else self.balances
-        st = table.get(key)
+        if kind != "positions":
+            self.book.seen_in_snapshot(key)
+            return
+        st = self.positions.get(key)
         if st is not None and st.absent_in:
-            table[key] = _replace(st, absent_in="", absent_seq=0)  # type: ignore[assignment]
+            self.positions[key] = _replace(st, absent_in="", absent_seq=0)

@@ -9,8 +9,17 @@ local statuses that are *overlays* on that rank, never venue facts:
 - ``PENDING_NEW`` (rank 0): a command was submitted, the venue has not spoken yet;
 - ``UNKNOWN`` (rank 0): the command's outcome is unknown; a lookup resolves it, never a resend;
 - ``PENDING_CANCEL`` (rank 3, like OPEN): a cancel was sent; shown over NEW/UNTRIGGERED/OPEN until
-  the venue reports CLOSED;
+  the venue reports CLOSED, the venue definitely refuses the cancel (``CmdCancelFailed``), or a REST
+  record fetched more than G after the request still shows the order live (the cancel did not
+  execute);
+- ``PENDING_MODIFY`` (rank 3): a modify was sent; shown until a venue record carries the requested
+  price/size, the order closes, the venue refuses the modify, or a REST record fetched more than G
+  after the request still shows the old values (PENDING_CANCEL is shown over it);
 - ``REJECTED`` (rank 4, terminal like CLOSED): the venue or our risk checks refused the order.
+
+Clearing PENDING_CANCEL / PENDING_MODIFY shows the venue status again (its rank may be lower: the
+overlay was our intent, never a venue fact). ``pending_ns`` / ``modify_ns`` are the ``recv_ns``
+of the command event that set the overlay: the in-flight check (a shell timer) reads them.
 
 Venue evidence beats every overlay: the first venue record for an entry replaces PENDING_NEW /
 UNKNOWN, and even REJECTED (the venue saying the order exists is the truth; counted as
@@ -31,6 +40,7 @@ ZERO: Final = Decimal(0)
 
 PENDING_NEW: Final = "PENDING_NEW"
 PENDING_CANCEL: Final = "PENDING_CANCEL"
+PENDING_MODIFY: Final = "PENDING_MODIFY"
 REJECTED: Final = "REJECTED"
 UNKNOWN: Final = "UNKNOWN"
 NEW: Final = "NEW"
@@ -42,12 +52,14 @@ VENUE_RANK: Final[dict[str, int]] = {NEW: 1, UNTRIGGERED: 2, OPEN: 3, CLOSED: 4}
 """Rank of the venue statuses (an unknown venue status ranks 0: it can never beat a known one)."""
 
 STATUS_RANK: Final[dict[str, int]] = {
-    PENDING_NEW: 0, UNKNOWN: 0, NEW: 1, UNTRIGGERED: 2, OPEN: 3, PENDING_CANCEL: 3, CLOSED: 4,
-    REJECTED: 4,
+    PENDING_NEW: 0, UNKNOWN: 0, NEW: 1, UNTRIGGERED: 2, OPEN: 3, PENDING_CANCEL: 3, PENDING_MODIFY: 3,
+    CLOSED: 4, REJECTED: 4,
 }
 """Rank of the displayed statuses (venue ranks plus the local overlays)."""
 
 TERMINAL: Final = frozenset({CLOSED, REJECTED})
+IN_FLIGHT: Final = frozenset({PENDING_NEW, UNKNOWN, PENDING_CANCEL, PENDING_MODIFY})
+"""Displayed statuses that wait for the venue: the in-flight check looks them up past a threshold."""
 
 ClosedBy = Literal["", "venue", "lookup", "absent_twice", "rejected", "lookup_not_found"]
 
@@ -67,6 +79,13 @@ class OrderState(Record, frozen=True, kw_only=True):
     ``status`` is what a strategy should read (venue status or a local overlay); ``venue_status``,
     ``filled`` and ``last_updated_at`` are the venue's monotonic facts. ``ws_seq`` / ``rest_seq``
     are the last ``seq_no`` applied per source (never compared with each other).
+
+    ``error_op`` / ``error_code`` / ``error_message``: the last cancel or modify the venue refused.
+    ``modify_size`` / ``modify_price``: what the pending modify asked for ("" = unchanged).
+    ``fills_sum``: size of the distinct fills received for this order; ``fills_base``: filled size
+    the fills we hold do not cover, as of venue time ``fills_base_ts`` (an order first seen in a
+    snapshot, or a gap the venue could not explain): ``filled == fills_sum + fills_base`` holds
+    while no push is missing (see :mod:`services.state.core.gaps`).
     """
 
     key: str
@@ -95,6 +114,16 @@ class OrderState(Record, frozen=True, kw_only=True):
     absent_in: str = ""
     absent_seq: int = 0
     modify_pending: bool = False
+    modify_size: str = ""
+    modify_price: str = ""
+    pending_ns: int = 0
+    modify_ns: int = 0
+    error_op: str = ""
+    error_code: str = ""
+    error_message: str = ""
+    fills_sum: Decimal = ZERO
+    fills_base: Decimal = ZERO
+    fills_base_ts: int = 0
     last_live_seq: int = 0
     last_recv_ns: int = 0
     stream_seq: int = 0
@@ -175,13 +204,18 @@ class Change(msgspec.Struct, frozen=True):
 
 
 class Action(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """Something the shell must ask for: ``reconcile`` (a REST snapshot) or ``lookup`` (one order)."""
+    """Something the shell must ask for: ``reconcile`` (a REST snapshot) or ``lookup`` (one order).
+
+    ``parts`` empty asks for a full snapshot; otherwise only those parts (a targeted run), with
+    order history and fills from venue time ``since_ms`` (0: the reconciler's own window).
+    """
 
     kind: Literal["reconcile", "lookup"]
     reason: str
     parts: tuple[str, ...] = ()
     order_id: str = ""
     client_id: str = ""
+    since_ms: int = 0
 
 
 class Result(msgspec.Struct, kw_only=True):

@@ -20,7 +20,13 @@ from services.state.core.model import (
     OrderState,
     PositionState,
 )
-from services.state.core.tracking import FeedInfo, Reconciliation, SnapshotRun, SourceInfo
+from services.state.core.tracking import (
+    FeedInfo,
+    KillSwitchState,
+    Reconciliation,
+    SnapshotRun,
+    SourceInfo,
+)
 
 if TYPE_CHECKING:
     from services.state.core.book import Book
@@ -59,6 +65,8 @@ class Health(msgspec.Struct, frozen=True, kw_only=True):
     last_reconciliation: Reconciliation | None
     snapshots_in_progress: list[str]
     counters: dict[str, int]
+    kill_switch: dict[str, KillSwitchState] = msgspec.field(default_factory=dict)
+    in_flight: int = 0
 
 
 class Queries:
@@ -75,6 +83,7 @@ class Queries:
     last_reconciliation: Reconciliation | None
     counters: Counters
     market_specs: MarketSpecs
+    kill_switch: dict[str, KillSwitchState]
 
     def list_orders(self, status: Collection[str] | str | None = None, market: str | None = None,
                     client_id: str | None = None) -> Answer:
@@ -93,7 +102,7 @@ class Queries:
         return Answer(self.account_seq, out)
 
     def open_orders(self, market: str | None = None) -> Answer:
-        """Every order not terminal (including PENDING_NEW / UNKNOWN / PENDING_CANCEL)."""
+        """Every order not terminal (including PENDING_NEW / UNKNOWN / PENDING_CANCEL / ...MODIFY)."""
         live = self.orders.live
         out = [self.orders.orders[k] for k in sorted(live)
                if market is None or self.orders.orders[k].market == market]
@@ -167,7 +176,9 @@ class Queries:
             books={m: BookHealth(valid=b.valid, reason=b.reason, seq_no=b.seq_no)
                    for m, b in sorted(self.books.items())},
             last_reconciliation=self.last_reconciliation,
-            snapshots_in_progress=sorted(self.snapshots), counters=self.counters.snapshot()))
+            snapshots_in_progress=sorted(self.snapshots), counters=self.counters.snapshot(),
+            kill_switch={k: msgspec.structs.replace(v) for k, v in sorted(self.kill_switch.items())},
+            in_flight=len(self.orders.inflight)))
 
     def current_entities(self) -> list[tuple[str, str, Any]]:
         """Every entity the shell keeps in Redis, as ``(kind, key, record)``, as of now.

@@ -11,7 +11,10 @@ class SnapshotRun(msgspec.Struct, kw_only=True):
     ``quiet_ms`` / ``quiet_ns``: an entity whose last update (venue clock / recv clock) is later
     than these is inside the grace window and never judged absent by this snapshot. They are the
     marker's time minus G, or the disconnect time minus G while the private WS is down (rule 6).
-    ``seen_*``: keys present in the snapshot (orders by id and ``client:<id>``).
+    ``seen_*``: keys present in the snapshot (orders by id and ``client:<id>``). ``since_ms``: the
+    venue time from which its order history and fills were fetched. ``recent_ms`` / ``recent_ns``:
+    the marker's time minus the (shorter) lookup grace: an order absent but updated between these
+    and ``quiet_*`` is looked up only.
     """
 
     id: str
@@ -26,6 +29,9 @@ class SnapshotRun(msgspec.Struct, kw_only=True):
     complete_parts: list[str] = msgspec.field(default_factory=list)
     corrections: int = 0
     records: int = 0
+    since_ms: int = 0
+    recent_ms: int = 0
+    recent_ns: int = 0
 
 
 class Reconciliation(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -60,3 +66,14 @@ class SourceInfo(msgspec.Struct, kw_only=True):
     last_recv_ns: int = 0
     last_venue_ts: int = 0
     events: int = 0
+
+
+class KillSwitchState(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The last ``KillSwitch`` event for one scope (``strategy`` "" = global)."""
+
+    active: bool
+    strategy: str = ""
+    by: str = ""
+    reason: str = ""
+    seq: int = 0
+    recv_ns: int = 0

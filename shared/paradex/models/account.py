@@ -185,12 +185,14 @@ class Balance(Model, frozen=True, kw_only=True):
     average_entry_price_usd: Decimal | None = None
 
 
-class BalanceEvent(Model, frozen=True, kw_only=True):
-    """``balance_events`` push: a settlement-asset balance change (per fill).
+class BalanceEvent(Model, frozen=True, kw_only=True, omit_defaults=False):
+    """``balance_events`` push: a settlement-asset balance change (per fill, or e.g. a funding
+    payment).
 
     Deviation: the fields documented "(for fill events)" (``fill_id``, ``market``,
     ``funding_index``, ``realized_pnl``, ``fees``, ``realized_funding``) have defaults, so a
-    non-fill event that leaves them out still decodes.
+    non-fill event that leaves them out still decodes; they are still always encoded
+    (``omit_defaults=False``: ``fill_id`` ``""`` for a non-fill event), as the spec requires.
     """
 
     type: str

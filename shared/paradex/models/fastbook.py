@@ -83,13 +83,15 @@ _PAD = ["0" * (8 - n) for n in range(9)]
 
 def key8(text: str) -> int | None:
     """``text * 10**8`` as an exact int for a plain decimal string (``"67629.7"`` ->
-    ``6762970000000``) with at most 8 decimals; None for any other form (sign, exponent,
-    more decimals...). Memoised: book prices and sizes repeat heavily."""
+    ``6762970000000``) with at most 8 decimals and 24 digits before the point (the bound of
+    :mod:`shared.paradex.validate`); None for any other form (sign, exponent, more decimals,
+    more digits...). Memoised: book prices and sizes repeat heavily."""
     key = _keys.get(text)
     if key is not None:
         return key
     whole, dot, frac = text.partition(".")
-    if not (text.isascii() and whole.isdigit() and len(frac) <= 8 and (frac.isdigit() or not dot)):
+    if not (text.isascii() and whole.isdigit() and len(whole) <= 24 and len(frac) <= 8
+            and (frac.isdigit() or not dot)):
         return None
     key = int(whole + frac + _PAD[len(frac)])
     if len(_keys) >= _CACHE_LIMIT:

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from shared.config import CommonSettings
 from shared.errors import ConfigError
@@ -45,6 +46,12 @@ from shared.paradex.signer import OrderSigner
 
 T = TypeVar("T")
 Number = Decimal | str | int
+
+
+def seg(value: str) -> str:
+    """``value`` as ONE URL path segment: every reserved character percent-encoded (an id like
+    ``%3Fmarket%3DX`` or ``../x`` can never change the venue path or add a query)."""
+    return quote(value, safe="")
 
 
 class ParadexRest:
@@ -108,6 +115,29 @@ class ParadexRest:
         """The client's clock in Unix milliseconds (used as ``signature_timestamp``)."""
         return int(self.clock() * 1000)
 
+    # --- signing (public: any transport sends these bodies) --------------------------------------
+
+    def sign_order(self, *, market: str, side: SideLiteral, type: OrderTypeLiteral, size: Number,
+                   price: Number | None = None, instruction: InstructionLiteral = "GTC",
+                   client_id: str | None = None, flags: Sequence[OrderFlagLiteral] = (),
+                   stp: StpLiteral | None = None, trigger_price: Decimal | str | None = None,
+                   recv_window: int | None = None, now_ms: int | None = None) -> OrderRequest:
+        """A signed ``POST /orders`` body (``signature_timestamp`` = ``now_ms``, default now), the
+        same for REST and the WebSocket ``order.create``. ConfigError without a signer."""
+        return build_order(
+            self._signer(), market=market, side=side, type=type, size=size, price=price,
+            now_ms=self.now_ms() if now_ms is None else now_ms, instruction=instruction,
+            client_id=client_id, flags=flags, stp=stp, trigger_price=trigger_price,
+            recv_window=recv_window)
+
+    def sign_modify(self, *, order_id: str, market: str, side: SideLiteral, type: OrderTypeLiteral,
+                    size: Number, price: Number | None, trigger_price: Decimal | str | None = None,
+                    now_ms: int | None = None) -> ModifyOrderRequest:
+        """A signed ``PUT /orders/{order_id}`` body (side and type must equal the order's)."""
+        return build_modify(
+            self._signer(), order_id=order_id, market=market, side=side, type=type, size=size,
+            price=price, now_ms=self.now_ms() if now_ms is None else now_ms, trigger_price=trigger_price)
+
     async def _get(self, type_: type[T], path: str, params: Params | None = None, *,
                    private: bool = False) -> T:
         response = await self.session.request("GET", path, params=params, private=private, retry=True)
@@ -138,11 +168,12 @@ class ParadexRest:
     async def orderbook(self, market: str, depth: int | None = None,
                         price_tick: str | None = None) -> OrderBook:
         """``GET /orderbook/{market}?depth=&price_tick=``."""
-        return await self._get(OrderBook, f"/orderbook/{market}", {"depth": depth, "price_tick": price_tick})
+        return await self._get(OrderBook, f"/orderbook/{seg(market)}",
+                               {"depth": depth, "price_tick": price_tick})
 
     async def bbo(self, market: str) -> Bbo:
         """``GET /bbo/{market}``."""
-        return await self._get(Bbo, f"/bbo/{market}")
+        return await self._get(Bbo, f"/bbo/{seg(market)}")
 
     # --- auth --------------------------------------------------------------------------------------
 
@@ -165,10 +196,10 @@ class ParadexRest:
                           stp: StpLiteral | None = None, trigger_price: Decimal | str | None = None,
                           recv_window: int | None = None) -> Order:
         """Sign (``signature_timestamp`` = now) and ``POST /orders``."""
-        return await self.create_order(build_order(
-            self._signer(), market=market, side=side, type=type, size=size, price=price,
-            now_ms=self.now_ms(), instruction=instruction, client_id=client_id, flags=flags, stp=stp,
-            trigger_price=trigger_price, recv_window=recv_window))
+        return await self.create_order(self.sign_order(
+            market=market, side=side, type=type, size=size, price=price, instruction=instruction,
+            client_id=client_id, flags=flags, stp=stp, trigger_price=trigger_price,
+            recv_window=recv_window))
 
     async def create_orders(self, orders: Sequence[OrderRequest]) -> BatchOrderResponse:
         """``POST /orders/batch``: accepted orders and per-order errors."""
@@ -178,7 +209,7 @@ class ParadexRest:
 
     async def modify_order(self, modify: ModifyOrderRequest) -> Order:
         """``PUT /orders/{id}``."""
-        response = await self.session.request("PUT", f"/orders/{modify.id}", body=encode(modify),
+        response = await self.session.request("PUT", f"/orders/{seg(modify.id)}", body=encode(modify),
                                               private=True)
         return decode(Order, response.content)
 
@@ -186,18 +217,18 @@ class ParadexRest:
                           size: Number, price: Number | None,
                           trigger_price: Decimal | str | None = None) -> Order:
         """Sign (now) and ``PUT /orders/{order_id}`` (side and type must equal the order's)."""
-        return await self.modify_order(build_modify(
-            self._signer(), order_id=order_id, market=market, side=side, type=type, size=size, price=price,
-            now_ms=self.now_ms(), trigger_price=trigger_price))
+        return await self.modify_order(self.sign_modify(
+            order_id=order_id, market=market, side=side, type=type, size=size, price=price,
+            trigger_price=trigger_price))
 
     async def cancel_order(self, order_id: str) -> None:
         """``DELETE /orders/{order_id}`` (204: queued for cancellation)."""
-        await self.session.request("DELETE", f"/orders/{order_id}", private=True)
+        await self.session.request("DELETE", f"/orders/{seg(order_id)}", private=True)
 
     async def cancel_order_by_client_id(self, client_id: str, market: str | None = None) -> None:
         """``DELETE /orders/by_client_id/{client_id}[?market=]`` (204)."""
-        await self.session.request("DELETE", f"/orders/by_client_id/{client_id}", params={"market": market},
-                                   private=True)
+        await self.session.request("DELETE", f"/orders/by_client_id/{seg(client_id)}",
+                                   params={"market": market}, private=True)
 
     async def cancel_all_orders(self, market: str | None = None) -> None:
         """``DELETE /orders[?market=]``: cancel every open order (of one market)."""
@@ -218,11 +249,11 @@ class ParadexRest:
 
     async def order(self, order_id: str) -> Order:
         """``GET /orders/{order_id}``."""
-        return await self._get(Order, f"/orders/{order_id}", private=True)
+        return await self._get(Order, f"/orders/{seg(order_id)}", private=True)
 
     async def order_by_client_id(self, client_id: str) -> Order:
         """``GET /orders/by_client_id/{client_id}``."""
-        return await self._get(Order, f"/orders/by_client_id/{client_id}", private=True)
+        return await self._get(Order, f"/orders/by_client_id/{seg(client_id)}", private=True)
 
     async def orders_history(self, *, market: str | None = None, client_id: str | None = None,
                              side: str | None = None, status: str | None = None, type: str | None = None,

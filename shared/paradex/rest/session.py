@@ -11,7 +11,9 @@ policy of every request in one place:
   it exceeds the policy's cap) and 5xx; anything else is raised at once. Order writes are never
   retried: a timeout there raises :class:`TransportError` and the caller resolves it by lookup;
 * httpx exceptions and error responses become the hub's typed errors (``rest.errors``), raised
-  ``from`` the original;
+  ``from`` the original; a transport failure says whether any byte of the request was written
+  (``TransportError.delivery``: ``not_sent`` before the first write, from httpcore's trace
+  events, else ``unknown``);
 * the ``x-ratelimit-*`` headers of the last response of each endpoint family are kept;
 * optional hooks see each attempt: ``on_request(method, path, attempt)`` just before sending and
   ``on_response(RequestTiming)`` afterwards, with the time the request was fully written
@@ -176,18 +178,16 @@ class RestSession:
             all_headers["Authorization"] = f"Bearer {token}"
         family = endpoint_family(method, path)
         sent: list[float] = []
-        extensions: dict[str, Any] = {}
-        if self.on_response is not None:
-            extensions["trace"] = _wire_tracer(sent)
+        wire = _Wire(sent)
         request = self._http.build_request(method, path, params=query, content=body, headers=all_headers,
-                                           extensions=extensions)
+                                           extensions={"trace": wire.trace})
         if self.on_request is not None:
             self.on_request(method, path, attempt)
         started = time.perf_counter()
         try:
             response = await self._http.send(request)
         except httpx.HTTPError as exc:
-            error = error_from_transport(exc, method, path)
+            error = error_from_transport(exc, method, path, written=wire.writing)
             self._report(method, path, family, attempt, started, sent, None, str(error))
             raise error from exc
         self._note_rate_limit(family, response)
@@ -210,11 +210,18 @@ class RestSession:
                                            time.perf_counter(), status, error))
 
 
-def _wire_tracer(sent: list[float]) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
-    """An httpcore ``trace`` callback recording when the request body was fully written."""
+class _Wire:
+    """An httpcore ``trace`` callback: whether writing the request began (``writing``: from then on
+    the venue may have seen it) and when its body was fully written (appended to ``sent``)."""
 
-    async def trace(event: str, info: dict[str, Any]) -> None:
-        if event.endswith("send_request_body.complete"):
-            sent.append(time.perf_counter())
+    __slots__ = ("sent", "writing")
 
-    return trace
+    def __init__(self, sent: list[float]) -> None:
+        self.sent = sent
+        self.writing = False
+
+    async def trace(self, event: str, info: dict[str, Any]) -> None:
+        if event.endswith("send_request_headers.started"):
+            self.writing = True
+        elif event.endswith("send_request_body.complete"):
+            self.sent.append(time.perf_counter())

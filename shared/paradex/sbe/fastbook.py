@@ -5,8 +5,10 @@
 ``(price, size, ...)`` int64 mantissa tuples (units of 1e-8), and ``json``: exactly the bytes
 ``msgspec.json.encode(decode(frame))`` gives (the same :class:`BookUpdate` mapping as
 :func:`shared.paradex.sbe.decode.decode_book`, Decimal text memoised per mantissa), without
-building a single model or Decimal. Any other or unusual frame returns None: decode it with
-:func:`shared.paradex.sbe.decode`.
+building a single model or Decimal. Any other or unusual frame (including a level or best level
+with a price <= 0 or a negative size, which validation refuses) returns None: decode it with
+:func:`shared.paradex.sbe.decode`. So every level of a :class:`FastBook` has a price > 0 and a
+size >= 0.
 """
 
 from __future__ import annotations
@@ -87,6 +89,11 @@ def fast_book(frame: bytes) -> FastBook | None:
     ts, seq, pkg, bb, bbs, ba, bas, spread, bba, bbas, baa, baas = _BLOCK(frame, 8)
     if pkg != PKG_DELTA and pkg != PKG_SNAPSHOT:
         return None
+    # a best level with a price <= 0 or a negative size is not the usual layout: the full decode
+    # (and validation) decides; NULL means "none" and is the most negative int64
+    if (0 >= bb != NULL or 0 >= ba != NULL or 0 >= bba != NULL or 0 >= baa != NULL
+            or 0 > bbs != NULL or 0 > bas != NULL or 0 > bbas != NULL or 0 > baas != NULL):
+        return None
     got = _group(frame, pos, end)
     if got is None:
         return None
@@ -110,6 +117,8 @@ def fast_book(frame: bytes) -> FastBook | None:
     out = [b'{"seq_no":%d,"market":%b,"last_updated_at":%d,"update_type":' % (seq, market_json, ts_ms)]
     get = _texts.get
     if pkg == PKG_SNAPSHOT:
+        if (bids and (min(bids) < 0 or 0 in bids[::2])) or (asks and (min(asks) < 0 or 0 in asks[::2])):
+            return None  # a price <= 0 or a negative size: the full decode and validation decide
         sets = [_LEVEL % (prefix, get(flat[i]) or _text(flat[i]), get(flat[i + 1]) or _text(flat[i + 1]))
                 for prefix, flat in ((_BUY, bids), (_SELL, asks)) for i in range(0, len(flat), 2)]
         out += [b'"s","inserts":[', b",".join(sets), b'],"updates":[],"deletes":[]']
@@ -119,6 +128,8 @@ def fast_book(frame: bytes) -> FastBook | None:
         for prefix, flat in ((_BUY, bids), (_SELL, asks)):
             for i in range(0, len(flat), 2):
                 p, q = flat[i], flat[i + 1]
+                if p <= 0 or q < 0:
+                    return None
                 (sets if q else deletes).append(_LEVEL % (prefix, get(p) or _text(p), get(q) or _text(q)))
         out += [b'"d","inserts":[],"updates":[', b",".join(sets), b'],"deletes":[', b",".join(deletes), b"]"]
     if bba != NULL:

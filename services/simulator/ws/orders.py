@@ -1,0 +1,169 @@
+"""WebSocket order management: ``order.create``, ``order.create_batch``, ``order.modify``,
+``order.cancel``, ``order.cancel_batch``, ``order.cancel_all``, ``order.cancel_on_disconnect``
+(openrpc.json). Same validation, signatures and engine calls as REST (:mod:`..commands`) and the
+same rate-limit bucket (``orders`` per account; a batch costs one unit).
+
+Errors: not authenticated 40300; rate limited 42901 (``data`` = retry-after seconds); bad
+params -32602 (``data`` names the field); a rejected command 100 with ``data`` = the REST
+ApiError ``{"error": CODE, "message": text}``.
+
+Cancel on disconnect is session-scoped, as the spec says: once armed, the orders this connection
+placed (including those placed before arming) that are still open are cancelled when the socket
+drops. ``SIM_COD_SCOPE=account`` widens that to every open order of the account.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from shared.errors import DecodeError, VenueError
+from shared.paradex.models.common import convert
+from shared.paradex.models.requests import ModifyOrderRequest, OrderRequest
+from shared.paradex.models.rest import ApiError
+
+from .. import commands
+from ..ratelimit import RateLimiter
+from ..venue import Venue
+from .conn import Conn
+from .rpc import AUTH_REQUIRED, INVALID_PARAMS, METHOD_ERROR, RATE_LIMITED, RpcError
+
+log = logging.getLogger(__name__)
+
+Method = Callable[[Conn, Any, int], Any]
+MAX_TRACKED = 10_000
+
+
+class _Cancel(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    id: str | None = None
+    client_id: str | None = None
+    market: str | None = None
+
+
+class _CancelBatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    order_ids: list[str]
+
+
+class _CancelAll(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    market: str | None = None
+
+
+class _Cod(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    enabled: bool
+
+
+def _params(type_: type[Any], params: Any) -> Any:
+    try:
+        return convert(type_, params if params is not None else {})
+    except DecodeError as exc:
+        raise RpcError(INVALID_PARAMS, "invalid params", f"{exc.field or '$'}: {exc.reason}") from None
+
+
+def _order_result(order: Any, now_ms: int) -> dict[str, Any]:
+    return {"order": order, "created_at": now_ms, "received_at": time.time_ns()}
+
+
+class OrderMethods:
+    """The ``order.*`` methods of one WebSocket server."""
+
+    def __init__(self, venue: Venue, limiter: RateLimiter, cod_scope: str = "session") -> None:
+        self.venue = venue
+        self.limiter = limiter
+        self.cod_scope = cod_scope
+        self.methods: dict[str, Method] = {
+            "order.create": self.create, "order.create_batch": self.create_batch,
+            "order.modify": self.modify, "order.cancel": self.cancel,
+            "order.cancel_batch": self.cancel_batch, "order.cancel_all": self.cancel_all,
+            "order.cancel_on_disconnect": self.cancel_on_disconnect,
+        }
+
+    def call(self, conn: Conn, method: str, params: Any) -> Any:
+        """Run ``method`` for ``conn`` (authenticated, within the account's order rate limit)."""
+        handler = self.methods[method]
+        if not conn.account:
+            raise RpcError(AUTH_REQUIRED, "Permission denied — authentication required")
+        now_ms = self.venue.now_ms()
+        if method != "order.cancel_on_disconnect":
+            decision = self.limiter.check("orders", conn.account, time.monotonic(), now_ms)
+            if not decision.allowed:
+                raise RpcError(RATE_LIMITED, "Rate limit exceeded", round(decision.retry_after_s, 3))
+        try:
+            return handler(conn, params, now_ms)
+        except VenueError as exc:
+            raise RpcError(METHOD_ERROR, exc.venue_message or exc.code,
+                           {"error": exc.code, "message": exc.venue_message}) from None
+
+    # ------------------------------------------------------------ methods
+
+    def create(self, conn: Conn, params: Any, now_ms: int) -> Any:
+        order = commands.place(self.venue, conn.account, now_ms, _params(OrderRequest, params))
+        self._track(conn, order.id)
+        return _order_result(order, now_ms)
+
+    def _track(self, conn: Conn, order_id: str) -> None:
+        conn.placed.add(order_id)
+        if len(conn.placed) > MAX_TRACKED:  # forget closed orders of a long session
+            live = {v.id for v in self.venue.exchange.open_orders(conn.account)}
+            conn.placed &= live
+
+    def create_batch(self, conn: Conn, params: Any, now_ms: int) -> Any:
+        raw = params.get("orders") if isinstance(params, dict) else params  # the SDK sends a bare list
+        reqs = _params(list[OrderRequest], raw)
+        results: list[dict[str, Any]] = []
+        for item in commands.place_batch(self.venue, conn.account, now_ms, reqs):
+            if isinstance(item, ApiError):
+                results.append({"error": f"{item.error}: {item.message}"})
+            else:
+                self._track(conn, item.id)
+                results.append(_order_result(item, now_ms))
+        return {"results": results}
+
+    def modify(self, conn: Conn, params: Any, now_ms: int) -> Any:
+        req = _params(ModifyOrderRequest, params)
+        return {"order": commands.modify(self.venue, conn.account, now_ms, req.id, req)}
+
+    def cancel(self, conn: Conn, params: Any, now_ms: int) -> Any:
+        req = _params(_Cancel, params)
+        if req.id is None and (req.client_id is None or req.market is None):
+            raise RpcError(INVALID_PARAMS, "invalid params", "id, or client_id and market, is required")
+        view = commands.cancel(self.venue, conn.account, now_ms, req.id, client_id=req.client_id,
+                               market=req.market)
+        return {"order_id": view.id, "status": "QUEUED_FOR_CANCELLATION"}
+
+    def cancel_batch(self, conn: Conn, params: Any, now_ms: int) -> Any:
+        req = _params(_CancelBatch, params)
+        results = commands.cancel_batch(self.venue, conn.account, now_ms, req.order_ids, [])
+        return {"results": [
+            {"id": r.id, "status": r.status, **({"market": r.market} if r.market else {})} for r in results
+        ]}
+
+    def cancel_all(self, conn: Conn, params: Any, now_ms: int) -> Any:
+        commands.cancel_all(self.venue, conn.account, now_ms, _params(_CancelAll, params).market)
+        return {"status": "ok"}
+
+    def cancel_on_disconnect(self, conn: Conn, params: Any, now_ms: int) -> Any:
+        conn.cancel_on_disconnect = _params(_Cod, params).enabled
+        return {"enabled": conn.cancel_on_disconnect}
+
+    # ------------------------------------------------------------ disconnect
+
+    def on_disconnect(self, conn: Conn) -> None:
+        """Cancel on disconnect: queue cancels of the session's (or account's) open orders."""
+        if not conn.cancel_on_disconnect or not conn.account:
+            return
+        ex, now_ms = self.venue.exchange, self.venue.now_ms()
+        open_ids = [v.id for v in ex.open_orders(conn.account)]
+        ids = open_ids if self.cod_scope == "account" else [i for i in open_ids if i in conn.placed]
+        if not ids:
+            return
+        try:
+            ex.cancel_batch(conn.account, ids, (), now_ms=now_ms)
+            self.venue.schedule_process()
+        except Exception:
+            log.exception("cancel on disconnect failed", extra={"conn": conn.id, "account": conn.account})
+            return
+        log.info("cancel on disconnect", extra={"conn": conn.id, "account": conn.account, "orders": len(ids)})

@@ -1,0 +1,5 @@
+"""``python -m shared.client`` = ``pdx-hub``."""
+
+from shared.client.cli import entry
+
+entry()

@@ -1,0 +1,3 @@
+from shared.client.cli import entry
+
+entry()
