@@ -17,7 +17,8 @@ an event loop (or a GIL) with the service they measure. This process then:
      round trip and gap). Every event is sampled this way.
    ``p50_ms``/``p99_ms`` are over the worse of the two per event.
 2. with 200 open orders on a fresh account, ``clients`` concurrent keep-alive HTTP/1.1 clients
-   GET /v1/orders (~145 kB bodies) for ``seconds``: ``http_orders_rps`` and ``http_orders_p99_ms``
+   GET /v1/orders?limit=200 (all 200 in one page, ~145 kB bodies) for ``seconds``:
+   ``http_orders_rps`` and ``http_orders_p99_ms``
    (a minimal asyncio client in a child process: httpx costs ~1.3 ms of CPU per 145 kB body).
 
 ``service_cpu_pct``: CPU time of the service process (user+sys, /proc) over each phase's wall
@@ -239,7 +240,7 @@ async def _http_load(port: int, clients: int, seconds: float) -> dict[str, Any]:
         await c.open()
         while time.perf_counter() < stop_at:
             t = time.perf_counter()
-            status, _, _ = await c.get("/v1/orders")
+            status, _, _ = await c.get("/v1/orders?limit=200")
             errors += status != 200
             lat.append((time.perf_counter() - t) * 1000)
         c.close()
@@ -276,7 +277,7 @@ async def _orders_phase(nats_url: str, svc: _Service, account: str, clients: int
     for i in range(200):
         await pub.publish(_order_event(i, account))
     await nc.drain()
-    while (await c.get("/v1/orders?status=OPEN"))[2].count(b'"key"') < 200:  # noqa: ASYNC110 (setup poll)
+    while (await c.get("/v1/orders?status=OPEN&limit=1000"))[2].count(b'"key"') < 200:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     c.close()
     cpu0, wall0 = _cpu_s(svc.proc.pid), time.perf_counter()

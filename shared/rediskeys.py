@@ -38,7 +38,7 @@ class Keys:
         self.checkpoint = f"{a}:checkpoint"  # legacy (single-replica) checkpoint: read, never written
         self.checkpoints = f"{a}:ckpts"  # hash: replica id -> seq of its checkpoint
         self.rewrite = f"{a}:rewrite"  # a full rewrite in progress: the rewriting replica's token (TTL)
-        self.markets = f"{a}:markets"  # set of market symbols (venue market specs)
+        self.market_specs = f"{a}:market_specs"  # set of market symbols with a venue spec
         self.md_changes = f"{MD}:changes"  # stream of (coalesced) market-data changes
         self.cmd = f"{a}:cmd"  # prefix of the commands service's own records
 
@@ -56,11 +56,12 @@ class Keys:
 
     def entity_patterns(self) -> tuple[str, ...]:
         """SCAN patterns of every per-entity key the state writes (orders, fills, positions, ...)."""
-        return tuple(f"{self.base}:{kind}:*" for kind in ("order", "fill", "position", "balance", "market"))
+        kinds = ("order", "fill", "position", "balance", "market_spec")
+        return tuple(f"{self.base}:{kind}:*" for kind in kinds)
 
-    def market(self, symbol: str) -> str:
+    def market_spec(self, symbol: str) -> str:
         """The venue's spec of one market (tick size, size increment, min notional, ...)."""
-        return f"{self.base}:market:{symbol}"
+        return f"{self.base}:market_spec:{symbol}"
 
     def checkpoint_of(self, replica: str) -> str:
         """The checkpoint hash of state replica ``replica`` (``seq``; the dump in list ``<key>:state``)."""

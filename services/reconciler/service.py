@@ -24,6 +24,7 @@ import msgspec
 
 from services.reconciler.fetch import Limiter, PartFetcher
 from services.reconciler.lookup import Lookups
+from services.reconciler.markets import MarketsPublisher
 from services.reconciler.metrics import ReconcilerMetrics
 from services.reconciler.plan import (
     ALL_PARTS,
@@ -95,6 +96,9 @@ class ReconcilerService:
                              part_timeout_s=settings.part_timeout_s)
         self.http = HttpServer(settings.http_host, settings.http_port, self.health, self.metrics.registry,
                                name="reconciler")
+        self.markets = MarketsPublisher(rest, self._publish, venue_now_ms=self.venue_now_ms,
+                                        interval_s=settings.markets_interval_s,
+                                        timeout_s=settings.request_timeout_s)
         self.clock_offset_ms = 0
         self._clock_synced = -1e9
         self.reports: list[RunReport] = []
@@ -112,6 +116,7 @@ class ReconcilerService:
         await self.http.start()
         self._sub = await self.nc.subscribe(subjects.RECONCILE_REQUEST, cb=self._on_request)
         await self._sync_clock(force=True)
+        await self.markets.start(self.nc)
         if self.settings.run_at_startup:
             self.submit(STARTUP)
         s = self.settings
@@ -142,6 +147,7 @@ class ReconcilerService:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
             self._tasks = []
+        await self.markets.stop()
         await self.http.stop()
 
     # ------------------------------------------------------------------------------- requests

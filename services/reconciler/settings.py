@@ -19,6 +19,8 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     ``coalesce_s``: how long a woken run waits to gather a burst of requests.
     ``part_timeout_s``: one part (all its pages, retries included) must finish within this.
     ``shutdown_grace_s``: on SIGTERM the current run may finish within this, else it is abandoned.
+    ``markets_interval_s``: how often ``GET /markets`` is fetched (the specs are published to the
+    ACCOUNT stream at start-up and when they change; 0 = at start-up and on request only).
     """
 
     env_prefix: ClassVar[str] = "RECONCILER_"
@@ -44,3 +46,4 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     backoff_max_s: float = 5.0
     publish_timeout_s: float = 5.0
     shutdown_grace_s: float = 10.0
+    markets_interval_s: float = 300.0

@@ -271,6 +271,8 @@ async def read_tail(redis: Any, key: str, count: int) -> list[TailEntry]:
     out: list[TailEntry] = []
     for _id, fields in await redis.xrevrange(key, count=count):
         f = {(k.decode() if isinstance(k, bytes) else k): v for k, v in fields.items()}
+        if f.get("kind") in (b"resync", "resync"):  # a full-rewrite marker, not a change of the fold
+            continue
         try:
             value = f.get("value", b"null")
             out.append(TailEntry(int(f["seq"]), _text(f["kind"]), _text(f["key"]),

@@ -6,6 +6,9 @@ write is in flight), then acks the last message (AckPolicy.ALL) and pushes the c
 So a slow Redis call (e.g. while Redis takes a multi-megabyte checkpoint) delays Redis and SSE
 only, not the in-memory state. A write that fails is retried until Redis takes it, holding the
 ack; past ``max_pending`` queued changes the consumer waits (backpressure, no unbounded queue).
+One call carries at most ``max_write`` changes (whole batches; a single larger batch goes alone):
+a Lua call holds Redis for everyone while it runs, and packing its arguments holds our event loop,
+so a writer that fell behind catches up in calls of bounded size, not in one huge one.
 
 ``written_seq`` is the highest sequence Redis is known to reflect (written by us, or found there
 written by another replica: the writes are sequence-guarded, see ``redis_writer``); it is the
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -34,12 +38,14 @@ log = logging.getLogger("state.pipeline")
 class WritePipeline:
     """Queues applied batches and writes them to Redis in order, one coalesced call at a time."""
 
-    def __init__(self, writer: RedisWriter, hub: ChangeHub, *, max_pending: int = 50_000,
-                 rewrite: FullRewrite | None = None, core: Callable[[], StateCore] | None = None,
+    def __init__(self, writer: RedisWriter, hub: ChangeHub, *, max_pending: int = 20_000,
+                 max_write: int = 5000, rewrite: FullRewrite | None = None,
+                 core: Callable[[], StateCore] | None = None,
                  on_rewrite: Callable[[int], None] | None = None) -> None:
         self.writer = writer
         self.hub = hub
         self.max_pending = max_pending
+        self.max_write = max_write
         self.rewrite = rewrite
         self.core = core
         self.on_rewrite = on_rewrite
@@ -48,10 +54,9 @@ class WritePipeline:
         self.rewrites = 0
         self.waits = 0
         self._probe = False
-        self._changes: list[Encoded] = []
+        self._batches: deque[tuple[list[Encoded], int, Any]] = deque()
+        self._pending = 0
         self._seq = 0
-        self._ack: Any = None
-        self._queued = False
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -63,12 +68,11 @@ class WritePipeline:
 
     async def put(self, changes: list[Encoded], applied_seq: int, ack_msg: Any) -> None:
         """Queue one applied batch (its changes, the sequence after it, the message to ack)."""
-        self._changes.extend(changes)
+        self._batches.append((changes, applied_seq, ack_msg))
+        self._pending += len(changes)
         self._seq = applied_seq
-        self._ack = ack_msg
-        self._queued = True
         self._wake.set()
-        while len(self._changes) > self.max_pending:
+        while self._pending > self.max_pending:
             self._progress.clear()
             await self._progress.wait()
 
@@ -107,15 +111,17 @@ class WritePipeline:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if not self._queued:
+            if not self._batches:
                 if self._probe:
                     self._probe = False
                     self.written_seq = max(self.written_seq, await self._write([], self.written_seq))
                 continue
             self._probe = False
-            changes, seq, ack = self._changes, self._seq, self._ack
-            self._changes, self._ack, self._queued = [], None, False
+            changes, seq, ack = self._take()
+            if self._batches:
+                self._wake.set()  # more to write after this call
             self.written_seq = max(self.written_seq, await self._write(changes, seq))
+            self._pending -= len(changes)
             self.writes += 1
             self._progress.set()
             if ack is not None:
@@ -125,6 +131,17 @@ class WritePipeline:
                     log.warning("ack failed: %r", exc)
             if changes:
                 self.hub.publish(changes)
+
+    def _take(self) -> tuple[list[Encoded], int, Any]:
+        """Whole queued batches, oldest first, up to ``max_write`` changes (at least one batch)."""
+        batches = self._batches
+        changes, seq, ack = batches.popleft()
+        if batches and len(changes) < self.max_write:
+            changes = list(changes)
+            while batches and len(changes) + len(batches[0][0]) <= self.max_write:
+                more, seq, ack = batches.popleft()
+                changes.extend(more)
+        return changes, seq, ack
 
     async def _write(self, changes: list[Encoded], seq: int) -> int:
         """Write until Redis reflects ``seq``; returns the sequence it reflects then (>= ``seq``)."""

@@ -160,6 +160,8 @@ class RedisWriter:
                 _entity(add, c, k.position(key), k.positions)
             elif kind == "balance":
                 _entity(add, c, k.balance(key), k.balances)
+            elif kind == "market_spec":
+                _entity(add, c, k.market_spec(key), k.market_specs)
             elif kind in _ACCOUNT_SINGLETONS:
                 add(("S", getattr(k, _ACCOUNT_SINGLETONS[kind]), c.body()))
             else:

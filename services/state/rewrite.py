@@ -143,7 +143,8 @@ class FullRewrite:
         fills.sort()
         recent = [("Z", k.fills, ts, fid) for ts, fid in fills[-self.recent_fills_max:]] if \
             self.recent_fills_max else []
-        await self._do([["D", k.orders, "D", k.positions, "D", k.balances, "D", k.markets, "D", k.fills]])
+        indexes = (k.orders, k.positions, k.balances, k.market_specs, k.fills)
+        await self._do([[x for name in indexes for x in ("D", name)]])
         await self._do(ops)
         await self._do([list(z) for z in recent])
         stale = await self._stale_keys(wanted)
@@ -171,8 +172,8 @@ class FullRewrite:
             return k.position(key), k.positions
         if kind == "balance":
             return k.balance(key), k.balances
-        if kind == "market":
-            return k.market(key), k.markets
+        if kind == "market_spec":
+            return k.market_spec(key), k.market_specs
         single = {"account": k.account, "feed": k.feed, "reconciliation": k.reconciliation}.get(kind)
         return single or f"{k.base}:{kind}:{key}", ""
 

@@ -21,6 +21,7 @@ import logging
 import time
 from typing import Any
 
+from services.state import memtrim
 from services.state.actions import ReconcileRequester
 from services.state.checkpoint import load_for_replica, save_checkpoint
 from services.state.consumer import PullConsumer, bind_durable
@@ -33,7 +34,9 @@ from services.state.hub import ChangeHub, read_tail
 from services.state.inflight import InflightCheck, run_checks
 from services.state.lease import Lease
 from services.state.marketdata import MarketData
+from services.state.pages import Pages
 from services.state.pipeline import WritePipeline
+from services.state.readindex import ReadIndex
 from services.state.redis_writer import RedisWriter
 from services.state.repairs import RepairCheck
 from services.state.resync import BookResyncer
@@ -42,8 +45,14 @@ from services.state.seqgate import SeqGate
 from services.state.settings import Settings
 from services.state.views import health_body
 from shared.bus import decode_event, ensure_streams
-from shared.bus.requests import ReconcileRequest
-from shared.bus.subjects import ACCOUNT_STREAM, MARKET_WILDCARD, account_filter, dlq_subject
+from shared.bus.requests import MarketsRequest, ReconcileRequest, encode_markets_request
+from shared.bus.subjects import (
+    ACCOUNT_STREAM,
+    MARKET_WILDCARD,
+    MARKETS_REQUEST,
+    account_filter,
+    dlq_subject,
+)
 from shared.rediskeys import Keys
 
 log = logging.getLogger("state")
@@ -62,6 +71,7 @@ class StateService:
         self.config = StateConfig(grace_ms=settings.grace_ms, max_trades=settings.max_trades,
                                   retention_ms=settings.retention_ms,
                                   fill_retention_ms=settings.fill_retention_ms,
+                                  max_closed_orders=settings.max_closed_orders, max_fills=settings.max_fills,
                                   settle_ms=settings.settle_ms,
                                   lookup_grace_ms=settings.lookup_grace_ms)
         self.core = StateCore(self.config)
@@ -86,6 +96,9 @@ class StateService:
         self.fatal_reason = ""
         #: HTTP reads with ``min_seq`` wait on it (read-your-writes); advanced after each batch.
         self.seq_gate = SeqGate()
+        #: sorted keys for paginated reads, kept from the core's changes (rebuilt on start)
+        self.index = ReadIndex()
+        self.pages = Pages(self.index)
         self.requester = ReconcileRequester(nc, settings.reconcile_coalesce_s)
         self.resync = BookResyncer(nc, settings.paradex_markets, after_s=settings.book_resync_after_s,
                                    min_interval_s=settings.book_resync_min_interval_s)
@@ -137,6 +150,7 @@ class StateService:
             if loaded.key == self.checkpoint_key:
                 self.checkpoint_seq = loaded.core.account_seq
         after = self.restored_seq or 0
+        self.index.rebuild(self.core)
         self.history_gap = await self.horizon.gap_at_start(self.checkpoint_covered, loaded is not None)
         how = await bind_durable(self.js, ACCOUNT_STREAM, s.durable, account_filter(s.account_token),
                                  after, max_ack_pending=max(20_000, 4 * s.fetch_batch))
@@ -147,6 +161,8 @@ class StateService:
             await self.requester.send(ReconcileRequest(reason="stream_evicted_past_checkpoint"))
         elif restored is None and s.startup_reconcile:
             await self.requester.send(ReconcileRequest(reason="state_startup"))
+        if not self.core.market_specs.specs:
+            await self._ask_markets("state_start")
         self._market_sub = await self.nc.subscribe(MARKET_WILDCARD, cb=self.market.on_message)
         # The venue sends a book snapshot only on subscribe, and core NATS keeps nothing: ask the
         # feed to resubscribe our books (after the subscription reached the server, so the fresh
@@ -232,6 +248,7 @@ class StateService:
             self.checkpoint_seq = seq
             self.checkpoint_covered = max(seq, covered)
             self.checkpoints += 1
+            memtrim.trim()  # the dump's segments were tens of MB: give the pages back
             return seq
 
     async def _wait_written(self, seq: int) -> None:
@@ -269,6 +286,8 @@ class StateService:
             if res.dropped.startswith(INVALID):  # the core's guard refused its venue record
                 await self._dead_letter(msg.subject, seq, msg.data, res.dropped)
             applied += 1
+            if res.changes:
+                self.index.apply(res.changes)
             for ch in res.changes:
                 changes.append(encode_change("account", res.seq, ch))
             if res.actions:
@@ -284,6 +303,12 @@ class StateService:
         self._since_checkpoint += applied
         if self._since_checkpoint >= self.settings.checkpoint_every_events:
             self._checkpoint_soon()
+
+    async def _ask_markets(self, reason: str) -> None:
+        try:
+            await self.nc.publish(MARKETS_REQUEST, encode_markets_request(MarketsRequest(reason=reason)))
+        except Exception as exc:  # the reconciler publishes them at its own start anyway
+            log.warning("markets request not sent: %r", exc)
 
     async def _dead_letter(self, subject: str, seq: int, data: bytes, reason: str) -> None:
         self.dlq_count += 1
@@ -341,6 +366,7 @@ class StateService:
             ticks += 1
             try:
                 self.pipeline.probe()  # a wiped Redis is noticed even when no event arrives
+                self.pages.records.prune(self.core)  # encoded records of evicted entities go
                 await self.writer.write_health(health_body(self), self.replica, ttl_ms)
                 if (self.core.account_seq != self.checkpoint_seq
                         and time.monotonic() - self._last_checkpoint_t >= s.checkpoint_interval_s):

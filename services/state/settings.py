@@ -7,6 +7,7 @@ import socket
 from typing import ClassVar
 
 from shared.config import COMMANDS_HTTP_PORT, STATE_HTTP_PORT, CommonSettings
+from shared.settings import Secret
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -39,6 +40,11 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     start-up out of the garbage collector's full collections (see ``services.state.gcwatch``).
     ``retention_ms`` / ``fill_retention_ms``: terminal orders / fills older than this by the
     stream's venue clock leave memory and Redis (0 = keep forever; ``services.state.core.retention``).
+    ``read_tokens`` (or ``STATE_READ_TOKENS_FILE``): bearer tokens of the HTTP API, comma, space or
+    newline separated, each at least 16 characters; when set, every route but ``/healthz`` needs
+    one (``services.state.auth``).
+    ``max_closed_orders`` / ``max_fills``: past this many terminal orders / fills the oldest leave
+    memory and Redis too (0 = no limit), so memory stays bounded whatever the flow.
     ``lookup_grace_ms``: an open order missing from a snapshot, quiet this long but not yet
     ``grace_ms``, is looked up (closed only by the lookup's answer).
     ``sse_queue_max``: events queued per SSE client before it is cut off (``overflow``).
@@ -91,11 +97,26 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     max_trades: int = 100
     retention_ms: int = 6 * 3600 * 1000
     fill_retention_ms: int = 6 * 3600 * 1000
+    max_closed_orders: int = 20_000
+    max_fills: int = 20_000
     startup_reconcile: bool = True
     book_resync_after_s: float = 2.0
     book_resync_min_interval_s: float = 1.0
     event_loop: str = "uvloop"
     gc_freeze: bool = True
+    read_tokens: Secret = Secret("")
+
+    def __post_init__(self) -> None:
+        from services.state.auth import parse_tokens
+
+        parse_tokens(self.read_tokens.reveal())  # a malformed list stops the start, naming the variable
+
+    @property
+    def tokens(self) -> tuple[bytes, ...]:
+        """The read tokens (empty: the API is open)."""
+        from services.state.auth import parse_tokens
+
+        return parse_tokens(self.read_tokens.reveal())
 
     @property
     def replica(self) -> str:

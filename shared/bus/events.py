@@ -18,6 +18,7 @@ New fields must always get defaults (schema evolution).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Literal
 
 import msgspec
@@ -263,6 +264,48 @@ class KillSwitch(Event, frozen=True, kw_only=True, tag="kill_switch"):
 
 
 # --------------------------------------------------------------------------------------------
+# Venue reference data (reconciler -> state)
+
+
+class MarketSpec(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
+    """One market's trading rules as the venue states them (``GET /markets``), trimmed to what
+    order validation and strategies need; the venue's field names.
+
+    ``status`` is derived by the reconciler from the venue's fields, by the venue's clock when it
+    fetched them: ``open``; ``pre_open`` (``open_at`` in the future); ``expired`` (``expiry_at``
+    passed); ``rfq_only`` (``trading_mode`` RFQ_ONLY: no on-book orders).
+    """
+
+    symbol: str
+    status: str
+    asset_kind: str = ""
+    base_currency: str = ""
+    quote_currency: str = ""
+    settlement_currency: str = ""
+    price_tick_size: Decimal | None = None
+    order_size_increment: Decimal | None = None
+    min_notional: Decimal | None = None
+    max_order_size: Decimal | None = None
+    position_limit: Decimal | None = None
+    max_open_orders: int | None = None
+    price_bands_width: Decimal | None = None
+    trading_mode: str = ""
+    open_at: int = 0
+    expiry_at: int = 0
+
+
+class MarketsEvent(Event, frozen=True, kw_only=True, tag="markets"):
+    """The venue's markets as fetched by the reconciler (at start-up, on change, on request).
+
+    ``complete``: the list is every market the venue listed (a market missing from a complete
+    list is gone); ``venue_ts_ms``: the venue's clock when they were fetched.
+    """
+
+    markets: tuple[MarketSpec, ...]
+    complete: bool = True
+
+
+# --------------------------------------------------------------------------------------------
 # Market data (MARKET stream)
 
 
@@ -300,6 +343,7 @@ AccountBusEvent = (
     | FeedStatus | SnapshotStarted | SnapshotPart | SnapshotFinished | LookupResult
     | CmdSubmitted | CmdAccepted | CmdRejected | CmdCancelRequested | CmdModifyRequested | CmdUnknown
     | CmdNotSent | CmdCancelFailed | CmdCancelUnknown | CmdModifyFailed | CmdModifyUnknown | KillSwitch
+    | MarketsEvent
 )
 MarketBusEvent = BookEvent | BboEvent | TradeEvent | SummaryEvent | FundingEvent | BookGap
 AnyEvent = AccountBusEvent | MarketBusEvent

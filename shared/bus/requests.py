@@ -10,6 +10,9 @@ feed for fresh book snapshots of some markets: the venue sends an ``s`` frame on
 subscription, so a consumer that missed it (started after the feed, restored from a checkpoint,
 or saw a gap the feed did not) asks the feed to resubscribe. The feed answers a request that
 carries a reply subject with a :class:`BookResyncAck`.
+
+:class:`MarketsRequest` (``subjects.MARKETS_REQUEST``) asks the reconciler to publish the venue's
+market specs now: a state replica that starts without any sends it.
 """
 
 from __future__ import annotations
@@ -49,6 +52,12 @@ class BookResyncAck(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     connected: bool = True
 
 
+class MarketsRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Ask the reconciler to publish the venue's market specs now (``subjects.MARKETS_REQUEST``)."""
+
+    reason: str
+
+
 _ENC = msgspec.json.Encoder()
 _DEC = msgspec.json.Decoder(ReconcileRequest)
 _DEC_RESYNC = msgspec.json.Decoder(BookResyncRequest)
@@ -63,6 +72,11 @@ def encode_request(request: ReconcileRequest) -> bytes:
 def decode_request(data: bytes | str) -> ReconcileRequest:
     """Decode a reconcile request (msgspec.ValidationError/DecodeError on bad input)."""
     return _DEC.decode(data)
+
+
+def encode_markets_request(request: MarketsRequest) -> bytes:
+    """JSON bytes of a markets request."""
+    return _ENC.encode(request)
 
 
 def encode_resync(request: BookResyncRequest) -> bytes:

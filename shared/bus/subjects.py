@@ -7,6 +7,7 @@ Layout:
 - ``pdx.feed.status``: the feed's once-a-second status heartbeat (core NATS, not stored);
 - ``pdx.reconcile.request``: requests to the reconciler (core NATS request/reply);
 - ``pdx.feed.resync``: requests to the feed for fresh book snapshots (core NATS, optional reply);
+- ``pdx.markets.request``: asks the reconciler to publish the venue's market specs now (core NATS);
 - ``pdx.dlq.<service>``: what a service refused (DLQ stream, for inspection): ``pdx.dlq.feed``,
   ``pdx.dlq.reconciler`` and ``pdx.dlq.commands`` hold venue records that failed validation
   (``shared.bus.deadletter``),
@@ -28,6 +29,7 @@ DLQ_WILDCARD = f"{ROOT}.dlq.>"
 FEED_STATUS = f"{ROOT}.feed.status"
 RECONCILE_REQUEST = f"{ROOT}.reconcile.request"
 FEED_BOOK_RESYNC = f"{ROOT}.feed.resync"
+MARKETS_REQUEST = f"{ROOT}.markets.request"
 
 _TOKEN = re.compile(r"[A-Za-z0-9_\-]+")
 

@@ -45,6 +45,7 @@ from shared.client.models import (
     MarketView,
     ModifyOrder,
     OrderView,
+    Page,
     PlaceOrder,
     PositionView,
     Snapshot,
@@ -56,7 +57,7 @@ __all__ = [
     "STATUS_RANK", "TERMINAL_STATUSES", "AccountView", "BalanceView", "Bbo", "BookView", "Change",
     "ChangeStream", "ClientError", "CommandResult", "CommandsClient", "Conflict", "EventStream",
     "EventsOverflow", "EventsReset", "FillView", "Forbidden", "Health", "InvalidRequest", "KillResult",
-    "MarketView", "ModifyOrder", "NotFound", "OrderView", "ParadexHub", "PlaceOrder", "PositionView",
-    "RateLimited", "Rejected", "ServiceError", "ServiceUnreachable", "Snapshot", "StateClient",
-    "Unauthorized", "Unavailable", "changes_key"
+    "MarketView", "ModifyOrder", "NotFound", "OrderView", "Page", "ParadexHub", "PlaceOrder",
+    "PositionView", "RateLimited", "Rejected", "ServiceError", "ServiceUnreachable", "Snapshot",
+    "StateClient", "Unauthorized", "Unavailable", "changes_key"
 ]

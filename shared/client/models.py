@@ -43,6 +43,13 @@ class Snapshot(View, Generic[T], frozen=True, kw_only=True):
     value: T
 
 
+class Page(Snapshot[T], Generic[T], frozen=True, kw_only=True):
+    """One page of a paginated list (``/v1/orders``, ``/v1/fills``): pass ``next_cursor`` as
+    ``cursor`` for the next page; ``None`` on the last one."""
+
+    next_cursor: str | None = None
+
+
 class OrderView(View, frozen=True, kw_only=True):
     """One order as the state knows it.
 
@@ -173,11 +180,19 @@ class MarketView(View, frozen=True, kw_only=True):
     min_notional: Decimal | None = None
     max_order_size: Decimal | None = None
     status: str = ""
+    asset_kind: str = ""
+    position_limit: Decimal | None = None
+    max_open_orders: int | None = None
+    price_bands_width: Decimal | None = None
+    trading_mode: str = ""
+    open_at: int = 0
+    expiry_at: int = 0
 
     @property
     def active(self) -> bool:
-        """False when the venue lists the market as closed or not trading."""
-        return self.status.upper() not in ("CLOSED", "CANCEL_ONLY", "SUSPENDED", "DELISTED")
+        """Whether on-book orders can trade: the state's ``status`` is ``open`` (``pre_open``,
+        ``expired``, ``rfq_only`` are not); a venue record without a status counts as open."""
+        return self.status.lower() in ("", "open")
 
 
 class StreamHealth(View, frozen=True, kw_only=True):

@@ -39,10 +39,14 @@ from shared.client.models import (
     Health,
     MarketView,
     OrderView,
+    Page,
     PositionView,
     Snapshot,
 )
 from shared.client.sse import EventStream
+
+PAGE_MAX = 1000
+"""The largest page the state service serves (``limit``)."""
 
 
 def _seq_params(params: list[tuple[str, Any]], min_seq: int | None, timeout_ms: int | None
@@ -76,11 +80,12 @@ class StateClient:
         """Close the connection pool (if this client created it)."""
         await self.http.aclose()
 
-    async def orders(self, *, status: str | Iterable[str] | None = None, market: str | None = None,
-                     client_id: str | None = None, min_seq: int | None = None,
-                     min_seq_timeout_ms: int | None = None) -> Snapshot[list[OrderView]]:
-        """Orders (sorted by key), filtered by displayed status(es), market and client id; as of at
-        least ACCOUNT sequence ``min_seq`` when given (see the module docstring)."""
+    async def orders_page(self, *, status: str | Iterable[str] | None = None, market: str | None = None,
+                          client_id: str | None = None, limit: int | None = None, cursor: str | None = None,
+                          min_seq: int | None = None, min_seq_timeout_ms: int | None = None
+                          ) -> Page[list[OrderView]]:
+        """One page of orders in key order (``limit``: the service's default 100, at most 1000;
+        ``cursor``: the previous page's ``next_cursor``), filtered as :meth:`orders`."""
         params: list[tuple[str, Any]] = []
         if status is not None:
             params += [("status", s) for s in ([status] if isinstance(status, str) else status)]
@@ -88,8 +93,30 @@ class StateClient:
             params.append(("market", market))
         if client_id is not None:
             params.append(("client_id", client_id))
-        return await self.http.get("/v1/orders", Snapshot[list[OrderView]],
+        if limit is not None:
+            params.append(("limit", limit))
+        if cursor is not None:
+            params.append(("cursor", cursor))
+        return await self.http.get("/v1/orders", Page[list[OrderView]],
                                    _seq_params(params, min_seq, min_seq_timeout_ms))
+
+    async def orders(self, *, status: str | Iterable[str] | None = None, market: str | None = None,
+                     client_id: str | None = None, min_seq: int | None = None,
+                     min_seq_timeout_ms: int | None = None) -> Snapshot[list[OrderView]]:
+        """Every order (sorted by key), filtered by displayed status(es), market and client id; as of
+        at least ACCOUNT sequence ``min_seq`` when given (see the module docstring).
+
+        Read page by page (1000 a page); ``seq`` is the first page's (each later page reflects at
+        least that). An order created or evicted between two pages may be missing or extra."""
+        statuses = None if status is None else [status] if isinstance(status, str) else list(status)
+        page = await self.orders_page(status=statuses, market=market, client_id=client_id, limit=PAGE_MAX,
+                                      min_seq=min_seq, min_seq_timeout_ms=min_seq_timeout_ms)
+        seq, out = page.seq, list(page.value)
+        while page.next_cursor is not None:
+            page = await self.orders_page(status=statuses, market=market, client_id=client_id,
+                                          limit=PAGE_MAX, cursor=page.next_cursor)
+            out += page.value
+        return Snapshot(seq=seq, value=out)
 
     async def order(self, order_id: str, *, min_seq: int | None = None,
                     min_seq_timeout_ms: int | None = None) -> Snapshot[OrderView]:
@@ -137,18 +164,44 @@ class StateClient:
         return await self.http.get("/v1/balances", Snapshot[list[BalanceView]],
                                    _seq_params([], min_seq, min_seq_timeout_ms))
 
+    async def fills_page(self, *, market: str | None = None, order_id: str | None = None,
+                         limit: int | None = None, cursor: str | None = None, min_seq: int | None = None,
+                         min_seq_timeout_ms: int | None = None) -> Page[list[FillView]]:
+        """One page of fills: the first page holds the ``limit`` most recent (default 100, at most
+        1000), oldest first; ``next_cursor`` leads to older fills."""
+        params = [(k, v) for k, v in (("market", market), ("order_id", order_id), ("limit", limit),
+                                      ("cursor", cursor)) if v is not None]
+        return await self.http.get("/v1/fills", Page[list[FillView]],
+                                   _seq_params(params, min_seq, min_seq_timeout_ms))
+
     async def fills(self, *, market: str | None = None, order_id: str | None = None,
                     limit: int | None = None, min_seq: int | None = None,
                     min_seq_timeout_ms: int | None = None) -> Snapshot[list[FillView]]:
-        """Fills, oldest first; ``limit`` keeps the most recent N."""
-        params = [(k, v) for k, v in (("market", market), ("order_id", order_id), ("limit", limit))
-                  if v is not None]
-        return await self.http.get("/v1/fills", Snapshot[list[FillView]],
-                                   _seq_params(params, min_seq, min_seq_timeout_ms))
+        """Fills, oldest first; ``limit`` keeps the most recent N (None: every fill the state holds).
+        Read page by page; ``seq`` is the first (most recent) page's."""
+        want = limit
+        size = min(PAGE_MAX, want) if want is not None else PAGE_MAX
+        page = await self.fills_page(market=market, order_id=order_id, limit=size, min_seq=min_seq,
+                                     min_seq_timeout_ms=min_seq_timeout_ms)
+        seq, pages = page.seq, [page.value]
+        got = len(page.value)
+        while page.next_cursor is not None and (want is None or got < want):
+            size = min(PAGE_MAX, want - got) if want is not None else PAGE_MAX
+            page = await self.fills_page(market=market, order_id=order_id, limit=size,
+                                         cursor=page.next_cursor)
+            pages.append(page.value)
+            got += len(page.value)
+        return Snapshot(seq=seq, value=[f for p in reversed(pages) for f in p])
 
-    async def markets(self) -> Snapshot[list[MarketView]]:
-        """Every market's trading rules (tick size, size increment, min notional, max size)."""
-        return await self.http.get("/v1/markets", Snapshot[list[MarketView]])
+    async def markets(self, *, status: str | None = None) -> Snapshot[list[MarketView]]:
+        """Every market's trading rules (tick size, size increment, min notional, max size, status:
+        ``open``, ``pre_open``, ``expired``, ``rfq_only``; ``status`` filters)."""
+        return await self.http.get("/v1/markets", Snapshot[list[MarketView]],
+                                   {"status": status} if status else None)
+
+    async def market(self, symbol: str) -> Snapshot[MarketView]:
+        """One market's trading rules; :class:`NotFound` when the venue lists no such market."""
+        return await self.http.get(f"/v1/markets/{symbol}", Snapshot[MarketView])
 
     async def book(self, market: str, depth: int = 15) -> Snapshot[BookView]:
         """The best ``depth`` levels of ``market``'s book (check ``value.valid``)."""

@@ -114,6 +114,11 @@ async def test_metrics_expose_events_by_kind_and_source_and_consumer_lag(
             order_ev(order("1", account=account, seq=2), source="rest"),  # equal: stale REST
         ])
         await inst.wait_seq(seqs[-1])
+
+        async def acked() -> bool:  # the ack follows the Redis write by a moment
+            return "state_consumer_lag 0" in (await inst.get("/metrics")).text
+
+        await wait_for(acked, 10, "consumer lag 0")
         text = (await inst.get("/metrics")).text
         assert 'state_events_applied_total{kind="order",source="ws"} 1' in text
         assert 'state_events_applied_total{kind="order",source="rest"} 1' in text

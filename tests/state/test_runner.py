@@ -11,7 +11,7 @@ from services.state.runner import HttpServer
 
 async def test_accepted_connections_use_httptools_and_tcp_nodelay() -> None:
     # No request reaches the app: a stand-in with what create_app reads at construction is enough.
-    http = HttpServer(SimpleNamespace(seq_gate=None), "127.0.0.1", 0)  # type: ignore[arg-type]
+    http = HttpServer(SimpleNamespace(seq_gate=None, pages=None), "127.0.0.1", 0)  # type: ignore[arg-type]
     await http.start()
     try:
         _, writer = await asyncio.open_connection("127.0.0.1", http.port)

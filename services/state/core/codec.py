@@ -38,6 +38,7 @@ from services.state.core.tracking import (
     SnapshotRun,
     SourceInfo,
 )
+from shared.bus.events import MarketSpec
 from shared.errors import DecodeError
 from shared.paradex.models.common import validation_error
 from shared.paradex.models.market_data import Bbo, FundingData, MarketSummary, Trade
@@ -90,6 +91,11 @@ class Checkpoint(msgspec.Struct, kw_only=True):
     suspects: dict[str, Suspect] = msgspec.field(default_factory=dict)
     fill_tallies: dict[str, FillTally] = msgspec.field(default_factory=dict)
     net_tallies: dict[str, NetTally] = msgspec.field(default_factory=dict)
+    order_count_floor: int = -1  # the latest order / fill time evicted for count (-1: none)
+    fill_count_floor: int = -1
+    # venue market specs (default: a checkpoint from before them has none yet)
+    market_specs: dict[str, MarketSpec] = msgspec.field(default_factory=dict)
+    market_specs_as_of: int = 0
 
 
 _ENCODER = msgspec.json.Encoder(order="sorted")
@@ -130,7 +136,9 @@ def checkpoint_of(core: StateCore) -> Checkpoint:
         counters=core.counters.values, venue_now=ret.now, retention_queue=ret.queue,
         order_tombstones=ret.order_tombs, fill_tombstones=ret.fill_tombs,
         kill_switch=core.kill_switch, balance_chains=ent.book.chains, suspects=core.gaps.suspects,
-        fill_tallies=core.gaps.tallies, net_tallies=core.gaps.nets)
+        fill_tallies=core.gaps.tallies, net_tallies=core.gaps.nets,
+        order_count_floor=ret.order_floor, fill_count_floor=ret.fill_floor,
+        market_specs=core.market_specs.specs, market_specs_as_of=core.market_specs.as_of_ms)
     return cp
 
 
@@ -234,4 +242,6 @@ def load(data: bytes) -> StateCore:
     gaps = core.gaps
     gaps.suspects, gaps.tallies, gaps.nets = cp.suspects, cp.fill_tallies, cp.net_tallies
     gaps.rebuild_queue()
+    ret.order_floor, ret.fill_floor = cp.order_count_floor, cp.fill_count_floor
+    core.market_specs.specs, core.market_specs.as_of_ms = cp.market_specs, cp.market_specs_as_of
     return core

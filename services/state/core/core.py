@@ -35,6 +35,7 @@ from services.state.core.tracking import (
     SnapshotRun,
     SourceInfo,
 )
+from services.state.core.venue_markets import MarketSpecs
 from shared.bus.deadletter import check_event
 from shared.bus.events import (
     AccountEvent,
@@ -60,6 +61,7 @@ from shared.bus.events import (
     FundingEvent,
     KillSwitch,
     LookupResult,
+    MarketsEvent,
     OrderEvent,
     PositionEvent,
     SnapshotFinished,
@@ -85,10 +87,11 @@ class StateConfig(msgspec.Struct, frozen=True, kw_only=True):
     absence); ``max_trades``: trades kept per market.
 
     ``retention_ms`` / ``fill_retention_ms``: terminal orders / fills older than this (by the
-    stream's venue clock) are evicted from memory, 0 keeps them forever (see
-    :mod:`services.state.core.retention`). ``settle_ms``: how far the stream (by ``recv_ns``)
-    must move past a suspected missed push before it counts as one and held balance pushes are
-    released (see :mod:`services.state.core.gaps`).
+    stream's venue clock) are evicted from memory, 0 keeps them forever; ``max_closed_orders`` /
+    ``max_fills``: at most this many terminal orders / fills are held, the oldest go first, 0 =
+    no limit (see :mod:`services.state.core.retention`). ``settle_ms``: how far the stream (by
+    ``recv_ns``) must move past a suspected missed push before it counts as one and held balance
+    pushes are released (see :mod:`services.state.core.gaps`).
     """
 
     grace_ms: int = 5000
@@ -97,6 +100,8 @@ class StateConfig(msgspec.Struct, frozen=True, kw_only=True):
     max_trades: int = 100
     retention_ms: int = 6 * 3600 * 1000
     fill_retention_ms: int = 6 * 3600 * 1000
+    max_closed_orders: int = 20_000
+    max_fills: int = 20_000
 
 
 class StateCore(Queries, MarketHandlers, Detection):
@@ -106,9 +111,11 @@ class StateCore(Queries, MarketHandlers, Detection):
         self.config = config or StateConfig()
         self.max_trades = self.config.max_trades
         self.counters = Counters()
-        self.retention = Retention(self.config.retention_ms, self.config.fill_retention_ms)
-        self.orders = OrderTable(self.counters, self.retention, self.config.grace_ms)
-        self.gaps = Gaps(self.counters, self.config.settle_ms)
+        cfg = self.config
+        self.retention = Retention(cfg.retention_ms, cfg.fill_retention_ms, cfg.max_closed_orders,
+                                   cfg.max_fills)
+        self.orders = OrderTable(self.counters, self.retention, cfg.grace_ms)
+        self.gaps = Gaps(self.counters, cfg.settle_ms)
         self.entities = EntityTables(self.counters, self.retention, self.gaps)
         self.books: dict[str, Book] = {}
         self.bbo: dict[str, Bbo] = {}
@@ -121,6 +128,7 @@ class StateCore(Queries, MarketHandlers, Detection):
         self.sources: dict[str, SourceInfo] = {}
         self.snapshots: dict[str, SnapshotRun] = {}
         self.last_reconciliation: Reconciliation | None = None
+        self.market_specs = MarketSpecs()
         self.kill_switch: dict[str, KillSwitchState] = {}
         self._kind_names: dict[tuple[type, str], str] = {}
         self._handlers: dict[type, Callable[[int, Any, Result], None]] = {
@@ -135,7 +143,7 @@ class StateCore(Queries, MarketHandlers, Detection):
             CmdUnknown: self._cmd_unknown, CmdNotSent: self._cmd_not_sent,
             CmdCancelFailed: self._cmd_cancel_failed, CmdCancelUnknown: self._cmd_cancel_unknown,
             CmdModifyFailed: self._cmd_modify_failed, CmdModifyUnknown: self._cmd_modify_unknown,
-            KillSwitch: self._kill_switch,
+            KillSwitch: self._kill_switch, MarketsEvent: self._market_specs,
         }
         self._market_handlers: dict[type, Callable[[int, Any, Result], None]] = {
             BookEvent: self._book, BookGap: self._book_gap, BboEvent: self._bbo,
@@ -147,6 +155,7 @@ class StateCore(Queries, MarketHandlers, Detection):
         self.config = config
         self.max_trades = config.max_trades
         self.retention.order_ms, self.retention.fill_ms = config.retention_ms, config.fill_retention_ms
+        self.retention.max_orders, self.retention.max_fills = config.max_closed_orders, config.max_fills
         self.orders.settle_ns = config.grace_ms * 1_000_000
         self.gaps.settle_ns = config.settle_ms * 1_000_000
         self.gaps.rebuild_queue()
@@ -219,6 +228,11 @@ class StateCore(Queries, MarketHandlers, Detection):
         if queue and queue[0][0] <= now:
             ret.evict_due(self.orders, self.entities, res)
             self._forget_evicted(res)
+        if ret.max_orders or ret.max_fills:
+            n = len(res.changes)
+            ret.evict_over_count(self.orders, self.entities, res)
+            if len(res.changes) != n:
+                self._forget_evicted(res)
         return res
 
     def _invalid(self, stream: str, seq: int, reason: str) -> Result:
@@ -324,6 +338,8 @@ class StateCore(Queries, MarketHandlers, Detection):
     def _cmd_unknown(self, seq: int, ev: CmdUnknown, res: Result) -> None:
         self.orders.unknown(ev.client_id, seq, ev.recv_ns, res)
 
+    def _market_specs(self, seq: int, ev: MarketsEvent, res: Result) -> None:
+        self.market_specs.apply(ev, res)
     def _cmd_not_sent(self, seq: int, ev: CmdNotSent, res: Result) -> None:
         self.orders.not_sent(ev.client_id, seq, res)
 

@@ -42,6 +42,7 @@ from services.state.core.model import (
 
 if TYPE_CHECKING:
     from services.state.core.counters import Counters
+    from services.state.core.retention import Retention
     from shared.paradex.models.account import Order
 
 _replace = msgspec.structs.replace
@@ -74,6 +75,7 @@ class CommandRules:
     live: set[str]
     inflight: dict[str, int]
     c: Counters
+    ret: Retention
 
     if TYPE_CHECKING:  # provided by OrderTable
         def find(self, order_id: str = "", client_id: str = "") -> OrderState | None: ...
@@ -107,6 +109,10 @@ class CommandRules:
             self.apply_venue(order, "cmd", seq, recv_ns, res)
             res.dropped = ""
         cur = self.find(order_id, client_id)
+        if cur is None and order_id in self.ret.order_tombs:  # evicted already: a late answer
+            self.c.bump("evicted_order_suppressed")
+            res.dropped = "evicted"
+            return
         if cur is None:
             self._put(OrderState(key=order_id, id=order_id, client_id=client_id, status=NEW,
                                  venue_status=NEW, source="cmd", last_live_seq=seq,

@@ -205,8 +205,9 @@ class OrderTable(CommandRules):
 
     def _gone(self, o: Order) -> bool:
         ret = self.ret  # inlined Retention.order_gone: this is the hot path of every new order
-        return o.id in ret.order_tombs or (ret.order_ms > 0 and o.status == CLOSED
-                                           and o.last_updated_at + ret.order_ms <= ret.now)
+        return o.id in ret.order_tombs or (o.status == CLOSED and (
+            (ret.order_ms > 0 and o.last_updated_at + ret.order_ms <= ret.now)
+            or o.last_updated_at <= ret.order_floor))
 
     def apply_venue(self, o: Order, src: str, seq: int, recv_ns: int, res: Result,
                     closed_by: ClosedBy = "venue") -> bool:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from services.state.core.counters import Counters
     from services.state.core.entities import EntityTables
     from services.state.core.orders import OrderTable
+    from services.state.core.venue_markets import MarketSpecs
 
 
 class BookView(msgspec.Struct, frozen=True, kw_only=True):
@@ -81,6 +82,7 @@ class Queries:
     snapshots: dict[str, SnapshotRun]
     last_reconciliation: Reconciliation | None
     counters: Counters
+    market_specs: MarketSpecs
     kill_switch: dict[str, KillSwitchState]
 
     def list_orders(self, status: Collection[str] | str | None = None, market: str | None = None,
@@ -139,6 +141,16 @@ class Queries:
             out = out[-limit:] if limit > 0 else []
         return Answer(self.account_seq, out)
 
+    def list_market_specs(self, status: str | None = None) -> Answer:
+        """The venue's market specs by symbol (``status`` filters: open, pre_open, expired, rfq_only)."""
+        specs = self.market_specs.specs
+        out = [specs[s] for s in sorted(specs) if status is None or specs[s].status == status]
+        return Answer(self.account_seq, out)
+
+    def get_market_spec(self, symbol: str) -> Answer:
+        """One market's spec (``None`` when the venue did not list it)."""
+        return Answer(self.account_seq, self.market_specs.specs.get(symbol))
+
     def get_book(self, market: str, depth: int = 15) -> Answer:
         """The best ``depth`` levels of a market's book (``None`` when never seen)."""
         book = self.books.get(market)
@@ -186,6 +198,7 @@ class Queries:
             out.append(("feed", "private", msgspec.structs.replace(self.feed)))
         if self.last_reconciliation is not None:
             out.append(("reconciliation", "last", self.last_reconciliation))
+        out += [("market_spec", k, v) for k, v in self.market_specs.specs.items()]
         return out
 
     def metrics(self) -> dict[str, int]:
