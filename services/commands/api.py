@@ -28,6 +28,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.commands.algo import PlaceAlgo
 from services.commands.core import answers
 from services.commands.core.messages import (
     Answer,
@@ -77,6 +78,9 @@ class Commands(Protocol):
     async def modify(self, s: Strategy, order_id: str, req: ModifyOrder) -> Answer: ...
     async def kill(self, s: Strategy | None, req: KillRequest) -> Answer: ...
     async def resume(self, s: Strategy | None, req: KillRequest) -> Answer: ...
+    async def place_algo(self, s: Strategy, req: PlaceAlgo) -> Answer: ...
+    async def cancel_algo(self, s: Strategy, algo_id: str) -> Answer: ...
+    async def list_algos(self, s: Strategy, market: str | None) -> Answer: ...
     def health(self) -> tuple[bool, dict[str, Any]]: ...
 
 
@@ -128,7 +132,7 @@ def build_app(
     """The FastAPI app wrapped in :class:`ArrivalStamp`. ``admin(authorization)`` says whether a
     bearer token is the admin token (global kill switch)."""
     app = FastAPI(title="paradex-hub commands", version="2", lifespan=lifespan, description=DESCRIPTION)
-    refs, components = _schema(PlaceOrder, PlaceBatch, ModifyOrder, CancelBatch, KillRequest)
+    refs, components = _schema(PlaceOrder, PlaceBatch, ModifyOrder, CancelBatch, KillRequest, PlaceAlgo)
     metrics = commands.metrics
 
     @app.exception_handler(StarletteHTTPException)
@@ -269,6 +273,22 @@ def build_app(
     async def cancel_all(s: Strategy, request: Request) -> Answer:
         """Cancel all (own, unless allowed to cancel others) orders, optionally of one market."""
         return await commands.cancel_all(s, request.query_params.get("market"))
+
+    @route("POST", "/v1/algo/orders", "place_algo", "PlaceAlgo")
+    async def place_algo(s: Strategy, request: Request) -> Answer:
+        """Place a TWAP algo order (MARKET children every frequency s over duration_seconds)."""
+        req = await decode(request, PlaceAlgo)
+        return req if isinstance(req, Answer) else await commands.place_algo(s, req)
+
+    @route("GET", "/v1/algo/orders", "list_algos")
+    async def list_algos(s: Strategy, request: Request) -> Answer:
+        """The venue's open (NEW/OPEN) algo orders (?market= optional), with their strategies."""
+        return await commands.list_algos(s, request.query_params.get("market"))
+
+    @route("DELETE", "/v1/algo/orders/{algo_id}", "cancel_algo")
+    async def cancel_algo(s: Strategy, request: Request) -> Answer:
+        """Cancel one algo order (the venue queues it; the algo's record after it is returned)."""
+        return await commands.cancel_algo(s, request.path_params["algo_id"])
 
     async def switch(
         request: Request, name: str, call: Callable[[Strategy | None, KillRequest], Awaitable[Answer]]

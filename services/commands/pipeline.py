@@ -324,6 +324,7 @@ class PlacePipeline:
             client_id=it.client_id,
             flags=r.flags,
             trigger_price=r.trigger_price,
+            stp=r.stp,
         )
 
     async def _send(

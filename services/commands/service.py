@@ -16,6 +16,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from services.commands import audit
+from services.commands.algo import Algos, PlaceAlgo
 from services.commands.api import ARRIVAL, build_app
 from services.commands.backlog import Backlog
 from services.commands.budget import LocalBudget, SharedBudget
@@ -189,6 +190,8 @@ class CommandsService:
             sending=self.pipeline.tasks,
         )
         self.records = Records(store, self.metrics)
+        self.algos = Algos(rest=self.rest, outbox=outbox, redis=self.redis, owner_prefix=keys.cmd,
+                           book=self.exposure, context=self._context)
         self.watch.on_truth = self._resolve
         await self._follow_stream(store)
         self.app = build_app(self, self.strategies, max_body_bytes=s.max_body_bytes, admin=self._is_admin)
@@ -259,6 +262,15 @@ class CommandsService:
     async def resume(self, s: Strategy | None, req: KillRequest) -> Answer:
         base = audit.command("resume", s.name if s else "admin", target=req.strategy, reason=req.reason[:200])
         return await self._audited(base, self.kills.resume(s, req))
+
+    async def place_algo(self, s: Strategy, req: PlaceAlgo) -> Answer:
+        return await self.algos.place(s, req)
+
+    async def cancel_algo(self, s: Strategy, algo_id: str) -> Answer:
+        return await self.algos.cancel(s, algo_id)
+
+    async def list_algos(self, s: Strategy, market: str | None) -> Answer:
+        return await self.algos.list(s, market)
 
     async def _redis_at_start(self) -> None:
         """Read the exposure and check the idempotency index; when Redis does not answer, start

@@ -99,6 +99,23 @@ class PartFetcher:
         async for page in iter_pages(paced, max_pages=self.max_pages, what=what):
             yield page.results, arrivals[-1]
 
+    async def _algo_read(self, make: Callable[[], Awaitable[Any]]) -> Batch:
+        token = PURPOSE.set("algos")
+        try:
+            result, recv_ns = await self._call(make)
+        finally:
+            PURPOSE.reset(token)
+        return (result.results if isinstance(result, Page) else result), recv_ns
+
+    async def open_algos(self) -> Batch:
+        """``GET /algo/orders``: the NEW/OPEN TWAP algo orders (counted under purpose ``algos``)."""
+        return await self._algo_read(self.rest.open_algo_orders)
+
+    async def algo_history(self, since_ms: int) -> Batch:
+        """One page of ``GET /algo/orders-history`` from ``since_ms`` (newest first)."""
+        return await self._algo_read(
+            lambda: self.rest.algo_orders_history(start_at=since_ms, page_size=self.page_size))
+
     def part(self, part: SnapshotPartName, since_ms: int) -> AsyncIterator[Batch]:
         """The responses of ``part`` (validated when there is a gate); ``since_ms`` bounds order
         history and fills (``start_at``)."""

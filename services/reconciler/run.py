@@ -29,6 +29,7 @@ from services.reconciler.lookup import Lookups
 from services.reconciler.plan import ALL_PARTS, FAST, RunPlan
 from shared.bus.events import (
     AccountEvent,
+    AlgoEvent,
     BalanceRecord,
     Event,
     FillEvent,
@@ -42,10 +43,15 @@ from shared.bus.events import (
 )
 from shared.errors import BusError
 from shared.paradex.models.account import Account, Balance, Fill, Order, Position
+from shared.paradex.models.algo import AlgoOrder
 
 log = logging.getLogger("reconciler.run")
 
 Publish = Callable[[Event], Awaitable[int]]
+ALGO_OVERLAP_MS = 60_000
+"""How far before the previous algo read the next one reads the algo history (clock skew, an
+algo created just before that read)."""
+MAX_CLOSED_ALGOS = 10_000
 
 
 @dataclass(slots=True)
@@ -101,6 +107,10 @@ def record_event(record: Any, snapshot_id: str, recv_ns: int) -> Event:
     if isinstance(record, Account):
         return AccountEvent(source="rest", snapshot_id=snapshot_id, venue_ts_ms=record.updated_at,
                             recv_ns=recv_ns, summary=record)
+    if isinstance(record, AlgoOrder):
+        return AlgoEvent(source="rest", snapshot_id=snapshot_id,
+                         venue_ts_ms=record.last_updated_at or record.created_at, recv_ns=recv_ns,
+                         algo=record)
     if isinstance(record, Balance):
         return BalanceRecord(source="rest", snapshot_id=snapshot_id, venue_ts_ms=record.last_updated_at or 0,
                              recv_ns=recv_ns, balance=record)
@@ -138,6 +148,12 @@ class Runner:
         self.venue_now_ms = venue_now_ms
         self.part_timeout_s = part_timeout_s
         self._clock_ns = clock_ns
+        #: algo id -> created_at of the algos the last algo read saw NEW/OPEN
+        self.open_algos: dict[str, int] = {}
+        self.last_algo_read_ms = 0
+        #: closed algo id -> its last_updated_at, as published (not published again by fast checks)
+        self.closed_algos: dict[str, int] = {}
+        self.algo_errors = 0
 
     async def run(self, plan: RunPlan, since_ms: int) -> RunReport:
         """Carry out ``plan`` (snapshot first, then lookups) and report."""
@@ -173,6 +189,49 @@ class Runner:
                     errors=(*report.errors, "abandoned: shutdown"), recv_ns=self._clock_ns())), 2.0)
             raise
 
+    async def _algos(self, sid: str, history_since_ms: int | None) -> None:
+        """With every snapshot that reads open orders: the open algo orders (``GET /algo/orders``)
+        and one page of ``GET /algo/orders-history`` from the earliest of: the ``created_at`` of
+        those seen open before that are not any more, the previous algo read minus
+        ``ALGO_OVERLAP_MS`` (an algo placed and finished between two reads), and, with the order
+        history, ``history_since_ms`` (algos that ended while no reconciler watched). The AsyncAPI
+        has no algo channel: this is how the state learns an algo's progress and its end
+        (unchanged records are dropped by the state). Not a snapshot part: a failure is logged
+        and counted (``algo_errors``), absence is never judged from it."""
+        started_ms = self.venue_now_ms()
+        try:
+            async with asyncio.timeout(self.part_timeout_s):
+                records, recv_ns = await self.fetcher.open_algos()
+                for algo in records:
+                    await self.publish(record_event(algo, sid, recv_ns))
+                now_open = {a.id: a.created_at for a in records}
+                starts = [v for k, v in self.open_algos.items() if k not in now_open]
+                if self.last_algo_read_ms:
+                    starts.append(self.last_algo_read_ms - ALGO_OVERLAP_MS)
+                if history_since_ms is not None:
+                    starts.append(history_since_ms)
+                if starts:
+                    history, recv_ns = await self.fetcher.algo_history(max(0, min(starts)))
+                    closed = self.closed_algos
+                    for algo in history:
+                        if algo.id in now_open:
+                            continue
+                        if history_since_ms is None and closed.get(algo.id) == algo.last_updated_at:
+                            continue  # published already ("no changes once CLOSED")
+                        await self.publish(record_event(algo, sid, recv_ns))
+                        if algo.status == "CLOSED":
+                            closed[algo.id] = algo.last_updated_at
+                    if len(closed) > MAX_CLOSED_ALGOS:
+                        for key in list(closed)[: len(closed) - MAX_CLOSED_ALGOS]:
+                            del closed[key]
+                self.open_algos = now_open
+                self.last_algo_read_ms = started_ms
+        except BusError:
+            raise
+        except Exception as exc:  # the algo read is best effort; the next snapshot retries it
+            self.algo_errors += 1
+            log.warning("snapshot %s: algo orders not read: %s", sid, describe(exc))
+
     async def _parts(self, plan: RunPlan, report: RunReport, open_orders: list[Order], sid: str,
                      t0: float) -> None:
         for part in plan.parts:
@@ -194,6 +253,8 @@ class Runner:
                 outcome.error = describe(exc)
                 log.warning("snapshot %s part %s incomplete after %d records: %s", sid, part,
                             outcome.count, outcome.error)
+        if "open_orders" in plan.parts:
+            await self._algos(sid, report.since_ms if "order_history" in plan.parts else None)
         for outcome in report.parts.values():
             await self.publish(SnapshotPart(source="rest", snapshot_id=sid, part=outcome.part,
                                             complete=outcome.complete, count=outcome.count,

@@ -179,6 +179,28 @@ def create_app(svc: StateService) -> FastAPI:
             return _error(ans.seq, 404, "not_found", why)
         return _resp(ans.seq, body_of(ans.seq, ans.value))
 
+    @app.get("/v1/algo/orders", summary="TWAP algo orders (status NEW|OPEN|CLOSED, market), each with "
+                                        "its linked child order ids and their filled size")
+    async def algo_orders(status: str | None = None, market: str | None = None, min_seq: MinSeq = None,
+                          min_seq_timeout_ms: MinSeqTimeoutMs = 1000) -> Response:
+        if min_seq is not None and (late := await not_reached(min_seq, min_seq_timeout_ms)):
+            return late
+        if status is not None and status not in ("NEW", "OPEN", "CLOSED"):
+            return _error(svc.core.account_seq, 422, "bad_status",
+                          f"unknown algo status {status!r}; known: ['CLOSED', 'NEW', 'OPEN']")
+        ans = svc.core.list_algos(status, market)
+        return _resp(ans.seq, body_of(ans.seq, ans.value))
+
+    @app.get("/v1/algo/orders/{algo_id}", summary="One TWAP algo order with its linked child order ids")
+    async def algo_order(algo_id: str, min_seq: MinSeq = None,
+                         min_seq_timeout_ms: MinSeqTimeoutMs = 1000) -> Response:
+        if min_seq is not None and (late := await not_reached(min_seq, min_seq_timeout_ms)):
+            return late
+        ans = svc.core.get_algo(algo_id)
+        if ans.value is None:
+            return _error(ans.seq, 404, "not_found", f"no algo order with id {algo_id!r}")
+        return _resp(ans.seq, body_of(ans.seq, ans.value))
+
     @app.get("/v1/book/{market}", summary="Order book (valid=false: do not trust the levels); no min_seq")
     async def book(market: str, depth: Annotated[int, Query(ge=1, le=1000)] = 15) -> Response:
         ans = svc.core.get_book(market, depth)

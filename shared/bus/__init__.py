@@ -6,6 +6,7 @@ from shared.bus.events import (
     MARKET_EVENTS,
     AccountBusEvent,
     AccountEvent,
+    AlgoEvent,
     AnyEvent,
     BalanceChange,
     BalanceRecord,
@@ -49,8 +50,8 @@ from shared.bus.publish import EventPublisher, msg_id, subject_for
 from shared.bus.streams import ensure_streams
 
 __all__ = [
-    "ACCOUNT_EVENTS", "ALL_EVENTS", "MARKET_EVENTS", "AccountBusEvent", "AccountEvent", "AnyEvent",
-    "BalanceChange", "BalanceRecord", "BboEvent", "BookEvent", "BookGap", "CmdAccepted",
+    "ACCOUNT_EVENTS", "ALL_EVENTS", "MARKET_EVENTS", "AccountBusEvent", "AccountEvent", "AlgoEvent",
+    "AnyEvent", "BalanceChange", "BalanceRecord", "BboEvent", "BookEvent", "BookGap", "CmdAccepted",
     "CmdCancelFailed", "CmdCancelRequested", "CmdCancelUnknown", "CmdModifyFailed", "CmdModifyRequested",
     "CmdModifyUnknown", "CmdNotSent", "CmdRejected", "CmdSubmitted", "CmdUnknown", "Event",
     "EventPublisher", "FeedStatus", "FillEvent", "FundingEvent", "KillSwitch", "LookupResult",

@@ -32,6 +32,7 @@ from shared.paradex.models.account import (
     Position,
     Tradebust,
 )
+from shared.paradex.models.algo import AlgoOrder
 from shared.paradex.models.common import validation_error
 from shared.paradex.models.market_data import Bbo, BookUpdate, FundingData, MarketSummary, Trade
 
@@ -59,6 +60,18 @@ class _AccountEntity(Event, frozen=True, kw_only=True):
 
 class OrderEvent(_AccountEntity, frozen=True, kw_only=True, tag="order"):
     order: Order
+
+
+class AlgoEvent(_AccountEntity, frozen=True, kw_only=True, tag="algo"):
+    """A TWAP algo order as the venue answered it (commands: ``POST /algo/orders`` and the read
+    after a cancel; the reconciler: ``GET /algo/orders`` and ``/algo/orders-history``). The
+    AsyncAPI has no algo channel, so these are the only algo updates. ``strategy`` and
+    ``signature_timestamp`` (the parent's, which its child orders carry as ``timestamp`` on the
+    simulator) are known to commands only."""
+
+    algo: AlgoOrder
+    strategy: str = ""
+    signature_timestamp: int = 0
 
 
 class FillEvent(_AccountEntity, frozen=True, kw_only=True, tag="fill"):
@@ -343,7 +356,7 @@ AccountBusEvent = (
     | FeedStatus | SnapshotStarted | SnapshotPart | SnapshotFinished | LookupResult
     | CmdSubmitted | CmdAccepted | CmdRejected | CmdCancelRequested | CmdModifyRequested | CmdUnknown
     | CmdNotSent | CmdCancelFailed | CmdCancelUnknown | CmdModifyFailed | CmdModifyUnknown | KillSwitch
-    | MarketsEvent
+    | MarketsEvent | AlgoEvent
 )
 MarketBusEvent = BookEvent | BboEvent | TradeEvent | SummaryEvent | FundingEvent | BookGap
 AnyEvent = AccountBusEvent | MarketBusEvent

@@ -16,7 +16,13 @@ from typing import Literal
 import msgspec
 
 from shared.paradex.models.account import Order
-from shared.paradex.models.requests import InstructionLiteral, OrderFlagLiteral, OrderTypeLiteral, SideLiteral
+from shared.paradex.models.requests import (
+    InstructionLiteral,
+    OrderFlagLiteral,
+    OrderTypeLiteral,
+    SideLiteral,
+    StpLiteral,
+)
 
 Wait = Literal["none", "ack", "ws"]
 
@@ -35,6 +41,7 @@ class PlaceOrder(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     flags: tuple[OrderFlagLiteral, ...] = ()
     client_id: str | None = None
     trigger_price: Decimal | None = None
+    stp: StpLiteral | None = None
     wait: Wait = "ack"
     timeout_s: float | None = None
 

@@ -189,11 +189,66 @@ def check_order(
             rule="min_notional",
             message=f"notional {notional} is below the min notional {market.min_notional} of {market.symbol}",
         )
-    if intent.type.startswith(("STOP", "TAKE_PROFIT")) and intent.trigger_price is None:
+    return check_trigger(intent, market)
+
+
+TRIGGER_TYPES = frozenset(
+    {
+        "STOP_LIMIT",
+        "STOP_MARKET",
+        "TAKE_PROFIT_LIMIT",
+        "TAKE_PROFIT_MARKET",
+        "STOP_LOSS_LIMIT",
+        "STOP_LOSS_MARKET",
+    }
+)
+STOP_CONDITIONS = frozenset({"STOP_CONDITION_BELOW_TRIGGER", "STOP_CONDITION_ABOVE_TRIGGER"})
+
+
+def check_trigger(intent: Intent, market: Market) -> Violation | None:
+    """Stop and take-profit orders: a positive ``trigger_price`` on the tick grid, at most one
+    STOP_CONDITION flag; neither a trigger price nor a STOP_CONDITION flag on other types."""
+    triggered = intent.type in TRIGGER_TYPES
+    conditions = STOP_CONDITIONS.intersection(intent.flags)
+    if not triggered:
+        if intent.trigger_price is not None and intent.trigger_price != ZERO:
+            return Violation(
+                error="TRIGGER_PRICE_NOT_ALLOWED",
+                rule="trigger_price",
+                message=f"a {intent.type} order takes no trigger_price (stop and take-profit types only)",
+            )
+        if conditions:
+            return Violation(
+                error="STOP_CONDITION_NOT_ALLOWED",
+                rule="stop_condition",
+                message=f"{sorted(conditions)[0]} applies to stop and take-profit types only",
+            )
+        return None
+    if intent.trigger_price is None:
         return Violation(
             error="TRIGGER_PRICE_REQUIRED",
             rule="trigger_price",
             message=f"a {intent.type} order needs a trigger_price",
+        )
+    if intent.trigger_price <= ZERO:
+        return Violation(
+            error="TRIGGER_PRICE_NOT_POSITIVE",
+            rule="trigger_price",
+            message=f"trigger_price {intent.trigger_price} must be > 0",
+        )
+    tick = market.price_tick_size
+    if tick is not None and not on_grid(intent.trigger_price, tick):
+        return Violation(
+            error="TRIGGER_PRICE_NOT_ON_TICK",
+            rule="tick_size",
+            message=f"trigger_price {intent.trigger_price} is not a multiple of the tick size {tick} "
+            f"of {intent.market}",
+        )
+    if len(conditions) > 1:
+        return Violation(
+            error="STOP_CONDITION_CONFLICT",
+            rule="stop_condition",
+            message="STOP_CONDITION_BELOW_TRIGGER and STOP_CONDITION_ABOVE_TRIGGER exclude each other",
         )
     return None
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import msgspec
 
+from services.state.core.algos import AlgoState
 from services.state.core.balances import Chain
 from services.state.core.book import Book
 from services.state.core.core import StateConfig, StateCore
@@ -96,6 +97,8 @@ class Checkpoint(msgspec.Struct, kw_only=True):
     # venue market specs (default: a checkpoint from before them has none yet)
     market_specs: dict[str, MarketSpec] = msgspec.field(default_factory=dict)
     market_specs_as_of: int = 0
+    # TWAP algo orders (default: a checkpoint from before them has none)
+    algos: dict[str, AlgoState] = msgspec.field(default_factory=dict)
 
 
 _ENCODER = msgspec.json.Encoder(order="sorted")
@@ -138,7 +141,8 @@ def checkpoint_of(core: StateCore) -> Checkpoint:
         kill_switch=core.kill_switch, balance_chains=ent.book.chains, suspects=core.gaps.suspects,
         fill_tallies=core.gaps.tallies, net_tallies=core.gaps.nets,
         order_count_floor=ret.order_floor, fill_count_floor=ret.fill_floor,
-        market_specs=core.market_specs.specs, market_specs_as_of=core.market_specs.as_of_ms)
+        market_specs=core.market_specs.specs, market_specs_as_of=core.market_specs.as_of_ms,
+        algos=core.algos.algos)
     return cp
 
 
@@ -244,4 +248,5 @@ def load(data: bytes) -> StateCore:
     gaps.rebuild_queue()
     ret.order_floor, ret.fill_floor = cp.order_count_floor, cp.fill_count_floor
     core.market_specs.specs, core.market_specs.as_of_ms = cp.market_specs, cp.market_specs_as_of
+    core.algos.restore(cp.algos)
     return core

@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from services.state.core.algos import AlgoTable
 from services.state.core.book import Book
 from services.state.core.counters import Counters
 from services.state.core.detect import Detection
@@ -39,6 +40,7 @@ from services.state.core.venue_markets import MarketSpecs
 from shared.bus.deadletter import check_event
 from shared.bus.events import (
     AccountEvent,
+    AlgoEvent,
     BalanceChange,
     BalanceRecord,
     BboEvent,
@@ -130,6 +132,7 @@ class StateCore(Queries, MarketHandlers, Detection):
         self.last_reconciliation: Reconciliation | None = None
         self.market_specs = MarketSpecs()
         self.kill_switch: dict[str, KillSwitchState] = {}
+        self.algos = AlgoTable(self.counters)
         self._kind_names: dict[tuple[type, str], str] = {}
         self._handlers: dict[type, Callable[[int, Any, Result], None]] = {
             OrderEvent: self._order, FillEvent: self._fill, PositionEvent: self._position,
@@ -143,7 +146,7 @@ class StateCore(Queries, MarketHandlers, Detection):
             CmdUnknown: self._cmd_unknown, CmdNotSent: self._cmd_not_sent,
             CmdCancelFailed: self._cmd_cancel_failed, CmdCancelUnknown: self._cmd_cancel_unknown,
             CmdModifyFailed: self._cmd_modify_failed, CmdModifyUnknown: self._cmd_modify_unknown,
-            KillSwitch: self._kill_switch, MarketsEvent: self._market_specs,
+            KillSwitch: self._kill_switch, MarketsEvent: self._market_specs, AlgoEvent: self._algo,
         }
         self._market_handlers: dict[type, Callable[[int, Any, Result], None]] = {
             BookEvent: self._book, BookGap: self._book_gap, BboEvent: self._bbo,
@@ -221,6 +224,8 @@ class StateCore(Queries, MarketHandlers, Detection):
         if src == "ws" and event.conn_epoch > self.feed.epoch:
             self._new_epoch(event.conn_epoch, stream_seq, res)
         handler(stream_seq, event, res)
+        if self.algos.algos and res.changes:
+            self._link_children(res)
         due = self.gaps.next_due_ns
         if due and event.recv_ns >= due:
             self._promote(event.recv_ns, stream_seq, res)
@@ -340,6 +345,16 @@ class StateCore(Queries, MarketHandlers, Detection):
 
     def _market_specs(self, seq: int, ev: MarketsEvent, res: Result) -> None:
         self.market_specs.apply(ev, res)
+
+    def _algo(self, seq: int, ev: AlgoEvent, res: Result) -> None:
+        self.algos.apply(ev, seq, self.orders.orders.values(), res)
+
+    def _link_children(self, res: Result) -> None:
+        """Every order change of this event: a TWAP child is linked to its algo (see
+        :mod:`services.state.core.algos`)."""
+        for ch in [c for c in res.changes if c.kind == "order" and c.value is not None]:
+            self.algos.order_changed(ch.value, res)
+
     def _cmd_not_sent(self, seq: int, ev: CmdNotSent, res: Result) -> None:
         self.orders.not_sent(ev.client_id, seq, res)
 

@@ -29,6 +29,7 @@ from services.state.core.tracking import (
 )
 
 if TYPE_CHECKING:
+    from services.state.core.algos import AlgoTable
     from services.state.core.book import Book
     from services.state.core.counters import Counters
     from services.state.core.entities import EntityTables
@@ -84,6 +85,7 @@ class Queries:
     counters: Counters
     market_specs: MarketSpecs
     kill_switch: dict[str, KillSwitchState]
+    algos: AlgoTable
 
     def list_orders(self, status: Collection[str] | str | None = None, market: str | None = None,
                     client_id: str | None = None) -> Answer:
@@ -151,6 +153,19 @@ class Queries:
         """One market's spec (``None`` when the venue did not list it)."""
         return Answer(self.account_seq, self.market_specs.specs.get(symbol))
 
+    def list_algos(self, status: str | None = None, market: str | None = None) -> Answer:
+        """TWAP algo orders by id (``status`` NEW|OPEN|CLOSED and ``market`` filter), each with
+        its linked child order ids."""
+        algos = self.algos.algos
+        out = [algos[k] for k in sorted(algos, key=lambda k: (len(k), k))
+               if (status is None or algos[k].status == status)
+               and (market is None or algos[k].algo.market == market)]
+        return Answer(self.account_seq, out)
+
+    def get_algo(self, algo_id: str) -> Answer:
+        """One algo order (``None`` when unknown)."""
+        return Answer(self.account_seq, self.algos.algos.get(algo_id))
+
     def get_book(self, market: str, depth: int = 15) -> Answer:
         """The best ``depth`` levels of a market's book (``None`` when never seen)."""
         book = self.books.get(market)
@@ -199,6 +214,7 @@ class Queries:
         if self.last_reconciliation is not None:
             out.append(("reconciliation", "last", self.last_reconciliation))
         out += [("market_spec", k, v) for k, v in self.market_specs.specs.items()]
+        out += [("algo", k, v) for k, v in self.algos.algos.items()]
         return out
 
     def metrics(self) -> dict[str, int]:

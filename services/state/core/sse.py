@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 ACCOUNT_KINDS = ("order", "fill", "position", "balance", "account", "feed", "reconciliation",
-                 "market_spec")
+                 "market_spec", "algo")
 """Change kinds of the ACCOUNT stream (``Change.kind`` of the core's account changes)."""
 MARKET_KINDS = ("book", "bbo", "venue_bbo", "trade", "summary", "funding")
 """Change kinds of the MARKET stream (the notifications of ``pdx:md:<kind>:<market>``)."""

@@ -24,6 +24,7 @@ from shared.config import CommonSettings
 from shared.errors import ConfigError
 from shared.paradex.auth import JwtManager, auth_headers
 from shared.paradex.models.account import Account, Balance, Fill, Order, Position
+from shared.paradex.models.algo import AlgoOrder, AlgoOrderRequest
 from shared.paradex.models.common import decode, encode
 from shared.paradex.models.market_data import Bbo, MarketSummary, OrderBook
 from shared.paradex.models.reference import Market, SystemConfig, SystemState, SystemTime
@@ -137,6 +138,19 @@ class ParadexRest:
         return build_modify(
             self._signer(), order_id=order_id, market=market, side=side, type=type, size=size,
             price=price, now_ms=self.now_ms() if now_ms is None else now_ms, trigger_price=trigger_price)
+
+    def sign_algo(self, *, market: str, side: SideLiteral, size: Number, duration_seconds: int,
+                  frequency: int | None = None, recv_window: int | None = None,
+                  now_ms: int | None = None) -> AlgoOrderRequest:
+        """A signed ``POST /algo/orders`` TWAP body: the parent is signed like an order (``Order``
+        typed data, type MARKET, price 0; OpenAPI ``requests.AlgoOrderRequest``)."""
+        ts = self.now_ms() if now_ms is None else now_ms
+        size_d = size if isinstance(size, Decimal) else Decimal(size)
+        signature = self._signer().sign_order(market, side, "MARKET", size_d, Decimal(0), ts)
+        return AlgoOrderRequest(
+            algo_type="TWAP", market=market, side=side, type="MARKET", size=size_d,
+            duration_seconds=duration_seconds, frequency=frequency, recv_window=recv_window,
+            signature=signature, signature_timestamp=ts)
 
     async def _get(self, type_: type[T], path: str, params: Params | None = None, *,
                    private: bool = False) -> T:
@@ -307,3 +321,32 @@ class ParadexRest:
     async def balance(self) -> list[Balance]:
         """``GET /balance``."""
         return (await self._get(Results[Balance], "/balance", private=True)).results
+
+    # --- algo (TWAP) orders --------------------------------------------------------------------------
+
+    async def create_algo_order(self, algo: AlgoOrderRequest) -> AlgoOrder:
+        """``POST /algo/orders`` (sent once) → the algo in status NEW (201)."""
+        response = await self.session.request("POST", "/algo/orders", body=encode(algo), private=True)
+        return decode(AlgoOrder, response.content)
+
+    async def cancel_algo_order(self, algo_id: str) -> None:
+        """``DELETE /algo/orders/{algo_id}`` (204: queued for cancellation)."""
+        await self.session.request("DELETE", f"/algo/orders/{seg(algo_id)}", private=True)
+
+    async def open_algo_orders(self, market: str | None = None) -> list[AlgoOrder]:
+        """``GET /algo/orders``: NEW and OPEN algos (not paginated)."""
+        return (await self._get(Results[AlgoOrder], "/algo/orders", {"market": market},
+                                private=True)).results
+
+    async def algo_order(self, algo_id: str) -> AlgoOrder:
+        """``GET /algo/orders/{algo_id}``."""
+        return await self._get(AlgoOrder, f"/algo/orders/{seg(algo_id)}", private=True)
+
+    async def algo_orders_history(self, *, market: str | None = None, status: str | None = None,
+                                  start_at: int | None = None, end_at: int | None = None,
+                                  cursor: str | None = None, page_size: int | None = None
+                                  ) -> Page[AlgoOrder]:
+        """One page of ``GET /algo/orders-history`` (newest first)."""
+        params = {"market": market, "status": status, "start_at": start_at, "end_at": end_at,
+                  "cursor": cursor, "page_size": page_size}
+        return await self._get(Page[AlgoOrder], "/algo/orders-history", params, private=True)
