@@ -14,6 +14,7 @@ system in one loop: simulator + NATS + Redis + feed + reconciler + state + comma
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.bus import AlgoEvent, decode_event, subjects
+from shared.bus import decode_event, subjects
 from tests.system.harness import TOKENS, System, full_system, wait_until
 
 M = "BTC-USD-PERP"
@@ -170,29 +171,57 @@ async def test_rpi_is_signed_and_sent_and_the_state_shows_the_venue_verdict(http
         assert o["order"]["instruction"] == "RPI"
 
 
-@pytest.mark.parametrize(("body", "rule"), [
+BAD_ORDERS: list[tuple[dict[str, Any], str]] = [
     ({"type": "STOP_LIMIT", "price": "60000"}, "trigger_price"),
     ({"type": "STOP_MARKET", "trigger_price": "0"}, "trigger_price"),
+    ({"type": "STOP_LOSS_MARKET", "trigger_price": "-5"}, "trigger_price"),
     ({"type": "TAKE_PROFIT_MARKET", "trigger_price": "60000.05"}, "tick_size"),
+    ({"type": "STOP_MARKET", "trigger_price": "NaN"}, "finite_number"),
     ({"type": "LIMIT", "price": "60000", "trigger_price": "61000"}, "trigger_price"),
     ({"type": "LIMIT", "price": "60000", "flags": ["STOP_CONDITION_BELOW_TRIGGER"]}, "stop_condition"),
     ({"type": "STOP_MARKET", "trigger_price": "61000",
       "flags": ["STOP_CONDITION_BELOW_TRIGGER", "STOP_CONDITION_ABOVE_TRIGGER"]}, "stop_condition"),
     ({"type": "LIMIT", "price": "60000", "stp": "EXPIRE_SOMETIMES"}, "schema"),
     ({"type": "LIMIT", "price": "60000", "instruction": "FOK"}, "schema"),
-])
-async def test_a_bad_trigger_flag_or_stp_is_422_naming_the_rule(http: Http, body: dict[str, Any],
-                                                                rule: str) -> None:
-    r = await http.place(client_id="bad-1", side="SELL", size="0.001", **body)
-    assert r.status_code == 422, r.text
-    assert r.json()["rule"] == rule, r.text
-    assert "seq" not in r.json()  # nothing was published
-    assert await http.order("bad-1") is None
+    ({"type": "TRAILING_STOP", "trigger_price": "61000"}, "schema"),
+]
+
+
+async def test_a_bad_trigger_flag_instruction_or_stp_is_422_naming_the_rule_and_unpublished(
+        http: Http, system: System) -> None:
+    async with _tap(system) as seen:
+        for i, (body, rule) in enumerate(BAD_ORDERS):
+            r = await http.place(client_id=f"bad-{i}", side="SELL", size="0.001", **body)
+            assert r.status_code == 422, (body, r.text)
+            assert r.json()["rule"] == rule, (body, r.text)
+            assert "seq" not in r.json() and "X-Stream-Seq" not in r.headers, body
+        await asyncio.sleep(0.3)
+    assert seen == [], "a refused order published an event"
+    for i in range(len(BAD_ORDERS)):
+        assert await http.order(f"bad-{i}") is None
+
+
+@contextlib.asynccontextmanager
+async def _tap(system: System) -> AsyncIterator[list[Any]]:
+    """Every account event the commands service published while inside (core subscription on
+    the account subjects; the reconciler's fast checks publish meanwhile, they are left out)."""
+    seen: list[Any] = []
+
+    async def on_msg(msg: Any) -> None:
+        event = decode_event(msg.data)
+        if event.source == "cmd":
+            seen.append(event)
+
+    sub = await system.commands.nc.subscribe(subjects.account_filter(system.account), cb=on_msg)
+    try:
+        yield seen
+    finally:
+        await sub.unsubscribe()
 
 
 async def test_a_stop_goes_untriggered_then_open_and_a_stop_market_fills_at_its_trigger(
         http: Http) -> None:
-    bid, ask = await http.bbo()
+    bid, _ = await http.bbo()
     trigger = (bid - 300).quantize(TICK)
     limit = (bid - 1500).quantize(TICK)  # rests after the trigger (far below the book)
     r = await http.place(client_id="sl", side="BUY", type="STOP_LIMIT", size="0.001", price=str(limit),
@@ -251,8 +280,8 @@ async def test_a_twap_is_in_the_state_with_its_children_linked_until_it_closes(h
     except AssertionError as exc:
         counters = http.sys.state_service.core.counters.snapshot()
         algo_counters = {k: v for k, v in counters.items() if "algo" in k or "snapshot" in k}
-        algo_counters["runner"] = (http.sys.reconciler.runner.open_algos, http.sys.reconciler.runner.algo_errors,
-                                   http.sys.reconciler.limiter.counts)
+        runner = http.sys.reconciler.runner
+        algo_counters["runner"] = (runner.open_algos, runner.algo_errors, http.sys.reconciler.limiter.counts)
         raise AssertionError(f"{exc}; the state's algo: {last[0]}; {algo_counters}") from None
     a = await http.algo(algo_id)
     assert a is not None and D(a["filled"]) == D("0.003") and D(a["algo"]["remaining_size"]) == 0
@@ -293,40 +322,44 @@ async def test_a_twap_cancel_closes_it_and_no_more_children_come(http: Http) -> 
     assert again.status_code == 400 and again.json()["status"] == "rejected", again.text
 
 
-@pytest.mark.parametrize(("body", "status", "rule"), [
+BAD_ALGOS: list[tuple[dict[str, Any], int, str]] = [
     ({"duration_seconds": 45}, 422, "duration_seconds"),
-    ({"duration_seconds": 10}, 422, "duration_seconds"),
+    ({"duration_seconds": 0}, 422, "duration_seconds"),
     ({"duration_seconds": 90_000}, 422, "duration_seconds"),
     ({"duration_seconds": 90, "frequency": 60}, 422, "frequency"),
     ({"duration_seconds": 90, "frequency": 20}, 422, "frequency"),
+    ({"duration_seconds": 90, "frequency": 120}, 422, "frequency"),
     ({"duration_seconds": 90, "size": "0.0015"}, 422, "size_increment"),
     ({"duration_seconds": 90, "size": "0.002"}, 422, "child_size"),
     ({"duration_seconds": 90, "size": "-1"}, 422, "size"),
     ({"duration_seconds": 90, "size": "NaN"}, 422, "finite_number"),
     ({"duration_seconds": 90, "size": "1e400"}, 422, "number_range"),
+    ({"duration_seconds": 90, "recv_window": 5}, 422, "recv_window"),
     ({"duration_seconds": 90, "market": "DOGE-USD-PERP"}, 422, "market"),
     ({"duration_seconds": 90, "type": "LIMIT"}, 422, "schema"),
     ({"duration_seconds": 90, "algo_type": "VWAP"}, 422, "schema"),
     ({"duration_seconds": 90, "price": "1"}, 422, "schema"),
+    ({"duration_seconds": "90"}, 422, "schema"),
+    ({}, 422, "schema"),
     ({"duration_seconds": 90, "size": "200"}, 403, "max_order_notional"),
-])
+]
+
+
 async def test_bad_algo_input_is_refused_naming_the_rule_and_nothing_is_published(
-        http: Http, system: System, body: dict[str, Any], status: int, rule: str) -> None:
-    seen: list[Any] = []
-
-    async def on_msg(msg: Any) -> None:
-        seen.append(decode_event(msg.data))
-
-    nc = system.commands.nc
-    sub = await nc.subscribe(subjects.account_filter(system.account), cb=on_msg)
-    try:
-        r = await _algo_place(http, **{"side": "BUY", "size": "0.003", **body})
-        assert r.status_code == status, r.text
-        assert r.json()["rule"] == rule, r.text
+        http: Http, system: System) -> None:
+    async with _tap(system) as seen:
+        for body, status, rule in BAD_ALGOS:
+            r = await _algo_place(http, **{"side": "BUY", "size": "0.003", **body})
+            assert r.status_code == status, (body, r.text)
+            assert r.json()["rule"] == rule, (body, r.text)
+        r = await http.cmd.post("/v1/algo/orders", content=b"{not json")
+        assert r.status_code == 422 and r.json()["rule"] == "schema", r.text
+        r = await http.cmd.post("/v1/algo/orders", json={"market": M, "side": "BUY", "size": "0.003",
+                                                         "duration_seconds": 90},
+                                headers={"Authorization": "Bearer nope"})
+        assert r.status_code == 401, r.text
         await asyncio.sleep(0.3)
-    finally:
-        await sub.unsubscribe()
-    assert not [e for e in seen if isinstance(e, AlgoEvent)]
+    assert seen == [], "a refused algo published an event"
     assert (await http.cmd.get("/v1/algo/orders")).json()["results"] == []
     assert (await http.state.get("/v1/algo/orders")).json()["value"] == []
 
