@@ -169,13 +169,13 @@ class Algos:
     async def place(self, s: Strategy, req: PlaceAlgo) -> Answer:
         base = audit.command("place_algo", s.name, market=req.market, side=req.side, type="TWAP",
                              size=req.size, duration_s=req.duration_seconds, frequency_s=req.frequency)
-        answer, venue_ms = await self._place(s, req)
-        audit.outcome(base, answer, venue_ms)
+        answer, venue_ms, algo_id = await self._place(s, req)
+        audit.outcome({**base, "order_id": algo_id} if algo_id else base, answer, venue_ms)
         return answer
 
-    async def _place(self, s: Strategy, req: PlaceAlgo) -> tuple[Answer, float | None]:
+    async def _place(self, s: Strategy, req: PlaceAlgo) -> tuple[Answer, float | None, str]:
         if (v := check_algo(req, s, self.context(s), self.book)) is not None:
-            return answers.violation(v), None
+            return answers.violation(v), None, ""
         body = self.rest.sign_algo(market=req.market, side=req.side, size=req.size,
                                    duration_seconds=req.duration_seconds, frequency=req.frequency,
                                    recv_window=req.recv_window)
@@ -183,7 +183,7 @@ class Algos:
         try:
             algo = await self.rest.create_algo_order(body)
         except Exception as exc:  # every failure is classified
-            return self._failure(classify(exc), "place"), (time.perf_counter() - started) * 1000
+            return self._failure(classify(exc), "place"), (time.perf_counter() - started) * 1000, ""
         venue_ms = (time.perf_counter() - started) * 1000
         try:
             await self.redis.set(self._owner_key(algo.id), s.name, ex=OWNER_TTL_S)
@@ -191,7 +191,7 @@ class Algos:
             log.error("owner of algo %s not stored: %r", algo.id, exc)
         seq = await self._publish(algo, s.name, body.signature_timestamp)
         reply = AlgoReply(seq=seq, status="accepted", algo_id=algo.id, algo=algo, strategy=s.name)
-        return _answer(201, reply, seq), venue_ms
+        return _answer(201, reply, seq), venue_ms, algo.id
 
     def _failure(self, failure: Rejected | Unknown | NotSent, what: str, algo_id: str = "") -> Answer:
         if isinstance(failure, Rejected):

@@ -2,7 +2,8 @@
 ``commands.audit``, level INFO; with ``LOG_FORMAT=json`` each is one JSON object).
 
 Fields: ``event`` (``command`` | ``outcome``), ``op`` (place, cancel, cancel_by_client_id,
-cancel_batch, cancel_all, modify, kill, resume), ``strategy``, ``client_id``, ``order_id``,
+cancel_batch, cancel_all, modify, kill, resume, place_algo, cancel_algo: ``order_id`` is then the
+algo id), ``strategy``, ``client_id``, ``order_id``,
 ``market``, ``side``, ``size``, ``price``, ``type``; on outcomes ``result`` (accepted, rejected,
 unknown, not_sent, submitted, replayed, refused, rate_limited, unavailable, cancel_requested...),
 ``http_status``, ``error`` (our or the venue's code) and ``venue_ms`` (the venue's latency, when

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -293,7 +294,9 @@ async def test_a_twap_is_in_the_state_with_its_children_linked_until_it_closes(h
     assert venue["results"] == []
 
 
-async def test_a_twap_cancel_closes_it_and_no_more_children_come(http: Http) -> None:
+async def test_a_twap_cancel_closes_it_and_no_more_children_come(
+        http: Http, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="commands.audit")
     r = await _algo_place(http, side="SELL", size="0.01", duration_seconds=300)
     assert r.status_code == 201, r.text
     algo_id = r.json()["algo_id"]
@@ -320,6 +323,14 @@ async def test_a_twap_cancel_closes_it_and_no_more_children_come(http: Http) -> 
     # cancelling again: the venue's refusal, passed on
     again = await http.cmd.delete(f"/v1/algo/orders/{algo_id}")
     assert again.status_code == 400 and again.json()["status"] == "rejected", again.text
+    # one audit line per command and per outcome, the algo id as order_id
+    lines = [(r.getMessage(), getattr(r, "op", ""), getattr(r, "order_id", ""), getattr(r, "http_status", 0))
+             for r in caplog.records if r.name == "commands.audit"]
+    assert ("command", "place_algo", "", 0) in lines
+    assert ("outcome", "place_algo", algo_id, 201) in lines
+    assert lines.count(("command", "cancel_algo", algo_id, 0)) == 2
+    assert ("outcome", "cancel_algo", algo_id, 200) in lines
+    assert ("outcome", "cancel_algo", algo_id, 400) in lines
 
 
 BAD_ALGOS: list[tuple[dict[str, Any], int, str]] = [
