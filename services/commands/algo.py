@@ -259,6 +259,41 @@ class Algos:
             await asyncio.sleep(0.02 * (i + 1))
         return last
 
+    async def cancel_open(self, scope: str) -> int:
+        """The kill switch: cancel every open algo of strategy ``scope`` ("" = the whole account),
+        each audited and its record published like a cancel; returns how many were cancelled.
+        Best effort: a failure is logged (a killed strategy's algos keep placing children until
+        cancelled; the venue's DELETE /orders does not stop them)."""
+        try:
+            algos = await self.rest.open_algo_orders()
+            owners = await self.redis.mget([self._owner_key(a.id) for a in algos]) if algos else []
+        except Exception as exc:
+            log.error("kill switch: open algo orders not read, none cancelled: %r", exc)
+            return 0
+        done = 0
+        for algo, raw in zip(algos, owners, strict=True):
+            owner = raw.decode() if isinstance(raw, bytes) else (raw or "")
+            if scope and owner != scope:
+                continue
+            base = audit.command("cancel_algo", "admin" if not scope else scope, order_id=algo.id,
+                                 reason="kill_switch")
+            started = time.perf_counter()
+            try:
+                await self.rest.cancel_algo_order(algo.id)
+            except Exception as exc:
+                answer = self._failure(classify(exc), "cancel", algo.id)
+                audit.outcome(base, answer, (time.perf_counter() - started) * 1000)
+                log.error("kill switch: algo %s not cancelled: %r", algo.id, exc)
+                continue
+            venue_ms = (time.perf_counter() - started) * 1000
+            record = await self._read_closed(algo.id)
+            seq = await self._publish(record, owner) if record is not None else 0
+            reply = AlgoReply(seq=seq, status="cancel_requested", algo_id=algo.id, algo=record,
+                              strategy=owner)
+            audit.outcome(base, _answer(200, reply, seq), venue_ms)
+            done += 1
+        return done
+
     async def list(self, s: Strategy, market: str | None) -> Answer:
         try:
             algos = await self.rest.open_algo_orders(market)

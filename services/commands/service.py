@@ -257,7 +257,10 @@ class CommandsService:
 
     async def kill(self, s: Strategy | None, req: KillRequest) -> Answer:
         base = audit.command("kill", s.name if s else "admin", target=req.strategy, reason=req.reason[:200])
-        return await self._audited(base, self.kills.kill(s, req))
+        answer = await self._audited(base, self.kills.kill(s, req))
+        if answer.status < 400 or answer.status >= 500:  # not refused: this replica is killed
+            await self.algos.cancel_open(req.strategy if s is None else s.name)
+        return answer
 
     async def resume(self, s: Strategy | None, req: KillRequest) -> Answer:
         base = audit.command("resume", s.name if s else "admin", target=req.strategy, reason=req.reason[:200])

@@ -384,3 +384,34 @@ async def test_algo_cancel_of_a_bad_or_unknown_id(http: Http) -> None:
     assert r.status_code == 403 and r.json()["rule"] == "can_cancel_others", r.text
     r = await http.state.get("/v1/algo/orders", params={"status": "DONE"})
     assert r.status_code == 422, r.text
+
+
+async def test_the_kill_switch_cancels_the_strategy_s_twaps_and_refuses_new_ones(http: Http) -> None:
+    r = await _algo_place(http, side="BUY", size="0.02", duration_seconds=600)
+    assert r.status_code == 201, r.text
+    algo_id = r.json()["algo_id"]
+    poller = httpx.AsyncClient(base_url=http.sys.commands_url, timeout=10.0,
+                               headers={"Authorization": f"Bearer {TOKENS['poller']}"})
+    try:
+        r = await poller.post("/v1/algo/orders", json={"market": M, "side": "SELL", "size": "0.02",
+                                                       "duration_seconds": 600})
+        assert r.status_code == 201, r.text
+        other = r.json()["algo_id"]
+        r = await http.cmd.post("/v1/kill", json={"reason": "test"})  # the mm strategy only
+        assert r.status_code == 200, r.text
+
+        async def cancelled() -> bool:
+            a = await http.algo(algo_id)
+            return a is not None and a["status"] == "CLOSED" and a["algo"]["cancel_reason"] == "USER_CANCELED"
+
+        await wait_until(cancelled, 10.0, "mm's TWAP cancelled by its kill switch")
+        a = await http.algo(other)
+        assert a is not None and a["status"] != "CLOSED"  # another strategy's algo runs on
+        r = await _algo_place(http, side="BUY", size="0.003", duration_seconds=90)
+        assert r.status_code == 403 and r.json()["rule"] == "kill_switch", r.text
+        r = await http.cmd.post("/v1/resume", json={})
+        assert r.status_code == 200, r.text
+        r = await _algo_place(http, side="BUY", size="0.003", duration_seconds=90)
+        assert r.status_code == 201, r.text
+    finally:
+        await poller.aclose()
