@@ -234,7 +234,23 @@ async def test_a_stop_goes_untriggered_then_open_and_a_stop_market_fills_at_its_
     before_sl = await _status_is(http, "sl", "UNTRIGGERED")
     await _status_is(http, "sm", "UNTRIGGERED")
     assert D(before_sl["filled"]) == 0
+    # an untriggered stop's trigger is modified through commands (signed ModifyOrder)
+    moved = (trigger - 100).quantize(TICK)
+    r = await http.cmd.put(f"/v1/orders/{before_sl['id']}", json={
+        "market": M, "side": "BUY", "type": "STOP_LIMIT", "size": "0.001", "price": str(limit),
+        "trigger_price": str(moved)})
+    assert r.status_code in (200, 201), r.text
+
+    async def trigger_moved() -> bool:
+        o = await http.order("sl")
+        return o is not None and o["status"] == "UNTRIGGERED" and D(o["order"]["trigger_price"]) == moved
+
+    await wait_until(trigger_moved, 10.0, "the modified trigger price in the state")
     await http.control("PUT", "/mark_price", {"market": M, "price": str(trigger)})
+    await _status_is(http, "sm", "CLOSED")  # at its trigger; sl's moved trigger is not reached
+    o = await http.order("sl")
+    assert o is not None and o["status"] == "UNTRIGGERED", o
+    await http.control("PUT", "/mark_price", {"market": M, "price": str(moved)})
     sl = await _status_is(http, "sl", "OPEN")
     assert sl["id"] == before_sl["id"]  # the same order, triggered
     sm = await _status_is(http, "sm", "CLOSED")
