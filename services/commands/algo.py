@@ -32,6 +32,7 @@ from typing import Any, Literal
 import msgspec
 
 from services.commands import audit
+from services.commands.budget import Budget
 from services.commands.core import answers
 from services.commands.core.exposure import ExposureBook
 from services.commands.core.messages import Answer
@@ -155,8 +156,10 @@ class Algos:
     """The algo commands (``api.Commands.place_algo`` / ``cancel_algo`` / ``list_algos``)."""
 
     def __init__(self, *, rest: ParadexRest, outbox: Outbox, redis: Any, owner_prefix: str,
-                 book: ExposureBook, context: Callable[[Strategy], Context]) -> None:
+                 book: ExposureBook, context: Callable[[Strategy], Context],
+                 budget: Budget | None = None) -> None:
         self.rest = rest
+        self.budget = budget
         self.outbox = outbox
         self.redis = redis
         self.prefix = owner_prefix
@@ -176,6 +179,8 @@ class Algos:
     async def _place(self, s: Strategy, req: PlaceAlgo) -> tuple[Answer, float | None, str]:
         if (v := check_algo(req, s, self.context(s), self.book)) is not None:
             return answers.violation(v), None, ""
+        if (limited := await self._take()) is not None:
+            return limited, None, ""
         body = self.rest.sign_algo(market=req.market, side=req.side, size=req.size,
                                    duration_seconds=req.duration_seconds, frequency=req.frequency,
                                    recv_window=req.recv_window)
@@ -192,6 +197,14 @@ class Algos:
         seq = await self._publish(algo, s.name, body.signature_timestamp)
         reply = AlgoReply(seq=seq, status="accepted", algo_id=algo.id, algo=algo, strategy=s.name)
         return _answer(201, reply, seq), venue_ms, algo.id
+
+    async def _take(self) -> Answer | None:
+        """One unit of the account's venue write budget (the venue counts ``/algo/orders`` writes
+        in its orders pool); 429 with Retry-After when it is empty."""
+        if self.budget is None:
+            return None
+        wait_s = await self.budget.take(1)
+        return answers.rate_limited(wait_s) if wait_s > 0 else None
 
     def _failure(self, failure: Rejected | Unknown | NotSent, what: str, algo_id: str = "") -> Answer:
         if isinstance(failure, Rejected):
@@ -232,6 +245,8 @@ class Algos:
         owner = raw.decode() if isinstance(raw, bytes) else raw
         if (v := check_cancel(s, owner)) is not None:
             return answers.violation(v), None
+        if (limited := await self._take()) is not None:
+            return limited, None
         started = time.perf_counter()
         try:
             await self.rest.cancel_algo_order(algo_id)

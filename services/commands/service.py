@@ -191,7 +191,7 @@ class CommandsService:
         )
         self.records = Records(store, self.metrics)
         self.algos = Algos(rest=self.rest, outbox=outbox, redis=self.redis, owner_prefix=keys.cmd,
-                           book=self.exposure, context=self._context)
+                           book=self.exposure, context=self._context, budget=budget)
         self.watch.on_truth = self._resolve
         await self._follow_stream(store)
         self.app = build_app(self, self.strategies, max_body_bytes=s.max_body_bytes, admin=self._is_admin)
