@@ -168,3 +168,22 @@ def test_every_trigger_type_with_a_good_trigger_passes(type_: str) -> None:
                        BTC, NOW, D(60_000)) is None
     # a trigger price of 0 on a LIMIT order is what some clients send for "none": accepted
     assert check_order(intent(type="LIMIT", price="60000", trigger_price="0"), BTC, NOW) is None
+
+
+def test_the_commands_api_accepts_exactly_the_venue_s_enumerations() -> None:
+    """Every type, instruction, STP mode and flag of the OpenAPI spec decodes in ``POST /v1/orders``
+    (and nothing else does)."""
+    from services.commands.core.messages import PlaceOrder
+
+    spec = load_spec("openapi.json")["components"]["schemas"]
+    dec = msgspec.json.Decoder(PlaceOrder)
+    fields = {"type": "responses.OrderType", "instruction": "responses.OrderInstruction",
+              "stp": "responses.STPMode"}
+    for field, name in fields.items():
+        for value in spec[name]["enum"]:
+            dec.decode(msgspec.json.encode({"market": M, "side": "BUY", "size": "1", field: value}))
+        with pytest.raises(msgspec.ValidationError):
+            dec.decode(msgspec.json.encode({"market": M, "side": "BUY", "size": "1", field: "NOPE"}))
+    flags = spec["responses.OrderFlag"]["enum"]
+    req = dec.decode(msgspec.json.encode({"market": M, "side": "BUY", "size": "1", "flags": flags}))
+    assert list(req.flags) == flags
