@@ -34,6 +34,9 @@ from shared.client.models import (
     STATUS_RANK,
     TERMINAL_STATUSES,
     AccountView,
+    AlgoOrder,
+    AlgoResult,
+    AlgoView,
     BalanceView,
     Bbo,
     BookView,
@@ -54,7 +57,8 @@ from shared.client.sse import EventStream
 from shared.client.state import StateClient
 
 __all__ = [
-    "STATUS_RANK", "TERMINAL_STATUSES", "AccountView", "BalanceView", "Bbo", "BookView", "Change",
+    "STATUS_RANK", "TERMINAL_STATUSES", "AccountView", "AlgoOrder", "AlgoResult", "AlgoView",
+    "BalanceView", "Bbo", "BookView", "Change",
     "ChangeStream", "ClientError", "CommandResult", "CommandsClient", "Conflict", "EventStream",
     "EventsOverflow", "EventsReset", "FillView", "Forbidden", "Health", "InvalidRequest", "KillResult",
     "MarketView", "ModifyOrder", "NotFound", "OrderView", "Page", "ParadexHub", "PlaceOrder",

@@ -26,7 +26,15 @@ import msgspec
 
 from shared.client.errors import ServiceError
 from shared.client.http import Transport, decode, raise_for
-from shared.client.models import CommandResult, KillResult, ModifyOrder, PlaceOrder, Wait
+from shared.client.models import (
+    AlgoOrder,
+    AlgoResult,
+    CommandResult,
+    KillResult,
+    ModifyOrder,
+    PlaceOrder,
+    Wait,
+)
 
 _enc = msgspec.json.Encoder()
 
@@ -34,6 +42,10 @@ _enc = msgspec.json.Encoder()
 class _BatchItem(msgspec.Struct):
     http_status: int
     reply: msgspec.Raw
+
+
+class _AlgoList(msgspec.Struct):
+    results: list[AlgoOrder]
 
 
 class _BatchBody(msgspec.Struct):
@@ -89,13 +101,41 @@ class CommandsClient:
                     price: Decimal | None = None, *, type: str = "LIMIT", instruction: str = "GTC",
                     flags: Sequence[str] = (), client_id: str | None = None,
                     trigger_price: Decimal | None = None, wait: Wait = "ack",
-                    timeout_s: float | None = None) -> CommandResult:
+                    timeout_s: float | None = None, stp: str | None = None) -> CommandResult:
         """Place one order. ``wait``: ``none`` (recorded, not yet sent), ``ack`` (venue answered),
-        ``ws`` (the venue's WebSocket confirmed it, up to ``timeout_s``)."""
+        ``ws`` (the venue's WebSocket confirmed it, up to ``timeout_s``). Stop and take-profit
+        types need ``trigger_price``; ``stp`` EXPIRE_MAKER / EXPIRE_TAKER / EXPIRE_BOTH."""
         return await self.submit(PlaceOrder(
             market=market, side=side, size=size, price=price, type=type, instruction=instruction,
-            flags=tuple(flags), client_id=client_id, trigger_price=trigger_price, wait=wait,
+            flags=tuple(flags), client_id=client_id, trigger_price=trigger_price, stp=stp, wait=wait,
             timeout_s=timeout_s))
+
+    async def _algo(self, method: str, path: str, body: object = None) -> AlgoResult:
+        resp = await self.http.request(method, path, content=_enc.encode(body) if body is not None else None)
+        raise_for(resp)
+        return msgspec.structs.replace(decode(resp, AlgoResult), http_status=resp.status_code)
+
+    async def place_twap(self, market: str, side: Literal["BUY", "SELL"], size: Decimal,
+                         duration_seconds: int, frequency: int | None = None) -> AlgoResult:
+        """``POST /v1/algo/orders``: MARKET children every ``frequency`` s (venue default 30) over
+        ``duration_seconds``. Not idempotent (the venue's algos have no client id): after an
+        ``unknown`` answer, check :meth:`open_algos` before placing again."""
+        body: dict[str, object] = {"market": market, "side": side, "size": str(size),
+                                   "duration_seconds": duration_seconds}
+        if frequency is not None:
+            body["frequency"] = frequency
+        return await self._algo("POST", "/v1/algo/orders", body)
+
+    async def cancel_algo(self, algo_id: str) -> AlgoResult:
+        """``DELETE /v1/algo/orders/{algo_id}``: the algo's record after the cancel in ``algo``."""
+        return await self._algo("DELETE", f"/v1/algo/orders/{algo_id}")
+
+    async def open_algos(self, market: str | None = None) -> list[AlgoOrder]:
+        """The venue's NEW/OPEN algo orders (``GET /v1/algo/orders``)."""
+        params = {"market": market} if market else None
+        resp = await self.http.request("GET", "/v1/algo/orders", params=params)
+        raise_for(resp)
+        return decode(resp, _AlgoList).results
 
     async def place_batch(self, orders: Sequence[PlaceOrder], *, wait: Literal["none", "ack"] = "ack"
                           ) -> list[CommandResult | ServiceError]:

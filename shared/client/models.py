@@ -260,6 +260,7 @@ class PlaceOrder(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     flags: tuple[str, ...] = ()
     client_id: str | None = None
     trigger_price: Decimal | None = None
+    stp: str | None = None
     wait: Wait = "ack"
     timeout_s: float | None = None
 
@@ -311,4 +312,49 @@ class KillResult(View, frozen=True, kw_only=True):
     scope: str = ""
     strategy: str = ""
     cancel: CommandResult | None = None
+    http_status: int = 0
+
+
+class AlgoOrder(View, frozen=True, kw_only=True):
+    """The venue's record of a TWAP algo order (``status`` NEW, OPEN, CLOSED; ``remaining_size``
+    not filled yet; ``cancel_reason`` "" unless stopped, e.g. ``USER_CANCELED``)."""
+
+    id: str
+    market: str = ""
+    side: str = ""
+    size: Decimal = Decimal(0)
+    remaining_size: Decimal = Decimal(0)
+    status: str = ""
+    avg_fill_price: str = ""
+    algo_type: str = ""
+    cancel_reason: str = ""
+    created_at: int = 0
+    last_updated_at: int = 0
+    end_at: int = 0
+    algo_params: dict[str, str] = {}
+
+
+class AlgoView(View, frozen=True, kw_only=True):
+    """A TWAP as the state knows it (``GET /v1/algo/orders``): the venue's record, who placed it,
+    its child order ids (oldest first) and their filled size."""
+
+    id: str
+    algo: AlgoOrder
+    status: str = ""
+    strategy: str = ""
+    signature_timestamp: int = 0
+    child_order_ids: tuple[str, ...] = ()
+    filled: Decimal = Decimal(0)
+
+
+class AlgoResult(View, frozen=True, kw_only=True):
+    """The answer to a TWAP place or cancel: ``status`` accepted / cancel_requested (a non-2xx
+    answer raises); ``seq`` the ACCOUNT sequence of the published algo record (read-your-writes)."""
+
+    seq: int = 0
+    status: str = ""
+    algo_id: str = ""
+    algo: AlgoOrder | None = None
+    strategy: str = ""
+    message: str = ""
     http_status: int = 0

@@ -31,6 +31,7 @@ from shared.client.errors import NotFound
 from shared.client.http import Transport, raise_for
 from shared.client.models import (
     AccountView,
+    AlgoView,
     BalanceView,
     Bbo,
     BookView,
@@ -202,6 +203,18 @@ class StateClient:
     async def market(self, symbol: str) -> Snapshot[MarketView]:
         """One market's trading rules; :class:`NotFound` when the venue lists no such market."""
         return await self.http.get(f"/v1/markets/{symbol}", Snapshot[MarketView])
+
+    async def algos(self, *, status: str | None = None, market: str | None = None,
+                    min_seq: int | None = None) -> Snapshot[list[AlgoView]]:
+        """TWAP algo orders with their linked child order ids (``status`` NEW, OPEN, CLOSED)."""
+        params = {k: v for k, v in (("status", status), ("market", market), ("min_seq", min_seq))
+                  if v is not None}
+        return await self.http.get("/v1/algo/orders", Snapshot[list[AlgoView]], params or None)
+
+    async def algo(self, algo_id: str, *, min_seq: int | None = None) -> Snapshot[AlgoView]:
+        """One algo order; :class:`NotFound` when the state holds none with that id."""
+        return await self.http.get(f"/v1/algo/orders/{algo_id}", Snapshot[AlgoView],
+                                   {"min_seq": min_seq} if min_seq is not None else None)
 
     async def book(self, market: str, depth: int = 15) -> Snapshot[BookView]:
         """The best ``depth`` levels of ``market``'s book (check ``value.valid``)."""

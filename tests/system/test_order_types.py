@@ -431,3 +431,35 @@ async def test_the_kill_switch_cancels_the_strategy_s_twaps_and_refuses_new_ones
         assert r.status_code == 201, r.text
     finally:
         await poller.aclose()
+
+
+async def test_the_typed_clients_place_read_and_cancel_a_twap_and_a_stop_with_stp(system: System) -> None:
+    cmd, state = system.commands_client(), system.state_client()
+    placed = await cmd.place_twap(M, "SELL", D("0.004"), 120)
+    assert placed.status == "accepted" and placed.http_status == 201 and placed.algo is not None
+    assert [a.id for a in await cmd.open_algos(M)] == [placed.algo_id]
+    seen = await state.algo(placed.algo_id, min_seq=placed.seq)
+    assert seen.value.strategy == "mm" and seen.value.algo.algo_params["frequency"] == "30"
+
+    async def linked() -> bool:
+        return len((await state.algo(placed.algo_id)).value.child_order_ids) == 1
+
+    await wait_until(linked, 10.0, "the first child linked, through the client")
+    gone = await cmd.cancel_algo(placed.algo_id)
+    assert gone.status == "cancel_requested" and gone.algo is not None and gone.algo.status == "CLOSED"
+    closed = await state.algos(status="CLOSED", min_seq=gone.seq)
+    assert [a.id for a in closed.value] == [placed.algo_id]
+    bid = (await state.bbo(M)).value.bid
+    assert bid is not None
+    stop = await cmd.place(M, "SELL", D("0.001"), type="STOP_MARKET",
+                           trigger_price=(bid - 500).quantize(TICK), stp="EXPIRE_BOTH",
+                           client_id="client-stop")
+    assert stop.status == "accepted"
+
+    async def untriggered() -> bool:
+        found = await state.find_order("client-stop")
+        return found is not None and found.status == "UNTRIGGERED"
+
+    await wait_until(untriggered, 10.0, "client-stop UNTRIGGERED")
+    found = await state.find_order("client-stop")
+    assert found is not None and found.order is not None and found.order.stp == "EXPIRE_BOTH"
