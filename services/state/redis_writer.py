@@ -164,6 +164,8 @@ class RedisWriter:
                 _entity(add, c, k.market_spec(key), k.market_specs)
             elif kind in _ACCOUNT_SINGLETONS:
                 add(("S", getattr(k, _ACCOUNT_SINGLETONS[kind]), c.body()))
+            elif c.deleted:  # e.g. an evicted algo order
+                add(("D", f"{k.base}:{kind}:{key}"))
             else:
                 add(("S", f"{k.base}:{kind}:{key}", c.body()))
             add(("X", kind, key, c.seq, c.value))

@@ -135,3 +135,25 @@ def test_queries_filter_and_the_checkpoint_keeps_algos_and_links() -> None:
     assert back.algos.algos["900"].child_order_ids == ("1", "2")
     assert back.algos.algos["900"].filled == D("0.002")
     assert back.dump() == f.core.dump()
+
+
+def test_closed_algos_are_evicted_after_the_retention_and_beyond_the_cap() -> None:
+    from services.state.core import algos as algos_mod
+
+    f = Fold()
+    f(algo_ev(algo("900", status="CLOSED", lua=T0)))
+    f(order_ev(child("1", at=T0 - 500)))
+    assert f.core.algos.parent == {"1": "900"}
+    f(algo_ev(algo("901", lua=T0 + 1)))  # live: never evicted
+    late = T0 + f.core.config.retention_ms + 10
+    f(order_ev(order("x", lua=late, seq=late)))  # venue time moves past the retention
+    res = f(algo_ev(algo("902", status="CLOSED", lua=late, created=late)))
+    assert ("algo", "900") in [(c.kind, c.key) for c in res.changes if c.value is None]
+    assert sorted(f.core.algos.algos) == ["901", "902"] and f.core.algos.parent == {}
+    old_cap = algos_mod.MAX_CLOSED
+    algos_mod.MAX_CLOSED = 1
+    try:
+        f(algo_ev(algo("903", status="CLOSED", lua=late + 1, created=late)))
+    finally:
+        algos_mod.MAX_CLOSED = old_cap
+    assert sorted(f.core.algos.algos) == ["901", "903"]

@@ -33,6 +33,8 @@ from shared.bus.events import AlgoEvent
 from shared.paradex.models.algo import AlgoOrder
 
 LINK_SLACK_MS = 1000
+MAX_CLOSED = 1000
+"""CLOSED algos kept at most (the oldest go first; also evicted after the order retention)."""
 ALGO_RANK = {"NEW": 1, "OPEN": 2, "CLOSED": 3}
 
 
@@ -126,6 +128,9 @@ class AlgoTable:
             return
         parent = self.parent.get(o.id)
         if parent is None:
+            order = o.order
+            if order is None or order.type != "MARKET" or order.client_id or o.strategy:
+                return  # the hot path: not a possible child
             fits = [a for a in self.algos.values() if _fits(a, o)]
             if len(fits) > 1 and o.order is not None:
                 ts = o.order.timestamp
@@ -144,6 +149,21 @@ class AlgoTable:
             state = msgspec.structs.replace(a, child_filled=filled, filled=sum(filled, ZERO))
         self.algos[state.id] = state
         res.changes.append(Change("algo", state.id, state))
+
+    def evict(self, now_ms: int, retention_ms: int, res: Result) -> None:
+        """Forget CLOSED algos last updated more than ``retention_ms`` before venue time
+        ``now_ms``, and the oldest CLOSED ones beyond ``MAX_CLOSED`` (their links go too)."""
+        closed = sorted((a.algo.last_updated_at, a.id) for a in self.algos.values() if a.status == "CLOSED")
+        cut = [i for ts, i in closed if retention_ms and ts < now_ms - retention_ms]
+        gone = set(cut)
+        keep = [i for _, i in closed if i not in gone]
+        cut += keep[: max(0, len(keep) - MAX_CLOSED)]
+        for algo_id in cut:
+            a = self.algos.pop(algo_id)
+            for oid in a.child_order_ids:
+                self.parent.pop(oid, None)
+            self.c.bump("evicted_algos")
+            res.changes.append(Change("algo", algo_id, None))
 
     def _with_child(self, a: AlgoState, o: OrderState) -> AlgoState:
         self.parent[o.id] = a.id

@@ -348,6 +348,7 @@ class StateCore(Queries, MarketHandlers, Detection):
 
     def _algo(self, seq: int, ev: AlgoEvent, res: Result) -> None:
         self.algos.apply(ev, seq, self.orders.orders.values(), res)
+        self.algos.evict(self.retention.now, self.config.retention_ms, res)
 
     def _link_children(self, res: Result) -> None:
         """Every order change of this event: a TWAP child is linked to its algo (see
