@@ -30,6 +30,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import msgspec
+from redis.exceptions import RedisError
 
 from services.commands import audit
 from services.commands.budget import Budget
@@ -241,7 +242,12 @@ class Algos:
         if not algo_id or len(algo_id) > 64 or not algo_id.isdigit() or not algo_id.isascii():
             return answers.error(422, "INVALID_ALGO_ID", "algo_id",
                                  "an algo id is 1-64 digits (the venue's algo id)"), None
-        raw = await self.redis.get(self._owner_key(algo_id))
+        try:
+            raw = await self.redis.get(self._owner_key(algo_id))
+        except (RedisError, OSError) as exc:
+            log.warning("owner of algo %s not read: %r", algo_id, exc)
+            return answers.unavailable("REDIS_UNAVAILABLE", "redis",
+                                       "the algo's owner could not be read (Redis); nothing was sent"), None
         owner = raw.decode() if isinstance(raw, bytes) else raw
         if (v := check_cancel(s, owner)) is not None:
             return answers.violation(v), None
@@ -318,8 +324,13 @@ class Algos:
                 return answers.error(400, failure.code or "VENUE_REFUSED", "venue", failure.message)
             return answers.unavailable("VENUE_UNAVAILABLE", "venue", f"GET /algo/orders failed: {exc!r}")
         owners: dict[str, str] = {}
+        values: list[Any] = []
         if algos:
-            values = await self.redis.mget([self._owner_key(a.id) for a in algos])
+            try:
+                values = await self.redis.mget([self._owner_key(a.id) for a in algos])
+            except (RedisError, OSError) as exc:  # the list stands without its owners
+                log.warning("owners of %d algos not read: %r", len(algos), exc)
+                values = [None] * len(algos)
             owners = {a.id: (v.decode() if isinstance(v, bytes) else v)
                       for a, v in zip(algos, values, strict=True) if v}
         return _answer(200, AlgoList(results=algos, strategies=owners))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -305,6 +306,12 @@ async def test_a_twap_is_in_the_state_with_its_children_linked_until_it_closes(h
     assert len(set(a["child_order_ids"])) == 3
     listed = (await http.state.get("/v1/algo/orders", params={"status": "CLOSED"})).json()["value"]
     assert [x["id"] for x in listed] == [algo_id]
+    # in Redis too (pdx:{a}:algo:{id}, the {"seq","value"} record)
+    names = sorted([k async for k in http.sys.redis.scan_iter(match=f"*:algo:{algo_id}")])
+    assert len(names) == 2 and b":cmd:algo:" in names[1]  # the state's record, commands' owner
+    assert await http.sys.redis.get(names[1]) == b"mm"
+    record = json.loads(await http.sys.redis.get(names[0]))
+    assert record["value"]["status"] == "CLOSED" and len(record["value"]["child_order_ids"]) == 3
     # the venue lists it no more
     venue = (await http.cmd.get("/v1/algo/orders")).json()
     assert venue["results"] == []
