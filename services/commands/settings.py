@@ -65,3 +65,12 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     venue_connect_timeout_s: float = 3.0
     #: JetStream publish ack timeout for command events.
     publish_timeout_s: float = 2.0
+    #: How order writes reach the venue: ``ws`` (the service's own authenticated WebSocket, REST
+    #: for a command while it is down) or ``rest``.
+    transport: str = "rest"
+    #: Arm the venue's cancel on disconnect on that WebSocket (re-armed on every reconnect): if
+    #: the connection drops, the venue cancels the open orders placed on it. Needs transport ws.
+    cancel_on_disconnect: bool = False
+    #: Reconnect backoff of the order WebSocket (capped, jittered).
+    ws_backoff_initial_s: float = 0.1
+    ws_backoff_max_s: float = 5.0
