@@ -67,7 +67,7 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     publish_timeout_s: float = 2.0
     #: How order writes reach the venue: ``ws`` (the service's own authenticated WebSocket, REST
     #: for a command while it is down) or ``rest``.
-    transport: str = "rest"
+    transport: str = "ws"
     #: Arm the venue's cancel on disconnect on that WebSocket (re-armed on every reconnect): if
     #: the connection drops, the venue cancels the open orders placed on it. Needs transport ws.
     cancel_on_disconnect: bool = False
