@@ -328,3 +328,31 @@ async def test_cancel_on_disconnect_is_off_by_default_and_needs_the_ws_transport
         await start_commands(sim, transport="rest", cancel_on_disconnect=True)
     with pytest.raises(ConfigError, match="COMMANDS_TRANSPORT"):
         await start_commands(sim, transport="carrier-pigeon")
+
+
+async def test_a_refused_jwt_at_reconnect_is_renewed_and_the_socket_authenticates_again(
+    simulator: SimHandle, start_commands: Factory
+) -> None:
+    from services.simulator.tokens import TokenCheck, TokenProblem
+
+    sim = simulator
+    cmd = await start_ws(start_commands, sim, ws_backoff_initial_s=0.05, ws_backoff_max_s=0.1)
+    ws, jwt = client_of(cmd), cmd.service.rest.jwt
+    held, fetches = jwt.current, jwt.fetches
+    assert held is not None
+    tokens = sim.venue.tokens
+    real_verify = tokens.verify
+
+    def verify(token: str, now_s: float) -> TokenCheck:  # the held token is now refused (expired)
+        return TokenCheck(problem=TokenProblem.INVALID) if token == held else real_verify(token, now_s)
+
+    tokens.verify = verify  # type: ignore[method-assign]
+    try:
+        ws_conn(sim).abort()
+        await until(lambda: ws.ready and ws.sessions == 2, 5.0, "re-authenticated with a new JWT")
+    finally:
+        tokens.verify = real_verify  # type: ignore[method-assign]
+    assert "40111" in ws.last_error  # the refusal seen, then a new token fetched
+    assert jwt.fetches > fetches and jwt.current != held
+    r = await cmd.place()
+    assert r.status_code == 201 and r.json()["order_id"] in ws_conn(sim).placed
