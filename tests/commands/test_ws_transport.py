@@ -356,3 +356,41 @@ async def test_a_refused_jwt_at_reconnect_is_renewed_and_the_socket_authenticate
     assert jwt.fetches > fetches and jwt.current != held
     r = await cmd.place()
     assert r.status_code == 201 and r.json()["order_id"] in ws_conn(sim).placed
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["create", "create_batch"])
+async def test_a_garbage_websocket_answer_is_unknown_counted_and_looked_up_never_accepted(
+    simulator: SimHandle, start_commands: Factory, nc: Any, unique: str, batch: bool
+) -> None:
+    import msgspec
+
+    sim = simulator
+    cmd = await start_ws(start_commands, sim)
+    tap = await Tap().start(nc, cmd.service.settings.account_token)
+
+    def foreign(item: dict[str, Any]) -> dict[str, Any]:
+        return {**item, "order": msgspec.structs.replace(item["order"], account="0xdeadbeef")}
+
+    def garbage(real: Any) -> Any:  # the venue's answer names another account
+        def call(conn: Conn, params: Any, now_ms: int) -> Any:
+            result = real(conn, params, now_ms)
+            if batch:
+                return {"results": [foreign(result["results"][0]), *result["results"][1:]]}
+            return foreign(result)
+
+        return call
+
+    patch_method(sim, "order.create_batch" if batch else "order.create", garbage)
+    cids = [f"mm-bad{k}-{unique}" for k in range(2 if batch else 1)]
+    if batch:
+        orders = [
+            {"market": M, "side": "BUY", "size": "0.01", "price": "49000", "client_id": c} for c in cids
+        ]
+        r = await cmd.client.post("/v1/orders/batch", headers=auth("mm"), json={"orders": orders})
+        statuses = [x["reply"]["status"] for x in r.json()["results"]]
+    else:
+        r = await cmd.place(client_id=cids[0])
+        statuses = [r.json()["status"]]
+    assert statuses == (["unknown", "accepted"] if batch else ["unknown"]), r.text
+    await until(lambda: bool(tap.of(CmdUnknown, cids[0])), 3.0, "CmdUnknown")
+    assert cmd.service.metrics.invalid_answers.labels("foreign_account")._value.get() == 1
