@@ -50,7 +50,7 @@ from services.commands.store import BudgetSpec, CommandStore, Rate
 from services.commands.transport import VENUE_MS, RestTransport
 from services.commands.venue import VenueView
 from services.commands.watch import OrderWatch
-from services.commands.ws import WsOrderClient, WsTransport
+from services.commands.ws import WsOrderClient, WsTransport, with_sbe
 from shared import httpserve
 from shared.bus import EventPublisher
 from shared.bus.gate import RecordGate
@@ -277,7 +277,7 @@ class CommandsService:
         whose WebSocket is down does not keep the service from starting)."""
         s = self.settings
         self.ws = WsOrderClient(
-            s.paradex_ws_url,
+            with_sbe(s.paradex_ws_url, s.ws_sbe_schema_version),
             self.rest.jwt,
             cancel_on_disconnect=s.cancel_on_disconnect,
             reply_timeout_s=s.venue_read_timeout_s,

@@ -71,6 +71,9 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     #: Arm the venue's cancel on disconnect on that WebSocket (re-armed on every reconnect): if
     #: the connection drops, the venue cancels the open orders placed on it. Needs transport ws.
     cancel_on_disconnect: bool = False
+    #: 0: connect the order WebSocket as is; N > 0: with ``?sbeSchemaId=1&sbeSchemaVersion=N`` (for
+    #: a venue that refuses connections without it; order answers stay JSON, binary frames are skipped).
+    ws_sbe_schema_version: int = 0
     #: Reconnect backoff of the order WebSocket (capped, jittered).
     ws_backoff_initial_s: float = 0.1
     ws_backoff_max_s: float = 5.0

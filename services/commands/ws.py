@@ -102,6 +102,13 @@ _REPLY = msgspec.json.Decoder(_Reply)
 SendHook = Callable[[str, str, int], None]
 
 
+def with_sbe(url: str, sbe_version: int) -> str:
+    """``url`` with the SBE query (``?sbeSchemaId=1&sbeSchemaVersion=N``) when ``sbe_version``."""
+    if not sbe_version:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}sbeSchemaId=1&sbeSchemaVersion={sbe_version}"
+
+
 class WsOrderClient:
     """One authenticated JSON-RPC connection, reconnected until :meth:`stop` (module docstring).
 
@@ -230,6 +237,8 @@ class WsOrderClient:
         throttle = LogThrottle(log)
         with contextlib.suppress(Exception):  # ends when the connection does
             async for frame in ws:
+                if isinstance(frame, bytes):
+                    continue  # an SBE heartbeat (a session with the SBE query): never an answer
                 try:
                     reply = _REPLY.decode(frame)
                 except msgspec.DecodeError as exc:

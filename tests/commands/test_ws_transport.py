@@ -394,3 +394,15 @@ async def test_a_garbage_websocket_answer_is_unknown_counted_and_looked_up_never
     assert statuses == (["unknown", "accepted"] if batch else ["unknown"]), r.text
     await until(lambda: bool(tap.of(CmdUnknown, cids[0])), 3.0, "CmdUnknown")
     assert cmd.service.metrics.invalid_answers.labels("foreign_account")._value.get() == 1
+
+
+async def test_the_order_socket_can_connect_with_the_sbe_query_and_still_speaks_json_rpc(
+    simulator: SimHandle, start_commands: Factory
+) -> None:
+    sim = simulator
+    cmd = await start_ws(start_commands, sim, ws_sbe_schema_version=1)
+    conn = ws_conn(sim)
+    assert conn.sbe_version == 1
+    sim.sim.hub.deliver(conn, b"\x00\x01binary", True)  # a binary frame is skipped, not an answer
+    r = await cmd.place()
+    assert r.status_code == 201 and r.json()["order_id"] in conn.placed, r.text
