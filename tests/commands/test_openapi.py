@@ -7,11 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from services.commands.openapi import DOC
 from shared.openapi_doc import undeclared
 from shared.settings import Secret
-from tests.commands.helpers import Factory, M, auth
+from tests.commands.helpers import TOKENS, Factory, M, auth
 from tests.openapi_check import Documented
 from tests.simfixture import SimHandle
 
@@ -197,3 +198,63 @@ async def test_the_client_side_rate_limit_is_documented(
     assert [a.status_code for a in answers] == [201, 429]
     assert doc.check(answers[1], "POST", "/v1/orders")["error"] == "RATE_LIMITED"
     assert int(answers[1].headers["Retry-After"]) >= 1
+
+
+async def test_the_websocket_confirmed_answer_is_documented(
+    simulator: SimHandle, start_commands: Factory, start_feed: Any, unique: str
+) -> None:
+    await start_feed(simulator)
+    cmd = await start_commands(simulator)
+    doc = Documented((await cmd.client.get("/openapi.json")).json())
+    bid, _ = simulator.best()
+    body = {**ORDER, "price": str(bid), "client_id": f"mm-oa-ws-{unique}", "wait": "ws", "timeout_s": 5}
+    r = await cmd.client.post("/v1/orders", json=body, headers=auth("mm"))
+    assert r.status_code == 200, r.text
+    assert doc.check(r, "POST", "/v1/orders")["status"] == "open"
+
+
+@pytest.mark.slow
+async def test_swagger_ui_works_offline_and_try_it_out_sends_the_bearer_token(
+    simulator: SimHandle, start_commands: Factory
+) -> None:
+    """A real browser on /docs: every file from the service itself; "Try it out" is 401 until the
+    token is given in "Authorize", then the call is made with it (200)."""
+    from tests.system.browser import FLAGS, require_chromium
+
+    chromium = require_chromium()
+    from playwright.async_api import async_playwright
+
+    cmd = await start_commands(simulator)
+    base = str(cmd.client.base_url).rstrip("/")
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=chromium, args=FLAGS)
+        try:
+            page = await browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            await page.goto(f"{base}/docs")
+            block = page.locator("#operations-default-cancel_all_v1_orders_delete")
+            await block.wait_for(timeout=15_000)
+            urls = await page.evaluate("performance.getEntriesByType('resource').map(e => e.name)")
+            assert urls and all(u.startswith(base) for u in urls), urls
+
+            async def execute() -> str:
+                await block.locator(".try-out__btn").click()
+                await block.locator("button.execute").click()
+                status = block.locator(".live-responses-table tbody .response-col_status").first
+                await status.wait_for(timeout=10_000)
+                text = (await status.inner_text()).strip()
+                await block.locator(".btn-clear").click()
+                await block.locator(".try-out__btn").click()  # "Cancel": back to the plain view
+                return text
+
+            await block.locator(".opblock-summary-control").click()
+            assert await execute() == "401"
+            await page.locator(".auth-wrapper button.authorize").click()
+            await page.locator(".modal-ux input").first.fill(TOKENS["mm"])
+            await page.locator(".modal-ux .auth-btn-wrapper button.authorize").click()
+            await page.locator(".modal-ux button.btn-done").click()
+            assert await execute() == "200"
+            assert errors == []
+        finally:
+            await browser.close()
