@@ -84,7 +84,7 @@ def _batch(status: int, what: str) -> Reply:
 
 
 BATCH_REPLIES = (
-    Reply(200, "Every item answered 200 (`wait=ws` is not offered for batches)", BatchReply, (SEQ, REPLAY)),
+    Reply(200, "Every item answered 200 (replays of earlier `wait=ws` places)", BatchReply, (SEQ, REPLAY)),
     Reply(201, "Every item `accepted`", BatchReply, (SEQ, REPLAY)),
     Reply(202, "Every item `submitted` (`wait=none`) or `unknown`", BatchReply, (SEQ, REPLAY)),
     Reply(207, "Items answered differently: each result's `http_status`", BatchReply, (SEQ, REPLAY)),

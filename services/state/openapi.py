@@ -192,6 +192,10 @@ def operations() -> dict[str, Operation]:
     }
 
 
+FORWARD = ("Sends the caller's `Authorization` (the commands service's admin or strategy token) and "
+           'body (`{"reason", "strategy"}`) to the commands service, which checks it.')
+
+
 def _forward(target: str) -> Operation:
     passed = [Reply(s, f"The commands service's {s} to {target}, passed back as it is (its own API "
                        "document has the body)", dict) for s in (200, 401, 403, 422, 503)]
@@ -199,8 +203,7 @@ def _forward(target: str) -> Operation:
         *passed,
         Reply(413, "BODY_TOO_LARGE", Refused),
         Reply(502, "COMMANDS_UNREACHABLE: the commands service did not answer (STATE_COMMANDS_URL)", Refused),
-    ), secured=True, description="Sends the caller's `Authorization` (the commands service's admin or "
-                                 "strategy token) and body to the commands service, which checks it.")
+    ), body=dict, secured=True, description=FORWARD)
 
 
 def _open(path: str) -> bool:
