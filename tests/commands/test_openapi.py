@@ -13,6 +13,7 @@ from services.commands.openapi import DOC
 from shared.openapi_doc import undeclared
 from shared.settings import Secret
 from tests.commands.helpers import TOKENS, Factory, M, auth
+from tests.commands.test_durability import Stack, stack  # noqa: F401 (the fixture: Redis behind a proxy)
 from tests.openapi_check import Documented
 from tests.simfixture import SimHandle
 
@@ -258,3 +259,16 @@ async def test_swagger_ui_works_offline_and_try_it_out_sends_the_bearer_token(
             assert errors == []
         finally:
             await browser.close()
+
+
+async def test_the_answers_while_redis_is_unreachable_are_documented(
+    stack: Stack, unique: str  # noqa: F811 (the imported fixture)
+) -> None:
+    doc = Documented((await stack.client.get("/openapi.json")).json())
+    placed = doc.check(await stack.place(f"mm-oa-redis-{unique}"), "POST", "/v1/orders")
+    await stack.proxy.refuse()
+    refused = doc.check(await stack.place(f"mm-oa-redis2-{unique}"), "POST", "/v1/orders")
+    assert refused["error"] == "REDIS_UNAVAILABLE"
+    r = await stack.client.get(f"/v1/commands/{placed['client_id']}", headers=auth("mm"))
+    assert doc.check(r, "GET", "/v1/commands/{client_id}")["error"] == "REDIS_UNAVAILABLE"
+    assert doc.statuses("POST", "/v1/orders") == {201, 503}
