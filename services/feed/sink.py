@@ -20,6 +20,11 @@ The reader calls :meth:`BusSink.put`, which never waits:
 The three publishers are supervised tasks (:mod:`services.feed.supervise`); the time of the
 last publish per event kind feeds ``/healthz``.
 
+Tracing (``trace=True``, benchmarks only, :mod:`shared.trace`): the reader goes through
+:meth:`BusSink.traced`, which notes each frame's ``sim_sent_ns`` for the account events it makes;
+each account message then carries the ``Pdx-Trace`` header (send stamp, receive, publish) and its
+JetStream ack time is published on ``subjects.FEED_TRACE`` in batches. Off, none of it runs.
+
 Deviation from DESIGN.md ("every message has a Nats-Msg-Id"): market data published over core
 NATS carries no ``Nats-Msg-Id``. Those publishes are fire-and-forget and never retried, so a
 dedup id protects nothing there, and building the header cost ~3 us a message (about a third of
@@ -32,7 +37,10 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
+
+import msgspec
 
 from services.feed.core.wire import Prepared
 from services.feed.metrics import FeedMetrics
@@ -43,8 +51,10 @@ from shared.bus.events import BookEvent, Event, encode_event, kind_of
 from shared.bus.publish import MSG_ID_HEADER, market_of
 from shared.errors import BusError
 from shared.logthrottle import LogThrottle
+from shared.trace import TRACE_HEADER, feed_header, sim_stamp
 
 log = logging.getLogger("feed.sink")
+Receive = Callable[[str | bytes, int], list[Event | Prepared]]
 _ACCOUNT_TYPES = frozenset(ACCOUNT_EVENTS)  # a set lookup beats isinstance over 18 classes
 
 
@@ -53,7 +63,7 @@ class BusSink:
 
     def __init__(self, nc: Any, account: str, metrics: FeedMetrics, *, market_mode: str = "core",
                  account_max: int = 100_000, market_max: int = 20_000, dead_max: int = 10_000,
-                 publish_timeout_s: float = 5.0, retry_s: float = 0.2) -> None:
+                 publish_timeout_s: float = 5.0, retry_s: float = 0.2, trace: bool = False) -> None:
         self.nc = nc
         self.js = nc.jetstream()
         self.account = account
@@ -84,6 +94,9 @@ class BusSink:
         self._supervisor: Supervisor | None = None
         self._busy = 0  # lanes with a batch being published
         self._bad_subjects = LogThrottle(log)
+        self.trace = trace
+        self._sim_ns: dict[int, int] = {}  # tracing: id(queued account event) -> its frame's stamp
+        self._acks: list[tuple[int, int, int]] = []  # tracing: (stream seq, publish, ack) to report
 
     # --- reader side (never waits) -----------------------------------------------------------
 
@@ -99,9 +112,25 @@ class BusSink:
         self.market_lane.append(event)
         self._market_ready.set()
 
+    def traced(self, receive: Receive) -> Receive:
+        """``receive`` (the protocol's frame reader) noting each frame's send stamp (tracing)."""
+        stamps = self._sim_ns
+
+        def receive_traced(frame: str | bytes, recv_ns: int) -> list[Event | Prepared]:
+            events = receive(frame, recv_ns)
+            sim = sim_stamp(frame)
+            if sim:
+                for event in events:
+                    if type(event) in _ACCOUNT_TYPES:  # every event returned is put next
+                        stamps[id(event)] = sim
+            return events
+        return receive_traced
+
     def put_account(self, event: Event) -> None:
         """Queue an account event; on overflow log loudly, count and flag a forced reconnect."""
         if len(self.account_lane) >= self.account_max:
+            if self.trace:
+                self._sim_ns.pop(id(event), None)
             self.account_lost += 1
             self.overflowed = True
             self.metrics.dropped.labels("account", "buffer_full").inc()
@@ -173,7 +202,10 @@ class BusSink:
                 await ready.wait()
             event = lane[0]
             try:
-                await self.publisher.publish(event)
+                if self.trace:
+                    await self._publish_traced(event, len(lane) == 1)
+                else:
+                    await self.publisher.publish(event)
             except BusError as exc:
                 if not self.last_account_error:
                     log.error("account publish failing, %d queued, retrying: %s", len(lane), exc)
@@ -184,12 +216,28 @@ class BusSink:
                 log.warning("account publishing recovered, %d queued", len(lane) - 1)
                 self.last_account_error = ""
             lane.popleft()
+            if self.trace:
+                self._sim_ns.pop(id(event), None)
             self.published_account += 1
             self.last_published[type(event)] = time.monotonic()
             published.inc()
             depth.set(len(lane))
             if event.recv_ns:
                 latency.observe(max(0.0, (time.time_ns() - event.recv_ns) / 1e9))
+
+    async def _publish_traced(self, event: Event, last: bool) -> None:
+        """Publish ``event`` with its trace header; report the ack (in batches, or when ``last``)."""
+        subject, payload, headers = self.publisher.prepare(event)
+        pub_ns = time.time_ns()
+        headers[TRACE_HEADER] = feed_header(self._sim_ns.get(id(event), 0), event.recv_ns, pub_ns)
+        seq = await self.publisher.publish_raw(subject, payload, headers)
+        self._acks.append((seq, pub_ns, time.time_ns()))
+        if last or len(self._acks) >= 100:
+            acks, self._acks = self._acks, []
+            try:
+                await self.nc.publish(subjects.FEED_TRACE, msgspec.json.encode(acks))
+            except Exception as exc:  # tracing is best effort: never holds the lane
+                log.debug("trace acks not published: %r", exc)
 
     async def _run_market(self) -> None:
         lane, ready, m = self.market_lane, self._market_ready, self.metrics

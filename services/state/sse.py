@@ -14,6 +14,7 @@ changes after a state read that answered ``seq`` S: no gap, no duplicate), else 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated
 
@@ -22,6 +23,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from services.state.core.sse import KINDS, BadEventId, parse_event_id, parse_kinds
 from services.state.encode import encode
+from shared.trace import stamp_sse
 
 if TYPE_CHECKING:
     from services.state.service import StateService
@@ -66,6 +68,7 @@ def add_events_route(app: FastAPI, svc: StateService, not_reached: NotReached) -
             return late
         start = svc.hub.subscribe(wanted, resume, after_seq)
         sub = start.subscriber
+        tracing = svc.settings.trace  # benchmarks only: traced frames get their send time
 
         async def stream() -> AsyncIterator[bytes]:
             try:
@@ -92,7 +95,7 @@ def add_events_route(app: FastAPI, svc: StateService, not_reached: NotReached) -
                         if sub.overflowed:
                             yield b"event: overflow\ndata: {}\n\n"
                         return
-                    yield item
+                    yield stamp_sse(item, time.time_ns()) if tracing else item
             finally:
                 svc.hub.unsubscribe(sub)
 
