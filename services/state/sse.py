@@ -85,17 +85,32 @@ def add_events_route(app: FastAPI, svc: StateService, not_reached: NotReached) -
                         buf, size = [], 0
                 if buf:
                     yield b"".join(buf)
+                queue = sub.queue
                 while True:
                     try:
-                        item = await asyncio.wait_for(sub.queue.get(), KEEPALIVE_S)
+                        item = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
                     except TimeoutError:
                         yield b": keepalive\n\n"
                         continue
+                    # Everything already queued goes out in one write (no waiting for more): one
+                    # send per burst instead of one per frame when the client is behind.
+                    parts: list[bytes] = []
+                    size = 0
+                    while item is not None:
+                        parts.append(item)
+                        size += len(item)
+                        if queue.empty() or size >= CHUNK:
+                            break
+                        item = queue.get_nowait()
+                    if parts:
+                        if tracing:
+                            now = time.time_ns()
+                            parts = [stamp_sse(p, now) for p in parts]
+                        yield parts[0] if len(parts) == 1 else b"".join(parts)
                     if item is None:
                         if sub.overflowed:
                             yield b"event: overflow\ndata: {}\n\n"
                         return
-                    yield stamp_sse(item, time.time_ns()) if tracing else item
             finally:
                 svc.hub.unsubscribe(sub)
 

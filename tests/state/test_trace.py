@@ -88,3 +88,32 @@ async def test_sse_frames_carry_the_trace_only_when_on(nats_url: str, redis_url:
         values = [stamps[k] for k in FIELDS]
         assert values == sorted(values), stamps  # every hop after the one before
         assert stamps["sse"] <= time.time_ns()
+
+
+def _burst(inst: Any, n: int, first_seq: int) -> None:
+    """``n`` order changes published at once (no await between: they queue up for the client)."""
+    for i in range(n):
+        inst.service.hub.publish([Encoded("account", "order", f"b{i}", first_seq + i, b'{"i":%d}' % i,
+                                          False, None)])
+
+
+async def test_a_burst_goes_out_whole_and_in_order_and_an_overflow_still_ends_the_stream(
+        nats_url: str, redis_url: str, unique: str) -> None:
+    account = f"acct{unique}"
+    async with instance(settings_for(nats_url, redis_url, account, sse_queue_max=8)) as inst:
+        reader = Reader(inst.client, {"kinds": "order"})
+        await wait_for(lambda: _subscribers(inst, 1), 5, "SSE subscriber")
+        _burst(inst, 5, 1_000)  # fits the client's queue: all of it, in order
+        await wait_for(lambda: _count(reader, 5), 5, "5 frames")
+        assert [d["data"]["key"] for d in reader.frames] == [f"b{i}" for i in range(5)]
+        _burst(inst, 20, 2_000)  # more than the queue holds: the client is cut off
+        await wait_for(lambda: _ended(reader), 5, "the stream to end")
+        events = [f["event"] for f in reader.frames]
+        assert events[-1] == "overflow" and set(events[:-1]) == {"order"}
+        keys = [d["data"]["key"] for d in reader.frames[5:-1]]
+        assert keys and keys == sorted(keys, key=lambda k: int(k[1:]))  # what was queued, in order
+        await reader.close()
+
+
+async def _ended(reader: Reader) -> bool:
+    return reader.task.done()
