@@ -34,6 +34,7 @@ the feed's per-frame budget). JetStream-mode market data and every account event
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -63,7 +64,8 @@ class BusSink:
 
     def __init__(self, nc: Any, account: str, metrics: FeedMetrics, *, market_mode: str = "core",
                  account_max: int = 100_000, market_max: int = 20_000, dead_max: int = 10_000,
-                 publish_timeout_s: float = 5.0, retry_s: float = 0.2, trace: bool = False) -> None:
+                 publish_timeout_s: float = 5.0, retry_s: float = 0.2, trace: bool = False,
+                 account_inflight: int = 1) -> None:
         self.nc = nc
         self.js = nc.jetstream()
         self.account = account
@@ -73,6 +75,8 @@ class BusSink:
         self.market_max = market_max
         self.dead_max = dead_max
         self.retry_s = retry_s
+        self.publish_timeout_s = publish_timeout_s
+        self.account_inflight = max(1, account_inflight)
         self.publisher = EventPublisher(self.js, account, timeout_s=publish_timeout_s, attempts=1)
         self.account_lane: deque[Event] = deque()
         self.market_lane: deque[Event | Prepared] = deque()
@@ -200,30 +204,84 @@ class BusSink:
             if not lane:
                 ready.clear()
                 await ready.wait()
-            event = lane[0]
-            try:
-                if self.trace:
-                    await self._publish_traced(event, len(lane) == 1)
-                else:
-                    await self.publisher.publish(event)
-            except BusError as exc:
-                if not self.last_account_error:
-                    log.error("account publish failing, %d queued, retrying: %s", len(lane), exc)
-                self.last_account_error = str(exc)
-                await asyncio.sleep(self.retry_s)
-                continue
-            if self.last_account_error:
-                log.warning("account publishing recovered, %d queued", len(lane) - 1)
+            error: BusError | None = None
+            if self.account_inflight > 1:
+                stored, error = await self._publish_window(
+                    [lane[i] for i in range(min(len(lane), self.account_inflight))])
+            else:
+                stored = 1
+                try:
+                    if self.trace:
+                        await self._publish_traced(lane[0], len(lane) == 1)
+                    else:
+                        await self.publisher.publish(lane[0])
+                except BusError as exc:
+                    stored, error = 0, exc
+            if stored and self.last_account_error:
+                log.warning("account publishing recovered, %d queued", len(lane) - stored)
                 self.last_account_error = ""
-            lane.popleft()
-            if self.trace:
-                self._sim_ns.pop(id(event), None)
-            self.published_account += 1
-            self.last_published[type(event)] = time.monotonic()
-            published.inc()
+            for _ in range(stored):
+                event = lane.popleft()
+                if self.trace:
+                    self._sim_ns.pop(id(event), None)
+                self.published_account += 1
+                self.last_published[type(event)] = time.monotonic()
+                published.inc()
+                if event.recv_ns:
+                    latency.observe(max(0.0, (time.time_ns() - event.recv_ns) / 1e9))
             depth.set(len(lane))
-            if event.recv_ns:
-                latency.observe(max(0.0, (time.time_ns() - event.recv_ns) / 1e9))
+            if error is not None:
+                if not self.last_account_error:
+                    log.error("account publish failing, %d queued, retrying: %s", len(lane), error)
+                self.last_account_error = str(error)
+                await asyncio.sleep(self.retry_s)
+
+    async def _publish_window(self, window: list[Event]) -> tuple[int, BusError | None]:
+        """Publish ``window`` (the head of the lane) pipelined on the one connection; how many of
+        it, from the first, JetStream acknowledged (and the error that stopped the rest).
+
+        One connection delivers the messages in order and the stream stores them in that order,
+        so after a failure what is stored is normally the acked prefix plus some of what follows
+        it; the retry resends from the first unacked event (the same bytes, so the same
+        ``Nats-Msg-Id``), the duplicate window drops the copies and the order holds. A refusal of
+        one message whose successors were stored (a clustered stream changing leader) would
+        reorder: that is why ``account_inflight`` is opt-in (see the feed settings)."""
+        futures: list[asyncio.Future[Any]] = []
+        stamps: list[list[int]] = []
+        error: BusError | None = None
+        subject = ""
+        try:
+            for event in window:
+                subject, payload, headers = self.publisher.prepare(event)
+                if self.trace:
+                    pub_ns = time.time_ns()
+                    headers[TRACE_HEADER] = feed_header(self._sim_ns.get(id(event), 0), event.recv_ns, pub_ns)
+                    stamp = [pub_ns, 0]
+                    stamps.append(stamp)
+                fut = await self.js.publish_async(subject, payload, headers=headers)
+                if self.trace:
+                    fut.add_done_callback(lambda _f, st=stamp: st.__setitem__(1, time.time_ns()))
+                futures.append(fut)
+        except Exception as exc:  # NATS refused the publish itself: what went out may still be acked
+            error = BusError(subject, f"publish failed: {exc!r}")
+        if futures:
+            _, pending = await asyncio.wait(futures, timeout=self.publish_timeout_s)
+            for fut in pending:
+                fut.cancel()
+        stored = 0
+        for i, fut in enumerate(futures):
+            if fut.cancelled() or fut.exception() is not None:
+                why = "timeout" if fut.cancelled() else repr(fut.exception())
+                error = error or BusError(subject, f"no ack: {why}")
+                break
+            stored += 1
+            if self.trace:
+                self._acks.append((int(fut.result().seq), stamps[i][0], stamps[i][1]))
+        if self.trace and self._acks and (stored == len(self.account_lane) or len(self._acks) >= 100):
+            acks, self._acks = self._acks, []
+            with contextlib.suppress(Exception):  # tracing is best effort: never holds the lane
+                await self.nc.publish(subjects.FEED_TRACE, msgspec.json.encode(acks))
+        return stored, error
 
     async def _publish_traced(self, event: Event, last: bool) -> None:
         """Publish ``event`` with its trace header; report the ack (in batches, or when ``last``)."""
