@@ -29,7 +29,9 @@ falls in the phase. Hops (:data:`shared.trace.HOPS`): ``venue_ws`` (simulator se
 -> state receive), ``apply``, ``redis`` (applied -> Redis written), ``sse`` (written -> SSE
 sent), ``sse_client`` (sent -> the client's read). All stamps are ``time.time_ns()`` of one host.
 
-Prints the breakdown, then LAST one JSON line. Run: ``python -m bench.e2e`` (about 2 minutes).
+Prints the breakdown, then LAST one JSON line. Run: ``python -m bench.e2e`` (about 2 minutes);
+``SIM_*`` / ``FEED_*`` / ``STATE_*`` variables set for it go to the services (a variant, e.g.
+``FEED_ACCOUNT_INFLIGHT=64``; the JSON names them under ``settings``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import asyncio
 import contextlib
 import json
 import multiprocessing as mp
+import os
 import pickle
 import signal
 import sys
@@ -335,6 +338,13 @@ def analyse(windows: dict[str, tuple[int, int]], probes: dict[str, list[Any]],
 
 # ---------------------------------------------------------------------------------------- run
 
+def passed_settings() -> dict[str, dict[str, str]]:
+    """``SIM_*``, ``FEED_*`` and ``STATE_*`` variables of our environment, per prefix: passed to
+    the services, so ``FEED_ACCOUNT_INFLIGHT=64 python -m bench.e2e`` measures a variant."""
+    prefixes = ("SIM_", "FEED_", "STATE_")
+    return {p: {k: v for k, v in os.environ.items() if k.startswith(p)} for p in prefixes}
+
+
 async def wait_drained(ps: Any, nc: Any, within_s: float) -> float:
     """Seconds until the hub has delivered everything the venue pushed (feed lane empty, the state
     applied and wrote the ACCOUNT stream's last message), at most ``within_s``."""
@@ -381,9 +391,11 @@ async def run(tmp: Path) -> dict[str, Any]:
 
     ns, rs = NatsServer(tmp / "nats").start(), RedisServer(tmp / "redis").start()
     probes = Probes(tmp)
+    given = passed_settings()
     try:
-        async with process_system(ns.url, rs.url, tmp / "ps", sim={"SIM_WS_SEND_STAMP": "1"},
-                                  feed={"FEED_TRACE": "1"}, state={"STATE_TRACE": "1"}) as ps:
+        async with process_system(ns.url, rs.url, tmp / "ps", sim={**given["SIM_"], "SIM_WS_SEND_STAMP": "1"},
+                                  feed={**given["FEED_"], "FEED_TRACE": "1"},
+                                  state={**given["STATE_"], "STATE_TRACE": "1"}) as ps:
             cs = load(CommonSettings, env={}, paradex_rest_url=ps.rest_url, paradex_ws_url=ps.ws_url,
                       paradex_account=ps.account, paradex_l2_private_key=Secret(ps.private_key))
             rest = await ParadexRest.connect(cs)
@@ -457,7 +469,8 @@ async def run(tmp: Path) -> dict[str, Any]:
     for name, s in drained.items():
         print(f"after {name}: the hub caught up {s:.1f} s after the flow stopped")
         result[f"drain_s_{name}"] = round(s, 1)
-    return {"shape": "processes", **result}
+    return {"shape": "processes", "settings": {k: v for d in given.values() for k, v in d.items()},
+            **result}
 
 
 def main() -> int:
