@@ -395,7 +395,7 @@ async def run(tmp: Path) -> dict[str, Any]:
     try:
         async with process_system(ns.url, rs.url, tmp / "ps", sim={**given["SIM_"], "SIM_WS_SEND_STAMP": "1"},
                                   feed={**given["FEED_"], "FEED_TRACE": "1"},
-                                  state={**given["STATE_"], "STATE_TRACE": "1"}) as ps:
+                                  state={**given["STATE_"], "STATE_TRACE": "1"}, ready_within_s=90) as ps:
             cs = load(CommonSettings, env={}, paradex_rest_url=ps.rest_url, paradex_ws_url=ps.ws_url,
                       paradex_account=ps.account, paradex_l2_private_key=Secret(ps.private_key))
             rest = await ParadexRest.connect(cs)
