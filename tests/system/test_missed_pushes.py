@@ -311,3 +311,47 @@ async def test_refused_cancel_clears_pending_cancel_within_1_s_then_a_real_cance
         await task
         print(f"[refused cancel] statuses seen {refused_seen}, cleared {1000 * (at - t0):.0f} ms after "
               f"the cancel; then {poller.statuses}")
+
+
+async def test_stalled_order_socket_unknown_place_ends_open_later_commands_by_rest_then_reconnected(
+        nats_url: str, redis_url: str, tmp_path: Path) -> None:
+    """The venue stops reading commands' order socket (no answer, no pong) after acting on a
+    place: that place is unknown and ends OPEN; the next command goes by REST at once instead of
+    into the dead socket; the socket is cut on the missing pong and a new one serves commands."""
+    async with process_system(nats_url, redis_url, tmp_path, commands={"COMMANDS_TRANSPORT": "ws"}) as ps:
+        async def order_ws() -> dict[str, Any]:
+            out: dict[str, Any] = (await commands_health(ps))["order_ws"]
+            return out
+
+        async def ready() -> bool:
+            return bool((await order_ws())["ready"])
+
+        await wait_until(ready, 10.0, "the commands order websocket ready")
+        cmd = ps.commands_client()
+        bid, _ = await mid(ps)
+        await ps.control("POST", "/rest/errors", {"kind": "stall", "path": "order.create", "execute": True,
+                                                   "transport": "ws"})
+        first = await cmd.place(M, "BUY", Decimal("0.01"), bid - 300 * TICK, client_id="stall-1")
+        assert first.status == "unknown", first
+        second = await cmd.place(M, "BUY", Decimal("0.01"), bid - 301 * TICK, client_id="stall-2")
+        assert second.status in ("accepted", "open"), second
+        assert await ws_fallbacks(ps) == 1  # the second went by REST (the socket was suspect)
+        state = ps.state_client()
+
+        async def both_open() -> bool:
+            found = [await state.find_order(c) for c in ("stall-1", "stall-2")]
+            return all(o is not None and o.status == "OPEN" for o in found)
+
+        await wait_until(both_open, 10.0, "stall-1 (looked up) and stall-2 OPEN in the state")
+
+        async def reconnected() -> bool:
+            w = await order_ws()
+            return bool(w["ready"]) and w["stalls"] == 1 and w["sessions"] == 2
+
+        # still stalled at the venue: no pong, so the socket is cut and a new session starts
+        await wait_until(reconnected, 15.0, "the stalled socket cut (no pong) and a new session")
+        await ps.control("POST", "/reset")  # the venue reads the old socket again (and sees it cut)
+        third = await cmd.place(M, "BUY", Decimal("0.01"), bid - 302 * TICK, client_id="stall-3")
+        assert third.status in ("accepted", "open") and await ws_fallbacks(ps) == 1, third
+        truth = await ps.truth()
+        assert sorted(o["client_id"] for o in truth["open_orders"]) == ["stall-1", "stall-2", "stall-3"]
