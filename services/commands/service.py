@@ -286,6 +286,8 @@ class CommandsService:
                 initial_s=s.ws_backoff_initial_s, max_s=max(s.ws_backoff_initial_s, s.ws_backoff_max_s)
             ),
             on_send=self._on_request,
+            ping_interval_s=s.ws_ping_interval_s,
+            ping_timeout_s=s.ws_ping_timeout_s,
         )
         self._ws_task = asyncio.ensure_future(self.ws.run())
         if not await self.ws.wait_ready(s.venue_connect_timeout_s):
@@ -369,6 +371,8 @@ class CommandsService:
             "sessions": self.ws.sessions,
             "cancel_on_disconnect": "armed" if self.ws.cod_armed else "off",
             "last_error": self.ws.last_error,
+            "suspects": self.ws.suspects,
+            "stalls": self.ws.stalls,
         }
 
     # ------------------------------------------------------------------ lifecycle

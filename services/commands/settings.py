@@ -74,6 +74,11 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     #: 0: connect the order WebSocket as is; N > 0: with ``?sbeSchemaId=1&sbeSchemaVersion=N`` (for
     #: a venue that refuses connections without it; order answers stay JSON, binary frames are skipped).
     ws_sbe_schema_version: int = 0
+    #: Liveness of the order WebSocket: a ping this often, the connection dropped (and
+    #: reconnected) when the pong is ``ws_ping_timeout_s`` late; an order call unanswered in
+    #: ``venue_read_timeout_s`` pings at once (REST meanwhile). 0 interval: no periodic ping.
+    ws_ping_interval_s: float = 5.0
+    ws_ping_timeout_s: float = 3.0
     #: Reconnect backoff of the order WebSocket (capped, jittered).
     ws_backoff_initial_s: float = 0.1
     ws_backoff_max_s: float = 5.0

@@ -21,6 +21,12 @@ REST rules (``core.outcome``):
   ApiError, 42901, malformed request): **definite** rejection; an internal error: ambiguous;
 * a result: validated at the edge exactly like a REST answer (the REST transport's checks).
 
+Liveness: the client pings every ``ping_interval_s`` and drops a connection whose pong is
+``ping_timeout_s`` late (then reconnects). A call answered by nothing in ``reply_timeout_s`` makes
+the socket *suspect*: it is not ready (commands go by REST at once instead of each waiting out
+the read timeout) while a ping checks it; a pong makes it ready again, none in ``ping_timeout_s``
+cuts it (every call still waiting on it becomes unknown now) and a new session starts.
+
 Cancel by client id without a market and batch cancels by client id have no WebSocket form
 (``order.cancel`` needs the market, ``order.cancel_batch`` takes order ids only): those go by REST.
 
@@ -128,8 +134,15 @@ class WsOrderClient:
         backoff: BackoffPolicy | None = None,
         on_send: SendHook | None = None,
         max_size: int = 1 << 22,
+        ping_interval_s: float = 5.0,
+        ping_timeout_s: float = 3.0,
     ) -> None:
         self.url, self.jwt = url, jwt
+        self.ping_interval_s, self.ping_timeout_s = ping_interval_s, ping_timeout_s
+        self.suspects = 0  #: calls unanswered in time that made the socket suspect
+        self.stalls = 0  #: suspect sockets cut because no pong came back
+        self._checking: ClientConnection | None = None
+        self._check_task: asyncio.Task[None] | None = None
         self.cancel_on_disconnect = cancel_on_disconnect
         self.reply_timeout_s, self.connect_timeout_s = reply_timeout_s, connect_timeout_s
         self.backoff = Backoff(backoff or BackoffPolicy(initial_s=0.1, max_s=5.0, stable_after_s=30.0))
@@ -178,6 +191,8 @@ class WsOrderClient:
         """Close the connection and stop reconnecting (cancel on disconnect, when armed, fires:
         a commands service going away leaves no order unattended)."""
         self.stopped = True
+        if self._check_task is not None:
+            self._check_task.cancel()
         ws = self._current
         if ws is not None:
             with contextlib.suppress(Exception):
@@ -196,6 +211,8 @@ class WsOrderClient:
             max_size=self.max_size,
             compression=None,
             close_timeout=2.0,
+            ping_interval=self.ping_interval_s or None,
+            ping_timeout=self.ping_timeout_s or None,
         ) as ws:
             self._current = ws
             pending: dict[int, asyncio.Future[msgspec.Raw]] = {}
@@ -281,9 +298,45 @@ class WsOrderClient:
         try:
             return await asyncio.wait_for(fut, self.reply_timeout_s)
         except TimeoutError:
+            if hook:  # an order call (not the session set-up, whose failure ends the session)
+                self._suspect(ws)
             raise TransportError(f"no order websocket answer in {self.reply_timeout_s} s") from None
         finally:
             pending.pop(request_id, None)
+
+    def _suspect(self, ws: ClientConnection) -> None:
+        """A call on ``ws`` went unanswered: not ready until a ping proves it alive (module
+        docstring)."""
+        if self._checking is ws or ws is not self._current or ws.protocol.state is not State.OPEN:
+            return
+        self.suspects += 1
+        self._checking = ws
+        if self._ws is ws:
+            self._ws = None
+            self._ready.clear()
+        self._check_task = asyncio.get_running_loop().create_task(self._check(ws))  # held: not GCed
+
+    async def _check(self, ws: ClientConnection) -> None:
+        timeout = self.ping_timeout_s or self.reply_timeout_s
+        try:
+            pong = await ws.ping()
+            latency = await asyncio.wait_for(pong, timeout)
+        except Exception as exc:  # no pong in time, or the connection went meanwhile
+            if ws is self._current and ws.protocol.state is State.OPEN:
+                self.stalls += 1
+                log.warning("order websocket stalled (no pong in %.1f s after an unanswered call: %r); "
+                            "reconnecting", timeout, exc)
+                if ws.transport is not None:
+                    ws.transport.abort()
+            return
+        finally:
+            if self._checking is ws:
+                self._checking = None
+        if ws is self._current and ws.protocol.state is State.OPEN and not self.stopped:
+            log.info("order websocket answered a ping in %.1f ms after an unanswered call: ready again",
+                     latency * 1000)
+            self._ws = ws
+            self._ready.set()
 
     async def call(self, method: str, params: bytes) -> msgspec.Raw:
         """One request on the ready connection: its result. TransportError (``delivery``

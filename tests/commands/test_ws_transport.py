@@ -406,3 +406,89 @@ async def test_the_order_socket_can_connect_with_the_sbe_query_and_still_speaks_
     sim.sim.hub.deliver(conn, b"\x00\x01binary", True)  # a binary frame is skipped, not an answer
     r = await cmd.place()
     assert r.status_code == 201 and r.json()["order_id"] in conn.placed, r.text
+
+
+# ------------------------------------------------------------------ a stalled but open socket
+
+
+async def arm(sim: SimHandle, fault: dict[str, Any]) -> None:
+    """An order fault of the simulator's control API, on the WebSocket order methods."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=sim.control_url) as ctl:
+        r = await ctl.post("/rest/errors", json={"transport": "ws", **fault})
+        assert r.status_code == 200, r.text
+
+
+async def reset(sim: SimHandle) -> None:
+    import httpx
+
+    async with httpx.AsyncClient(base_url=sim.control_url) as ctl:
+        assert (await ctl.post("/reset")).status_code == 200
+
+
+def order_conns(sim: SimHandle) -> list[Conn]:
+    return [c for c in sim.sim.hub.conns.values() if c.account and not c.closed and not c.subscriptions]
+
+
+async def test_a_stalled_socket_is_suspect_after_an_unanswered_call_rest_meanwhile_then_a_new_session(
+    simulator: SimHandle, start_commands: Factory, unique: str
+) -> None:
+    sim = simulator
+    # no periodic ping: only the unanswered call can reveal the stall
+    cmd = await start_ws(start_commands, sim, venue_read_timeout_s=0.5, ws_ping_interval_s=0,
+                         ws_ping_timeout_s=0.3, ws_backoff_initial_s=0.05, ws_backoff_max_s=0.1)
+    ws = client_of(cmd)
+    rest = record_rest(cmd)
+    await arm(sim, {"kind": "stall", "path": "order.create"})  # the venue stops reading the socket
+    r = await cmd.place(client_id=f"mm-stall-{unique}")
+    assert r.status_code == 202 and r.json()["status"] == "unknown", r.text
+    assert ws.suspects == 1 and not ws.ready  # suspect: no new command on it until a pong
+    r = await cmd.place(client_id=f"mm-stall2-{unique}")
+    assert r.status_code == 201, r.text
+    assert rest == ["create_order"]  # went by REST at once, not into the stalled socket
+    assert status(sim, r.json()["order_id"]) == "OPEN"
+    await until(lambda: ws.stalls == 1 and ws.ready and ws.sessions == 2, 5.0, "no pong: a new session")
+    health = (await cmd.client.get("/healthz")).json()["order_ws"]
+    assert (health["suspects"], health["stalls"], health["ready"]) == (1, 1, True), health
+    await reset(sim)  # the old socket is read again: the simulator sees it was cut
+    await until(lambda: len(order_conns(sim)) == 1, 5.0, "the stalled connection gone at the venue")
+    r = await cmd.place(client_id=f"mm-stall3-{unique}")
+    assert r.status_code == 201 and r.json()["order_id"] in ws_conn(sim).placed, r.text
+    assert rest == ["create_order"]
+
+
+async def test_an_unanswered_call_on_a_live_socket_keeps_it_once_the_pong_comes(
+    simulator: SimHandle, start_commands: Factory, unique: str
+) -> None:
+    sim = simulator
+    cmd = await start_ws(start_commands, sim, venue_read_timeout_s=0.3, ws_ping_timeout_s=2.0)
+    ws = client_of(cmd)
+    rest = record_rest(cmd)
+    await arm(sim, {"kind": "hang", "path": "order.create"})  # one call hangs, pings are answered
+    r = await cmd.place(client_id=f"mm-hung-{unique}")
+    assert r.status_code == 202 and r.json()["status"] == "unknown", r.text
+    assert ws.suspects == 1
+    await until(lambda: ws.ready, 3.0, "ready again after the pong")
+    assert (ws.stalls, ws.sessions) == (0, 1)
+    r = await cmd.place(client_id=f"mm-hung2-{unique}")
+    assert r.status_code == 201 and r.json()["order_id"] in ws_conn(sim).placed, r.text
+    assert rest == []
+    await reset(sim)
+
+
+async def test_the_periodic_ping_cuts_a_stalled_socket_before_the_read_timeout(
+    simulator: SimHandle, start_commands: Factory, unique: str
+) -> None:
+    sim = simulator
+    cmd = await start_ws(start_commands, sim, venue_read_timeout_s=30.0, ws_ping_interval_s=0.2,
+                         ws_ping_timeout_s=0.3, ws_backoff_initial_s=0.05, ws_backoff_max_s=0.1)
+    ws = client_of(cmd)
+    await arm(sim, {"kind": "stall", "path": "order.create", "execute": True})
+    cid = f"mm-keepalive-{unique}"
+    # the read timeout is 30 s: an answer within 10 s can only come from the lost connection
+    r = await asyncio.wait_for(cmd.place(client_id=cid), 10.0)
+    assert r.status_code == 202 and r.json()["status"] == "unknown", r.text
+    assert ws.suspects == 0  # the keepalive found it, not a timed-out call
+    await until(lambda: ws.ready and ws.sessions == 2, 5.0, "a new session")
+    await reset(sim)
