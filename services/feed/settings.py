@@ -29,13 +29,17 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     ``task_restart_window_s`` make the process exit non-zero.
     ``event_loop``: ``uvloop`` (default) or ``asyncio`` for ``python -m services.feed`` (uvloop:
     ~35 % more awaited JetStream publishes per second here, the account lane's ceiling).
-    ``account_inflight``: account events published before their acks are awaited (1: one at a
-    time, the default). More pipelines the lane on its one connection, so one awaited round trip
-    no longer caps its rate (~3-4k events/s on a quiet 2-core machine, far less on a busy one).
-    A failure resends from the first unacked event (the duplicate window drops what was stored
-    already), which keeps the order when what the stream stored is the acked prefix plus some of
-    what followed; a per-message refusal in mid-window (e.g. a clustered stream between two
-    leaders) may store a later event before the resent one. Hence opt-in.
+    ``account_inflight``: account events published before their acks are awaited (64 by
+    default; 1: one at a time). Pipelining on the lane's one connection means one awaited round
+    trip no longer caps its rate: with 1, bench.e2e saw the lane fall seconds behind at 1 000
+    events/s on a busy 2-core machine (a JetStream ack round trip per event). A failure resends
+    from the first unacked event (the same ``Nats-Msg-Id``: the duplicate window drops what was
+    stored already), which keeps the order when what the stream stored is the acked prefix plus
+    some of what followed (tests/feed/test_sink_window.py, NATS restarted mid-stream). Only a
+    per-message refusal in mid-window (a clustered stream between two leaders) can store a later
+    event before the resent one; the state's merge does not depend on stream order (it orders
+    by venue evidence, as it must for the venue's own reordered pushes), so that costs at most a
+    repair check. Set 1 for strict one-at-a-time publishing.
     ``trace``: latency tracing for benchmarks (off by default; see ``shared.trace``): account
     messages carry a ``Pdx-Trace`` header (simulator send stamp, receive, publish) and the
     JetStream ack times go out on ``pdx.trace.feed``. Off, the messages are unchanged.
@@ -70,7 +74,7 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     task_restart_max: int = 5
     task_restart_window_s: float = 60.0
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
-    account_inflight: int = 1
+    account_inflight: int = 64
     trace: bool = False
 
     def __post_init__(self) -> None:

@@ -245,7 +245,7 @@ class BusSink:
         it; the retry resends from the first unacked event (the same bytes, so the same
         ``Nats-Msg-Id``), the duplicate window drops the copies and the order holds. A refusal of
         one message whose successors were stored (a clustered stream changing leader) would
-        reorder: that is why ``account_inflight`` is opt-in (see the feed settings)."""
+        reorder, which the state's merge tolerates (see ``account_inflight`` in the feed settings)."""
         futures: list[asyncio.Future[Any]] = []
         stamps: list[list[int]] = []
         error: BusError | None = None

@@ -23,8 +23,8 @@ from tests.feed.test_sink import client, order_event
 __all__ = ["client"]
 
 
-def test_one_at_a_time_is_the_default_and_zero_is_refused() -> None:
-    assert load(Settings, env={}).account_inflight == 1
+def test_pipelined_is_the_default_and_zero_is_refused() -> None:
+    assert load(Settings, env={}).account_inflight == 64
     with pytest.raises(ConfigError, match="FEED_ACCOUNT_INFLIGHT"):
         load(Settings, env={"FEED_ACCOUNT_INFLIGHT": "0"})
 
