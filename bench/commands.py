@@ -1,9 +1,13 @@
-"""``python -m bench.commands``: added latency inside the commands service and sustained order rate.
+"""``python -m bench.commands``: added latency inside the commands service, per order transport
+(``COMMANDS_TRANSPORT`` ws and rest), and the sustained order rate of the default one.
 
-Starts local NATS and Redis, an in-process simulator (signatures verified) and the commands service,
-then places orders over HTTP. ``added`` = from the request's arrival (ASGI middleware stamp) to the
-venue request leaving (the REST client's ``on_request`` hook), signing, the Redis claim and the
-CmdSubmitted JetStream ack included. Prints JSON LAST.
+Starts local NATS and Redis, an in-process simulator (signatures verified) and one commands
+service per transport, then places orders over HTTP, alternating between them. ``added`` = from
+the request's arrival (ASGI middleware stamp) to the venue request leaving (the REST client's
+``on_request`` hook; for ws, the frame handed to the socket), signing, the Redis claim and the
+CmdSubmitted JetStream ack included. ``venue_ack`` = the venue request leaving to its answer
+classified (the transport's own latency). Prints JSON LAST: ``added_p50_ms`` / ``added_p99_ms``
+of the default transport, ``ws_added_*`` / ``rest_added_*`` and ``*_venue_ack_p50_ms`` of both.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import nats
 import redis.asyncio as aioredis
 
 from services.commands.service import CommandsService
+from services.commands.settings import Settings
 from shared.bus import ensure_streams
 from shared.localservers import NatsServer, RedisServer
 from shared.settings import Secret
@@ -32,6 +38,22 @@ from tests.simfixture import start_simulator
 def pct(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))] * 1000
+
+
+TRANSPORTS = ("ws", "rest")
+
+
+def _measured(svc: CommandsService, acks: list[float]) -> None:
+    """Record the venue latency (ms) of every place the service's transport makes."""
+    transport = svc.pipeline.transport
+    real = transport.place
+
+    async def place(orders: Any) -> Any:
+        outcomes, venue_ms = await real(orders)
+        acks.append(venue_ms)
+        return outcomes, venue_ms
+
+    transport.place = place  # type: ignore[method-assign]
 
 
 async def run(sequential: int = 500, concurrent: int = 2000, workers: int = 16) -> dict[str, Any]:
@@ -47,61 +69,97 @@ async def run(sequential: int = 500, concurrent: int = 2000, workers: int = 16) 
 async def _run(
     ns: NatsServer, rs: RedisServer, sequential: int, concurrent: int, workers: int
 ) -> dict[str, Any]:
-    if True:
-        sim = await start_simulator(rl_orders_per_s=0, rl_orders_per_min=0, risk_delay_ms=0.0)
-        nc = await nats.connect(ns.url)
-        js = nc.jetstream()
-        await ensure_streams(js)
-        redis = aioredis.from_url(rs.url)
-        settings = settings_for(
-            sim,
-            ns.url,
-            rs.url,
-            rate_per_s=100_000.0,
-            rate_burst=100_000,
-            exposure_refresh_s=1.0,
-            strategies=Secret(json.dumps([{"name": "mm", "token": TOKENS["mm"]}])),
-        )
-        svc = CommandsService(settings, nc, js, redis)
-        await svc.start()
-        headers = {"Authorization": f"Bearer {TOKENS['mm']}"}
-        body = {"market": "BTC-USD-PERP", "side": "BUY", "type": "LIMIT", "size": "0.001", "price": "40000"}
+    """One commands service per transport on the same simulator, NATS and Redis (replicas of one
+    account); sequential places alternate between them in rounds of 25, so both see the same load
+    on this busy machine; then the sustained rate through the default transport."""
+    sim = await start_simulator(rl_orders_per_s=0, rl_orders_per_min=0, risk_delay_ms=0.0)
+    nc = await nats.connect(ns.url)
+    js = nc.jetstream()
+    await ensure_streams(js)
+    redis = aioredis.from_url(rs.url)
+    services: dict[str, CommandsService] = {}
+    acks: dict[str, list[float]] = {t: [] for t in TRANSPORTS}
+    default = next(f.default for f in msgspec.structs.fields(Settings) if f.name == "transport")
+    headers = {"Authorization": f"Bearer {TOKENS['mm']}"}
+    body = {"market": "BTC-USD-PERP", "side": "BUY", "type": "LIMIT", "size": "0.001", "price": "40000"}
+    try:
+        for t in TRANSPORTS:
+            settings = settings_for(
+                sim,
+                ns.url,
+                rs.url,
+                rate_per_s=100_000.0,
+                rate_burst=100_000,
+                exposure_refresh_s=1.0,
+                replicas=len(TRANSPORTS),
+                transport=t,
+                strategies=Secret(json.dumps([{"name": "mm", "token": TOKENS["mm"]}])),
+            )
+            services[t] = svc = CommandsService(settings, nc, js, redis)
+            await svc.start()
+            _measured(svc, acks[t])
+        assert services["ws"].ws is not None and services["ws"].ws.ready
+        clients = {
+            t: httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.port}", timeout=30)
+            for t, svc in services.items()
+        }
         try:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{svc.port}", timeout=30) as client:
+            for t in TRANSPORTS:
                 for _ in range(50):
-                    await client.post("/v1/orders", json=body, headers=headers)
-                svc.added_s.clear()
-                rtt: list[float] = []
-                for _ in range(sequential):
-                    t0 = time.perf_counter()
-                    r = await client.post("/v1/orders", json=body, headers=headers)
-                    rtt.append(time.perf_counter() - t0)
-                    assert r.status_code == 201, r.text
-                added = list(svc.added_s)
-                left = concurrent
-
-                async def worker() -> None:
-                    nonlocal left
-                    while left > 0:
-                        left -= 1
-                        r = await client.post("/v1/orders", json=body, headers=headers)
+                    await clients[t].post("/v1/orders", json=body, headers=headers)
+                services[t].added_s.clear()
+                acks[t].clear()
+            rtt: dict[str, list[float]] = {t: [] for t in TRANSPORTS}
+            for _ in range(0, sequential, 25):
+                for t in TRANSPORTS:
+                    for _ in range(25):
+                        t0 = time.perf_counter()
+                        r = await clients[t].post("/v1/orders", json=body, headers=headers)
+                        rtt[t].append(time.perf_counter() - t0)
                         assert r.status_code == 201, r.text
+            added = {t: list(services[t].added_s) for t in TRANSPORTS}
+            fallbacks = services["ws"].metrics.ws_fallback.labels("place")._value.get()
+            client = clients[default]
+            left = concurrent
 
-                t0 = time.perf_counter()
-                await asyncio.gather(*(worker() for _ in range(workers)))
-                rate = concurrent / (time.perf_counter() - t0)
+            async def worker() -> None:
+                nonlocal left
+                while left > 0:
+                    left -= 1
+                    r = await client.post("/v1/orders", json=body, headers=headers)
+                    assert r.status_code == 201, r.text
+
+            t0 = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(workers)))
+            rate = concurrent / (time.perf_counter() - t0)
         finally:
+            for c in clients.values():
+                await c.aclose()
+    finally:
+        for svc in services.values():
             await svc.stop()
-            await redis.aclose()
-            await nc.close()
-            await sim.sim.stop()
+        await redis.aclose()
+        await nc.close()
+        await sim.sim.stop()
+    out: dict[str, Any] = {}
+    for t in TRANSPORTS:
+        out[f"{t}_added_p50_ms"] = round(pct(added[t], 0.5), 3)
+        out[f"{t}_added_p99_ms"] = round(pct(added[t], 0.99), 3)
+        out[f"{t}_added_mean_ms"] = round(statistics.mean(added[t]) * 1000, 3)
+        out[f"{t}_venue_ack_p50_ms"] = round(pct([a / 1000 for a in acks[t][: len(added[t])]], 0.5), 3)
+        out[f"{t}_http_rtt_p50_ms"] = round(pct(rtt[t], 0.5), 3)
+        out[f"{t}_samples"] = len(added[t])
     return {
-        "added_p50_ms": round(pct(added, 0.5), 3),
-        "added_p99_ms": round(pct(added, 0.99), 3),
-        "added_mean_ms": round(statistics.mean(added) * 1000, 3),
-        "http_rtt_p50_ms": round(pct(rtt, 0.5), 3),
+        "transport": default,
+        "added_p50_ms": out[f"{default}_added_p50_ms"],
+        "added_p99_ms": out[f"{default}_added_p99_ms"],
+        "added_mean_ms": out[f"{default}_added_mean_ms"],
+        "venue_ack_p50_ms": out[f"{default}_venue_ack_p50_ms"],
+        "http_rtt_p50_ms": out[f"{default}_http_rtt_p50_ms"],
+        **out,
+        "ws_fallbacks": fallbacks,
         "orders_per_s": round(rate, 1),
-        "samples": len(added),
+        "samples": len(added[default]),
         "concurrent_orders": concurrent,
         "workers": workers,
     }

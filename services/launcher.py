@@ -114,7 +114,8 @@ def _wait_started(child: Service, stop: threading.Event, check: str, within_s: f
     """Keep start-up ordered: the simulator's port, the state's /healthz."""
     deadline = time.monotonic() + within_s
     while child.exit_code() is None and time.monotonic() < deadline and not stop.is_set():
-        if check == "port" and wait_port("127.0.0.1", int(child.env["SIM_REST_PORT"]), 0.2):
+        # ports(): the documented default when SIM_REST_PORT is not set (the usual `make run`).
+        if check == "port" and wait_port("127.0.0.1", ports(child.env)["SIM_REST_PORT"], 0.2):
             return
         if check == "health" and http_health(child.health_url) == "ok":
             return

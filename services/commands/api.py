@@ -28,6 +28,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.commands import openapi as openapi_doc
 from services.commands.algo import PlaceAlgo
 from services.commands.core import answers
 from services.commands.core.messages import (
@@ -44,6 +45,7 @@ from services.commands.core.strategies import Strategies, Strategy
 from services.commands.metrics import Metrics
 from services.commands.store import StoreUnavailable
 from shared.apidocs import install_docs
+from shared.openapi_doc import install as install_openapi
 
 log = logging.getLogger("commands.api")
 T = TypeVar("T")
@@ -349,5 +351,6 @@ def build_app(
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    install_openapi(app, openapi_doc.DOC)  # every route's answers, typed (services/commands/openapi.py)
     install_docs(app, "paradex-hub commands API")  # Swagger UI from local files (works offline)
     return ArrivalStamp(app)

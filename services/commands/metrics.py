@@ -48,8 +48,12 @@ class Metrics:
 
     def __init__(self) -> None:
         r = self.registry = service_registry()
-        self.requests = Counter("commands_requests", "HTTP command requests by endpoint and answer status",
-                                ["endpoint", "status"], registry=r)
+        self.requests = Counter(
+            "commands_requests",
+            "HTTP command requests by endpoint and answer status",
+            ["endpoint", "status"],
+            registry=r,
+        )
         self.accepted = Counter("commands_orders_accepted", "orders the venue accepted", registry=r)
         self.rejected = Counter("commands_orders_rejected", "venue rejections", ["code"], registry=r)
         self.refused = Counter(
@@ -76,6 +80,12 @@ class Metrics:
         )
         self.duplicates = Counter("commands_duplicates", "requests answered from idempotency", registry=r)
         self.rate_limited = Counter("commands_rate_limited", "429s from the client-side bucket", registry=r)
+        self.ws_fallback = Counter(
+            "commands_ws_fallback",
+            "order writes sent by REST because the order websocket was down",
+            ["op"],
+            registry=r,
+        )
         self.added = Histogram(
             "commands_added_seconds",
             "request arrival to venue request leaving",

@@ -7,6 +7,7 @@ method handing over to the piece that does it (the place pipeline, cancels, modi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import time
@@ -50,12 +51,14 @@ from services.commands.store import BudgetSpec, CommandStore, Rate
 from services.commands.transport import VENUE_MS, RestTransport
 from services.commands.venue import VenueView
 from services.commands.watch import OrderWatch
+from services.commands.ws import WsOrderClient, WsTransport, with_sbe
 from shared import httpserve
 from shared.bus import EventPublisher
 from shared.bus.gate import RecordGate
 from shared.errors import ConfigError
 from shared.paradex.models.account import Order
 from shared.paradex.rest import ParadexRest, RestTimeouts
+from shared.paradex.retry import BackoffPolicy
 from shared.paradex.validate import Scope
 from shared.rediskeys import Keys
 
@@ -87,6 +90,11 @@ class CommandsService:
             raise ConfigError("COMMANDS_ADMIN_TOKEN", "equals a strategy's token")
         self.metrics = Metrics()
         self.added_s: list[float] = []  # kept for the bench (bounded)
+        if settings.transport not in ("ws", "rest"):
+            raise ConfigError("COMMANDS_TRANSPORT", f"must be ws or rest, got {settings.transport!r}")
+        if settings.cancel_on_disconnect and settings.transport != "ws":
+            raise ConfigError("COMMANDS_CANCEL_ON_DISCONNECT", "needs COMMANDS_TRANSPORT=ws")
+        self.ws: WsOrderClient | None = None
         self.port = 0
         self.kill_state = KillState()
         self.pnl = DailyPnl()
@@ -137,12 +145,16 @@ class CommandsService:
         self.watch = OrderWatch(self.nc, s.account_token)
         await self.watch.start()
         outbox = Outbox(EventPublisher(self.js, s.account_token, timeout_s=s.publish_timeout_s), self.nc)
-        transport = RestTransport(
+        rest_transport = RestTransport(
             self.rest,
             Scope.of(account=s.paradex_account),
             on_invalid=lambda reason: self.metrics.invalid_answers.labels(reason).inc(),
             gate=RecordGate("commands", s.account_token, self.nc),  # dead letters (counted above)
         )
+        transport: RestTransport | WsTransport = rest_transport
+        if s.transport == "ws":
+            transport = await self._start_ws(rest_transport)
+        self.transport = transport
         share = max(1, s.replicas)
         budget = SharedBudget(store, LocalBudget(s.rate_per_s / share, max(1.0, s.rate_burst / share)))
         ownership = Ownership(store, self.exposure)
@@ -275,6 +287,30 @@ class CommandsService:
     async def list_algos(self, s: Strategy, market: str | None) -> Answer:
         return await self.algos.list(s, market)
 
+    async def _start_ws(self, rest_transport: RestTransport) -> WsTransport:
+        """The order WebSocket, connecting in the background (REST until it is ready: a venue
+        whose WebSocket is down does not keep the service from starting)."""
+        s = self.settings
+        self.ws = WsOrderClient(
+            with_sbe(s.paradex_ws_url, s.ws_sbe_schema_version),
+            self.rest.jwt,
+            cancel_on_disconnect=s.cancel_on_disconnect,
+            reply_timeout_s=s.venue_read_timeout_s,
+            connect_timeout_s=s.venue_connect_timeout_s,
+            backoff=BackoffPolicy(
+                initial_s=s.ws_backoff_initial_s, max_s=max(s.ws_backoff_initial_s, s.ws_backoff_max_s)
+            ),
+            on_send=self._on_request,
+            ping_interval_s=s.ws_ping_interval_s,
+            ping_timeout_s=s.ws_ping_timeout_s,
+        )
+        self._ws_task = asyncio.ensure_future(self.ws.run())
+        if not await self.ws.wait_ready(s.venue_connect_timeout_s):
+            log.warning("order websocket not ready at start-up (%s): REST until it is", self.ws.last_error)
+        return WsTransport(
+            self.ws, rest_transport, on_fallback=lambda op: self.metrics.ws_fallback.labels(op).inc()
+        )
+
     async def _redis_at_start(self) -> None:
         """Read the exposure and check the idempotency index; when Redis does not answer, start
         anyway (unhealthy, places 503) and let the follower and the index keeper retry."""
@@ -338,6 +374,20 @@ class CommandsService:
             "kill_switch": self.kill_state.view(),
             "unstored_outcomes": len(self.backlog),
             "strategies": len(self.strategies),
+            "order_transport": self.settings.transport,
+            "order_ws": self._ws_health(),
+        }
+
+    def _ws_health(self) -> dict[str, Any] | None:
+        if self.ws is None:
+            return None
+        return {
+            "ready": self.ws.ready,
+            "sessions": self.ws.sessions,
+            "cancel_on_disconnect": "armed" if self.ws.cod_armed else "off",
+            "last_error": self.ws.last_error,
+            "suspects": self.ws.suspects,
+            "stalls": self.ws.stalls,
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -371,6 +421,11 @@ class CommandsService:
         if hasattr(self, "pipeline"):
             await self.pipeline.tasks.wait(5)
             await self.pipeline.close()
+        if self.ws is not None:
+            await self.ws.stop()
+            self._ws_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._ws_task
         if hasattr(self, "backlog") and len(self.backlog):
             try:
                 await self.backlog.flush()

@@ -65,3 +65,20 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     venue_connect_timeout_s: float = 3.0
     #: JetStream publish ack timeout for command events.
     publish_timeout_s: float = 2.0
+    #: How order writes reach the venue: ``ws`` (the service's own authenticated WebSocket, REST
+    #: for a command while it is down) or ``rest``.
+    transport: str = "ws"
+    #: Arm the venue's cancel on disconnect on that WebSocket (re-armed on every reconnect): if
+    #: the connection drops, the venue cancels the open orders placed on it. Needs transport ws.
+    cancel_on_disconnect: bool = False
+    #: 0: connect the order WebSocket as is; N > 0: with ``?sbeSchemaId=1&sbeSchemaVersion=N`` (for
+    #: a venue that refuses connections without it; order answers stay JSON, binary frames are skipped).
+    ws_sbe_schema_version: int = 0
+    #: Liveness of the order WebSocket: a ping this often, the connection dropped (and
+    #: reconnected) when the pong is ``ws_ping_timeout_s`` late; an order call unanswered in
+    #: ``venue_read_timeout_s`` pings at once (REST meanwhile). 0 interval: no periodic ping.
+    ws_ping_interval_s: float = 5.0
+    ws_ping_timeout_s: float = 3.0
+    #: Reconnect backoff of the order WebSocket (capped, jittered).
+    ws_backoff_initial_s: float = 0.1
+    ws_backoff_max_s: float = 5.0

@@ -37,7 +37,7 @@ VENUE_MS: ContextVar[float | None] = ContextVar("venue_ms", default=None)
 """The venue latency (ms) of the last cancel/modify call made in this task (for the audit line)."""
 
 
-async def _timed(call: Callable[[], Awaitable[T]]) -> T:
+async def timed(call: Callable[[], Awaitable[T]]) -> T:
     started = time.perf_counter()
     try:
         return await call()
@@ -93,12 +93,16 @@ class RestTransport:
         await self.gate.publish(dead)
         return bool(dead)
 
-    async def _checked(self, outcomes: list[Outcome], orders: Sequence[OrderRequest]) -> list[Outcome]:
+    async def checked(
+        self, outcomes: list[Outcome], orders: Sequence[OrderRequest], where: str = ""
+    ) -> list[Outcome]:
+        """``outcomes`` validated at the edge (``core.outcome.checked``; refused records
+        dead-lettered as coming from ``where``). Any transport's place answers go through here."""
         now_ms = int(time.time() * 1000)
         out = [
             checked(o, r.client_id or "", self.scope, now_ms) for o, r in zip(outcomes, orders, strict=True)
         ]
-        where = "POST /orders" if len(orders) == 1 else "POST /orders/batch"
+        where = where or ("POST /orders" if len(orders) == 1 else "POST /orders/batch")
         for before, o in zip(outcomes, out, strict=True):
             if isinstance(o, Unknown) and o.invalid:
                 if not (isinstance(before, Accepted) and await self._dead_letter([before.order], where)):
@@ -117,42 +121,54 @@ class RestTransport:
                 result = match_batch([o.client_id or "" for o in orders], answer.orders, answer.errors)
         except Exception as exc:  # every failure is classified, none escapes
             result = [classify(exc)] * len(orders)
-        return await self._checked(result, orders), (time.perf_counter() - started) * 1000
+        return await self.checked(result, orders), (time.perf_counter() - started) * 1000
 
     async def cancel(self, order_id: str) -> Failure | None:
-        return await _timed(lambda: self._none(self.rest.cancel_order(order_id)))
+        return await timed(lambda: self._none(self.rest.cancel_order(order_id)))
 
     async def cancel_by_client_id(self, client_id: str, market: str | None) -> Failure | None:
-        return await _timed(lambda: self._none(self.rest.cancel_order_by_client_id(client_id, market)))
+        return await timed(lambda: self._none(self.rest.cancel_order_by_client_id(client_id, market)))
 
     async def cancel_all(self, market: str | None) -> Failure | None:
-        return await _timed(lambda: self._none(self.rest.cancel_all_orders(market)))
+        return await timed(lambda: self._none(self.rest.cancel_all_orders(market)))
 
     async def cancel_batch(
         self, order_ids: Sequence[str], client_ids: Sequence[str]
     ) -> CancelBatchResponse | Failure:
-        answer = await _timed(lambda: self._value(self.rest.cancel_orders(order_ids, client_ids)))
+        answer = await timed(lambda: self._value(self.rest.cancel_orders(order_ids, client_ids)))
+        return await self.checked_cancels(answer, "DELETE /orders/batch")
+
+    async def checked_cancels(
+        self, answer: CancelBatchResponse | Failure, where: str
+    ) -> CancelBatchResponse | Failure:
+        """A batch cancel answer validated at the edge: one bad item makes it ambiguous."""
         if isinstance(answer, CancelBatchResponse):
             now_ms = int(time.time() * 1000)
             for item in answer.results:
                 if (bad := validate.check(item, self.scope, now_ms)) is not None:
                     if self.on_invalid is not None:
                         self.on_invalid(bad.reason)
-                    if not await self._dead_letter(answer.results, "DELETE /orders/batch"):
+                    if not await self._dead_letter(answer.results, where):
                         log.warning("venue batch cancel answer refused at the edge: %s", bad)
                     why = f"invalid venue answer: {bad.reason} {bad.field} {bad.detail}".rstrip()
                     return Unknown(reason=why, invalid=bad.reason)
         return answer
 
     async def modify(self, body: ModifyOrderRequest) -> Order | Failure:
-        result = await _timed(lambda: self._value(self.rest.modify_order(body)))
+        result = await timed(lambda: self._value(self.rest.modify_order(body)))
+        return await self.checked_modify(result, body, "PUT /orders/{id}")
+
+    async def checked_modify(
+        self, result: Order | Failure, body: ModifyOrderRequest, where: str
+    ) -> Order | Failure:
+        """A modify answer validated at the edge and naming the order modified."""
         if isinstance(result, Order):
             bad = validate.check(result, self.scope, int(time.time() * 1000))
             if bad is not None or result.id != body.id:
                 why = (
                     f"{bad.reason} {bad.field} {bad.detail}" if bad else f"another order ({result.id[:64]!r})"
                 )
-                if not await self._dead_letter([result], "PUT /orders/{id}"):
+                if not await self._dead_letter([result], where):
                     log.warning("venue modify answer refused at the edge: %s", why)
                 if self.on_invalid is not None:
                     self.on_invalid(bad.reason if bad else "bad_id")

@@ -66,5 +66,17 @@ async def main() -> int:
     return code
 
 
+def run(loop: str) -> int:
+    """Run :func:`main` on uvloop (``loop="uvloop"``, when installed) or the stock asyncio loop."""
+    if loop == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            log.warning("uvloop not installed: using the asyncio event loop")
+        else:
+            return uvloop.run(main())
+    return asyncio.run(main())
+
+
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(run(load(Settings).event_loop))

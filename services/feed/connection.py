@@ -222,7 +222,9 @@ class FeedConnection:
 
     async def _read(self, ws: ClientConnection) -> None:
         proto, sink, status = self.proto, self.sink, self.status
-        receive, put = proto.receive_wire, sink.put
+        put = sink.put
+        # tracing (benchmarks only): the frame's send stamp goes with its account events
+        receive = sink.traced(proto.receive_wire) if sink.trace else proto.receive_wire
         dead = proto.rejects.pending  # the same list for the protocol's lifetime (cleared, never rebound)
         monotonic, time_ns = time.monotonic, time.time_ns
         async for frame in ws:

@@ -50,7 +50,8 @@ class FeedService:
         self.metrics.attach(lambda: (p.frames, p.counters, p.rejects))
         self.sink = BusSink(nc, settings.account_token, self.metrics, market_mode=settings.market_data_mode,
                             account_max=settings.account_buffer_max, market_max=settings.market_queue_max,
-                            dead_max=settings.dlq_queue_max, publish_timeout_s=settings.publish_timeout_s)
+                            dead_max=settings.dlq_queue_max, publish_timeout_s=settings.publish_timeout_s,
+                            trace=settings.trace, account_inflight=settings.account_inflight)
         policy = BackoffPolicy(initial_s=settings.backoff_initial_s, max_s=settings.backoff_max_s,
                                stable_after_s=settings.backoff_stable_s)
         self.connection = FeedConnection(

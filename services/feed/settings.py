@@ -27,6 +27,22 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     any market data (0 = never). ``fatal_retry_s``: the pause after a fatal failure (key, account
     or connection parameters refused). ``task_restart_max`` failures of one supervised task within
     ``task_restart_window_s`` make the process exit non-zero.
+    ``event_loop``: ``uvloop`` (default) or ``asyncio`` for ``python -m services.feed`` (uvloop:
+    ~35 % more awaited JetStream publishes per second here, the account lane's ceiling).
+    ``account_inflight``: account events published before their acks are awaited (64 by
+    default; 1: one at a time). Pipelining on the lane's one connection means one awaited round
+    trip no longer caps its rate: with 1, bench.e2e saw the lane fall seconds behind at 1 000
+    events/s on a busy 2-core machine (a JetStream ack round trip per event). A failure resends
+    from the first unacked event (the same ``Nats-Msg-Id``: the duplicate window drops what was
+    stored already), which keeps the order when what the stream stored is the acked prefix plus
+    some of what followed (tests/feed/test_sink_window.py, NATS restarted mid-stream). Only a
+    per-message refusal in mid-window (a clustered stream between two leaders) can store a later
+    event before the resent one; the state's merge does not depend on stream order (it orders
+    by venue evidence, as it must for the venue's own reordered pushes), so that costs at most a
+    repair check. Set 1 for strict one-at-a-time publishing.
+    ``trace``: latency tracing for benchmarks (off by default; see ``shared.trace``): account
+    messages carry a ``Pdx-Trace`` header (simulator send stamp, receive, publish) and the
+    JetStream ack times go out on ``pdx.trace.feed``. Off, the messages are unchanged.
     """
 
     env_prefix: ClassVar[str] = "FEED_"
@@ -57,10 +73,13 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     fatal_retry_s: float = 30.0
     task_restart_max: int = 5
     task_restart_window_s: float = 60.0
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    account_inflight: int = 64
+    trace: bool = False
 
     def __post_init__(self) -> None:
         for name, low in (("ws_max_size", 1024), ("ws_max_queue", 1), ("dlq_queue_max", 0),
-                          ("task_restart_max", 0)):
+                          ("task_restart_max", 0), ("account_inflight", 1)):
             if getattr(self, name) < low:
                 raise ConfigError(f"FEED_{name.upper()}", f"must be >= {low}, got {getattr(self, name)}")
         for name in ("fatal_retry_s", "venue_clock_skew_s", "task_restart_window_s", "dlq_rate_per_s"):

@@ -20,6 +20,11 @@ The reader calls :meth:`BusSink.put`, which never waits:
 The three publishers are supervised tasks (:mod:`services.feed.supervise`); the time of the
 last publish per event kind feeds ``/healthz``.
 
+Tracing (``trace=True``, benchmarks only, :mod:`shared.trace`): the reader goes through
+:meth:`BusSink.traced`, which notes each frame's ``sim_sent_ns`` for the account events it makes;
+each account message then carries the ``Pdx-Trace`` header (send stamp, receive, publish) and its
+JetStream ack time is published on ``subjects.FEED_TRACE`` in batches. Off, none of it runs.
+
 Deviation from DESIGN.md ("every message has a Nats-Msg-Id"): market data published over core
 NATS carries no ``Nats-Msg-Id``. Those publishes are fire-and-forget and never retried, so a
 dedup id protects nothing there, and building the header cost ~3 us a message (about a third of
@@ -29,10 +34,14 @@ the feed's per-frame budget). JetStream-mode market data and every account event
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
+
+import msgspec
 
 from services.feed.core.wire import Prepared
 from services.feed.metrics import FeedMetrics
@@ -43,8 +52,10 @@ from shared.bus.events import BookEvent, Event, encode_event, kind_of
 from shared.bus.publish import MSG_ID_HEADER, market_of
 from shared.errors import BusError
 from shared.logthrottle import LogThrottle
+from shared.trace import TRACE_HEADER, feed_header, sim_stamp
 
 log = logging.getLogger("feed.sink")
+Receive = Callable[[str | bytes, int], list[Event | Prepared]]
 _ACCOUNT_TYPES = frozenset(ACCOUNT_EVENTS)  # a set lookup beats isinstance over 18 classes
 
 
@@ -53,7 +64,8 @@ class BusSink:
 
     def __init__(self, nc: Any, account: str, metrics: FeedMetrics, *, market_mode: str = "core",
                  account_max: int = 100_000, market_max: int = 20_000, dead_max: int = 10_000,
-                 publish_timeout_s: float = 5.0, retry_s: float = 0.2) -> None:
+                 publish_timeout_s: float = 5.0, retry_s: float = 0.2, trace: bool = False,
+                 account_inflight: int = 1) -> None:
         self.nc = nc
         self.js = nc.jetstream()
         self.account = account
@@ -63,6 +75,8 @@ class BusSink:
         self.market_max = market_max
         self.dead_max = dead_max
         self.retry_s = retry_s
+        self.publish_timeout_s = publish_timeout_s
+        self.account_inflight = max(1, account_inflight)
         self.publisher = EventPublisher(self.js, account, timeout_s=publish_timeout_s, attempts=1)
         self.account_lane: deque[Event] = deque()
         self.market_lane: deque[Event | Prepared] = deque()
@@ -84,6 +98,9 @@ class BusSink:
         self._supervisor: Supervisor | None = None
         self._busy = 0  # lanes with a batch being published
         self._bad_subjects = LogThrottle(log)
+        self.trace = trace
+        self._sim_ns: dict[int, int] = {}  # tracing: id(queued account event) -> its frame's stamp
+        self._acks: list[tuple[int, int, int]] = []  # tracing: (stream seq, publish, ack) to report
 
     # --- reader side (never waits) -----------------------------------------------------------
 
@@ -99,9 +116,25 @@ class BusSink:
         self.market_lane.append(event)
         self._market_ready.set()
 
+    def traced(self, receive: Receive) -> Receive:
+        """``receive`` (the protocol's frame reader) noting each frame's send stamp (tracing)."""
+        stamps = self._sim_ns
+
+        def receive_traced(frame: str | bytes, recv_ns: int) -> list[Event | Prepared]:
+            events = receive(frame, recv_ns)
+            sim = sim_stamp(frame)
+            if sim:
+                for event in events:
+                    if type(event) in _ACCOUNT_TYPES:  # every event returned is put next
+                        stamps[id(event)] = sim
+            return events
+        return receive_traced
+
     def put_account(self, event: Event) -> None:
         """Queue an account event; on overflow log loudly, count and flag a forced reconnect."""
         if len(self.account_lane) >= self.account_max:
+            if self.trace:
+                self._sim_ns.pop(id(event), None)
             self.account_lost += 1
             self.overflowed = True
             self.metrics.dropped.labels("account", "buffer_full").inc()
@@ -171,25 +204,98 @@ class BusSink:
             if not lane:
                 ready.clear()
                 await ready.wait()
-            event = lane[0]
-            try:
-                await self.publisher.publish(event)
-            except BusError as exc:
-                if not self.last_account_error:
-                    log.error("account publish failing, %d queued, retrying: %s", len(lane), exc)
-                self.last_account_error = str(exc)
-                await asyncio.sleep(self.retry_s)
-                continue
-            if self.last_account_error:
-                log.warning("account publishing recovered, %d queued", len(lane) - 1)
+            error: BusError | None = None
+            if self.account_inflight > 1:
+                stored, error = await self._publish_window(
+                    [lane[i] for i in range(min(len(lane), self.account_inflight))])
+            else:
+                stored = 1
+                try:
+                    if self.trace:
+                        await self._publish_traced(lane[0], len(lane) == 1)
+                    else:
+                        await self.publisher.publish(lane[0])
+                except BusError as exc:
+                    stored, error = 0, exc
+            if stored and self.last_account_error:
+                log.warning("account publishing recovered, %d queued", len(lane) - stored)
                 self.last_account_error = ""
-            lane.popleft()
-            self.published_account += 1
-            self.last_published[type(event)] = time.monotonic()
-            published.inc()
+            for _ in range(stored):
+                event = lane.popleft()
+                if self.trace:
+                    self._sim_ns.pop(id(event), None)
+                self.published_account += 1
+                self.last_published[type(event)] = time.monotonic()
+                published.inc()
+                if event.recv_ns:
+                    latency.observe(max(0.0, (time.time_ns() - event.recv_ns) / 1e9))
             depth.set(len(lane))
-            if event.recv_ns:
-                latency.observe(max(0.0, (time.time_ns() - event.recv_ns) / 1e9))
+            if error is not None:
+                if not self.last_account_error:
+                    log.error("account publish failing, %d queued, retrying: %s", len(lane), error)
+                self.last_account_error = str(error)
+                await asyncio.sleep(self.retry_s)
+
+    async def _publish_window(self, window: list[Event]) -> tuple[int, BusError | None]:
+        """Publish ``window`` (the head of the lane) pipelined on the one connection; how many of
+        it, from the first, JetStream acknowledged (and the error that stopped the rest).
+
+        One connection delivers the messages in order and the stream stores them in that order,
+        so after a failure what is stored is normally the acked prefix plus some of what follows
+        it; the retry resends from the first unacked event (the same bytes, so the same
+        ``Nats-Msg-Id``), the duplicate window drops the copies and the order holds. A refusal of
+        one message whose successors were stored (a clustered stream changing leader) would
+        reorder, which the state's merge tolerates (see ``account_inflight`` in the feed settings)."""
+        futures: list[asyncio.Future[Any]] = []
+        stamps: list[list[int]] = []
+        error: BusError | None = None
+        subject = ""
+        try:
+            for event in window:
+                subject, payload, headers = self.publisher.prepare(event)
+                if self.trace:
+                    pub_ns = time.time_ns()
+                    headers[TRACE_HEADER] = feed_header(self._sim_ns.get(id(event), 0), event.recv_ns, pub_ns)
+                    stamp = [pub_ns, 0]
+                    stamps.append(stamp)
+                fut = await self.js.publish_async(subject, payload, headers=headers)
+                if self.trace:
+                    fut.add_done_callback(lambda _f, st=stamp: st.__setitem__(1, time.time_ns()))
+                futures.append(fut)
+        except Exception as exc:  # NATS refused the publish itself: what went out may still be acked
+            error = BusError(subject, f"publish failed: {exc!r}")
+        if futures:
+            _, pending = await asyncio.wait(futures, timeout=self.publish_timeout_s)
+            for fut in pending:
+                fut.cancel()
+        stored = 0
+        for i, fut in enumerate(futures):
+            if fut.cancelled() or fut.exception() is not None:
+                why = "timeout" if fut.cancelled() else repr(fut.exception())
+                error = error or BusError(subject, f"no ack: {why}")
+                break
+            stored += 1
+            if self.trace:
+                self._acks.append((int(fut.result().seq), stamps[i][0], stamps[i][1]))
+        if self.trace and self._acks and (stored == len(self.account_lane) or len(self._acks) >= 100):
+            acks, self._acks = self._acks, []
+            with contextlib.suppress(Exception):  # tracing is best effort: never holds the lane
+                await self.nc.publish(subjects.FEED_TRACE, msgspec.json.encode(acks))
+        return stored, error
+
+    async def _publish_traced(self, event: Event, last: bool) -> None:
+        """Publish ``event`` with its trace header; report the ack (in batches, or when ``last``)."""
+        subject, payload, headers = self.publisher.prepare(event)
+        pub_ns = time.time_ns()
+        headers[TRACE_HEADER] = feed_header(self._sim_ns.get(id(event), 0), event.recv_ns, pub_ns)
+        seq = await self.publisher.publish_raw(subject, payload, headers)
+        self._acks.append((seq, pub_ns, time.time_ns()))
+        if last or len(self._acks) >= 100:
+            acks, self._acks = self._acks, []
+            try:
+                await self.nc.publish(subjects.FEED_TRACE, msgspec.json.encode(acks))
+            except Exception as exc:  # tracing is best effort: never holds the lane
+                log.debug("trace acks not published: %r", exc)
 
     async def _run_market(self) -> None:
         lane, ready, m = self.market_lane, self._market_ready, self.metrics

@@ -5,7 +5,10 @@ Faults (all cleared by ``POST /control/reset``):
 =====================================  ===========================================================
 ``PUT/DELETE /control/rest/latency``   REST response delay distribution (LatencySpec)
 ``PUT /control/rest/stale``            ``{"ms": N}``: private GETs replayed from a snapshot ≤ N ms old
-``POST/DELETE /control/rest/errors``   next N requests answer 429/5xx or hang (RestFault)
+``POST/DELETE /control/rest/errors``   next N requests answer 4xx/5xx, hang or answer late
+                                       (RestFault); ``"transport": "ws"`` or ``"both"`` applies it
+                                       to the ``order.*`` WebSocket methods (there also ``drop`` /
+                                       ``stall`` the connection)
 ``PUT/DELETE /control/ws/latency``     WebSocket push delay distribution (order kept)
 ``PUT /control/ws/private``            drop / duplicate / reorder / delay private pushes
                                        (PrivateFaults; ``"channels"`` limits them to those)
@@ -50,7 +53,7 @@ from shared.paradex.models.common import encode
 
 from .driver import Drivers
 from .engine import FillEvent, convert
-from .faults import Faults, LatencySpec, PrivateFaults, RestFault
+from .faults import KINDS, TRANSPORTS, WS_ONLY_KINDS, Faults, LatencySpec, PrivateFaults, RestFault
 from .flow import FlowSpec, FlowStep
 from .ratelimit import Limit, RateLimiter
 from .venue import Venue, normalize_account
@@ -228,8 +231,16 @@ class ControlApp:
             self.faults.rest_errors.clear()
         else:
             fault = await _body(request, RestFault)
-            if fault.kind not in ("status", "hang") or (fault.kind == "status" and fault.status < 400):
-                raise VenueError(400, "VALIDATION_ERROR", "kind is status (with status >= 400) or hang")
+            if fault.kind not in KINDS or (fault.kind == "status" and not 400 <= fault.status <= 599):
+                raise VenueError(400, "VALIDATION_ERROR",
+                                 f"kind is one of {', '.join(KINDS)} (status: with a status 400-599)")
+            if fault.transport not in TRANSPORTS:
+                raise VenueError(400, "VALIDATION_ERROR", f"transport is one of {', '.join(TRANSPORTS)}")
+            if fault.kind in WS_ONLY_KINDS and fault.transport != "ws":
+                raise VenueError(400, "VALIDATION_ERROR",
+                                 f"kind {fault.kind} is a WebSocket fault: transport ws")
+            if fault.hang_ms < 0 or fault.delay_ms < 0:
+                raise VenueError(400, "VALIDATION_ERROR", "hang_ms and delay_ms must be >= 0")
             self.faults.rest_errors.append(fault)
         return _json({"rest_errors": self.faults.rest_errors})
 

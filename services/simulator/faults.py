@@ -31,12 +31,32 @@ class LatencySpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return max(0.0, self.mean_ms) / 1000
 
 
-class RestFault(msgspec.Struct, forbid_unknown_fields=True):
-    """Answer the next ``count`` matching REST requests with ``status`` (429, 5xx) or hang.
+KINDS = ("status", "hang", "delay", "drop", "stall")
+WS_ONLY_KINDS = ("drop", "stall")
+TRANSPORTS = ("rest", "ws", "both")
 
-    ``kind`` is ``"status"`` or ``"hang"``; a hang waits ``hang_ms`` (or until reset) then answers
-    503, as the venue does after its 30 s timeout. With ``execute`` the request is carried out
-    before the error is returned (a lost response: the outcome is unknown to the client).
+
+class RestFault(msgspec.Struct, forbid_unknown_fields=True):
+    """Answer the next ``count`` matching order requests with ``status`` (429, 5xx), hang, or
+    answer late; on the WebSocket also drop the connection or stall it.
+
+    ``kind``:
+
+    * ``"status"``: answer ``status`` (the body's ``error`` is ``code``, default by status);
+    * ``"hang"``: no answer for ``hang_ms`` (or until reset), then 503, as the venue does after
+      its 30 s timeout;
+    * ``"delay"``: the real answer, ``delay_ms`` late (with ``execute`` the venue acts at once and
+      answers late; without, the request reaches the engine ``delay_ms`` late);
+    * ``"drop"`` (WebSocket only): the connection is cut before the answer;
+    * ``"stall"`` (WebSocket only): the connection stops being read (no answer, no pong: a
+      stalled but open socket) for ``hang_ms`` or until reset, then the call answers as a hang.
+
+    With ``execute`` the request is carried out before the error is returned (a lost response:
+    the outcome is unknown to the client). ``transport`` is ``rest`` (the default), ``ws`` (the
+    ``order.*`` JSON-RPC methods) or ``both`` (one count shared by both). A WebSocket call matches
+    as its REST twin (:func:`ws_route`: ``order.create`` is ``POST /v1/orders``, ``order.cancel``
+    ``DELETE /v1/orders/{id}``...); a ``path`` starting with ``order.`` matches the JSON-RPC method
+    name instead (a prefix, like paths).
     """
 
     count: int = 1
@@ -46,10 +66,42 @@ class RestFault(msgspec.Struct, forbid_unknown_fields=True):
     method: str = ""
     execute: bool = False
     hang_ms: int = 30_000
+    delay_ms: int = 1000
+    transport: str = "rest"
+    code: str = ""
 
     def matches(self, method: str, path: str) -> bool:
         method_ok = not self.method or self.method.upper() == method
         return method_ok and (not self.path or path.startswith(self.path))
+
+    def matches_ws(self, rpc_method: str, params: object) -> bool:
+        """True when this fault applies to the JSON-RPC call ``rpc_method(params)``."""
+        method, path = ws_route(rpc_method, params)
+        if not path:
+            return False
+        if self.path.startswith("order."):
+            return rpc_method.startswith(self.path) and (not self.method or self.method.upper() == method)
+        return self.matches(method, path)
+
+
+def ws_route(rpc_method: str, params: object) -> tuple[str, str]:
+    """The REST twin (method, path) of an ``order.*`` JSON-RPC call, for fault matching."""
+    p = params if isinstance(params, dict) else {}
+    if rpc_method == "order.create":
+        return "POST", "/v1/orders"
+    if rpc_method == "order.create_batch":
+        return "POST", "/v1/orders/batch"
+    if rpc_method == "order.modify":
+        return "PUT", f"/v1/orders/{p.get('id') or ''}"
+    if rpc_method == "order.cancel":
+        if p.get("id"):
+            return "DELETE", f"/v1/orders/{p['id']}"
+        return "DELETE", f"/v1/orders/by_client_id/{p.get('client_id') or ''}"
+    if rpc_method == "order.cancel_batch":
+        return "DELETE", "/v1/orders/batch"
+    if rpc_method == "order.cancel_all":
+        return "DELETE", "/v1/orders"
+    return "", ""  # order.cancel_on_disconnect and the rest: never faulted
 
 
 class Rate(msgspec.Struct, forbid_unknown_fields=True):
@@ -135,12 +187,22 @@ class Faults:
     def take_rest_fault(self, method: str, path: str) -> RestFault | None:
         """The first armed REST fault matching the request (its count is consumed)."""
         for fault in self.rest_errors:
-            if fault.count > 0 and fault.matches(method, path):
-                fault.count -= 1
-                if fault.count == 0:
-                    self.rest_errors.remove(fault)
-                return fault
+            if fault.count > 0 and fault.transport != "ws" and fault.matches(method, path):
+                return self._consume(fault)
         return None
+
+    def take_ws_fault(self, rpc_method: str, params: object) -> RestFault | None:
+        """The first armed fault matching an ``order.*`` JSON-RPC call (its count is consumed)."""
+        for fault in self.rest_errors:
+            if fault.count > 0 and fault.transport != "rest" and fault.matches_ws(rpc_method, params):
+                return self._consume(fault)
+        return None
+
+    def _consume(self, fault: RestFault) -> RestFault:
+        fault.count -= 1
+        if fault.count == 0:
+            self.rest_errors.remove(fault)
+        return fault
 
     def rest_delay_s(self) -> float:
         return self.rest_latency.sample_s(self.rng) if self.rest_latency is not None else 0.0

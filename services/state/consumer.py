@@ -5,7 +5,8 @@ timeout passes, which adds up to the timeout to every event's latency at low rat
 keep ONE pull request of ``batch`` messages outstanding on our own inbox: messages are handed to
 the processor as they arrive (it takes everything buffered as one batch), and a new request is
 sent as soon as the previous one is used up or ends (408 expired / 409). The consumer uses
-``AckPolicy.ALL``: acking the last message of a batch acks the batch.
+``AckPolicy.ALL``: acking the last message of a batch acks the batch. With ``trace`` (benchmarks,
+``shared.trace``) the arrival time is appended to a message's ``Pdx-Trace`` header.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Any
 import msgspec
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
+
+from shared.trace import TRACE_HEADER
 
 log = logging.getLogger("state.consumer")
 
@@ -63,7 +66,8 @@ class PullConsumer:
     """
 
     def __init__(self, nc: Any, stream: str, durable: str, handler: Handler, *, batch: int = 1000,
-                 expires_s: float = 2.0, may_pull: Callable[[], bool] | None = None) -> None:
+                 expires_s: float = 2.0, may_pull: Callable[[], bool] | None = None,
+                 trace: bool = False) -> None:
         self.nc = nc
         self.api = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
         self.handler = handler
@@ -84,6 +88,7 @@ class PullConsumer:
         self.requests = 0
         self.last_msg_wall = 0.0
         self.errors = 0
+        self.trace = trace
 
     @property
     def running(self) -> bool:
@@ -95,7 +100,8 @@ class PullConsumer:
 
     async def start(self) -> None:
         inbox = self.nc.new_inbox()
-        self._sub = await self.nc.subscribe(inbox, cb=self._on_msg, pending_msgs_limit=4 * self.batch + 100)
+        cb = self._on_msg_traced if self.trace else self._on_msg
+        self._sub = await self.nc.subscribe(inbox, cb=cb, pending_msgs_limit=4 * self.batch + 100)
         self._inbox = inbox
         self._task = asyncio.create_task(self._run(), name="state-account-consumer")
 
@@ -128,6 +134,12 @@ class PullConsumer:
         if self._outstanding <= 0:
             self._request_done = True
         self._ready.set()
+
+    async def _on_msg_traced(self, msg: Any) -> None:
+        hdr = msg.headers
+        if hdr and TRACE_HEADER in hdr:
+            hdr[TRACE_HEADER] = f"{hdr[TRACE_HEADER]},{time.time_ns()}"
+        await self._on_msg(msg)
 
     async def _request(self) -> None:
         self._request_done = False

@@ -13,6 +13,7 @@ import msgspec
 
 from services.state.core import Change
 from shared.rediskeys import encode_record
+from shared.trace import event_json
 
 _enc = msgspec.json.Encoder()
 encode = _enc.encode
@@ -27,7 +28,8 @@ def body_of(seq: int, value: Any) -> bytes:
 
 
 class Encoded(NamedTuple):
-    """One change, encoded: ``value`` is the record's JSON (``null`` when deleted)."""
+    """One change, encoded: ``value`` is the record's JSON (``null`` when deleted); ``trace``:
+    the latency stamps of the event that made it (``STATE_TRACE`` only, ``shared.trace``)."""
 
     stream: str
     kind: str
@@ -36,15 +38,18 @@ class Encoded(NamedTuple):
     value: bytes
     deleted: bool
     record: Any
+    trace: bytes = b""
 
     def body(self) -> bytes:
         """The Redis/HTTP body of this change."""
         return body(self.seq, self.value)
 
     def event(self) -> bytes:
-        """The SSE / notification JSON: ``{"stream","kind","key","seq","value"}``."""
-        return b'{"stream":"%s","kind":"%s","key":%s,"seq":%d,"value":%s}' % (
+        """The SSE / notification JSON: ``{"stream","kind","key","seq","value"}`` (then ``"trace"``
+        when traced)."""
+        out = b'{"stream":"%s","kind":"%s","key":%s,"seq":%d,"value":%s}' % (
             self.stream.encode(), self.kind.encode(), _enc.encode(self.key), self.seq, self.value)
+        return event_json(out, self.trace) if self.trace else out
 
 
 def encode_change(stream: str, seq: int, ch: Change) -> Encoded:

@@ -24,6 +24,7 @@ from services.state.auth import ReadTokens
 from services.state.core import STATUS_RANK
 from services.state.encode import body, body_of, encode
 from services.state.metrics import StateMetrics
+from services.state.openapi import document, install_errors
 from services.state.page import add_page_routes
 from services.state.pages import DEFAULT_LIMIT, MAX_LIMIT, BadCursor, parse_statuses
 from services.state.sse import add_events_route
@@ -240,4 +241,6 @@ def create_app(svc: StateService) -> FastAPI:
     tokens = settings.tokens if settings is not None else ()
     if tokens:
         app.add_middleware(ReadTokens, tokens=tokens)
+    install_errors(app, svc)
+    document(app, bool(tokens))  # typed answers of every route (services/state/openapi.py)
     return app

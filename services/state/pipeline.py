@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +32,7 @@ from services.state.encode import Encoded
 from services.state.hub import ChangeHub
 from services.state.redis_writer import ABSENT, ALREADY, WAIT, WRITTEN, RedisWriter
 from services.state.rewrite import FullRewrite
+from shared.trace import with_redis
 
 log = logging.getLogger("state.pipeline")
 
@@ -41,7 +43,7 @@ class WritePipeline:
     def __init__(self, writer: RedisWriter, hub: ChangeHub, *, max_pending: int = 20_000,
                  max_write: int = 5000, rewrite: FullRewrite | None = None,
                  core: Callable[[], StateCore] | None = None,
-                 on_rewrite: Callable[[int], None] | None = None) -> None:
+                 on_rewrite: Callable[[int], None] | None = None, trace: bool = False) -> None:
         self.writer = writer
         self.hub = hub
         self.max_pending = max_pending
@@ -49,6 +51,7 @@ class WritePipeline:
         self.rewrite = rewrite
         self.core = core
         self.on_rewrite = on_rewrite
+        self.trace = trace  # stamp traced changes when Redis took them (benchmarks, shared.trace)
         self.written_seq = 0
         self.writes = 0
         self.rewrites = 0
@@ -121,6 +124,8 @@ class WritePipeline:
             if self._batches:
                 self._wake.set()  # more to write after this call
             self.written_seq = max(self.written_seq, await self._write(changes, seq))
+            if self.trace:
+                changes = _stamp_written(changes)
             self._pending -= len(changes)
             self.writes += 1
             self._progress.set()
@@ -186,3 +191,9 @@ class WritePipeline:
         self.written_seq = max(self.written_seq, now)
         if self.on_rewrite is not None:
             self.on_rewrite(now)
+
+
+def _stamp_written(changes: list[Encoded]) -> list[Encoded]:
+    """``changes`` with the Redis-written stamp added to the traced ones."""
+    now = time.time_ns()
+    return [ch._replace(trace=with_redis(ch.trace, now)) if ch.trace else ch for ch in changes]

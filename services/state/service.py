@@ -54,10 +54,19 @@ from shared.bus.subjects import (
     dlq_subject,
 )
 from shared.rediskeys import Keys
+from shared.trace import TRACE_HEADER, applied_trace
 
 log = logging.getLogger("state")
 
 WRITTEN_WAIT_S = 10.0
+
+
+def _stamp_applied(changes: list[Encoded], n: int, msg: Any) -> None:
+    """Give the last ``n`` changes (one applied event's) the trace of ``msg`` (tracing only)."""
+    header = (msg.headers or {}).get(TRACE_HEADER)
+    trace = applied_trace(header, time.time_ns()) if header else b""
+    if trace:
+        changes[-n:] = [ch._replace(trace=trace) for ch in changes[-n:]]
 
 class StateService:
     """Owns the core and every I/O around it for one account."""
@@ -84,7 +93,7 @@ class StateService:
         self.rewrite = FullRewrite(redis, self.keys, changes_maxlen=settings.changes_maxlen,
                                    recent_fills_max=settings.recent_fills_max, chunk=settings.rewrite_chunk)
         self.pipeline = WritePipeline(self.writer, self.hub, rewrite=self.rewrite, core=lambda: self.core,
-                                      on_rewrite=self._after_rewrite)
+                                      on_rewrite=self._after_rewrite, trace=settings.trace)
         self.lease = Lease(redis, self.keys.lease(settings.durable), settings.durable, self.replica,
                            ttl_s=settings.lease_ttl_s)
         self.horizon = Horizon(self.js, ACCOUNT_STREAM, settings.durable)
@@ -176,7 +185,7 @@ class StateService:
         self.seq_gate.advance(after)
         self.consumer = PullConsumer(self.nc, ACCOUNT_STREAM, s.durable, self._on_batch,
                                      batch=s.fetch_batch, expires_s=s.fetch_expires_s,
-                                     may_pull=self.lease.valid)
+                                     may_pull=self.lease.valid, trace=s.trace)
         await self.consumer.start()
         self._tasks = [asyncio.create_task(self.market.flush_loop(), name="state-md-flush"),
                        asyncio.create_task(self._periodic_loop(), name="state-periodic"),
@@ -268,6 +277,7 @@ class StateService:
         changes: list[Encoded] = []
         actions: list[Action] = []
         applied = 0
+        tracing = self.settings.trace
         for msg in msgs:
             seq = msg.metadata.sequence.stream
             try:
@@ -290,6 +300,8 @@ class StateService:
                 self.index.apply(res.changes)
             for ch in res.changes:
                 changes.append(encode_change("account", res.seq, ch))
+            if tracing and res.changes:  # benchmarks only (shared.trace)
+                _stamp_applied(changes, len(res.changes), msg)
             if res.actions:
                 actions.extend(res.actions)
         if applied:

@@ -59,6 +59,10 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     unresolved (``services.state.inflight``). ``checks_interval_s``: how often both timers look;
     ``checks`` false turns both off (e.g. on all state replicas but one: each replica asks, the
     reconciler folds identical requests into one run).
+    ``trace``: latency tracing for benchmarks (off by default; ``shared.trace``): account events
+    that arrive with the feed's ``Pdx-Trace`` header (``FEED_TRACE``) get their receive, applied,
+    Redis-written and SSE-sent stamps, and their SSE frames end with a ``"trace"`` member. Off,
+    every output is unchanged.
     """
 
     env_prefix: ClassVar[str] = "STATE_"
@@ -105,6 +109,7 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     event_loop: str = "uvloop"
     gc_freeze: bool = True
     read_tokens: Secret = Secret("")
+    trace: bool = False
 
     def __post_init__(self) -> None:
         from services.state.auth import parse_tokens

@@ -14,6 +14,7 @@ changes after a state read that answered ``seq`` S: no gap, no duplicate), else 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated
 
@@ -22,6 +23,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from services.state.core.sse import KINDS, BadEventId, parse_event_id, parse_kinds
 from services.state.encode import encode
+from shared.trace import stamp_sse
 
 if TYPE_CHECKING:
     from services.state.service import StateService
@@ -66,6 +68,7 @@ def add_events_route(app: FastAPI, svc: StateService, not_reached: NotReached) -
             return late
         start = svc.hub.subscribe(wanted, resume, after_seq)
         sub = start.subscriber
+        tracing = svc.settings.trace  # benchmarks only: traced frames get their send time
 
         async def stream() -> AsyncIterator[bytes]:
             try:
@@ -82,17 +85,32 @@ def add_events_route(app: FastAPI, svc: StateService, not_reached: NotReached) -
                         buf, size = [], 0
                 if buf:
                     yield b"".join(buf)
+                queue = sub.queue
                 while True:
                     try:
-                        item = await asyncio.wait_for(sub.queue.get(), KEEPALIVE_S)
+                        item = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
                     except TimeoutError:
                         yield b": keepalive\n\n"
                         continue
+                    # Everything already queued goes out in one write (no waiting for more): one
+                    # send per burst instead of one per frame when the client is behind.
+                    parts: list[bytes] = []
+                    size = 0
+                    while item is not None:
+                        parts.append(item)
+                        size += len(item)
+                        if queue.empty() or size >= CHUNK:
+                            break
+                        item = queue.get_nowait()
+                    if parts:
+                        if tracing:
+                            now = time.time_ns()
+                            parts = [stamp_sse(p, now) for p in parts]
+                        yield parts[0] if len(parts) == 1 else b"".join(parts)
                     if item is None:
                         if sub.overflowed:
                             yield b"event: overflow\ndata: {}\n\n"
                         return
-                    yield item
             finally:
                 svc.hub.unsubscribe(sub)
 

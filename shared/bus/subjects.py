@@ -8,6 +8,8 @@ Layout:
 - ``pdx.reconcile.request``: requests to the reconciler (core NATS request/reply);
 - ``pdx.feed.resync``: requests to the feed for fresh book snapshots (core NATS, optional reply);
 - ``pdx.markets.request``: asks the reconciler to publish the venue's market specs now (core NATS);
+- ``pdx.trace.feed``: JetStream ack stamps of a tracing feed (``FEED_TRACE``, benchmarks only;
+  core NATS, see ``shared.trace``);
 - ``pdx.dlq.<service>``: what a service refused (DLQ stream, for inspection): ``pdx.dlq.feed``,
   ``pdx.dlq.reconciler`` and ``pdx.dlq.commands`` hold venue records that failed validation
   (``shared.bus.deadletter``),
@@ -30,6 +32,7 @@ FEED_STATUS = f"{ROOT}.feed.status"
 RECONCILE_REQUEST = f"{ROOT}.reconcile.request"
 FEED_BOOK_RESYNC = f"{ROOT}.feed.resync"
 MARKETS_REQUEST = f"{ROOT}.markets.request"
+FEED_TRACE = f"{ROOT}.trace.feed"
 
 _TOKEN = re.compile(r"[A-Za-z0-9_\-]+")
 

@@ -70,6 +70,8 @@ def settings_for(sim: SimHandle, nats_url: str, redis_url: str, **overrides: Any
         "venue_read_timeout_s": 1.0,
         "pending_stale_s": 3.0,
         "index_settle_s": 0.2,
+        # REST order writes: these tests inject REST faults (the WebSocket path: test_ws_*.py)
+        "transport": "rest",
     }
     return load(Settings, env={}, **{**kw, **overrides})
 

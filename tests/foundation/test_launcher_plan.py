@@ -47,3 +47,29 @@ def test_nats_and_redis_have_stable_documented_ports():
     p = launcher.ports({})
     assert (p["RUN_NATS_PORT"], p["RUN_REDIS_PORT"]) == (14222, 16379)
     assert launcher.ports({"RUN_REDIS_PORT": "7000"})["RUN_REDIS_PORT"] == 7000
+
+
+def test_wait_for_the_simulator_with_default_ports(monkeypatch):
+    """`make run` with no SIM_*_PORT set (the usual case): the launcher waits on the documented
+    default port. It once read ``child.env["SIM_REST_PORT"]`` and died with a KeyError."""
+    import socket
+    import threading
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    monkeypatch.setattr(config, "SIM_REST_PORT", listener.getsockname()[1])
+
+    class Child:
+        env: dict[str, str] = {}  # a stand-in with no port variables at all
+
+        def exit_code(self) -> int | None:
+            return None
+
+    started = time.monotonic()
+    try:
+        launcher._wait_started(Child(), threading.Event(), "port", 10)  # type: ignore[arg-type]
+    finally:
+        listener.close()
+    assert time.monotonic() - started < 5  # returned on the open port, not at the deadline

@@ -150,7 +150,8 @@ async def full_system(nats_url: str, redis_url: str, *, sim: dict[str, Any] | No
 
         cs = load(CommandsSettings, env={}, **{**base, "strategies": Secret(json.dumps(STRATEGIES)),
                                                 "exposure_refresh_s": 0.05, "venue_read_timeout_s": 1.0,
-                                                "pending_stale_s": 3.0, **(commands or {})})
+                                                "pending_stale_s": 3.0, "transport": "rest",  # REST faults
+                                                **(commands or {})})
         cmd = CommandsService(cs, ncs[3], ncs[3].jetstream(), redis)
         await cmd.start()
         stack.push_async_callback(cmd.stop)

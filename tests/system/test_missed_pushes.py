@@ -5,16 +5,24 @@ position revealed by its siblings within 1.5 s); a loss nothing reveals is repai
 check (within its interval plus 1 s); the reordered same-millisecond balance pushes of one
 multi-level sweep are ordered by their chain. Each latency is measured from the moment the
 simulator dropped the push (its ``/control/ws/private/dropped`` log, same machine clock).
+
+The ambiguous and refused command scenarios run on both order transports (commands as a process
+with ``COMMANDS_TRANSPORT=ws``, the default, and ``rest``), the venue's fault injected on that
+transport (``"transport"`` of the control API's order faults). The push scenarios do not depend
+on how an order reached the venue: they keep the test-speed default (REST, ``shared/procs.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from shared.client import ServiceError
@@ -174,6 +182,40 @@ async def test_multi_level_sweep_with_reordered_same_millisecond_balance_pushes(
 
 # ------------------------------------------------------------------ ambiguous and refused commands
 
+TRANSPORTS = ["ws", "rest"]
+
+
+async def commands_health(ps: ProcSystem) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=ps.commands_url, timeout=2.0) as c:
+        out: dict[str, Any] = (await c.get("/healthz")).json()
+    return out
+
+
+async def ws_fallbacks(ps: ProcSystem) -> float:
+    """``commands_ws_fallback_total`` summed over operations (commands that went by REST)."""
+    async with httpx.AsyncClient(base_url=ps.commands_url, timeout=2.0) as c:
+        text = (await c.get("/metrics")).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("commands_ws_fallback_total"))
+
+
+@contextlib.asynccontextmanager
+async def on_transport(nats_url: str, redis_url: str, tmp_path: Path, transport: str
+                       ) -> AsyncIterator[ProcSystem]:
+    """The system as processes, commands' order writes on ``transport`` (its socket ready)."""
+    env = {"COMMANDS_TRANSPORT": transport}
+    async with process_system(nats_url, redis_url, tmp_path, commands=env) as ps:
+        if transport == "ws":
+            async def ready() -> bool:
+                order_ws = (await commands_health(ps)).get("order_ws") or {}
+                return bool(order_ws.get("ready"))
+
+            await wait_until(ready, 10.0, "the commands order websocket ready")
+        yield ps
+        if transport == "ws":  # every command of the scenario went by the socket
+            health = await commands_health(ps)
+            assert health["order_transport"] == "ws" and await ws_fallbacks(ps) == 0, health
+
 class StatusPoller:
     """Polls one client id's status every 20 ms (like a strategy) and keeps what it saw."""
 
@@ -194,15 +236,18 @@ class StatusPoller:
         return [s for _, s in self.seen]
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_venue_503_after_executing_a_place_is_unknown_never_rejected_and_ends_open(
-        nats_url: str, redis_url: str, tmp_path: Path) -> None:
-    async with process_system(nats_url, redis_url, tmp_path) as ps:
+        nats_url: str, redis_url: str, tmp_path: Path, transport: str) -> None:
+    # on ws the venue's 503 is a JSON-RPC internal error (-32603) answered after executing
+    async with on_transport(nats_url, redis_url, tmp_path, transport) as ps:
         cmd = ps.commands_client()
         poller = StatusPoller(ps, "amb-1")
         task = asyncio.create_task(poller.run())
         bid, _ = await mid(ps)
         await ps.control("POST", "/rest/errors", {"count": 1, "status": 503, "path": "/v1/orders",
-                                                   "method": "POST", "execute": True})
+                                                   "method": "POST", "execute": True,
+                                                   "transport": transport})
         placed = await cmd.place(M, "BUY", Decimal("0.01"), bid - 300 * TICK, client_id="amb-1")
         assert placed.status == "unknown" and placed.http_status != 400, placed
 
@@ -213,15 +258,17 @@ async def test_venue_503_after_executing_a_place_is_unknown_never_rejected_and_e
         await asyncio.sleep(0.3)  # a few more polls of the settled state
         poller.stopped = True
         await task
-        print(f"\n[503 place] statuses seen {poller.statuses}")
+        print(f"\n[503 place, {transport}] statuses seen {poller.statuses}")
         assert "REJECTED" not in poller.statuses and poller.statuses[-1] == "OPEN"
         truth = await ps.truth()
         assert [o["status"] for o in truth["open_orders"] if o["client_id"] == "amb-1"] == ["OPEN"]
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_refused_cancel_clears_pending_cancel_within_1_s_then_a_real_cancel_works(
-        nats_url: str, redis_url: str, tmp_path: Path) -> None:
-    async with process_system(nats_url, redis_url, tmp_path) as ps:
+        nats_url: str, redis_url: str, tmp_path: Path, transport: str) -> None:
+    # on ws the venue's 400 is a method error 100 carrying the venue's ApiError
+    async with on_transport(nats_url, redis_url, tmp_path, transport) as ps:
         cmd = ps.commands_client()
         bid, _ = await mid(ps)
         placed = await cmd.place(M, "BUY", Decimal("0.01"), bid - 300 * TICK, client_id="keep-1",
@@ -230,11 +277,11 @@ async def test_refused_cancel_clears_pending_cancel_within_1_s_then_a_real_cance
         poller = StatusPoller(ps, "keep-1")
         task = asyncio.create_task(poller.run())
         await ps.control("POST", "/rest/errors", {"count": 1, "status": 400, "path": "/v1/orders/",
-                                                   "method": "DELETE"})
+                                                   "method": "DELETE", "transport": transport})
         t0 = time.time()
         with pytest.raises(ServiceError) as refused:  # a definite refusal: the venue's 4xx
             await cmd.cancel(placed.order_id)
-        print(f"\n[refused cancel] reply {refused.value}")
+        print(f"\n[refused cancel, {transport}] reply {refused.value}")
 
         state = ps.state_client()
 
@@ -264,3 +311,47 @@ async def test_refused_cancel_clears_pending_cancel_within_1_s_then_a_real_cance
         await task
         print(f"[refused cancel] statuses seen {refused_seen}, cleared {1000 * (at - t0):.0f} ms after "
               f"the cancel; then {poller.statuses}")
+
+
+async def test_stalled_order_socket_unknown_place_ends_open_later_commands_by_rest_then_reconnected(
+        nats_url: str, redis_url: str, tmp_path: Path) -> None:
+    """The venue stops reading commands' order socket (no answer, no pong) after acting on a
+    place: that place is unknown and ends OPEN; the next command goes by REST at once instead of
+    into the dead socket; the socket is cut on the missing pong and a new one serves commands."""
+    async with process_system(nats_url, redis_url, tmp_path, commands={"COMMANDS_TRANSPORT": "ws"}) as ps:
+        async def order_ws() -> dict[str, Any]:
+            out: dict[str, Any] = (await commands_health(ps))["order_ws"]
+            return out
+
+        async def ready() -> bool:
+            return bool((await order_ws())["ready"])
+
+        await wait_until(ready, 10.0, "the commands order websocket ready")
+        cmd = ps.commands_client()
+        bid, _ = await mid(ps)
+        await ps.control("POST", "/rest/errors", {"kind": "stall", "path": "order.create", "execute": True,
+                                                   "transport": "ws"})
+        first = await cmd.place(M, "BUY", Decimal("0.01"), bid - 300 * TICK, client_id="stall-1")
+        assert first.status == "unknown", first
+        second = await cmd.place(M, "BUY", Decimal("0.01"), bid - 301 * TICK, client_id="stall-2")
+        assert second.status in ("accepted", "open"), second
+        assert await ws_fallbacks(ps) == 1  # the second went by REST (the socket was suspect)
+        state = ps.state_client()
+
+        async def both_open() -> bool:
+            found = [await state.find_order(c) for c in ("stall-1", "stall-2")]
+            return all(o is not None and o.status == "OPEN" for o in found)
+
+        await wait_until(both_open, 10.0, "stall-1 (looked up) and stall-2 OPEN in the state")
+
+        async def reconnected() -> bool:
+            w = await order_ws()
+            return bool(w["ready"]) and w["stalls"] == 1 and w["sessions"] == 2
+
+        # still stalled at the venue: no pong, so the socket is cut and a new session starts
+        await wait_until(reconnected, 15.0, "the stalled socket cut (no pong) and a new session")
+        await ps.control("POST", "/reset")  # the venue reads the old socket again (and sees it cut)
+        third = await cmd.place(M, "BUY", Decimal("0.01"), bid - 302 * TICK, client_id="stall-3")
+        assert third.status in ("accepted", "open") and await ws_fallbacks(ps) == 1, third
+        truth = await ps.truth()
+        assert sorted(o["client_id"] for o in truth["open_orders"]) == ["stall-1", "stall-2", "stall-3"]

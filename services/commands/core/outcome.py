@@ -144,3 +144,59 @@ def checked(outcome: Outcome, client_id: str, scope: Scope, now_ms: int) -> Outc
             invalid="bad_id",
         )
     return outcome
+
+
+#: JSON-RPC error codes of the venue's WebSocket (PROTOCOL 2.3, openrpc.json).
+RPC_METHOD_ERROR = 100
+RPC_RATE_LIMITED = 42901
+RPC_INTERNAL = -32603
+RPC_REQUEST_ERRORS = frozenset({-32700, -32600, -32601, -32602})
+RPC_AUTH_ERRORS = frozenset({40110, 40111, 40112, 40300})
+#: Venue codes inside a method error that mean the venue's side failed (a REST 5xx): ambiguous.
+SERVER_CODES = frozenset({"INTERNAL_ERROR", "SERVICE_UNAVAILABLE"})
+
+
+def _status_of(code: str) -> int:
+    """The HTTP status REST would have carried with ``code`` (our answers map 404 and 429)."""
+    if code.endswith("NOT_FOUND"):
+        return 404
+    return 429 if code == "TOO_MANY_REQUESTS" else 400
+
+
+def classify_rpc(code: int, message: str, data: object) -> Failure:
+    """The outcome class of a JSON-RPC error answer to an ``order.*`` call (same rules as REST):
+
+    * a method error (100) carrying the venue's ApiError ``{"error", "message"}``, a rate limit
+      (42901, ``data`` = retry-after seconds), a malformed request (-32700/-32600/-32601/-32602):
+      the venue refused before acting, **definite** (:class:`Rejected`);
+    * an auth error (40110/40111/40112/40300): refused before acting, and the connection is the
+      problem, not the order: **not sent** (the transport falls back to REST);
+    * an internal error (-32603), a method error naming a server failure, any other code:
+      **ambiguous** (:class:`Unknown`).
+    """
+    if code == RPC_METHOD_ERROR:
+        venue = data.get("error") if isinstance(data, dict) else None
+        text = data.get("message") if isinstance(data, dict) else None
+        venue_code = venue if isinstance(venue, str) and venue else "METHOD_ERROR"
+        detail = text if isinstance(text, str) and text else message
+        if venue_code in SERVER_CODES:
+            return Unknown(reason=f"a venue server error: RPC {code} {venue_code} {detail}".rstrip())
+        return Rejected(code=venue_code, message=detail, http_status=_status_of(venue_code))
+    if code == RPC_RATE_LIMITED:
+        retry = float(data) if isinstance(data, int | float) and not isinstance(data, bool) else None
+        return Rejected(code="TOO_MANY_REQUESTS", message=message, http_status=429, retry_after_s=retry)
+    if code in RPC_REQUEST_ERRORS:
+        detail = f"{message}: {data}" if isinstance(data, str) and data else message
+        return Rejected(code="INVALID_REQUEST_PARAMETER", message=detail, http_status=400)
+    if code in RPC_AUTH_ERRORS:
+        return NotSent(reason=f"websocket not authenticated: RPC {code} {message}".rstrip())
+    return Unknown(reason=f"a venue error answer: RPC {code} {message}".rstrip())
+
+
+def batch_item(item_error: str) -> Rejected:
+    """A refused item of an ``order.create_batch`` answer (``"error"`` is a text, the venue's
+    ``"CODE: message"`` or a message alone)."""
+    head, sep, rest = item_error.partition(": ")
+    if sep and head and head.replace("_", "").isalnum() and head.upper() == head:
+        return Rejected(code=head, message=rest, http_status=_status_of(head))
+    return Rejected(code="REJECTED", message=item_error, http_status=400)

@@ -161,7 +161,9 @@ class RestApp:
         venue, faults = self.venue, self.faults
         fault = faults.take_rest_fault(request.method, request.url.path) if faults.rest_errors else None
         if fault is not None and not fault.execute:
-            return await self._fault_response(fault)
+            if fault.kind != "delay":
+                return await self._fault_response(fault)
+            await asyncio.sleep(fault.delay_ms / 1000)  # the request reaches the venue late
         account = ""
         if scope in PRIVATE_SCOPES:
             token = bearer(request.headers.get("authorization"))
@@ -181,8 +183,11 @@ class RestApp:
             response = self._stale(call, handler)
         else:
             response = self._run(call, handler)
-        if fault is not None:
-            response = await self._fault_response(fault)
+        if fault is not None and fault.execute:
+            if fault.kind == "delay":
+                await asyncio.sleep(fault.delay_ms / 1000)  # acted on, answered late
+            else:
+                response = await self._fault_response(fault)
         response.headers.update(decision.headers)
         delay = faults.rest_delay_s()
         if delay > 0:
@@ -218,6 +223,6 @@ class RestApp:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._release.wait(), fault.hang_ms / 1000)
             return error_response(503, "SERVICE_UNAVAILABLE", "request timed out")
-        code = FAULT_CODES.get(fault.status, "INTERNAL_ERROR")
+        code = fault.code or FAULT_CODES.get(fault.status, "INTERNAL_ERROR")
         message = "rate limit exceeded" if fault.status == 429 else "injected server error"
         return error_response(fault.status, code, message)

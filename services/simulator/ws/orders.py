@@ -10,13 +10,24 @@ ApiError ``{"error": CODE, "message": text}``.
 Cancel on disconnect is session-scoped, as the spec says: once armed, the orders this connection
 placed (including those placed before arming) that are still open are cancelled when the socket
 drops. ``SIM_COD_SCOPE=account`` widens that to every open order of the account.
+
+Injected faults (``POST /control/rest/errors`` with ``"transport": "ws"`` or ``"both"``,
+:class:`..faults.RestFault`) answer as the REST faults do, in JSON-RPC: a 429 is 42901 (``data``
+1 s), a 5xx or the end of a hang -32603 internal error, 401 40111, 403 40300, another 4xx a
+method error 100 with ``data`` ``{"error": code (default NOT_FOUND for 404, else
+REQUEST_NOT_ALLOWED), "message"}``; with ``execute`` the call is carried out first and its real
+answer lost. ``delay`` answers late, ``drop`` cuts the connection before the answer, ``stall``
+stops reading the connection (requests and pings wait in the socket: no answer, no pong) until
+``hang_ms`` passes or the faults are reset.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import msgspec
@@ -27,15 +38,47 @@ from shared.paradex.models.requests import ModifyOrderRequest, OrderRequest
 from shared.paradex.models.rest import ApiError
 
 from .. import commands
+from ..faults import Faults, RestFault
 from ..ratelimit import RateLimiter
 from ..venue import Venue
 from .conn import Conn
-from .rpc import AUTH_REQUIRED, INVALID_PARAMS, METHOD_ERROR, RATE_LIMITED, RpcError
+from .rpc import (
+    AUTH_REQUIRED,
+    INTERNAL_ERROR,
+    INVALID_BEARER,
+    INVALID_PARAMS,
+    METHOD_ERROR,
+    RATE_LIMITED,
+    RpcError,
+)
 
 log = logging.getLogger(__name__)
 
 Method = Callable[[Conn, Any, int], Any]
+Answer = Callable[[dict[str, Any]], None]
 MAX_TRACKED = 10_000
+
+
+def fault_error(fault: RestFault) -> RpcError:
+    """The JSON-RPC twin of the REST answer ``fault.status`` (module docstring)."""
+    status = fault.status
+    if status == 429:
+        return RpcError(RATE_LIMITED, "Rate limit exceeded", 1.0)
+    if status >= 500:
+        return RpcError(INTERNAL_ERROR, "Internal error", "injected server error")
+    if status == 401:
+        return RpcError(INVALID_BEARER, "invalid bearer token")
+    if status == 403:
+        return RpcError(AUTH_REQUIRED, "Permission denied — authentication required")
+    code = fault.code or ("NOT_FOUND" if status == 404 else "REQUEST_NOT_ALLOWED")
+    return RpcError(METHOD_ERROR, "injected error", {"error": code, "message": "injected error"})
+
+
+def _error_body(err: RpcError) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": err.code, "message": err.message}
+    if err.data is not None:
+        error["data"] = err.data
+    return {"error": error}
 
 
 class _Cancel(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -70,10 +113,15 @@ def _order_result(order: Any, now_ms: int) -> dict[str, Any]:
 class OrderMethods:
     """The ``order.*`` methods of one WebSocket server."""
 
-    def __init__(self, venue: Venue, limiter: RateLimiter, cod_scope: str = "session") -> None:
+    def __init__(self, venue: Venue, limiter: RateLimiter, cod_scope: str = "session",
+                 faults: Faults | None = None) -> None:
         self.venue = venue
         self.limiter = limiter
         self.cod_scope = cod_scope
+        self._release = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        if faults is not None:
+            faults.on_reset.append(self._release_faults)
         self.methods: dict[str, Method] = {
             "order.create": self.create, "order.create_batch": self.create_batch,
             "order.modify": self.modify, "order.cancel": self.cancel,
@@ -96,6 +144,58 @@ class OrderMethods:
         except VenueError as exc:
             raise RpcError(METHOD_ERROR, exc.venue_message or exc.code,
                            {"error": exc.code, "message": exc.venue_message}) from None
+
+    # ------------------------------------------------------------ injected faults
+
+    def faulted(self, conn: Conn, fault: RestFault, method: str, params: Any, answer: Answer) -> None:
+        """Answer ``method`` as the injected ``fault`` says (module docstring); ``answer`` sends
+        the reply body (``{"result": ...}`` or ``{"error": ...}``)."""
+        if fault.kind == "delay":
+            self._spawn(self._delayed(conn, fault, method, params, answer))
+            return
+        if fault.execute:
+            self._run(conn, method, params)  # carried out; its real answer is lost
+        if fault.kind == "status":
+            answer(_error_body(fault_error(fault)))
+        elif fault.kind == "drop":
+            conn.abort()
+        elif fault.kind == "stall":
+            transport = conn.ws.transport
+            if transport is not None:
+                transport.pause_reading()
+            self._spawn(self._hung(conn, fault, answer, stalled=True))
+        else:  # hang
+            self._spawn(self._hung(conn, fault, answer))
+
+    def _run(self, conn: Conn, method: str, params: Any) -> dict[str, Any]:
+        try:
+            return {"result": self.call(conn, method, params)}
+        except RpcError as err:
+            return _error_body(err)
+        except Exception:
+            log.exception("faulted order method failed", extra={"conn": conn.id, "method": method})
+            return _error_body(RpcError(INTERNAL_ERROR, "Internal error"))
+
+    async def _delayed(self, conn: Conn, fault: RestFault, method: str, params: Any, answer: Answer) -> None:
+        body = self._run(conn, method, params) if fault.execute else None
+        await asyncio.sleep(fault.delay_ms / 1000)
+        answer(body if body is not None else self._run(conn, method, params))
+
+    async def _hung(self, conn: Conn, fault: RestFault, answer: Answer, *, stalled: bool = False) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._release.wait(), fault.hang_ms / 1000)
+        if stalled and conn.ws.transport is not None and not conn.ws.transport.is_closing():
+            conn.ws.transport.resume_reading()
+        answer(_error_body(RpcError(INTERNAL_ERROR, "Internal error", "request timed out")))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _release_faults(self) -> None:
+        self._release.set()
+        self._release = asyncio.Event()
 
     # ------------------------------------------------------------ methods
 

@@ -76,7 +76,7 @@ class WsServer:
         self.hub = hub
         self.settings = settings
         self.limiter = limiter
-        self.orders = OrderMethods(venue, limiter, settings.cod_scope)
+        self.orders = OrderMethods(venue, limiter, settings.cod_scope, hub.faults)
         self.node_id = secrets.token_hex(8)
         self._ids = itertools.count(1)
         self._server: Server | None = None
@@ -163,6 +163,13 @@ class WsServer:
             elif method == "modify_subscription":
                 result = self._modify_subscription(conn, params)
             elif method in self.orders.methods:
+                faults = self.hub.faults
+                fault = faults.take_ws_fault(method, params) if faults.rest_errors else None
+                if fault is not None:  # injected (control API): answers itself, maybe later
+                    self.orders.faulted(conn, fault, method, params,
+                                        lambda body: self._reply(conn, {"jsonrpc": "2.0", "id": request_id,
+                                                                         **body}, us_in))
+                    return
                 result = self.orders.call(conn, method, params)
             else:
                 raise RpcError(-32601, "method not found", method)
