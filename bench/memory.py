@@ -2,8 +2,8 @@
 steady flow, with default settings.
 
 ``python -m bench.memory`` starts nats-server, redis-server and the state service as its own
-process (``python -m services.state``, default settings: age retention 6 h, at most 50 000 closed
-orders and 50 000 fills), then:
+process (``python -m services.state``, default settings: age retention 6 h, at most 20 000 closed
+orders and 20 000 fills), then:
 
 1. **bulk**: ``ORDERS`` orders (each one CLOSED record, filled) and ``FILLS`` fills, published as
    fast as JetStream takes them, with venue times paced like a 20 orders/s flow (so both the count
