@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from services.state.core import Action
+from services.state.core.model import LOOKUP_LATER
 from shared.bus.requests import ReconcileRequest, encode_request
 from shared.bus.subjects import RECONCILE_REQUEST
 
@@ -47,9 +49,12 @@ def to_requests(actions: Iterable[Action]) -> list[ReconcileRequest]:
 class ReconcileRequester:
     """Publishes requests, dropping one identical to a request sent less than ``coalesce_s`` ago."""
 
-    def __init__(self, nc: Any, coalesce_s: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, nc: Any, coalesce_s: float = 1.0, clock: Callable[[], float] = time.monotonic,
+                 later_s: float = 0.5) -> None:
         self.nc = nc
         self.coalesce_s = coalesce_s
+        self.later_s = later_s  # lookups with the reason LOOKUP_LATER wait this long (the lookup grace)
+        self._later: set[asyncio.Task[None]] = set()
         self.clock = clock
         self._recent: dict[ReconcileRequest, float] = {}
         self.sent = 0
@@ -57,9 +62,24 @@ class ReconcileRequester:
         self.failed = 0
 
     async def perform(self, actions: Iterable[Action]) -> None:
-        """Send the requests the actions call for."""
+        """Send the requests the actions call for (lookups of :data:`LOOKUP_LATER` after
+        ``later_s``, in the background)."""
         for req in to_requests(actions):
-            await self.send(req)
+            if req.reason == LOOKUP_LATER and self.later_s > 0:
+                task = asyncio.ensure_future(self._send_later(req))
+                self._later.add(task)
+                task.add_done_callback(self._later.discard)
+            else:
+                await self.send(req)
+
+    async def _send_later(self, req: ReconcileRequest) -> None:
+        await asyncio.sleep(self.later_s)
+        await self.send(req)
+
+    def cancel_later(self) -> None:
+        """Drop the lookups still waiting (shutdown)."""
+        for task in list(self._later):
+            task.cancel()
 
     async def send(self, req: ReconcileRequest, *, force: bool = False) -> bool:
         """Publish ``req`` unless an identical one went out recently (``force``: a timed retry,

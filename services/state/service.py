@@ -108,7 +108,8 @@ class StateService:
         #: sorted keys for paginated reads, kept from the core's changes (rebuilt on start)
         self.index = ReadIndex()
         self.pages = Pages(self.index)
-        self.requester = ReconcileRequester(nc, settings.reconcile_coalesce_s)
+        self.requester = ReconcileRequester(nc, settings.reconcile_coalesce_s,
+                                            later_s=settings.lookup_grace_ms / 1000)
         self.resync = BookResyncer(nc, settings.paradex_markets, after_s=settings.book_resync_after_s,
                                    min_interval_s=settings.book_resync_min_interval_s)
         #: timers asking the venue about orders stuck in flight and suspected missed pushes
@@ -212,6 +213,7 @@ class StateService:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks = []
+        self.requester.cancel_later()
         if self._checkpoint_task is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._checkpoint_task, WRITTEN_WAIT_S + 5)

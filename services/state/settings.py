@@ -46,7 +46,8 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     ``max_closed_orders`` / ``max_fills``: past this many terminal orders / fills the oldest leave
     memory and Redis too (0 = no limit), so memory stays bounded whatever the flow.
     ``lookup_grace_ms``: an open order missing from a snapshot, quiet this long but not yet
-    ``grace_ms``, is looked up (closed only by the lookup's answer).
+    ``grace_ms``, is looked up (closed only by the lookup's answer); one updated less than this
+    before the snapshot is looked up this long after it (the REST answer may predate the order).
     ``sse_queue_max``: events queued per SSE client before it is cut off (``overflow``).
     ``sse_replay_max``: recent account changes kept (and read back from Redis at start) so SSE
     clients resume with ``Last-Event-ID`` without a gap (``services.state.hub``).

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from services.state.core import CLOSED, OPEN, Result, StateConfig, StateCore
+from services.state.core.model import LOOKUP_LATER
 from shared.bus import (
     FeedStatus,
     LookupResult,
@@ -102,11 +103,14 @@ def test_present_in_snapshot_clears_absence() -> None:
     assert st.status == OPEN and st.absent_in == "s3"
 
 
-def test_absence_within_grace_window_is_not_judged_only_looked_up_once_quiet_for_500_ms() -> None:
+def test_absence_within_grace_window_is_not_judged_only_looked_up_at_once_or_after_500_ms() -> None:
     f = Feeder()
     f(order_ev(order(seq=1, lua=T0)))
-    res = f.snapshot("s1", T0 + 499)  # REST may be served from a cache older than the order
-    assert res.actions == [] and f.core.get_order("1").value.absent_in == ""
+    res = f.snapshot("s1", T0 + 499)  # REST may be served from a cache older than the order:
+    # not judged, only a lookup the shell sends once the grace has passed (LOOKUP_LATER)
+    assert [(a.kind, a.reason, a.order_id) for a in res.actions] == [("lookup", LOOKUP_LATER, "1")]
+    assert f.core.get_order("1").value.absent_in == "" and not f.core.get_order("1").value.lookup_pending
+    assert f.core.counters.get("absent_lookups_later") == 1
     res = f.snapshot("s2", T0 + G - 1)  # inside G: a lookup may find a venue-side close...
     assert [(a.kind, a.order_id) for a in res.actions] == [("lookup", "1")]
     assert f.core.get_order("1").value.absent_in == ""  # ...but this absence closes nothing

@@ -203,6 +203,11 @@ class Change(msgspec.Struct, frozen=True):
     value: Any
 
 
+#: The reason of a lookup the shell sends only after the lookup grace (an order absent from a
+#: snapshot taken right after its last update: the REST answer may predate it).
+LOOKUP_LATER: Final = "absent_young"
+
+
 class Action(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """Something the shell must ask for: ``reconcile`` (a REST snapshot) or ``lookup`` (one order).
 

@@ -36,6 +36,7 @@ from services.state.core.intents import CommandRules, dec, display
 from services.state.core.model import (
     CLOSED,
     IN_FLIGHT,
+    LOOKUP_LATER,
     PENDING_CANCEL,
     PENDING_MODIFY,
     REJECTED,
@@ -347,6 +348,10 @@ class OrderTable(CommandRules):
         not after ``recent_ms`` / ``recent_ns``: looked up only (a lookup never closes on absence,
         so a cache that missed a young order costs one request; a venue-side close whose push was
         lost, e.g. a self-trade expiry, is found by the next fast check instead of one later).
+        Updated after ``recent_ms`` (younger than the lookup grace): a lookup with the reason
+        :data:`LOOKUP_LATER`, which the shell sends only once the grace has passed (the REST
+        snapshot may predate the order; the lookup then sees the venue's truth), so a close lost
+        right after an update is found within the grace, not one fast interval later.
         """
         for key in sorted(self.live):
             st = self.orders[key]
@@ -355,12 +360,16 @@ class OrderTable(CommandRules):
             if st.last_live_seq > start_seq:
                 continue
             if st.last_updated_at > quiet_ms or st.last_recv_ns > quiet_ns:
-                if (recent_ms and st.id and not st.lookup_pending and st.last_updated_at <= recent_ms
-                        and st.last_recv_ns <= recent_ns):
-                    self.c.bump("absent_lookups_young")
-                    self.orders[key] = _replace(st, lookup_pending=True)
-                    res.actions.append(Action(kind="lookup", reason="absent_from_snapshot",
-                                              order_id=st.id, client_id=st.client_id))
+                if recent_ms and st.id and not st.lookup_pending:
+                    if st.last_updated_at <= recent_ms and st.last_recv_ns <= recent_ns:
+                        self.c.bump("absent_lookups_young")
+                        self.orders[key] = _replace(st, lookup_pending=True)
+                        res.actions.append(Action(kind="lookup", reason="absent_from_snapshot",
+                                                  order_id=st.id, client_id=st.client_id))
+                    else:  # younger than the lookup grace: ask once the venue's REST has caught up
+                        self.c.bump("absent_lookups_later")
+                        res.actions.append(Action(kind="lookup", reason=LOOKUP_LATER,
+                                                  order_id=st.id, client_id=st.client_id))
                 continue
             if st.absent_in and st.absent_in != snap_id and st.absent_seq < start_seq:
                 self.c.bump("closed_absent_twice")
