@@ -105,15 +105,6 @@ def respond(a: Answer) -> Response:
     return Response(encode_body(a.body), status_code=a.status, headers=headers, media_type="application/json")
 
 
-def _schema(*types: type[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    refs, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
-    return {t.__name__: r for t, r in zip(types, refs, strict=True)}, components
-
-
-def _body(name: str, refs: dict[str, Any]) -> dict[str, Any]:
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": refs[name]}}}}
-
-
 UNAUTHORIZED = answers.error(
     401,
     "UNAUTHORIZED",
@@ -134,7 +125,6 @@ def build_app(
     """The FastAPI app wrapped in :class:`ArrivalStamp`. ``admin(authorization)`` says whether a
     bearer token is the admin token (global kill switch)."""
     app = FastAPI(title="paradex-hub commands", version="2", lifespan=lifespan, description=DESCRIPTION)
-    refs, components = _schema(PlaceOrder, PlaceBatch, ModifyOrder, CancelBatch, KillRequest, PlaceAlgo)
     metrics = commands.metrics
 
     @app.exception_handler(StarletteHTTPException)
@@ -196,7 +186,7 @@ def build_app(
             )
 
     def route(
-        method: Literal["GET", "POST", "PUT", "DELETE"], path: str, name: str, body: str | None = None
+        method: Literal["GET", "POST", "PUT", "DELETE"], path: str, name: str
     ) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             async def endpoint(request: Request) -> Response:
@@ -214,13 +204,12 @@ def build_app(
                 methods=[method],
                 name=name,
                 summary=fn.__doc__,
-                openapi_extra=_body(body, refs) if body else None,
             )
             return fn
 
         return register
 
-    @route("POST", "/v1/orders/batch", "place_batch", "PlaceBatch")
+    @route("POST", "/v1/orders/batch", "place_batch")
     async def place_batch(s: Strategy, request: Request) -> Answer:
         """Place up to 50 orders through the venue's batch endpoint (10 per venue request), each
         idempotent by its client_id; wait none|ack."""
@@ -233,7 +222,7 @@ def build_app(
             )
         return await commands.place_batch(s, req)
 
-    @route("POST", "/v1/orders", "place", "PlaceOrder")
+    @route("POST", "/v1/orders", "place")
     async def place(s: Strategy, request: Request) -> Answer:
         """Place one order; wait none|ack|ws."""
         req = await decode(request, PlaceOrder)
@@ -245,7 +234,7 @@ def build_app(
         placing anything: ``{"client_id", "state": pending|done, "http_status", "reply"}``."""
         return await commands.record(s, request.path_params["client_id"])
 
-    @route("DELETE", "/v1/orders/batch", "cancel_batch", "CancelBatch")
+    @route("DELETE", "/v1/orders/batch", "cancel_batch")
     async def cancel_batch(s: Strategy, request: Request) -> Answer:
         """Cancel up to 100 orders by exchange id and/or client id."""
         req = await decode(request, CancelBatch)
@@ -258,7 +247,7 @@ def build_app(
             s, request.path_params["client_id"], request.query_params.get("market")
         )
 
-    @route("PUT", "/v1/orders/{order_id}", "modify", "ModifyOrder")
+    @route("PUT", "/v1/orders/{order_id}", "modify")
     async def modify(s: Strategy, request: Request) -> Answer:
         """Modify an order's size/price (market, side and type unchanged)."""
         req = await decode(request, ModifyOrder)
@@ -276,7 +265,7 @@ def build_app(
         """Cancel all (own, unless allowed to cancel others) orders, optionally of one market."""
         return await commands.cancel_all(s, request.query_params.get("market"))
 
-    @route("POST", "/v1/algo/orders", "place_algo", "PlaceAlgo")
+    @route("POST", "/v1/algo/orders", "place_algo")
     async def place_algo(s: Strategy, request: Request) -> Answer:
         """Place a TWAP algo order (MARKET children every frequency s over duration_seconds)."""
         req = await decode(request, PlaceAlgo)
@@ -317,7 +306,6 @@ def build_app(
         "/v1/kill",
         summary="Kill switch: cancel everything and refuse new orders until resumed (the admin token: "
         "the whole account, or {strategy}; a strategy's token: that strategy)",
-        openapi_extra=_body("KillRequest", refs),
     )
     async def kill(request: Request) -> Response:
         return await switch(request, "kill", commands.kill)
@@ -325,7 +313,6 @@ def build_app(
     @app.post(
         "/v1/resume",
         summary="Resume after a kill (the same scope as the kill)",
-        openapi_extra=_body("KillRequest", refs),
     )
     async def resume(request: Request) -> Response:
         return await switch(request, "resume", commands.resume)
@@ -343,14 +330,6 @@ def build_app(
     async def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    base_openapi = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        schema: dict[str, Any] = base_openapi()
-        schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
     install_openapi(app, openapi_doc.DOC)  # every route's answers, typed (services/commands/openapi.py)
     install_docs(app, "paradex-hub commands API")  # Swagger UI from local files (works offline)
     return ArrivalStamp(app)
