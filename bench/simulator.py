@@ -14,8 +14,13 @@ Venue features are on while measuring: every market holds ``STOPS_PER_MARKET`` u
 orders (half above, half below the mark, 20 % away) and a 24 h TWAP runs, with the venue
 schedule (funding, health checks) at its default tick.
 
+The simulator's own CPU time (user + system, from ``/proc``) over each measured window is reported
+per push and per order (``sim_cpu_us_per_push``, ``sim_cpu_us_per_order``): on a shared machine
+it is steadier than the wall-clock rates, since the client runs in this other process.
+
 Prints human lines, then LAST a JSON line with the figures. ``BENCH_PROFILE=out.prof`` runs the
-simulator under cProfile and writes its profile there (``python -m pstats out.prof``).
+simulator under cProfile and writes its profile there (``python -m pstats out.prof``);
+``BENCH_PHASE=ws`` or ``orders`` runs only that phase (to profile one at a time).
 """
 
 from __future__ import annotations
@@ -63,6 +68,16 @@ MIDS = {"BTC-USD-PERP": (Decimal("65000"), Decimal("0.1"), "0.001"),
         "ETH-USD-PERP": (Decimal("3200"), Decimal("0.01"), "0.01")}
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds used so far by process ``pid`` (Linux ``/proc``; 0.0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _start(ports: dict[str, int]) -> subprocess.Popen[bytes]:
     env = {
         **os.environ, **{k: str(v) for k, v in ports.items()},
@@ -83,8 +98,9 @@ def _start(ports: dict[str, int]) -> subprocess.Popen[bytes]:
     return proc
 
 
-async def ws_push_rate(ws_url: str, control: str, seconds: float) -> tuple[float, int]:
-    """Book-delta frames per second received by one client, synthetic market at max rate."""
+async def ws_push_rate(ws_url: str, control: str, seconds: float, pid: int) -> tuple[float, int, float]:
+    """Book-delta frames per second received by one client, synthetic market at max rate; sequence
+    gaps; the simulator's CPU microseconds per delta received over the same window."""
     async with connect(ws_url, compression=None, max_queue=None, max_size=None) as ws:
         for i, market in enumerate(MARKETS):
             await ws.send(json.dumps({"jsonrpc": "2.0", "method": "subscribe",
@@ -94,13 +110,14 @@ async def ws_push_rate(ws_url: str, control: str, seconds: float) -> tuple[float
         deltas = 0
         last_seq: dict[str, int] = {}
         gaps = 0
-        start = 0.0
+        start = cpu_start = cpu = 0.0
         warmup_end = time.monotonic() + 1.0
         end = warmup_end + seconds
         while True:
             frame = await ws.recv()
             now = time.monotonic()
             if now >= end:
+                cpu = _cpu_s(pid) - cpu_start
                 break
             if isinstance(frame, bytes) or '"update_type":"d"' not in frame:
                 continue
@@ -111,11 +128,11 @@ async def ws_push_rate(ws_url: str, control: str, seconds: float) -> tuple[float
             last_seq[market] = seq
             if now >= warmup_end:
                 if not start:
-                    start = now
+                    start, cpu_start = now, _cpu_s(pid)
                 deltas += 1
         async with httpx.AsyncClient() as c:
             await c.put(f"{control}/synthetic", json={"rate": 0})
-    return deltas / (end - start), gaps
+    return deltas / (end - start), gaps, cpu * 1e6 / max(deltas, 1)
 
 
 def _signed_orders(signer: OrderSigner, count: int) -> list[dict[str, Any]]:
@@ -132,8 +149,9 @@ def _signed_orders(signer: OrderSigner, count: int) -> list[dict[str, Any]]:
     return orders
 
 
-async def order_rate(rest: str, count: int) -> tuple[float, int, int]:
-    """Signed orders accepted per second (201) from CLIENTS concurrent keep-alive clients."""
+async def order_rate(rest: str, count: int, pid: int) -> tuple[float, int, int, float]:
+    """Signed orders accepted per second (201) from CLIENTS concurrent keep-alive clients: the
+    rate, accepted, rejected, and the simulator's CPU microseconds per order sent."""
     signer = OrderSigner(DEV_L2_PRIVATE_KEY, DEV_ACCOUNT, CHAIN)
     orders = _signed_orders(signer, count)
     async with httpx.AsyncClient(base_url=rest) as c:
@@ -155,13 +173,13 @@ async def order_rate(rest: str, count: int) -> tuple[float, int, int]:
 
     try:
         await clients[0].get("/account")  # warm the connection pools
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu_s(pid)
         await asyncio.gather(*(worker(cl, orders[i::CLIENTS]) for i, cl in enumerate(clients)))
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, _cpu_s(pid) - cpu
     finally:
         for cl in clients:
             await cl.aclose()
-    return accepted / elapsed, accepted, rejected
+    return accepted / elapsed, accepted, rejected, cpu * 1e6 / max(count, 1)
 
 
 async def venue_features(rest: str) -> int:
@@ -189,9 +207,10 @@ async def venue_features(rest: str) -> int:
     return armed
 
 
-async def main(seconds: float) -> dict[str, Any]:
+async def main(seconds: float, phase: str = "") -> dict[str, Any]:
     ports = {"SIM_REST_PORT": free_port(), "SIM_WS_PORT": free_port(), "SIM_CONTROL_PORT": free_port()}
     proc = _start(ports)
+    out: dict[str, Any] = {}
     try:
         rest = f"http://127.0.0.1:{ports['SIM_REST_PORT']}/v1"
         control = f"http://127.0.0.1:{ports['SIM_CONTROL_PORT']}/control"
@@ -199,21 +218,28 @@ async def main(seconds: float) -> dict[str, Any]:
         await asyncio.sleep(0.5)
         stops = await venue_features(rest)
         print(f"venue: {stops} untriggered stop orders armed, one TWAP running")
-        push_rate, gaps = await ws_push_rate(ws_url, control, seconds)
-        print(f"ws: {push_rate:,.0f} book deltas/s to one client ({gaps} sequence gaps)")
-        rate, accepted, rejected = await order_rate(rest, count=int(3000 * max(1.0, seconds / 5)))
-        print(f"rest: {rate:,.0f} signed orders/s accepted ({accepted} accepted, {rejected} rejected, "
-              f"{CLIENTS} clients, signature verification on)")
+        if phase in ("", "ws"):
+            push_rate, gaps, push_cpu = await ws_push_rate(ws_url, control, seconds, proc.pid)
+            print(f"ws: {push_rate:,.0f} book deltas/s to one client ({gaps} sequence gaps; "
+                  f"simulator CPU {push_cpu:.1f} us a push)")
+            out |= {"ws_push_per_s": round(push_rate), "ws_gaps": gaps,
+                    "sim_cpu_us_per_push": round(push_cpu, 1)}
+        if phase in ("", "orders"):
+            rate, accepted, rejected, order_cpu = await order_rate(
+                rest, int(3000 * max(1.0, seconds / 5)), proc.pid)
+            print(f"rest: {rate:,.0f} signed orders/s accepted ({accepted} accepted, {rejected} rejected, "
+                  f"{CLIENTS} clients, signature verification on; simulator CPU {order_cpu:.0f} us an order)")
+            out |= {"orders_per_s": round(rate), "orders_rejected": rejected,
+                    "sim_cpu_us_per_order": round(order_cpu)}
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
-    return {"ws_push_per_s": round(push_rate), "orders_per_s": round(rate), "ws_gaps": gaps,
-            "orders_rejected": rejected, "venue_stops": stops}
+    return {**out, "venue_stops": stops}
 
 
 if __name__ == "__main__":
     duration = float(sys.argv[1]) if len(sys.argv) > 1 else 5.0
-    print(json.dumps(asyncio.run(main(duration))))
+    print(json.dumps(asyncio.run(main(duration, os.environ.get("BENCH_PHASE", "")))))
