@@ -96,3 +96,45 @@ def test_summary_and_funding_are_emitted_on_their_intervals() -> None:
             elif isinstance(e, FundingUpdate) and e.market == BTC:
                 funding.append(e)
     assert 11 <= len(summaries) <= 13 and 2 <= len(funding) <= 4
+
+
+def test_quote_now_is_run_now_of_a_post_only_limit_quote() -> None:
+    """The market maker's fast path: the same order, events and book as run_now with a request."""
+    from services.simulator.engine.exchange import OrderRequest
+    from services.simulator.engine.synthetic import MM_ACCOUNT
+
+    plain, fast = make()[0], make()[0]
+    for ex in (plain, fast):
+        ex.account_state(MM_ACCOUNT, internal=True)
+        ex.submit_order("0xuser", limit("BUY", "0.01", "64990"), 1_000)  # queued: its NEW ack drains first
+    quotes = [(Side.BUY, "64999.9", "0.5"), (Side.SELL, "65000.1", "0.25"), (Side.BUY, "64999.9", "0.001")]
+    for t, (side, price, size) in enumerate(quotes):
+        request = OrderRequest(market=BTC, side=side, type="LIMIT", size=size, price=price,
+                               instruction="POST_ONLY")
+        view, expected = plain.run_now(MM_ACCOUNT, request, 1_001 + t)
+        order_id, events = fast.quote_now(MM_ACCOUNT, BTC, side, Decimal(price), Decimal(size), 1_001 + t)
+        assert (order_id, events) == (view.id, expected)
+        assert plain.order_view(plain.orders[view.id]) == fast.order_view(fast.orders[order_id])
+    assert engine_book(plain) == engine_book(fast)
+    assert plain.process(1_010) == fast.process(1_010)
+
+
+
+def test_quote_now_refuses_a_notional_below_the_minimum_as_run_now_does() -> None:
+    from services.simulator.engine import EngineError
+    from services.simulator.engine.exchange import OrderRequest
+    from services.simulator.engine.synthetic import MM_ACCOUNT
+
+    ex = make()[0]
+    ex.account_state(MM_ACCOUNT, internal=True)
+    request = OrderRequest(market=BTC, side="BUY", type="LIMIT", size="0.001", price="5000",
+                           instruction="POST_ONLY")
+    codes: list[str] = []
+    for call in (lambda: ex.run_now(MM_ACCOUNT, request, 1_000),
+                 lambda: ex.quote_now(MM_ACCOUNT, BTC, Side.BUY, Decimal("5000"), Decimal("0.001"), 1_000)):
+        try:
+            call()
+        except EngineError as exc:
+            codes.append(exc.code)
+    assert len(codes) == 2 and codes[0] == codes[1]
+    assert not ex.orders and ex.books[BTC].bids.best() is None

@@ -364,6 +364,27 @@ class Exchange(Admin):
         self._accept(order)
         return self.order_view(order), self._drain(self._end_command())
 
+    def quote_now(
+        self, account: str, market: str, side: Side, price: Decimal, size: Decimal, now_ms: int
+    ) -> tuple[str, list[VenueEvent]]:
+        """:meth:`run_now` of an internal POST_ONLY LIMIT quote (the synthetic market maker's hot
+        path) without the request parsing: ``price`` and ``size`` must already be checked with
+        ``check_price`` / ``check_size`` for ``market`` (the caller caches them). The order, its
+        effects and the events are those of ``run_now`` with the same request; returns its id."""
+        now = self._tick(now_ms)
+        cfg = self.market(market)
+        if size * price < cfg.min_notional:
+            raise EngineError(ErrorCode.INVALID_ORDER_SIZE, f"notional below min_notional {cfg.min_notional}")
+        self.account_state(account, internal=True)
+        order = Order(
+            id=self._next_id(), account=account, market=market, side=side, type=OrderType.LIMIT, size=size,
+            price=price, instruction=Instruction.POST_ONLY, flags=(), stp=Stp.EXPIRE_TAKER, client_id="",
+            now_ms=now, timestamp=now, internal=True,
+        )
+        self._register(order)
+        self._accept(order)
+        return order.id, self._drain(self._end_command())
+
     def cancel_now(self, order_id: str, now_ms: int) -> list[VenueEvent]:
         """Cancel immediately (synthetic market); a closed/unknown order is ignored."""
         self._tick(now_ms)

@@ -14,10 +14,12 @@ from decimal import Decimal
 
 from .events import VenueEvent
 from .exchange import Exchange, OrderRequest
-from .types import Side
+from .market import MarketConfig, check_price, check_size
+from .types import Side, Status
 
 MM_ACCOUNT = "0xsynthetic-market-maker"
 TAKER_ACCOUNT = "0xsynthetic-taker"
+_PRICE_CACHE_MAX = 4096
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,7 +43,8 @@ class SyntheticConfig:
 
 
 class _Quotes:
-    __slots__ = ("asks", "bids", "fair_ticks", "last_funding_ms", "last_summary_ms")
+    __slots__ = ("asks", "bids", "fair_ticks", "last_funding_ms", "last_summary_ms", "prices", "sizes",
+                 "wanted_asks", "wanted_bids")
 
     def __init__(self, fair_ticks: int) -> None:
         self.fair_ticks = fair_ticks
@@ -49,6 +52,12 @@ class _Quotes:
         self.asks: dict[int, str] = {}
         self.last_summary_ms = -(10**15)
         self.last_funding_ms = -(10**15)
+        #: Quote prices by ticks and sizes by lots, checked for the market once (see _step_market).
+        self.prices: dict[int, Decimal] = {}
+        self.sizes: dict[int, Decimal] = {}
+        #: The last ladder of each side: (first level's ticks, the set of level ticks).
+        self.wanted_bids: tuple[int, frozenset[int]] = (0, frozenset())
+        self.wanted_asks: tuple[int, frozenset[int]] = (0, frozenset())
 
 
 class SyntheticMarket:
@@ -82,7 +91,34 @@ class SyntheticMarket:
             out.extend(self._step_market(market, st, now_ms))
         return out
 
+    def _ladder(self, first: int, last: tuple[int, frozenset[int]], step: int) -> tuple[int, frozenset[int]]:
+        """The level ticks of one side from its first level (``step`` < 0 for bids); the last
+        ladder is reused while the first level stays (most steps move less than a grid step)."""
+        if last[0] == first and last[1]:
+            return last
+        return first, frozenset(first + i * step for i in range(self.config.levels))
+
+    @staticmethod
+    def _price(st: _Quotes, cfg: MarketConfig, ticks: int) -> Decimal:
+        price = st.prices.get(ticks)
+        if price is None:
+            if len(st.prices) >= _PRICE_CACHE_MAX:
+                st.prices.clear()
+            price = st.prices[ticks] = check_price(cfg, ticks * cfg.price_tick_size)
+        return price
+
+    @staticmethod
+    def _size(st: _Quotes, cfg: MarketConfig, lots: int) -> Decimal:
+        size = st.sizes.get(lots)
+        if size is None:  # at most max_lots - min_lots + 1 entries
+            size = st.sizes[lots] = check_size(cfg, lots * cfg.order_size_increment)
+        return size
+
     def _step_market(self, market: str, st: _Quotes, now_ms: int) -> list[VenueEvent]:
+        """One step of one market. The hot path of the benchmarks' book deltas: quotes go through
+        :meth:`Exchange.quote_now` with prices and sizes checked once and cached, and the ladder
+        sets are reused between steps; the random draws and the events are those of the plain
+        version (``run_now`` with an ``OrderRequest`` per quote)."""
         cfg, rng, ex, conf = self.exchange.markets[market], self.rng, self.exchange, self.config
         tick = cfg.price_tick_size
         out: list[VenueEvent] = []
@@ -96,37 +132,40 @@ class SyntheticMarket:
         grid = conf.level_spacing_ticks
         first_bid = (st.fair_ticks - conf.half_spread_ticks) // grid * grid
         first_ask = -((-(st.fair_ticks + conf.half_spread_ticks)) // grid) * grid
-        wanted = {
-            Side.BUY: {first_bid - i * conf.level_spacing_ticks for i in range(conf.levels)},
-            Side.SELL: {first_ask + i * conf.level_spacing_ticks for i in range(conf.levels)},
-        }
-        for side, quotes in ((Side.BUY, st.bids), (Side.SELL, st.asks)):
+        st.wanted_bids = self._ladder(first_bid, st.wanted_bids, -conf.level_spacing_ticks)
+        st.wanted_asks = self._ladder(first_ask, st.wanted_asks, conf.level_spacing_ticks)
+        wanted_bids, wanted_asks = st.wanted_bids[1], st.wanted_asks[1]
+        orders = ex.orders
+        for wanted, quotes in ((wanted_bids, st.bids), (wanted_asks, st.asks)):
             for ticks, order_id in list(quotes.items()):
-                order = ex.orders.get(order_id)
-                if order is None or not order.is_live:
+                order = orders.get(order_id)
+                if order is None or order.status is Status.CLOSED:
                     del quotes[ticks]
-                elif ticks not in wanted[side]:
+                elif ticks not in wanted:
                     del quotes[ticks]
                     out.extend(ex.cancel_now(order_id, now_ms))
         if quotes_total := len(st.bids) + len(st.asks):
             if rng.random() < conf.resize_probability:
                 pick = rng.randrange(quotes_total)
-                side, quotes = (Side.BUY, st.bids) if pick < len(st.bids) else (Side.SELL, st.asks)
+                quotes = st.bids if pick < len(st.bids) else st.asks
                 ticks = rng.choice(list(quotes))
                 out.extend(ex.cancel_now(quotes.pop(ticks), now_ms))
         book = ex.books[market]
-        for side, quotes in ((Side.BUY, st.bids), (Side.SELL, st.asks)):
-            for ticks in sorted(wanted[side] - quotes.keys()):
-                price = ticks * tick
+        sizes, min_lots, max_lots = st.sizes, conf.min_lots, conf.max_lots
+        price_of = st.prices.get
+        for side, wanted, quotes in ((Side.BUY, wanted_bids, st.bids), (Side.SELL, wanted_asks, st.asks)):
+            missing = wanted - quotes.keys()
+            if not missing:
+                continue
+            for ticks in sorted(missing):
+                price = price_of(ticks) or self._price(st, cfg, ticks)
                 if book.crosses(side, price):
                     continue  # post-only: never cross resting (user) orders
-                size = rng.randint(conf.min_lots, conf.max_lots) * cfg.order_size_increment
-                req = OrderRequest(
-                    market=market, side=side, type="LIMIT", size=size, price=price, instruction="POST_ONLY"
-                )
-                view, events = ex.run_now(MM_ACCOUNT, req, now_ms)
+                lots = rng.randint(min_lots, max_lots)
+                size = sizes.get(lots) or self._size(st, cfg, lots)
+                order_id, events = ex.quote_now(MM_ACCOUNT, market, side, price, size, now_ms)
                 out.extend(events)
-                quotes[ticks] = view.id
+                quotes[ticks] = order_id
         if rng.random() < conf.taker_probability:
             size = rng.randint(1, conf.taker_max_lots) * cfg.order_size_increment
             side = Side.BUY if rng.random() < 0.5 else Side.SELL
