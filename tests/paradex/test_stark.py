@@ -145,3 +145,105 @@ def test_public_key_not_on_curve_fails_verification() -> None:
 def test_message_hash_at_or_above_2_pow_251_cannot_be_signed() -> None:
     with pytest.raises(SigningError):
         stark.sign(2**251, 5)
+
+
+# ---------------------------------------------------------------- verification tables
+
+
+def _reference_verify(public_key: int, msg: int, r: int, s: int) -> bool:
+    """cairo-lang's rule with plain double-and-add: (A + B).x == r or (A - B).x == r."""
+    if not (1 <= s < stark.EC_ORDER and 1 <= r < 2**251 and 0 <= msg < 2**251):
+        return False
+    w = pow(s, -1, stark.EC_ORDER)
+    if not 1 <= w < 2**251:
+        return False
+    y = stark.y_for_x(public_key)
+    if y is None:
+        return False
+    a = _affine_mul(msg * w % stark.EC_ORDER, (stark.GEN_X, stark.GEN_Y))
+    b = _affine_mul(r * w % stark.EC_ORDER, (public_key, y))
+    assert b is not None
+    for bb in (b, (b[0], -b[1] % stark.FIELD_PRIME)):
+        total = stark.to_affine(stark.jacobian_add((*a, 1) if a else stark.INFINITY, (*bb, 1)))
+        if total is not None and total[0] == r:
+            return True
+    return False
+
+
+@pytest.fixture
+def fresh_verify_caches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per-key verification state starts empty (and is left empty) for the test."""
+    monkeypatch.setattr(stark, "_KEYS", {})
+    monkeypatch.setattr(stark, "_HOT", [])
+
+
+@pytest.mark.parametrize("width", [2, 3, 4, 5, 8, 11])
+def test_signed_window_table_equals_double_and_add_including_carry_chains(width: int) -> None:
+    rng = random.Random(RNG_SEED + width)
+    g = (stark.GEN_X, stark.GEN_Y)
+    table = stark.SignedWindowTable(g, width)
+    half = 1 << (width - 1)
+    every_window_above_half = sum((half + 1) << (width * i) for i in range(252 // width))
+    every_window_at_half = sum(half << (width * i) for i in range(252 // width))
+    scalars = [1, 2, half - 1, half, half + 1, 2 * half - 1, 2 * half, 2**251, 2**252 - 1,
+               stark.EC_ORDER - 1, every_window_above_half, every_window_at_half,
+               *(rng.randrange(1, 2**252) for _ in range(6 if width > 3 else 2))]
+    for k in scalars:
+        assert stark.to_affine(table.multiply(k)) == _affine_mul(k, g), k
+    assert stark.to_affine(table.multiply(0)) is None
+    assert stark.to_affine(table.multiply(stark.EC_ORDER)) is None
+    start = stark.generator_table().multiply(12345)
+    k = rng.randrange(1, 2**252)
+    assert stark.to_affine(table.accumulate(k, start)) == _affine_mul(k + 12345, g)
+    with pytest.raises(SigningError):
+        table.multiply(2**252)
+
+
+@pytest.mark.parametrize("hot_after", [1, 3, 10**9])
+def test_verify_agrees_with_the_reference_for_both_key_signs_cold_and_hot(
+    hot_after: int, monkeypatch: pytest.MonkeyPatch, fresh_verify_caches: None
+) -> None:
+    """d and N - d share the public x: signatures of both are valid, alternately, before and after
+    the key's wide table (hot_after 1: from the first check; 10**9: never), and tampered ones are not."""
+    monkeypatch.setattr(stark, "HOT_KEY_AFTER", hot_after)
+    rng = random.Random(RNG_SEED + 7)
+    key = rng.randrange(1, stark.EC_ORDER)
+    pub = stark.private_to_public_key(key)
+    assert stark.private_to_public_key(stark.EC_ORDER - key) == pub
+    for i in range(8):
+        msg = rng.randrange(0, 2**251)
+        signer = key if i % 3 else stark.EC_ORDER - key
+        r, s = stark.sign(msg, signer)
+        for case in ((msg, r, s), (msg ^ 1, r, s), (msg, r, s + 1), (msg, r + 1, s)):
+            assert stark.verify(pub, *case) is _reference_verify(pub, *case), (i, case)
+        assert stark.verify(pub, msg, r, s)
+    kv = stark._KEYS[pub]
+    assert kv is not None
+    assert isinstance(kv.table, stark.SignedWindowTable) is (hot_after <= 32)
+
+
+def test_committed_vectors_verify_with_every_key_hot(
+    monkeypatch: pytest.MonkeyPatch, fresh_verify_caches: None
+) -> None:
+    monkeypatch.setattr(stark, "HOT_KEY_AFTER", 1)
+    monkeypatch.setattr(stark, "HOT_KEYS_MAX", 3)  # keys go cold again as others get hot
+    for case in vectors()["signatures"]:
+        msg, pub, r, s = n(case["msg"]), n(case["public_key"]), n(case["r"]), n(case["s"])
+        assert stark.verify(pub, msg, r, s)
+        assert not stark.verify(pub, msg ^ 1, r, s)
+        assert not stark.verify(pub, msg, r + 1, s)
+    assert len(stark._HOT) == 3
+    tables = [kv.table for kv in stark._KEYS.values() if kv is not None]
+    assert sum(isinstance(t, stark.SignedWindowTable) for t in tables) == 3
+
+
+def test_verify_forgets_the_oldest_keys_beyond_the_bound(
+    monkeypatch: pytest.MonkeyPatch, fresh_verify_caches: None
+) -> None:
+    monkeypatch.setattr(stark, "_KEYS_MAX", 4)
+    rng = random.Random(RNG_SEED + 8)
+    keys = [rng.randrange(1, stark.EC_ORDER) for _ in range(6)]
+    for key in keys * 2:
+        msg = rng.randrange(0, 2**251)
+        assert stark.verify(stark.private_to_public_key(key), msg, *stark.sign(msg, key))
+    assert len(stark._KEYS) == 4
