@@ -19,7 +19,8 @@ per push and per order (``sim_cpu_us_per_push``, ``sim_cpu_us_per_order``): on a
 it is steadier than the wall-clock rates, since the client runs in this other process.
 
 Prints human lines, then LAST a JSON line with the figures. ``BENCH_PROFILE=out.prof`` runs the
-simulator under cProfile and writes its profile there (``python -m pstats out.prof``);
+simulator under cProfile, timed by the process's CPU clock (wall time would charge the event
+loop's idle waits to ``asyncio.run``), and writes its profile there (``python -m pstats out.prof``);
 ``BENCH_PHASE=ws`` or ``orders`` runs only that phase (to profile one at a time).
 """
 
@@ -68,6 +69,18 @@ MIDS = {"BTC-USD-PERP": (Decimal("65000"), Decimal("0.1"), "0.001"),
         "ETH-USD-PERP": (Decimal("3200"), Decimal("0.01"), "0.01")}
 
 
+# The simulator under a CPU-time cProfile (argv[1] is the module); the profile is written on exit.
+_PROFILED = """
+import cProfile, runpy, sys, time
+profiler = cProfile.Profile(time.process_time)
+sys.argv = sys.argv[1:]
+try:
+    profiler.runcall(runpy.run_module, sys.argv[0], run_name="__main__", alter_sys=True)
+finally:
+    profiler.dump_stats({path!r})
+"""
+
+
 def _cpu_s(pid: int) -> float:
     """User + system CPU seconds used so far by process ``pid`` (Linux ``/proc``; 0.0 elsewhere)."""
     try:
@@ -88,8 +101,8 @@ def _start(ports: dict[str, int]) -> subprocess.Popen[bytes]:
         "PARADEX_ACCOUNT": DEV_ACCOUNT, "PARADEX_L2_PRIVATE_KEY": DEV_L2_PRIVATE_KEY,
     }
     profile = os.environ.get("BENCH_PROFILE")
-    prefix = ["-m", "cProfile", "-o", profile] if profile else []
-    proc = subprocess.Popen([sys.executable, *prefix, "-m", "services.simulator"], env=env)
+    prefix = ["-c", _PROFILED.format(path=profile)] if profile else ["-m"]
+    proc = subprocess.Popen([sys.executable, *prefix, "services.simulator"], env=env)
     # Probe the control port only (a bare TCP probe of the WS port logs a failed handshake);
     # every port is bound before the control server starts answering.
     if not wait_port("127.0.0.1", ports["SIM_CONTROL_PORT"], 20):
