@@ -18,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 import time
 from collections import deque
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 log = logging.getLogger(__name__)
 
@@ -138,15 +140,41 @@ class Conn:
         protocol = ws.protocol
         async with ws.send_context():
             sent_ns = time.time_ns() if self.stamp else 0
-            for _, frame, binary in batch:
-                if binary:
-                    protocol.send_binary(frame)
-                elif sent_ns and frame.endswith(b"}"):
-                    protocol.send_text(stamped(frame, sent_ns))
-                else:
-                    protocol.send_text(frame)
-            chunks = protocol.data_to_send()
+            if protocol.extensions or protocol.expect_continuation_frame or protocol.state is not State.OPEN:
+                for _, frame, binary in batch:  # compression or another state: websockets frames it
+                    if binary:
+                        protocol.send_binary(frame)
+                    elif sent_ns and frame.endswith(b"}"):
+                        protocol.send_text(stamped(frame, sent_ns))
+                    else:
+                        protocol.send_text(frame)
+                chunks = protocol.data_to_send()
+            else:
+                # The frames as websockets' Frame.serialize writes them for a server without
+                # extensions (FIN, no mask), built here: ~3 us a frame less. Anything websockets
+                # queued first (a pong, say) goes first.
+                chunks = protocol.data_to_send()
+                for _, frame, binary in batch:
+                    if sent_ns and not binary and frame.endswith(b"}"):
+                        frame = stamped(frame, sent_ns)
+                    chunks.append(_header(frame, binary))
+                    chunks.append(frame)
             if all(chunks):
                 ws.transport.write(b"".join(chunks))
             else:  # an end-of-stream marker: let websockets handle it
                 protocol.writes[:0] = chunks
+
+
+def _header(payload: bytes, binary: bool) -> bytes:
+    """A final unmasked text (or binary) frame header for ``payload`` (RFC 6455 5.2)."""
+    head1 = 0x82 if binary else 0x81
+    length = len(payload)
+    if length < 126:
+        return bytes((head1, length))
+    if length < 65536:
+        return _HEAD16.pack(head1, 126, length)
+    return _HEAD64.pack(head1, 127, length)
+
+
+_HEAD16 = struct.Struct("!BBH")
+_HEAD64 = struct.Struct("!BBQ")

@@ -170,7 +170,10 @@ class Hub:
                 book = convert.book_update(event)
                 self.fan_out(subs, channel, encode_wire(book), _sbe_encoder(book, event))
             return
-        account, private = private_channels(event)
+        if type(event) in _PUBLIC_TYPES:  # no private channel: skip that lookup
+            private: tuple[str, ...] = ()
+        else:
+            account, private = private_channels(event)
         if private:
             targets = [(c, subscribers.get(f"{account}|{c}")) for c in private]
             if any(subs for _, subs in targets) and not faults.ws_frozen:
@@ -258,6 +261,8 @@ def _in_scope(subs: set[Conn], channel: str, symbol: str) -> set[Conn]:
 
 
 _SBE_EVENTS = (ev.BookDelta, ev.BboUpdate, ev.TradeEvent, ev.MarketSummaryUpdate, ev.FundingUpdate)
+#: Event classes pushed on public channels only (private_channels gives them none).
+_PUBLIC_TYPES = frozenset(_SBE_EVENTS)
 
 
 def _book_sbe(book: BookUpdate) -> Sbe:
