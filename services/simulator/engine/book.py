@@ -31,20 +31,22 @@ class BookSide:
     """One side of the book. Prices are kept sorted by *key*: price for asks, -price for bids,
     so the best level is always ``keys[0]``."""
 
-    __slots__ = ("_keys", "levels", "side")
+    __slots__ = ("_bids", "_keys", "levels", "side")
 
     def __init__(self, side: Side) -> None:
         self.side = side
+        self._bids = side is Side.BUY
         self.levels: dict[Decimal, Level] = {}
         self._keys: list[Decimal] = []
 
     def _key(self, price: Decimal) -> Decimal:
-        return -price if self.side is Side.BUY else price
+        return -price if self._bids else price
 
     def best(self) -> Level | None:
-        if not self._keys:
+        keys = self._keys
+        if not keys:
             return None
-        return self.levels[self._key(self._keys[0])]
+        return self.levels[-keys[0] if self._bids else keys[0]]
 
     def iter_levels(self) -> Iterator[Level]:
         """Levels best first."""
@@ -149,8 +151,10 @@ class OrderBook:
         inserts: list[BookLevel] = []
         updates: list[BookLevel] = []
         deletes: list[BookLevel] = []
+        bid_levels, ask_levels = self.bids.levels, self.asks.levels
         for (side, price), before in self._dirty.items():
-            after = self.level_size(side, price)
+            level = (bid_levels if side is Side.BUY else ask_levels).get(price)
+            after = level.size if level is not None else None
             if before is None:
                 if after is not None:
                     inserts.append(BookLevel(side, price, after))
@@ -209,7 +213,9 @@ class OrderBook:
         )
 
     def bbo(self) -> BboUpdate:
-        bid, ask = self.bids.best(), self.asks.best()
+        return self._bbo(self.bids.best(), self.asks.best())
+
+    def _bbo(self, bid: Level | None, ask: Level | None) -> BboUpdate:
         return BboUpdate(
             market=self.market,
             seq_no=self.seq_no,
@@ -232,4 +238,4 @@ class OrderBook:
         if top == self._last_bbo:
             return None
         self._last_bbo = top
-        return self.bbo()
+        return self._bbo(bid, ask)
