@@ -48,6 +48,7 @@ from services.state.core.model import (
     ClosedBy,
     OrderState,
     Result,
+    shared_flags,
 )
 from services.state.core.retention import Retention
 from shared.paradex.models.account import Order
@@ -250,6 +251,7 @@ class OrderTable(CommandRules):
                       ws_seq: int, rest_seq: int, closed_by: ClosedBy, res: Result) -> OrderState:
         """The entry after applying ``o`` (re-keying a pending client entry to the exchange id)."""
         local, modify = overlays_after(cur, o, src, recv_ns, self.settle_ns)
+        o = shared_flags(o)
         filled = o.size - o.remaining_size
         if cur is None:
             return OrderState(
