@@ -30,6 +30,26 @@ log = logging.getLogger("state.consumer")
 Handler = Callable[[list[Any]], Awaitable[None]]
 
 
+def stream_seq(msg: Any) -> int:
+    """The stream sequence of a JetStream message, read straight from its ack subject.
+
+    ``msg.metadata`` parses every token of the reply into four objects (5 % of the service's CPU
+    at 5000 events/s); only the stream sequence is needed. The ack subject is
+    ``$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ts>.<pending>`` or, with
+    a domain and account hash, ``$JS.ACK.<domain>.<hash>.<stream>.<consumer>.<delivered>.<stream
+    seq>...`` (11 tokens or more); anything else goes through ``msg.metadata``.
+    """
+    reply = msg.reply
+    if reply and reply.startswith("$JS.ACK."):
+        tokens = reply.split(".")
+        n = len(tokens)
+        if n == 9:
+            return int(tokens[5])
+        if n >= 11:  # as nats-py reads it (a v2 subject without its trailing token included)
+            return int(tokens[7])
+    return int(msg.metadata.sequence.stream)
+
+
 async def bind_durable(js: Any, stream: str, durable: str, filter_subject: str, after_seq: int,
                        *, max_ack_pending: int = 20_000, ack_wait_s: float = 30.0) -> str:
     """Make ``durable`` deliver from stream sequence ``after_seq + 1`` (all when 0).

@@ -24,7 +24,7 @@ from typing import Any
 from services.state import memtrim
 from services.state.actions import ReconcileRequester
 from services.state.checkpoint import load_for_replica, save_checkpoint
-from services.state.consumer import PullConsumer, bind_durable
+from services.state.consumer import PullConsumer, bind_durable, stream_seq
 from services.state.core import INVALID, Action, StateConfig, StateCore
 from services.state.core.codec import DumpCache
 from services.state.encode import Encoded, encode, encode_change
@@ -281,7 +281,7 @@ class StateService:
         applied = 0
         tracing = self.settings.trace
         for msg in msgs:
-            seq = msg.metadata.sequence.stream
+            seq = stream_seq(msg)
             try:
                 event = decode_event(msg.data)
             except Exception as exc:
@@ -310,7 +310,7 @@ class StateService:
             self.last_account_wall = time.time()
         # Reads see the core now (Redis follows): release the requests waiting for these events.
         # A dead-lettered last event counts as reached too (it will never be applied).
-        self.seq_gate.advance(max(core.account_seq, msgs[-1].metadata.sequence.stream))
+        self.seq_gate.advance(max(core.account_seq, stream_seq(msgs[-1])))
         await self.pipeline.put(changes, core.account_seq, msgs[-1])
         if actions:
             await self.requester.perform(actions)
