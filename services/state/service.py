@@ -1,9 +1,10 @@
 """The state service's async shell: stream in, fold with the pure core, Redis/SSE/requests out.
 
 Flow per ACCOUNT batch: decode each message (malformed ones go to the DLQ), ``core.apply``,
-write every change in one sequence-guarded Redis call (retrying until Redis takes it; a Redis
-that lost data gets a full rewrite), ack the batch (AckPolicy.ALL), push the changes to SSE
-clients, send the ReconcileRequests the core asked for, and checkpoint every
+push the changes to SSE clients, then (``services.state.pipeline``, behind the apply path) write
+every change in one sequence-guarded Redis call (retrying until Redis takes it; a Redis that lost
+data gets a full rewrite) and ack the batch (AckPolicy.ALL); send the ReconcileRequests the core
+asked for, and checkpoint every
 ``checkpoint_every_events`` events. Replicas: each process holds a lease on its own durable
 consumer (``services.state.lease``; a second process with the same replica id refuses to start)
 and writes its own checkpoint; all of them write Redis, the sequence guard keeps every change
