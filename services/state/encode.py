@@ -55,9 +55,14 @@ class Encoded(msgspec.Struct, frozen=True, gc=False):
     def event(self) -> bytes:
         """The SSE / notification JSON: ``{"stream","kind","key","seq","value"}`` (then ``"trace"``
         when traced)."""
-        out = b'{"stream":"%s","kind":"%s","key":%s,"seq":%d,"value":%s}' % (
-            self.stream.encode(), self.kind.encode(), _enc.encode(self.key), self.seq, self.value)
-        return event_json(out, self.trace) if self.trace else out
+        return event_of(self.stream, self.kind, self.key, self.seq, self.value, self.trace)
+
+
+def event_of(stream: str, kind: str, key: str, seq: int, value: bytes, trace: bytes = b"") -> bytes:
+    """:meth:`Encoded.event` of a change given by its parts."""
+    out = b'{"stream":"%s","kind":"%s","key":%s,"seq":%d,"value":%s}' % (
+        stream.encode(), kind.encode(), _enc.encode(key), seq, value)
+    return event_json(out, trace) if trace else out
 
 
 def encode_change(stream: str, seq: int, ch: Change) -> Encoded:
