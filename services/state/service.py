@@ -27,7 +27,6 @@ from services.state.actions import ReconcileRequester
 from services.state.checkpoint import load_for_replica, save_checkpoint
 from services.state.consumer import PullConsumer, bind_durable, stream_seq
 from services.state.core import INVALID, Action, StateConfig, StateCore
-from services.state.core.codec import DumpCache
 from services.state.encode import Encoded, encode, encode_change
 from services.state.gcwatch import GcWatch
 from services.state.horizon import HistoryGap, Horizon
@@ -128,7 +127,6 @@ class StateService:
         self.checkpoints = 0
         self._since_checkpoint = 0
         self._last_checkpoint_t = time.monotonic()
-        self._dump_cache = DumpCache()
         self._checkpoint_lock = asyncio.Lock()
         self._checkpoint_task: asyncio.Task[None] | None = None
         self.gc = GcWatch()
@@ -254,7 +252,10 @@ class StateService:
             self._last_checkpoint_t = time.monotonic()
             buffered = self.consumer.buffered if self.consumer is not None else 0
             covered = await self.horizon.covered_now(self.core.account_seq, buffered)
-            seq = await save_checkpoint(self.redis, self.checkpoint_key, self.core, self._dump_cache,
+            # No DumpCache: it kept the encoded entry of every held record between checkpoints
+            # (26 MB at 20 000 orders + 20 000 fills, the default limits) to save ~50 ms of CPU per
+            # checkpoint, which come once per STATE_CHECKPOINT_INTERVAL_S (or 25 000 events).
+            seq = await save_checkpoint(self.redis, self.checkpoint_key, self.core, None,
                                         self._wait_written, covered=covered,
                                         index=(self.keys.checkpoints, self.replica))
             self.checkpoint_seq = seq

@@ -42,3 +42,26 @@ def test_replay_buffer_frames_and_changes_are_untracked() -> None:
     assert not any(gc.is_tracked(f) for f in hub.account)
     assert not any(hasattr(f, "record") or hasattr(f, "ch") for f in hub.account)  # no record kept alive
     assert hub.account[-1].data.startswith(b"id: a:20.0,m:")  # built on demand, as before
+
+
+def test_held_records_share_repeated_values_and_keep_exact_ones() -> None:
+    """msgspec decodes every string and decimal as a new object; the held copies are shared (memory),
+    with values unchanged: ``1`` and ``1.0`` stay distinct (they encode differently)."""
+    from decimal import Decimal
+
+    from services.state.core.codec import dump
+
+    core = StateCore()
+    for i, size in enumerate(("1", "1.0", "1", "2"), start=1):
+        o = msgspec.structs.replace(b.order(str(i), client_id=f"c{i}", seq=i, size=size),
+                                    market="".join(["BTC-", "USD-PERP"]))  # a fresh str each time
+        core.apply(i, b.order_ev(o))
+    held = [core.orders.orders[str(i)] for i in range(1, 5)]
+    assert len({id(st.order.market) for st in held if st.order}) == 1
+    assert held[0].order and held[2].order and held[0].order.size is held[2].order.size
+    assert held[1].order and str(held[1].order.size) == "1.0" and held[1].size == Decimal("1.0")
+    assert [str(st.size) for st in held] == ["1", "1.0", "1", "2"]
+    fresh = StateCore()
+    for i, size in enumerate(("1", "1.0", "1", "2"), start=1):
+        fresh.apply(i, b.order_ev(b.order(str(i), client_id=f"c{i}", seq=i, size=size)))
+    assert dump(core) == dump(fresh)  # the same state, byte for byte

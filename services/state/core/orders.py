@@ -49,6 +49,7 @@ from services.state.core.model import (
     OrderState,
     Result,
     shared_flags,
+    shared_value,
 )
 from services.state.core.retention import Retention
 from shared.paradex.models.account import Order
@@ -252,7 +253,7 @@ class OrderTable(CommandRules):
         """The entry after applying ``o`` (re-keying a pending client entry to the exchange id)."""
         local, modify = overlays_after(cur, o, src, recv_ns, self.settle_ns)
         o = shared_flags(o)
-        filled = o.size - o.remaining_size
+        filled = shared_value(o.size - o.remaining_size)
         if cur is None:
             return OrderState(
                 key=o.id, id=o.id, client_id=o.client_id, market=o.market, side=o.side, type=o.type,
