@@ -27,7 +27,10 @@ time, ``IDLE_GAP_S`` apart). Samples are the order pushes (NEW, OPEN, CLOSED) wh
 falls in the phase. Hops (:data:`shared.trace.HOPS`): ``venue_ws`` (simulator send -> feed read),
 ``feed`` (read -> publish), ``jetstream_ack`` (publish -> ack, beside the path), ``bus`` (publish
 -> state receive), ``apply``, ``redis`` (applied -> Redis written), ``sse`` (written -> SSE
-sent), ``sse_client`` (sent -> the client's read). All stamps are ``time.time_ns()`` of one host.
+sent), ``sse_client`` (sent -> the client's read). The state now sends SSE before its Redis write:
+its frames carry no ``redis`` stamp, and then ``redis`` is applied -> seen by the change-stream
+reader (beside the SSE path) and ``sse`` is applied -> SSE sent. All stamps are ``time.time_ns()``
+of one host.
 
 Prints the breakdown, then LAST one JSON line. Run: ``python -m bench.e2e`` (about 2 minutes);
 ``SIM_*`` / ``FEED_*`` / ``STATE_*`` variables set for it go to the services (a variant, e.g.
@@ -307,6 +310,14 @@ def analyse(windows: dict[str, tuple[int, int]], probes: dict[str, list[Any]],
         for name, a, b in HOPS:
             if b == "ack":
                 xs = [acks[s.seq] - s.stamps["pub"] for s in rows if s.seq in acks]
+            elif name == "redis" and not any("redis" in s.stamps for s in rows):
+                # the state sends SSE before its Redis write: the Redis hop is applied -> seen by
+                # the change-stream reader, beside the SSE path rather than on it
+                xs = [redis_at[s.seq, s.key] - s.stamps["applied"] for s in rows
+                      if (s.seq, s.key) in redis_at and s.stamps.get("applied")]
+            elif name == "sse" and not any("redis" in s.stamps for s in rows):
+                xs = [s.stamps["sse"] - s.stamps["applied"] for s in rows
+                      if s.stamps.get("applied") and s.stamps.get("sse")]
             else:
                 xs = [s.stamps[b] - s.stamps[a] for s in rows if s.stamps.get(a) and s.stamps.get(b)]
             hop_rows.append((name, xs))

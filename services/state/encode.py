@@ -7,7 +7,7 @@ record is encoded a single time however many places it goes.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import msgspec
 
@@ -27,9 +27,13 @@ def body_of(seq: int, value: Any) -> bytes:
     return body(seq, _enc.encode(value))
 
 
-class Encoded(NamedTuple):
+class Encoded(msgspec.Struct, frozen=True, gc=False):
     """One change, encoded: ``value`` is the record's JSON (``null`` when deleted); ``trace``:
-    the latency stamps of the event that made it (``STATE_TRACE`` only, ``shared.trace``)."""
+    the latency stamps of the event that made it (``STATE_TRACE`` only, ``shared.trace``).
+
+    ``gc=False``: it holds bytes, strings and a frozen record, never anything pointing back at it;
+    untracked, the SSE replay buffer's 10 000 of them cost the garbage collector nothing (as a
+    NamedTuple each was scanned by every collection that reached it)."""
 
     stream: str
     kind: str
@@ -40,6 +44,10 @@ class Encoded(NamedTuple):
     record: Any
     trace: bytes = b""
 
+    def _replace(self, **changes: Any) -> Encoded:
+        """A copy with ``changes`` (as ``NamedTuple._replace``)."""
+        return msgspec.structs.replace(self, **changes)
+
     def body(self) -> bytes:
         """The Redis/HTTP body of this change."""
         return body(self.seq, self.value)
@@ -47,9 +55,14 @@ class Encoded(NamedTuple):
     def event(self) -> bytes:
         """The SSE / notification JSON: ``{"stream","kind","key","seq","value"}`` (then ``"trace"``
         when traced)."""
-        out = b'{"stream":"%s","kind":"%s","key":%s,"seq":%d,"value":%s}' % (
-            self.stream.encode(), self.kind.encode(), _enc.encode(self.key), self.seq, self.value)
-        return event_json(out, self.trace) if self.trace else out
+        return event_of(self.stream, self.kind, self.key, self.seq, self.value, self.trace)
+
+
+def event_of(stream: str, kind: str, key: str, seq: int, value: bytes, trace: bytes = b"") -> bytes:
+    """:meth:`Encoded.event` of a change given by its parts."""
+    out = b'{"stream":"%s","kind":"%s","key":%s,"seq":%d,"value":%s}' % (
+        stream.encode(), kind.encode(), _enc.encode(key), seq, value)
+    return event_json(out, trace) if trace else out
 
 
 def encode_change(stream: str, seq: int, ch: Change) -> Encoded:

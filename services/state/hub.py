@@ -27,29 +27,42 @@ import secrets
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
+import msgspec
+
 from services.state.core.sse import END, Cursor, TailEntry, dedupe_tail
-from services.state.encode import Encoded
+from services.state.encode import Encoded, event_of
 
 log = logging.getLogger("state.hub")
 
 
-class Frame:
+class Frame(msgspec.Struct, gc=False):
     """One SSE event: its global publish order ``g``, stream position, and the positions of both
     streams after it (its id). The bytes are built the first time they are needed (a client gets
-    it, or a resuming client is replayed it), so publishing with nobody listening stays cheap."""
+    it, or a resuming client is replayed it), so publishing with nobody listening stays cheap.
 
-    __slots__ = ("_at", "_ch", "_data", "_epoch", "g", "kind", "pos", "stream")
+    A frame keeps the parts of its change's event (kind, key, seq, value JSON, trace), not the
+    :class:`Encoded` itself: that holds the core's record, and 10 000 buffered frames would keep
+    10 000 superseded records alive. ``gc=False``: it holds ints, strings, bytes and tuples of
+    ints, never a reference back; the replay buffers' frames cost the garbage collector nothing
+    (as a slotted class, 10 000 of them made every full collection scan them)."""
 
-    def __init__(self, g: int, stream: str, kind: str, pos: tuple[int, int], at: tuple[int, int, int],
-                 ch: Encoded, epoch: bytes) -> None:
-        self.g = g
-        self.stream = stream
-        self.kind = kind
-        self.pos = pos  # account: (seq, index); market: (n, 0)
-        self._at = at  # (account seq, account index, market n) after this event: its id
-        self._ch: Encoded | None = ch
-        self._epoch = epoch
-        self._data: bytes | None = None
+    g: int
+    stream: str
+    kind: str
+    pos: tuple[int, int]  # account: (seq, index); market: (n, 0)
+    at: tuple[int, int, int]  # (account seq, account index, market n) after this event: its id
+    key: str
+    seq: int
+    value: bytes
+    trace: bytes
+    epoch: bytes
+    built: bytes | None = None
+
+    @classmethod
+    def of(cls, g: int, stream: str, pos: tuple[int, int], at: tuple[int, int, int], ch: Encoded,
+           epoch: bytes) -> Frame:
+        """The frame of change ``ch``."""
+        return cls(g, stream, ch.kind, pos, at, ch.key, ch.seq, ch.value, ch.trace, epoch)
 
     def __lt__(self, other: Frame) -> bool:
         return self.g < other.g
@@ -57,14 +70,13 @@ class Frame:
     @property
     def data(self) -> bytes:
         """``id: ...\nevent: ...\ndata: ...\n\n``."""
-        d = self._data
+        d = self.built
         if d is None:
-            ch = self._ch
-            assert ch is not None
-            seq, idx, n = self._at
-            d = self._data = b"id: a:%d.%s,m:%s.%d\nevent: %s\ndata: %s\n\n" % (
-                seq, b"*" if idx == END else b"%d" % idx, self._epoch, n, ch.kind.encode(), ch.event())
-            self._ch = None  # the bytes hold it all now
+            seq, idx, n = self.at
+            event = event_of(self.stream, self.kind, self.key, self.seq, self.value, self.trace)
+            d = self.built = b"id: a:%d.%s,m:%s.%d\nevent: %s\ndata: %s\n\n" % (
+                seq, b"*" if idx == END else b"%d" % idx, self.epoch, n, self.kind.encode(), event)
+            self.value = self.trace = b""  # the bytes hold it all now
         return d
 
 
@@ -188,7 +200,7 @@ class ChangeHub:
             return list(self.market)[at:]
         self.resumes["market", "snapshot"] += 1
         now = (self.seq, self.idx, self.n)  # ids naming the newest position: sent after every replay
-        return [Frame(self._g + 1, "market", ch.kind, (self.n, 0), now, ch, self._epoch)
+        return [Frame.of(self._g + 1, "market", (self.n, 0), now, ch, self._epoch)
                 for ch in self.market_snapshot() if kinds is None or ch.kind in kinds]
 
     def unsubscribe(self, sub: Subscriber) -> None:
@@ -216,8 +228,8 @@ class ChangeHub:
             else:
                 self.n += 1
                 self._g += 1
-                f = Frame(self._g, "market", ch.kind, (self.n, 0), (self.seq, self.idx, self.n), ch,
-                          self._epoch)
+                f = Frame.of(self._g, "market", (self.n, 0), (self.seq, self.idx, self.n), ch,
+                             self._epoch)
                 if len(self.market) == self.market.maxlen:
                     self._market_floor = self.market[0].pos[0]
                 self.market.append(f)
@@ -228,7 +240,7 @@ class ChangeHub:
     def _append_account(self, ch: Encoded, seq: int, i: int) -> Frame:
         self.seq, self.idx = seq, i
         self._g += 1
-        f = Frame(self._g, "account", ch.kind, (seq, i), (seq, i, self.n), ch, self._epoch)
+        f = Frame.of(self._g, "account", (seq, i), (seq, i, self.n), ch, self._epoch)
         if len(self.account) == self.account.maxlen:
             self.floor = max(self.floor, self.account[0].pos[0])
         self.account.append(f)

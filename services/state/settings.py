@@ -30,7 +30,10 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     with the last checkpoint (a checkpoint is written at once when the stream passed it; see
     ``services.state.horizon``). ``fetch_batch`` / ``fetch_expires_s``: size and expiry of one pull
     request. ``checkpoint_every_events`` / ``checkpoint_interval_s``: a checkpoint is written after
-    that many applied account events, or that long after the last one when anything changed.
+    that many applied account events, or that long after the last one when anything changed (the
+    interval bounds a restart's replay; the count is the backstop at very high rates: a checkpoint
+    serializes the whole state, ~12 MB and 30-140 ms of CPU at 15 000 orders, so at 5 000 events/s
+    one every 5 000 events cost a checkpoint a second).
     ``md_flush_interval_s``: market-data Redis writes are coalesced per market (latest wins) and
     flushed at this period. ``book_depth``: levels per side written to ``pdx:md:book:<market>``.
     ``book_resync_after_s``: a configured market's book invalid (or never seen) this long is asked
@@ -77,7 +80,7 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     horizon_check_s: float = 10.0
     fetch_batch: int = 1000
     fetch_expires_s: float = 2.0
-    checkpoint_every_events: int = 5000
+    checkpoint_every_events: int = 25_000
     checkpoint_interval_s: float = 5.0
     md_flush_interval_s: float = 0.05
     book_depth: int = 20

@@ -92,3 +92,26 @@ async def test_a_wiped_or_older_redis_is_reported_and_nothing_is_written(redis_c
     assert await w.write_account(per_seq[2], 3, 2) == (WRITTEN, 2)
     assert await w.write_account(per_seq[2], 3, 3) == (ALREADY, 3)  # the same batch again: skipped
     assert len(await redis_client.xrange(keys.changes)) == len(per_seq[2])
+
+
+async def test_the_packed_batch_stores_exactly_the_encoded_bytes(redis_client: Any, unique: str) -> None:
+    """The ops travel as one msgpack argument: bodies, change-stream values, index entries and the
+    recent-fills trim come out byte for byte what was encoded, non-ASCII text included."""
+    keys = Keys(f"acct{unique}")
+    core = StateCore()
+    evs = [b.order_ev(b.order("1", client_id="c-\u00e9", cancel_reason="\u00fc\u2028\U0001f600\"\\"))]
+    evs += [b.fill_ev(b.fill(f"f{i}", order_id="1", ts=b.T0 + i)) for i in range(5)]
+    changes: list[Encoded] = []
+    for seq, ev in enumerate(evs, start=1):
+        res = core.apply(seq, ev)
+        changes += [encode_change("account", res.seq, c) for c in res.changes]
+    w = RedisWriter(redis_client, keys, recent_fills_max=2)
+    assert (await w.write_account(changes, len(evs), 0))[0] == WRITTEN
+    order = next(c for c in changes if c.kind == "order")
+    assert await redis_client.get(keys.order("1")) == order.body()
+    assert await redis_client.hget(keys.orders, "1") == order.record.status.encode()
+    entries = await redis_client.xrange(keys.changes)
+    assert [(e[b"kind"], e[b"key"], int(e[b"seq"]), e[b"value"]) for _, e in entries] == [
+        (c.kind.encode(), c.key.encode(), c.seq, c.value) for c in changes]
+    fills = await redis_client.zrange(keys.fills, 0, -1, withscores=True)
+    assert fills == [(b"f3", float(b.T0 + 3)), (b"f4", float(b.T0 + 4))]

@@ -25,6 +25,7 @@ from services.state.core.model import (
     FillState,
     PositionState,
     Result,
+    shared_flags,
 )
 from services.state.core.retention import Retention
 from shared.paradex.models.account import Account, Fill, Position
@@ -157,7 +158,7 @@ class EntityTables:
         busted = f.id in self.busted_pending
         if busted:
             self.busted_pending.discard(f.id)
-        st = FillState(fill=f, busted=busted, source=src, stream_seq=seq)
+        st = FillState(fill=shared_flags(f), busted=busted, source=src, stream_seq=seq)
         self.fills[f.id] = st
         ret.fill_added(f.id, f.created_at)
         res.changes.append(Change("fill", f.id, st))

@@ -48,6 +48,8 @@ from services.state.core.model import (
     ClosedBy,
     OrderState,
     Result,
+    shared_flags,
+    shared_value,
 )
 from services.state.core.retention import Retention
 from shared.paradex.models.account import Order
@@ -250,7 +252,8 @@ class OrderTable(CommandRules):
                       ws_seq: int, rest_seq: int, closed_by: ClosedBy, res: Result) -> OrderState:
         """The entry after applying ``o`` (re-keying a pending client entry to the exchange id)."""
         local, modify = overlays_after(cur, o, src, recv_ns, self.settle_ns)
-        filled = o.size - o.remaining_size
+        o = shared_flags(o)
+        filled = shared_value(o.size - o.remaining_size)
         if cur is None:
             return OrderState(
                 key=o.id, id=o.id, client_id=o.client_id, market=o.market, side=o.side, type=o.type,
