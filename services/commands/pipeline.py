@@ -159,7 +159,12 @@ class PlacePipeline:
         out: dict[int, Answer] = {}
         rate = strategy_rate(strategy)
         claiming = asyncio.ensure_future(
-            self.store.claim(strategy.name, [it.live(strategy.name) for it in items], rate)
+            self.store.claim(
+                strategy.name,
+                [it.live(strategy.name) for it in items],
+                rate,
+                placing.reservation_markets(strategy, items),
+            )
         )
         await asyncio.sleep(0)  # the claim leaves for Redis; the orders are signed while it travels
         signed = self._presign(items)
