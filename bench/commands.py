@@ -8,6 +8,12 @@ the request's arrival (ASGI middleware stamp) to the venue request leaving (the 
 CmdSubmitted JetStream ack included. ``venue_ack`` = the venue request leaving to its answer
 classified (the transport's own latency). Prints JSON LAST: ``added_p50_ms`` / ``added_p99_ms``
 of the default transport, ``ws_added_*`` / ``rest_added_*`` and ``*_venue_ack_p50_ms`` of both.
+
+Orders are signed in the commands service's signer process (``COMMANDS_SIGNER_PROCESS``, the
+default); ``--inline-signing`` signs them on the event loop instead, for an A/B.
+``process_cpu_ms_per_order``: CPU of this process (simulator, clients and services: all but the
+signer process, NATS and Redis) per sequential order, a figure less noisy than wall time on a busy
+machine.
 """
 
 from __future__ import annotations
@@ -56,18 +62,20 @@ def _measured(svc: CommandsService, acks: list[float]) -> None:
     transport.place = place  # type: ignore[method-assign]
 
 
-async def run(sequential: int = 500, concurrent: int = 2000, workers: int = 16) -> dict[str, Any]:
+async def run(
+    sequential: int = 500, concurrent: int = 2000, workers: int = 16, signer_process: bool = True
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         ns, rs = NatsServer(Path(tmp)).start(), RedisServer(Path(tmp)).start()
         try:
-            return await _run(ns, rs, sequential, concurrent, workers)
+            return await _run(ns, rs, sequential, concurrent, workers, signer_process)
         finally:
             ns.stop()
             rs.stop()
 
 
 async def _run(
-    ns: NatsServer, rs: RedisServer, sequential: int, concurrent: int, workers: int
+    ns: NatsServer, rs: RedisServer, sequential: int, concurrent: int, workers: int, signer_process: bool
 ) -> dict[str, Any]:
     """One commands service per transport on the same simulator, NATS and Redis (replicas of one
     account); sequential places alternate between them in rounds of 25, so both see the same load
@@ -93,6 +101,7 @@ async def _run(
                 exposure_refresh_s=1.0,
                 replicas=len(TRANSPORTS),
                 transport=t,
+                signer_process=signer_process,
                 strategies=Secret(json.dumps([{"name": "mm", "token": TOKENS["mm"]}])),
             )
             services[t] = svc = CommandsService(settings, nc, js, redis)
@@ -110,6 +119,7 @@ async def _run(
                 services[t].added_s.clear()
                 acks[t].clear()
             rtt: dict[str, list[float]] = {t: [] for t in TRANSPORTS}
+            cpu0 = time.process_time()
             for _ in range(0, sequential, 25):
                 for t in TRANSPORTS:
                     for _ in range(25):
@@ -117,7 +127,9 @@ async def _run(
                         r = await clients[t].post("/v1/orders", json=body, headers=headers)
                         rtt[t].append(time.perf_counter() - t0)
                         assert r.status_code == 201, r.text
+            cpu_ms = (time.process_time() - cpu0) * 1000 / sequential / len(TRANSPORTS)
             added = {t: list(services[t].added_s) for t in TRANSPORTS}
+            signed_by_child = sum(s.signproc.signed for s in services.values() if s.signproc is not None)
             fallbacks = services["ws"].metrics.ws_fallback.labels("place")._value.get()
             client = clients[default]
             left = concurrent
@@ -158,6 +170,9 @@ async def _run(
         "http_rtt_p50_ms": out[f"{default}_http_rtt_p50_ms"],
         **out,
         "ws_fallbacks": fallbacks,
+        "signer_process": signer_process,
+        "signed_by_child": signed_by_child,
+        "process_cpu_ms_per_order": round(cpu_ms, 3),
         "orders_per_s": round(rate, 1),
         "samples": len(added[default]),
         "concurrent_orders": concurrent,
@@ -227,7 +242,7 @@ async def rebuild(commands: int = 5000) -> dict[str, Any]:
 
 
 def main() -> None:
-    result = asyncio.run(run())
+    result = asyncio.run(run(signer_process="--inline-signing" not in sys.argv[1:]))
     result.update(asyncio.run(rebuild()))
     print("commands bench: sequential added latency, then sustained concurrent placement", file=sys.stderr)
     print(json.dumps(result))

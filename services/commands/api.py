@@ -53,15 +53,32 @@ ARRIVAL: ContextVar[float] = ContextVar("arrival", default=0.0)
 """``perf_counter`` when the current HTTP request arrived (set by :class:`ArrivalStamp`)."""
 
 
-class ArrivalStamp:
-    """Pure ASGI middleware: stamps each request's arrival for the added-latency measure."""
+Endpoint = Callable[[Request], Awaitable[Response]]
 
-    def __init__(self, app: Any) -> None:
+
+class ArrivalStamp:
+    """Pure ASGI middleware: stamps each request's arrival for the added-latency measure, and
+    hands the order placing routes (``fast``: method and path -> endpoint) straight to their
+    endpoint: FastAPI's middleware, routing and dependency layers cost about 0.3 ms a request
+    and these endpoints use none of them (they authenticate, read, decode, answer and catch
+    every error themselves; an error escaping one anyway is answered 500 ``INTERNAL``)."""
+
+    def __init__(self, app: Any, fast: dict[tuple[str, str], Endpoint] | None = None) -> None:
         self.app = app
+        self.fast = fast or {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             ARRIVAL.set(time.perf_counter())
+            endpoint = self.fast.get((scope["method"], scope["path"]))
+            if endpoint is not None:
+                try:
+                    response = await endpoint(Request(scope, receive))
+                except Exception:
+                    log.exception("%s %s failed", scope["method"], scope["path"])
+                    response = respond(INTERNAL)
+                await response(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 
@@ -105,6 +122,9 @@ def respond(a: Answer) -> Response:
     return Response(encode_body(a.body), status_code=a.status, headers=headers, media_type="application/json")
 
 
+INTERNAL = answers.error(
+    500, "INTERNAL", "internal", "internal error (logged); retry with the same client_id: it is safe"
+)
 UNAUTHORIZED = answers.error(
     401,
     "UNAUTHORIZED",
@@ -176,17 +196,12 @@ def build_app(
             )
         except Exception:
             log.exception("%s failed", name)
-            return respond(
-                answers.error(
-                    500,
-                    "INTERNAL",
-                    "internal",
-                    "internal error (logged); retry with the same client_id: it is safe",
-                )
-            )
+            return respond(INTERNAL)
+
+    fast: dict[tuple[str, str], Endpoint] = {}
 
     def route(
-        method: Literal["GET", "POST", "PUT", "DELETE"], path: str, name: str
+        method: Literal["GET", "POST", "PUT", "DELETE"], path: str, name: str, direct: bool = False
     ) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             async def endpoint(request: Request) -> Response:
@@ -205,11 +220,13 @@ def build_app(
                 name=name,
                 summary=fn.__doc__,
             )
+            if direct:
+                fast[(method, path)] = endpoint
             return fn
 
         return register
 
-    @route("POST", "/v1/orders/batch", "place_batch")
+    @route("POST", "/v1/orders/batch", "place_batch", direct=True)
     async def place_batch(s: Strategy, request: Request) -> Answer:
         """Place up to 50 orders through the venue's batch endpoint (10 per venue request), each
         idempotent by its client_id; wait none|ack."""
@@ -222,7 +239,7 @@ def build_app(
             )
         return await commands.place_batch(s, req)
 
-    @route("POST", "/v1/orders", "place")
+    @route("POST", "/v1/orders", "place", direct=True)
     async def place(s: Strategy, request: Request) -> Answer:
         """Place one order; wait none|ack|ws."""
         req = await decode(request, PlaceOrder)
@@ -332,4 +349,4 @@ def build_app(
 
     install_openapi(app, openapi_doc.DOC)  # every route's answers, typed (services/commands/openapi.py)
     install_docs(app, "paradex-hub commands API")  # Swagger UI from local files (works offline)
-    return ArrivalStamp(app)
+    return ArrivalStamp(app, fast)

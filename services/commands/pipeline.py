@@ -48,6 +48,7 @@ from services.commands.index import IndexKeeper
 from services.commands.inflight import Inflight, Tasks
 from services.commands.metrics import Metrics, venue_code
 from services.commands.outbox import Outbox
+from services.commands.signproc import SignerProcess, Values, signed, unsigned
 from services.commands.store import CommandStore, IndexMissing, Rate, units
 from services.commands.transport import OrderTransport
 from services.commands.venue import VenueView
@@ -58,6 +59,8 @@ from shared.paradex.rest import ParadexRest
 
 log = logging.getLogger("commands.pipeline")
 INFLIGHT_MAX_AGE_S = 30.0
+Presigned = OrderRequest | tuple[OrderRequest, Values, "asyncio.Future[str] | None"]
+"""An order signed ahead, or its body and values handed to the signer process."""
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,10 @@ class PlacePipeline:
         backlog: Backlog | None = None,
         context: Callable[[Strategy], placing.Context] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        remote: SignerProcess | None = None,
     ) -> None:
         self.store, self.outbox, self.transport, self.signer = store, outbox, transport, signer
+        self.remote = remote
         self.book, self.venue, self.watch = book, venue, watch
         self.metrics, self.waits, self.clock = metrics, waits, clock
         self.index = index
@@ -158,11 +163,19 @@ class PlacePipeline:
     ) -> dict[int, Answer]:
         out: dict[int, Answer] = {}
         rate = strategy_rate(strategy)
+        remote = self._handed(items)  # the child signs while the claim and the intent travel
         claiming = asyncio.ensure_future(
-            self.store.claim(strategy.name, [it.live(strategy.name) for it in items], rate)
+            self.store.claim(
+                strategy.name,
+                [it.live(strategy.name) for it in items],
+                rate,
+                placing.reservation_markets(strategy, items),
+            )
         )
-        await asyncio.sleep(0)  # the claim leaves for Redis; the orders are signed while it travels
-        signed = self._presign(items)
+        if remote is None:  # the claim leaves for Redis (the client writes in a task of its own:
+            await asyncio.sleep(0)  # two hops); the orders are signed here while it travels
+            await asyncio.sleep(0)
+        signed = remote if remote is not None else self._presign(items)
         try:
             result = await claiming
         except IndexMissing:
@@ -211,7 +224,7 @@ class PlacePipeline:
         out: dict[int, Answer],
         wait: str,
         reserved: Sequence[LiveOrder],
-        signed: dict[str, OrderRequest],
+        signed: dict[str, Presigned],
         sent: set[int],
     ) -> dict[int, Answer]:
         send, refused = placing.within_limits(strategy, won, self.book.exposure, reserved)
@@ -248,7 +261,7 @@ class PlacePipeline:
         send: list[placing.Item],
         chunks: list[list[placing.Item]],
         wait: str,
-        presigned: dict[str, OrderRequest],
+        presigned: dict[str, Presigned],
         sent: set[int],
     ) -> dict[int, Answer]:
         now = self.clock()
@@ -259,7 +272,7 @@ class PlacePipeline:
             self.outbox.intents([events.submitted(strategy.name, it.intent, recv_ns) for it in send])
         )
         try:
-            signed = {it.client_id: presigned.get(it.client_id) or self._sign(it) for it in send}
+            signed = {it.client_id: await self._signed(it, presigned.get(it.client_id)) for it in send}
         except Exception as exc:  # no signer / a value the signer refuses: nothing is sent
             log.exception("signing failed; %d orders not sent", len(send))
             await acks
@@ -305,7 +318,43 @@ class PlacePipeline:
             results.update(part)
         return {it.index: results[it.client_id] for it in send}
 
-    def _presign(self, items: list[placing.Item]) -> dict[str, OrderRequest]:
+    def _handed(self, items: list[placing.Item]) -> dict[str, Presigned] | None:
+        """The orders handed to the signer process (None when it is not there); a body that
+        cannot be built is left to the inline path, which meets the same error."""
+        if self.remote is None or not self.remote.ready:
+            return None
+        out: dict[str, Presigned] = {}
+        for it in items:
+            r = it.request
+            try:
+                body, values = unsigned(
+                    market=r.market,
+                    side=r.side,
+                    type=r.type,
+                    size=r.size,
+                    price=r.price,
+                    now_ms=self.signer.now_ms(),
+                    instruction=r.instruction,
+                    client_id=it.client_id,
+                    flags=r.flags,
+                    trigger_price=r.trigger_price,
+                    stp=r.stp,
+                )
+            except Exception:
+                continue
+            out[it.client_id] = (body, values, self.remote.submit(values))
+        return out
+
+    async def _signed(self, it: placing.Item, pre: Presigned | None) -> OrderRequest:
+        """The signed order: signed ahead, by the signer process, or here now."""
+        if isinstance(pre, OrderRequest):
+            return pre
+        if pre is None or self.remote is None:
+            return self._sign(it)
+        body, values, fut = pre
+        return signed(body, await self.remote.sign(values, fut))
+
+    def _presign(self, items: list[placing.Item]) -> dict[str, Presigned]:
         """Sign ahead (overlapping the claim's round trip); a failure is handled when sending."""
         try:
             return {it.client_id: self._sign(it) for it in items}

@@ -47,6 +47,7 @@ from services.commands.ownership import Ownership
 from services.commands.pipeline import PlacePipeline, Waits
 from services.commands.records import Records
 from services.commands.settings import Settings
+from services.commands.signproc import SignerProcess
 from services.commands.store import BudgetSpec, CommandStore, Rate
 from services.commands.transport import VENUE_MS, RestTransport
 from services.commands.venue import VenueView
@@ -158,6 +159,10 @@ class CommandsService:
         share = max(1, s.replicas)
         budget = SharedBudget(store, LocalBudget(s.rate_per_s / share, max(1.0, s.rate_burst / share)))
         ownership = Ownership(store, self.exposure)
+        self.signproc: SignerProcess | None = None
+        if s.signer_process and self.rest.signer is not None:
+            self.signproc = SignerProcess(self.rest.signer, s.paradex_l2_private_key.reveal())
+            await self.signproc.start()
         self.pipeline = PlacePipeline(
             store=store,
             outbox=outbox,
@@ -171,6 +176,7 @@ class CommandsService:
             index=self.index,
             backlog=self.backlog,
             context=self._context,
+            remote=self.signproc,
         )
         self.follower.after_apply = self.pipeline.absorb
         self.cancels = Cancels(
@@ -421,6 +427,9 @@ class CommandsService:
         if hasattr(self, "pipeline"):
             await self.pipeline.tasks.wait(5)
             await self.pipeline.close()
+        signproc: SignerProcess | None = getattr(self, "signproc", None)
+        if signproc is not None:
+            await signproc.stop()
         if self.ws is not None:
             await self.ws.stop()
             self._ws_task.cancel()

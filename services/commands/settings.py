@@ -68,6 +68,10 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     #: How order writes reach the venue: ``ws`` (the service's own authenticated WebSocket, REST
     #: for a command while it is down) or ``rest``.
     transport: str = "ws"
+    #: Sign orders in a child process (``services.commands.signproc``): the event loop claims the
+    #: client id and publishes the intent while the order is signed on another core; inline when
+    #: off or when the child is not there.
+    signer_process: bool = True
     #: Arm the venue's cancel on disconnect on that WebSocket (re-armed on every reconnect): if
     #: the connection drops, the venue cancels the open orders placed on it. Needs transport ws.
     cancel_on_disconnect: bool = False

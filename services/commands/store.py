@@ -10,6 +10,7 @@ Keys::
     pdx:<a>:cmd:rate:<strategy>  a strategy's order-rate bucket
     pdx:<a>:cmd:reservers        process token -> last reservation (ms)
     pdx:<a>:cmd:reserved:<token> client id -> "<at_ms>|<market>|<side>|<size>|<owner>|<token>"
+    pdx:<a>:cmd:reserved:<token>:at  sorted set: client id by reservation time (own expiry)
 
 :data:`CLAIM` does, atomically, for every client id of a request: refuse everything when the
 index marker is missing (``IndexMissing``: the records must be rebuilt from the ACCOUNT stream
@@ -18,8 +19,10 @@ recognises its own record instead of mistaking itself for a duplicate); take the
 venue units (one per 10 orders) from the shared buckets and their count from the strategy's
 bucket, on Redis's clock (every replica shares the budget); and reserve each won order, returning
 the reservations made before them, so limits hold across replicas (``core.place.within_limits``
-counts them). Duplicates wait for the claimer's answer: in the same process on an in-memory
-future, across processes (or after a restart) by polling the key.
+counts them; only those of the markets the strategy's limits read are returned, and none are read
+when its limits read none: ``core.place.reservation_markets``). Duplicates wait for the claimer's
+answer: in the same process on an in-memory future, across processes (or after a restart) by
+polling the key.
 
 Every Redis failure is raised as :class:`StoreUnavailable` (the HTTP edge answers 503 with
 Retry-After, never 500).
@@ -31,7 +34,7 @@ import asyncio
 import math
 import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -41,7 +44,7 @@ from redis.exceptions import RedisError
 
 from services.commands.core.idempotency import Record, done
 from services.commands.core.messages import Answer
-from services.commands.core.place import VENUE_BATCH_MAX
+from services.commands.core.place import API_BATCH_MAX, VENUE_BATCH_MAX
 from services.commands.core.risk import LiveOrder
 from shared.errors import HubError
 from shared.rediskeys import Keys
@@ -66,6 +69,7 @@ class IndexMissing(HubError):
 
 
 _enc = msgspec.json.Encoder()
+_PARSED_MAX = 20_000  # reservations kept parsed (a few seconds of every replica's orders)
 _dec = msgspec.json.Decoder(Record)
 
 
@@ -124,12 +128,19 @@ end
 # ARGV: pending record, ttl, nonce, per request, rate_s, burst_s, rate_m, burst_m, strategy rate (0:
 # none), strategy burst, reservation max age (ms), one reservation value per client id
 # ("market|side|size|owner"), the client-id key prefix, this process's token, the reservation key
-# prefix (one hash per process: ``Keys.cmd_reserved(token)``; a single Redis, not a cluster).
+# prefix (one hash per process: ``Keys.cmd_reserved(token)``; a single Redis, not a cluster), then
+# the markets whose reservations to return ("*": every market; none: no reservation returned, the
+# expired ones are still dropped).
 # Returns {-1} (no index) | {-2, wait_ms} (venue budget) | {-3, wait_ms} (strategy rate) |
 # {0, 0, claim_1 .. claim_n, cid, value, ...}: claim 1 = won, else the record held; then the
 # reservations of OTHER processes ("at|market|side|size|owner|token"; this process counts its own
 # in flight itself: nothing to read for a single replica), expired ones dropped. They were all made
 # before these (the script is atomic).
+OWN_CLEANUP = 2 * API_BATCH_MAX
+"""A process's own expired reservations dropped per claim (more than one claim adds: its hash never
+outgrows what the reservation age holds, whether another replica reads it or not). They are found
+by time in ``<reserved key>:at`` (a sorted set: client id by reservation time)."""
+
 CLAIM = (
     BUCKETS
     + """
@@ -170,34 +181,46 @@ local prefix, token, base = ARGV[12 + n], ARGV[13 + n], ARGV[14 + n]
 local res = {0, 0}
 for i = 1, n do res[#res + 1] = out[i] end
 local oldest = now - tonumber(ARGV[11])
+local every, want, read = false, {}, 15 + n <= #ARGV
+for i = 15 + n, #ARGV do
+  if ARGV[i] == '*' then every = true else want[ARGV[i]] = true end
+end
 local others = redis.call('HGETALL', KEYS[4])
 for j = 1, #others, 2 do
   local other = others[j]
   if other ~= token then
     local key = base .. other
     if tonumber(others[j + 1]) < oldest then
-      redis.call('HDEL', KEYS[4], other); redis.call('DEL', key)
-    else
+      redis.call('HDEL', KEYS[4], other); redis.call('DEL', key, key .. ':at')
+    elseif read then
       local all = redis.call('HGETALL', key)
       for k = 1, #all, 2 do
         local v = all[k + 1]
-        local at = tonumber(string.match(v, '^(%d+)|'))
+        local t, market = string.match(v, '^(%d+)|([^|]*)|')
+        local at = tonumber(t)
         if not at or at < oldest then redis.call('HDEL', key, all[k])
-        else res[#res + 1] = all[k]; res[#res + 1] = v end
+        elseif every or want[market] then res[#res + 1] = all[k]; res[#res + 1] = v end
       end
     end
   end
 end
 if orders > 0 then
   local mine = base .. token
+  local ats = mine .. ':at'
   for _, i in ipairs(won) do
-    redis.call('HSET', mine, string.sub(KEYS[4 + i], #prefix + 1), now .. '|' .. ARGV[11 + i] .. '|' .. token)
+    local cid = string.sub(KEYS[4 + i], #prefix + 1)
+    redis.call('HSET', mine, cid, now .. '|' .. ARGV[11 + i] .. '|' .. token)
+    redis.call('ZADD', ats, now, cid)
   end
-  redis.call('PEXPIRE', mine, ARGV[11])
+  local old = redis.call('ZRANGEBYSCORE', ats, '-inf', '(' .. oldest, 'LIMIT', 0, OWN_CLEANUP)
+  if #old > 0 then
+    redis.call('HDEL', mine, unpack(old)); redis.call('ZREM', ats, unpack(old))
+  end
+  redis.call('PEXPIRE', mine, ARGV[11]); redis.call('PEXPIRE', ats, ARGV[11])
   redis.call('HSET', KEYS[4], token, now)
 end
 return res
-"""
+""".replace("OWN_CLEANUP", str(OWN_CLEANUP))
 )
 
 # KEYS: budget. ARGV: units, rate_s, burst_s, rate_m, burst_m. Returns 0 (taken) or the wait in ms.
@@ -249,6 +272,7 @@ for i = 2, #ARGV do
   if v then
     local bar = string.find(v, '|', 1, true)
     redis.call('HSET', KEYS[1], ARGV[i], at .. string.sub(v, bar))
+    redis.call('ZADD', KEYS[1] .. ':at', at, ARGV[i])
   end
 end
 return 1
@@ -278,6 +302,7 @@ class CommandStore:
         self._take = redis.register_script(TAKE)
         self._release = redis.register_script(RELEASE)
         self._absorb = redis.register_script(ABSORB)
+        self._parsed: dict[tuple[bytes | str, bytes | str], LiveOrder] = {}
 
     async def _call(self, what: str, fn: Callable[[], Awaitable[T]]) -> T:
         try:
@@ -290,10 +315,16 @@ class CommandStore:
         return [b.second.per_s, b.second.burst, b.minute.per_s, b.minute.burst]
 
     async def claim(
-        self, strategy: str, orders: Sequence[LiveOrder], rate: Rate | None = None
+        self,
+        strategy: str,
+        orders: Sequence[LiveOrder],
+        rate: Rate | None = None,
+        markets: Collection[str] | None = None,
     ) -> ClaimResult:
         """Claim each order's client id, take its budget and reserve it (see the module docstring).
-        Raises IndexMissing when the records must be rebuilt first."""
+        ``reserved`` holds the other processes' reservations in ``markets`` (None: in every market;
+        empty: none, when no limit of the strategy reads them). Raises IndexMissing when the
+        records must be rebuilt first."""
         if not orders:
             return ClaimResult([], [])
         k = self.keys
@@ -305,6 +336,7 @@ class CommandStore:
         args += [rate.per_s if rate else 0, rate.burst if rate else 0, self.reservation_ms]
         args += [f"{o.market}|{o.side}|{o.remaining}|{o.owner}" for o in orders]
         args += [k.cmd_client_id(""), self.token, k.cmd_reserved("")]
+        args += ["*"] if markets is None else sorted(markets)
         out = await self._call("claim", lambda: self._claim(keys=keys, args=args))
         code = int(out[0])
         if code == -1:
@@ -315,13 +347,27 @@ class CommandStore:
             )
         n = len(orders)
         claims = [Claim(True, None) if r == 1 else Claim(False, _decode(r or None)) for r in out[2 : 2 + n]]
-        reserved: list[LiveOrder] = []
         rest = out[2 + n :]
-        for j in range(0, len(rest), 2):
-            parts = _text(rest[j + 1]).split("|")
-            if len(parts) == 6:
-                reserved.append(LiveOrder(_text(rest[j]), parts[1], parts[2], Decimal(parts[3]), parts[4]))
+        reserved = [o for j in range(0, len(rest), 2) if (o := self._reservation(rest[j], rest[j + 1]))]
         return ClaimResult(claims, reserved)
+
+    def _reservation(self, cid: bytes | str, value: bytes | str) -> LiveOrder | None:
+        """A reservation read back (parsed once: the same ones come back on every claim while
+        they live; malformed: None)."""
+        key = (cid, value)
+        hit = self._parsed.get(key)
+        if hit is None:
+            parts = _text(value).split("|")
+            if len(parts) != 6:
+                return None
+            try:
+                hit = LiveOrder(_text(cid), parts[1], parts[2], Decimal(parts[3]), parts[4])
+            except ArithmeticError:
+                return None
+            if len(self._parsed) >= _PARSED_MAX:
+                self._parsed.clear()
+            self._parsed[key] = hit
+        return hit
 
     async def take(self, n: int = 1) -> float:
         """Take ``n`` units of the shared venue budget (cancels, modifies): 0.0 or the wait."""

@@ -76,6 +76,19 @@ def test_within_limits_counts_earlier_items_and_reserved_orders_against_later_on
     assert passed == []  # 0.04 reserved elsewhere + 0.02 > 0.05
 
 
+def test_reservations_are_read_only_for_the_markets_a_limit_that_counts_them_reads() -> None:
+    items, _ = place.plan([order(cid="a"), order(cid="b")], ["a", "b"], CTX)
+    assert place.reservation_markets(MM, items) == {M}
+    assert place.reservation_markets(Strategy(name="mm", token="t" * 16, max_position=D(1)), items) == {M}
+    assert place.reservation_markets(
+        Strategy(name="mm", token="t" * 16, max_open_orders_per_market=1), items
+    ) == {M}
+    unlimited = Strategy(name="mm", token="t" * 16, max_order_notional=D(10**6))
+    assert place.reservation_markets(unlimited, items) == frozenset()
+    reserved = [LiveOrder("x", M, "BUY", D("1000"), "mm")]  # what the empty set skips changes nothing
+    assert place.within_limits(unlimited, items, fresh_exposure(), reserved)[0] == items
+
+
 def fresh_exposure() -> Exposure:
     return ExposureBook().exposure
 

@@ -101,6 +101,27 @@ async def test_reservations_of_other_processes_come_back_until_dropped_or_expire
     assert (await b.claim("mm", [live("rb3")])).reserved == []  # expired
 
 
+async def test_reservations_come_back_only_for_the_markets_asked(redis_client: Any, keys: Keys) -> None:
+    a, b = store(redis_client, keys), store(redis_client, keys)
+    await a.claim("mm", [live("ma"), LiveOrder("me", "ETH-USD-PERP", "BUY", Decimal(1), "mm")])
+    assert [o.client_id for o in (await b.claim("mm", [live("mb1")], markets={M})).reserved] == ["ma"]
+    assert (await b.claim("mm", [live("mb2")], markets={"SOL-USD-PERP"})).reserved == []
+    assert (await b.claim("mm", [live("mb3")], markets=set())).reserved == []
+    assert {o.client_id for o in (await b.claim("mm", [live("mb4")])).reserved} == {"ma", "me"}
+
+
+async def test_a_process_drops_its_own_expired_reservations_even_when_nobody_reads_them(
+    redis_client: Any, keys: Keys
+) -> None:
+    a = store(redis_client, keys, reservation_s=0.3)
+    mine = keys.cmd_reserved(a.token)
+    await a.claim("mm", [live(f"old{i}") for i in range(40)], markets=set())
+    await asyncio.sleep(0.4)
+    await a.claim("mm", [live("new0")], markets=set())
+    assert set(await redis_client.hkeys(mine)) == {b"new0"}
+    assert await redis_client.zrange(mine + ":at", 0, -1) == [b"new0"]
+
+
 async def test_an_absorbed_reservation_still_counts_elsewhere_until_its_grace_ends(
     redis_client: Any, keys: Keys
 ) -> None:

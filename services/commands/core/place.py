@@ -144,6 +144,15 @@ def within_limits(
     return passed, refused
 
 
+def reservation_markets(strategy: Strategy, items: Sequence[Item]) -> frozenset[str]:
+    """The markets whose reservations (other requests' and replicas' orders in flight) the limits
+    of ``strategy`` read for ``items``: only the open-orders and position limits count them, each
+    in the item's own market; none when the strategy has neither."""
+    if strategy.max_open_orders_per_market is None and strategy.max_position is None:
+        return frozenset()
+    return frozenset(it.intent.market for it in items)
+
+
 def chunks(items: Sequence[Item], size: int = VENUE_BATCH_MAX) -> list[list[Item]]:
     """Venue requests: up to ``size`` items each."""
     return [list(items[k : k + size]) for k in range(0, len(items), size)]
