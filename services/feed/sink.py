@@ -113,12 +113,16 @@ class BusSink:
         if type(event) in _ACCOUNT_TYPES:
             self.put_account(event)  # type: ignore[arg-type]
             return
-        if len(self.market_lane) >= self.market_max:
+        lane = self.market_lane
+        if not lane and self.market_max > 0:  # a lane with messages has woken its publisher already
+            lane.append(event)
+            self._market_ready.set()
+            return
+        if len(lane) >= self.market_max:
             self.market_dropped += 1
             self.metrics.dropped.labels("market", "queue_full").inc()
             return
-        self.market_lane.append(event)
-        self._market_ready.set()
+        lane.append(event)
 
     def traced(self, receive: Receive) -> Receive:
         """``receive`` (the protocol's frame reader) noting each frame's send stamp (tracing)."""
