@@ -101,6 +101,10 @@ class BusSink:
         self.trace = trace
         self._sim_ns: dict[int, int] = {}  # tracing: id(queued account event) -> its frame's stamp
         self._acks: list[tuple[int, int, int]] = []  # tracing: (stream seq, publish, ack) to report
+        # the batched core publish writes nats-py's PUB commands itself (a nats-py Client only)
+        self._raw = all(hasattr(nc, name) for name in ("_send_command", "_flush_pending", "_flush_queue",
+                                                        "_max_payload", "stats"))
+        self._subject_bytes: dict[str, bytes] = {}
 
     # --- reader side (never waits) -----------------------------------------------------------
 
@@ -109,12 +113,16 @@ class BusSink:
         if type(event) in _ACCOUNT_TYPES:
             self.put_account(event)  # type: ignore[arg-type]
             return
-        if len(self.market_lane) >= self.market_max:
+        lane = self.market_lane
+        if not lane and self.market_max > 0:  # a lane with messages has woken its publisher already
+            lane.append(event)
+            self._market_ready.set()
+            return
+        if len(lane) >= self.market_max:
             self.market_dropped += 1
             self.metrics.dropped.labels("market", "queue_full").inc()
             return
-        self.market_lane.append(event)
-        self._market_ready.set()
+        lane.append(event)
 
     def traced(self, receive: Receive) -> Receive:
         """``receive`` (the protocol's frame reader) noting each frame's send stamp (tracing)."""
@@ -330,8 +338,8 @@ class BusSink:
             now = time.monotonic()
             if ok:
                 self.last_market_publish = now
-                for event in batch:
-                    last[BookEvent if type(event) is Prepared else type(event)] = now
+                for cls in set(map(type, batch)):  # (a set in C: not a Python step per event)
+                    last[BookEvent if cls is Prepared else cls] = now
             self.published_market += ok
             published.inc(ok)
             latency.observe(max(0.0, (time.time_ns() - batch[-1].recv_ns) / 1e9))
@@ -341,6 +349,8 @@ class BusSink:
                              subject_cache: dict[tuple[type, str], str]) -> tuple[int, list[Any]]:
         """Publish one batch; ``(published, JetStream ack futures)``. A message without a valid
         subject or refused by NATS is dropped and counted, never fatal to the lane."""
+        if core and self._raw and self.nc.is_connected:
+            return await self._publish_core_batch(batch, subject_cache), []
         nc, js, account = self.nc, self.js, self.account
         dropped = self.metrics.dropped.labels("market", "nats")
         futures = []
@@ -374,6 +384,80 @@ class BusSink:
         if len(subject_cache) > 4096:
             subject_cache.clear()
         return ok, futures
+
+    def _subject_payload(self, event: Event | Prepared, subject_cache: dict[tuple[type, str], str]
+                         ) -> tuple[str, bytes] | None:
+        """Subject and payload of a market message; None (dropped, counted, logged) without a
+        valid subject."""
+        if isinstance(event, Prepared):
+            return event.subject, event.payload
+        try:
+            payload = encode_event(event)
+            key = (type(event), market_of(event))
+            subject = subject_cache.get(key) or subject_cache.setdefault(
+                key, subject_for(event, self.account))
+        except ValueError as exc:  # not a subject token: validation should have refused it
+            self.market_dropped += 1
+            self.metrics.dropped.labels("market", "bad_subject").inc()
+            self._bad_subjects.log(time.monotonic(), logging.ERROR, "bad_subject",
+                                   "market event dropped, no valid subject: %s", exc)
+            return None
+        return subject, payload
+
+    async def _publish_core_batch(self, batch: list[Event | Prepared],
+                                  subject_cache: dict[tuple[type, str], str]) -> int:
+        """Core NATS publishes of a whole batch as one write: the very ``PUB`` commands
+        ``nc.publish`` writes one by one (nats-py 2.16: ``PUB <subject>  <size>``, payload), joined
+        and handed to the client's pending buffer once, with its counters kept. A message
+        ``nc.publish`` would refuse (above the server's max payload) goes through it alone, so it
+        is refused and counted the same way. ~5 us a message less than one awaited publish each."""
+        nc = self.nc
+        max_payload = nc._max_payload
+        names = self._subject_bytes
+        parts: list[bytes] = []
+        size = 0
+        ok = 0
+        for event in batch:
+            sp = self._subject_payload(event, subject_cache)
+            if sp is None:
+                continue
+            subject, payload = sp
+            n = len(payload)
+            if n > max_payload:
+                ok += await self._publish_one(subject, payload)
+                continue
+            name = names.get(subject)
+            if name is None:
+                if len(names) > 4096:
+                    names.clear()
+                name = names[subject] = subject.encode()
+            parts.append(b"PUB %b  %d\r\n%b\r\n" % (name, n, payload))
+            size += n
+            ok += 1
+        if parts:
+            try:
+                await nc._send_command(b"".join(parts))
+                nc.stats["out_msgs"] += len(parts)
+                nc.stats["out_bytes"] += size
+                if nc._flush_queue is not None and nc._flush_queue.empty():
+                    await nc._flush_pending()
+            except Exception as exc:  # the buffer refused the write: the batch's messages are lost
+                ok -= len(parts)
+                self.market_dropped += len(parts)
+                self.metrics.dropped.labels("market", "nats").inc(len(parts))
+                log.debug("market batch publish failed: %r", exc)
+        return ok
+
+    async def _publish_one(self, subject: str, payload: bytes) -> int:
+        """One core publish through ``nc.publish``: 1, or 0 when refused (dropped, counted)."""
+        try:
+            await self.nc.publish(subject, payload)
+        except Exception as exc:  # NATS down, or the payload above its max: market data may go
+            self.market_dropped += 1
+            self.metrics.dropped.labels("market", "nats").inc()
+            log.debug("market publish failed: %r", exc)
+            return 0
+        return 1
 
     async def _run_dead_letters(self) -> None:
         lane, ready, nc = self.dead_lane, self._dead_ready, self.nc

@@ -144,3 +144,42 @@ def test_protocol_events_feed_the_sink_lanes_by_kind() -> None:
         for e in p.receive(frame, 1):
             sink.put(e)
     assert len(sink.account_lane) == 1 and len(sink.market_lane) == 1
+
+
+async def test_a_core_batch_is_one_write_of_the_same_messages_in_order(client: Any, unique: str) -> None:
+    """The batched core publish: good messages arrive in order with their payloads (prepared ones
+    and events alike); a message without a valid subject and one above the server's max payload
+    are dropped and counted, their neighbours unharmed."""
+    from services.feed.core.wire import Prepared
+
+    got: list[tuple[str, bytes]] = []
+
+    async def note(msg: Any) -> None:
+        got.append((msg.subject, msg.data))
+
+    sub = await client.subscribe(f"t{unique}.>", cb=note)
+    bbo_sub = await client.subscribe(subjects.market_filter("bbo", f"M{unique}"), cb=note)
+    sink = BusSink(client, "acct", FeedMetrics())
+    assert sink._raw  # a nats-py client: the batched path is the one taken
+    big = b"x" * (client.max_payload + 1)
+    sent = [(f"t{unique}.{i}", b'{"i":%d}' % i) for i in range(300)]
+    for i, (subject, payload) in enumerate(sent):
+        sink.put(Prepared(subject, payload, time.time_ns()))
+        if i == 10:
+            sink.put(BboEvent(source="ws", recv_ns=1, bbo=msgspec_replace_market(s.bbo(seq=1), "BTC.>*")))
+        if i == 20:
+            sink.put(Prepared(f"t{unique}.big", big, time.time_ns()))
+    sink.put(BboEvent(source="ws", recv_ns=2, bbo=msgspec_replace_market(s.bbo(seq=2), f"M{unique}")))
+    sink.start()
+    try:
+        assert await sink.flush()
+        await client.flush()
+        await until(lambda: len(got) >= 301)
+    finally:
+        await sink.stop()
+        await sub.unsubscribe()
+        await bbo_sub.unsubscribe()
+    assert got[:300] == sent
+    assert got[300][0] == subjects.market_subject("bbo", f"M{unique}")
+    assert sink.published_market == 301 and sink.market_dropped == 2
+    assert client.stats["out_msgs"] >= 301

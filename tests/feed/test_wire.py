@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.feed import book_stream
-from services.feed.core.book import price_key
+from services.feed.core.book import flat_levels, price_key
 from services.feed.core.protocol import FeedProtocol
 from services.feed.core.wire import Prepared, book_event_bytes
 from shared.bus import BookEvent, BookGap, decode_event, encode_event
@@ -218,3 +218,27 @@ def test_receive_decodes_fast_path_messages_to_book_events() -> None:
     assert isinstance(snap, BookEvent) and snap.book == s.snapshot(10) and snap.recv_ns == 7
     assert isinstance(delta, BookEvent) and delta.book.seq_no == 11 and delta.conn_epoch == 1
     assert p.books.book(M).bids.levels[price_key(Decimal("100"))] == price_key(Decimal("4"))
+
+
+@settings(max_examples=100, deadline=None)
+@given(clean_books, st.booleans())
+def test_sbe_fast_book_is_the_model_encoding_with_texts_memoised_or_not(
+        update: BookUpdate, cold: bool) -> None:
+    """The delta templates filled from memoised texts, or (a text not memoised: the fallback)
+    written afresh, give the model's bytes; the levels come in application order (sets, then
+    the deletes with size 0), as flat_levels orders the model's."""
+    from shared.paradex.sbe import fastbook
+
+    try:
+        frame = sbe.encode(update)
+    except sbe.SbeEncodeError:
+        return
+    if cold:
+        fastbook._texts.clear()
+    fast = fast_book(frame)
+    model = sbe.decode(frame)
+    assert fast is not None and isinstance(model, BookUpdate)
+    assert fast.json == msgspec.json.encode(model)
+    bids, asks = flat_levels(model)
+    assert (list(fast.bids), list(fast.asks)) == (bids, asks)
+    assert fast.deletes == (not fast.snapshot and 0 in bids[1::2] + asks[1::2])

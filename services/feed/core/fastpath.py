@@ -13,30 +13,20 @@ same messages, book states and refusals over random and hostile frames.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from services.feed.core.book import APPLIED, BookChecker, Check, PriceKey
 from services.feed.core.convert import to_event
 from services.feed.core.plan import Requests, book_channel
 from services.feed.core.rejects import Rejects
-from services.feed.core.wire import Prepared, book_event_bytes, book_subject
+from services.feed.core.wire import BOOK_EVENT, Prepared, book_event_bytes, book_subject, cached_book_subject
 from shared.bus import BookGap, Event
 from shared.paradex import sbe
 from shared.paradex.models import BookUpdate
 from shared.paradex.models.fastbook import LightBook, key8
 from shared.paradex.sbe.fastbook import FastBook
 from shared.paradex.validate import MAX_SEQ, MIN_TS_MS, Scope, level, num
-
-
-def _sets_then_deletes(flat: Sequence[int]) -> list[int]:
-    """Flat SBE delta levels reordered: non-zero sizes first, then the deletes (frame order kept)."""
-    sets: list[int] = []
-    deletes: list[int] = []
-    for i in range(0, len(flat), 2):
-        size = flat[i + 1]
-        (sets if size else deletes).extend((flat[i], size))
-    return sets + deletes
 
 
 def _extras_ok(book: LightBook) -> bool:
@@ -125,26 +115,23 @@ class FastPaths:
         """An SBE book frame via :func:`~shared.paradex.sbe.fastbook.fast_book` (which already
         refused levels and best levels with a price <= 0 or a negative size); None when the full
         path must decide."""
-        market, seq, ts = fast.market, fast.seq, fast.ts_ms
+        market, seq, snapshot, ts, bids, asks, book_json, _ = fast
         now_ms = recv_ns // 1_000_000
         if market not in self.followed or seq < 0 or (ts < MIN_TS_MS and ts != 0) or (
                 now_ms and ts > now_ms + self.future_ms):
             return None  # (an int64 seq is never above MAX_SEQ)
-        subject = book_subject(market)
+        subject = cached_book_subject(market) or book_subject(market)
         self._sbe.decoded += 1
         self.frames[self.book_channel_of[market]] += 1
-        bids: Sequence[int] = fast.bids
-        asks: Sequence[int] = fast.asks
-        if fast.deletes:  # size 0 = delete, applied after the sets (as the model's lists are)
-            if 0 in bids[1::2]:
-                bids = _sets_then_deletes(bids)
-            if 0 in asks[1::2]:
-                asks = _sets_then_deletes(asks)
-        check = self.books.check_flat(market, seq, fast.snapshot, bids, asks)
+        # the levels come in application order (a delta's sets, then its deletes with size 0)
+        check = self.books.check_flat(market, seq, snapshot, bids, asks)
+        epoch = self.epoch
         if check is APPLIED:
-            return [Prepared(subject, book_event_bytes(ts, recv_ns, self.epoch, fast.json), recv_ns)]
+            if ts and recv_ns and epoch:
+                return [Prepared(subject, BOOK_EVENT % (ts, recv_ns, epoch, book_json), recv_ns)]
+            return [Prepared(subject, book_event_bytes(ts, recv_ns, epoch, book_json), recv_ns)]
         return self._outcome(check, market, recv_ns, lambda: Prepared(
-            subject, book_event_bytes(ts, recv_ns, self.epoch, fast.json), recv_ns))
+            subject, book_event_bytes(ts, recv_ns, epoch, book_json), recv_ns))
 
     def to_event(self, data: object, recv_ns: int) -> Event | None:
         """The bus event of a validated record."""

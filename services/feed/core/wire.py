@@ -26,12 +26,15 @@ class Prepared:
         return f"Prepared({self.subject!r}, {self.payload[:60]!r}..., {self.recv_ns})"
 
 
+BOOK_EVENT = b'{"kind":"book","source":"ws","venue_ts_ms":%d,"recv_ns":%d,"conn_epoch":%d,"book":%b}'
+"""The envelope of :func:`book_event_bytes` when its three numbers are non-zero (one ``%``)."""
+
+
 def book_event_bytes(venue_ts_ms: int, recv_ns: int, epoch: int, book_json: bytes | memoryview) -> bytes:
     """The JSON of ``BookEvent(source="ws", venue_ts_ms, recv_ns, conn_epoch=epoch, book=...)``
     around the book's JSON, written as ``encode_event`` would (zero envelope fields omitted)."""
     if venue_ts_ms and recv_ns and epoch:
-        head = b'{"kind":"book","source":"ws","venue_ts_ms":%d,"recv_ns":%d,"conn_epoch":%d,"book":' % (
-            venue_ts_ms, recv_ns, epoch)
+        return BOOK_EVENT % (venue_ts_ms, recv_ns, epoch, book_json)
     else:
         head = b'{"kind":"book","source":"ws"' + b"".join(
             b',"%b":%d' % (name, value)
@@ -41,6 +44,8 @@ def book_event_bytes(venue_ts_ms: int, recv_ns: int, epoch: int, book_json: byte
 
 
 _SUBJECTS: dict[str, str] = {}
+cached_book_subject = _SUBJECTS.get
+"""``book_subject(market)`` if already cached, else None (a dict lookup, no call)."""
 
 
 def book_subject(market: str) -> str:

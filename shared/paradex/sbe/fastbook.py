@@ -2,7 +2,9 @@
 
 :func:`fast_book` reads a BookEvent frame (template 3, the usual layout) straight into
 :class:`FastBook`: sequence, market, type, timestamp, the bid and ask levels as flat
-``(price, size, ...)`` int64 mantissa tuples (units of 1e-8), and ``json``: exactly the bytes
+``(price, size, ...)`` int64 mantissa tuples (units of 1e-8) in application order (a delta's
+levels of size > 0 in frame order, then its deletes, size 0, in frame order: as the model's
+``updates`` then ``deletes``), and ``json``: exactly the bytes
 ``msgspec.json.encode(decode(frame))`` gives (the same :class:`BookUpdate` mapping as
 :func:`shared.paradex.sbe.decode.decode_book`, Decimal text memoised per mantissa), without
 building a single model or Decimal. Any other or unusual frame (including a level or best level
@@ -13,6 +15,7 @@ size >= 0.
 
 from __future__ import annotations
 
+import struct
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -20,7 +23,6 @@ import msgspec
 
 from shared.paradex.sbe.layout import BOOK, GROUP_HEADER, HEADER, NULL, PKG_DELTA, PKG_SNAPSHOT, SCHEMA_ID
 from shared.paradex.sbe.mantissa import dec8
-from shared.paradex.sbe.wire import FLAT_CACHE, flat_struct
 
 
 class FastBook(NamedTuple):
@@ -38,13 +40,13 @@ class FastBook(NamedTuple):
 
 _HEADER = HEADER.unpack_from
 _GROUP = GROUP_HEADER.unpack_from
-_BLOCK = BOOK.block.unpack_from
 _BLOCK_SIZE = BOOK.block.size
 _BOOK_ID = BOOK.template_id
 _ENC = msgspec.json.encode
 _CACHE_LIMIT = 1 << 16
 _texts: dict[int, bytes] = {}
-_markets: dict[str, bytes] = {}
+_markets: dict[bytes, tuple[str, bytes]] = {}  # raw market -> (market, its JSON)
+_new = tuple.__new__
 _ZERO_TEXT = _ENC(Decimal(0))  # a null best size decodes to Decimal(0) (decode._or_zero)
 
 
@@ -68,6 +70,39 @@ def _best(name: bytes, prefix: bytes, price: int, size: int) -> bytes:
     return b',"%b":%b%b,"size":%b}' % (name, prefix, _text(price), size_text)
 
 
+_SHAPES: dict[tuple[int, int, int, int], bytes] = {}
+_SET = b'%b,"size":%b}'
+
+
+def _shape(shape: tuple[int, int, int, int]) -> bytes:
+    """The %-template of a delta with ``shape`` = (bid set entries, ask set entries, bid
+    deletes, ask deletes) (entries: 2 per set level, 1 per delete), up to the best levels:
+    ``%d`` seq, ``%b`` market JSON, ``%d`` time, then one ``%b`` text per value in that order."""
+    set_bids, set_asks, del_bids, del_asks = shape
+    zero = _text(0)
+    sets = [_BUY + _SET] * (set_bids // 2) + [_SELL + _SET] * (set_asks // 2)
+    deleted = b'%b,"size":' + zero + b"}"
+    deletes = [_BUY + deleted] * del_bids + [_SELL + deleted] * del_asks
+    template = b"".join((b'{"seq_no":%d,"market":%b,"last_updated_at":%d,"update_type":"d","inserts":[],'
+                         b'"updates":[', b",".join(sets), b'],"deletes":[', b",".join(deletes), b"]"))
+    if len(_SHAPES) < 4096:
+        _SHAPES[shape] = template
+    return template
+
+
+def _plan(block_length: int, bids: int, asks: int) -> struct.Struct:
+    """One struct reading a frame from its block (offset 8) through both level groups: the 12
+    block fields, then ``bids`` and ``asks`` flat (price, size) entries (group headers skipped)."""
+    fmt = (f"<{BOOK.block.format.lstrip('<')}{block_length - _BLOCK_SIZE}x4x{2 * bids}q4x{2 * asks}q")
+    plan = struct.Struct(fmt)
+    if len(_PLANS) < 4096:
+        _PLANS[block_length, bids, asks] = plan
+    return plan
+
+
+_PLANS: dict[tuple[int, int, int], struct.Struct] = {}
+
+
 def fast_book(frame: bytes) -> FastBook | None:
     """The :class:`FastBook` of a BookEvent frame in the usual layout, else None."""
     end = len(frame)
@@ -75,60 +110,82 @@ def fast_book(frame: bytes) -> FastBook | None:
         return None
     block_length, template_id, schema_id, _version = _HEADER(frame, 0)
     pos = 8 + block_length
-    if template_id != _BOOK_ID or schema_id != SCHEMA_ID or block_length < _BLOCK_SIZE or pos > end:
+    if template_id != _BOOK_ID or schema_id != SCHEMA_ID or block_length < _BLOCK_SIZE or pos + 4 > end:
         return None
-    ts, seq, pkg, bb, bbs, ba, bas, spread, bba, bbas, baa, baas = _BLOCK(frame, 8)
+    # the two level groups' headers, then everything up to the market in one unpack
+    entry_length, nbids = _GROUP(frame, pos)
+    pos += 4 + 16 * nbids
+    if entry_length != 16 or pos + 4 > end:
+        return None
+    entry_length, nasks = _GROUP(frame, pos)
+    pos += 4 + 16 * nasks
+    if entry_length != 16 or pos >= end or pos + 1 + frame[pos] > end:
+        return None
+    plan = _PLANS.get((block_length, nbids, nasks)) or _plan(block_length, nbids, nasks)
+    values = plan.unpack_from(frame, 8)
+    ts, seq, pkg, bb, bbs, ba, bas, spread, bba, bbas, baa, baas = values[:12]
     if pkg != PKG_DELTA and pkg != PKG_SNAPSHOT:
         return None
-    # the two level groups, inline (a call each costs more than the reads)
-    if pos + 4 > end:
-        return None
-    entry_length, count = _GROUP(frame, pos)
-    after = pos + 4 + 16 * count
-    if entry_length != 16 or after > end:
-        return None
-    bids = (FLAT_CACHE.get(count) or flat_struct(count)).unpack_from(frame, pos + 4)
-    pos = after
-    if pos + 4 > end:
-        return None
-    entry_length, count = _GROUP(frame, pos)
-    after = pos + 4 + 16 * count
-    if entry_length != 16 or after > end:
-        return None
-    asks = (FLAT_CACHE.get(count) or flat_struct(count)).unpack_from(frame, pos + 4)
-    pos = after
-    if pos >= end or pos + 1 + frame[pos] > end:
-        return None
-    try:
-        market = str(frame[pos + 1 : pos + 1 + frame[pos]], "utf-8")
-    except UnicodeDecodeError:
-        return None
-    market_json = _markets.get(market)
-    if market_json is None:
+    split = 12 + 2 * nbids
+    bids = values[12:split]
+    asks = values[split:]
+    raw_market = frame[pos + 1 : pos + 1 + frame[pos]]
+    known = _markets.get(raw_market)
+    if known is None:
+        try:
+            market = str(raw_market, "utf-8")
+        except UnicodeDecodeError:
+            return None
         if len(_markets) >= 4096:
             _markets.clear()
-        market_json = _markets[market] = _ENC(market)
+        known = _markets[raw_market] = (market, _ENC(market))
+    market, market_json = known
     ts_ms = ts // 1000
-    out = [b'{"seq_no":%d,"market":%b,"last_updated_at":%d,"update_type":' % (seq, market_json, ts_ms)]
     get = _texts.get
     if pkg == PKG_SNAPSHOT:
         if (bids and (min(bids) < 0 or 0 in bids[::2])) or (asks and (min(asks) < 0 or 0 in asks[::2])):
             return None  # a price <= 0 or a negative size: the full decode and validation decide
         sets = [_LEVEL % (prefix, get(flat[i]) or _text(flat[i]), get(flat[i + 1]) or _text(flat[i + 1]))
                 for prefix, flat in ((_BUY, bids), (_SELL, asks)) for i in range(0, len(flat), 2)]
-        out += [b'"s","inserts":[', b",".join(sets), b'],"updates":[],"deletes":[]']
+        out = [b'{"seq_no":%d,"market":%b,"last_updated_at":%d,"update_type":"s","inserts":[' % (
+            seq, market_json, ts_ms), b",".join(sets), b'],"updates":[],"deletes":[]']
         has_deletes = False
     else:
-        sets = []
-        deletes: list[bytes] = []  # size 0 = delete; frame order kept within each list
-        for prefix, flat in ((_BUY, bids), (_SELL, asks)):
-            for i in range(0, len(flat), 2):
-                p, q = flat[i], flat[i + 1]
-                if p <= 0 or q < 0:
-                    return None
-                (sets if q else deletes).append(_LEVEL % (prefix, get(p) or _text(p), get(q) or _text(q)))
-        out += [b'"d","inserts":[],"updates":[', b",".join(sets), b'],"deletes":[', b",".join(deletes), b"]"]
-        has_deletes = bool(deletes)
+        # one precompiled template per shape (sets and deletes per side) filled by one % with the
+        # memoised texts: no per-level formatting (a delta is 1-4 levels; this is the hot path)
+        if (not bids or min(bids) > 0) and (not asks or min(asks) > 0):  # every price and size > 0
+            has_deletes = False
+            texts = bids + asks
+            shape = (len(bids), len(asks), 0, 0)
+        elif (bids and (min(bids) < 0 or 0 in bids[::2])) or (asks and (min(asks) < 0 or 0 in asks[::2])):
+            return None  # a price <= 0 or a negative size: the full decode and validation decide
+        else:  # size 0 = delete: the sets first, then the deletes, frame order kept per side
+            has_deletes = True
+            set_bids: list[int] = []
+            set_asks: list[int] = []
+            del_bids: list[int] = []
+            del_asks: list[int] = []
+            for flat, sets_, dels in ((bids, set_bids, del_bids), (asks, set_asks, del_asks)):
+                for i in range(0, len(flat), 2):
+                    size = flat[i + 1]
+                    if size:
+                        sets_.append(flat[i])
+                        sets_.append(size)
+                    else:
+                        dels.append(flat[i])
+                        dels.append(0)
+            texts = (*set_bids, *set_asks, *del_bids[::2], *del_asks[::2])
+            shape = (len(set_bids), len(set_asks), len(del_bids) // 2, len(del_asks) // 2)
+            bids = (*set_bids, *del_bids)  # application order for the book
+            asks = (*set_asks, *del_asks)
+        template = _SHAPES.get(shape) or _shape(shape)
+        try:
+            head = template % (seq, market_json, ts_ms, *map(get, texts))
+        except TypeError:  # a text not memoised yet (a None): write every text
+            head = template % (seq, market_json, ts_ms, *map(_text, texts))
+        if bba == NULL and baa == NULL and bb == NULL and ba == NULL and spread == NULL:
+            return _new(FastBook, (market, seq, False, ts_ms, bids, asks, head + b"}", has_deletes))
+        out = [head]
     # a best level with a price <= 0 or a negative size (NULL, the most negative int64, is "none"
     # for a size) is not the usual layout: the full decode and validation decide
     if bba != NULL:
@@ -150,4 +207,4 @@ def fast_book(frame: bytes) -> FastBook | None:
     if spread != NULL:
         out.append(b',"relative_spread":%b' % _text(spread))
     out.append(b"}")
-    return FastBook(market, seq, pkg == PKG_SNAPSHOT, ts_ms, bids, asks, b"".join(out), has_deletes)
+    return _new(FastBook, (market, seq, pkg == PKG_SNAPSHOT, ts_ms, bids, asks, b"".join(out), has_deletes))
