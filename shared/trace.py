@@ -10,16 +10,16 @@ clock for every process of a host) as it travels:
 ``pub``         feed: the JetStream publish was handed to NATS
 ``state_recv``  state: the message arrived from the ACCOUNT consumer
 ``applied``     state: the event was applied to the core and its changes encoded
-``redis``       state: the Redis write holding its changes returned
+``redis``       the Redis change stream showed the change (taken by bench.e2e's reader: the state
+                sends SSE before its Redis write, so its frames carry no ``redis`` stamp)
 ``sse``         state: the SSE frame was handed to the client's response
 ==============  ================================================================================
 
 Carriage: the feed sends ``sim,recv,pub`` in the :data:`TRACE_HEADER` NATS header of the
 account message; the state appends ``state_recv`` to that header, turns it into the trace bytes
-of the event's changes when applied (:func:`applied_trace`), appends ``redis`` after the write
-(:func:`with_redis`), and each SSE response fills ``sse`` in as it sends the frame
-(:func:`stamp_sse`). The SSE ``data`` then ends with
-``"trace":{"sim":..,"recv":..,"pub":..,"state_recv":..,"applied":..,"redis":..,"sse":..}``.
+of the event's changes when applied (:func:`applied_trace`), and each SSE response fills ``sse``
+in as it sends the frame (:func:`stamp_sse`). The SSE ``data`` then ends with
+``"trace":{"sim":..,"recv":..,"pub":..,"state_recv":..,"applied":..,"sse":..}``.
 
 The JetStream ack of a message cannot travel in the message itself (it comes back after the
 message is stored, possibly after the state got it): the tracing feed publishes ``[[stream seq,
@@ -72,11 +72,6 @@ def applied_trace(header: str, applied_ns: int) -> bytes:
     sim, recv, pub, state_recv = parts
     return b'"sim":%s,"recv":%s,"pub":%s,"state_recv":%s,"applied":%d' % (
         sim.encode(), recv.encode(), pub.encode(), state_recv.encode(), applied_ns)
-
-
-def with_redis(trace: bytes, redis_ns: int) -> bytes:
-    """``trace`` with the Redis write stamp appended."""
-    return b'%s,"redis":%d' % (trace, redis_ns)
 
 
 def event_json(base: bytes, trace: bytes) -> bytes:
