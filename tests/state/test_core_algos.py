@@ -157,3 +157,20 @@ def test_closed_algos_are_evicted_after_the_retention_and_beyond_the_cap() -> No
     finally:
         algos_mod.MAX_CLOSED = old_cap
     assert sorted(f.core.algos.algos) == ["901", "903"]
+
+
+def test_a_stale_commands_event_still_gives_the_algo_its_placer() -> None:
+    """A REST snapshot can read the algo (the same record, or a newer one after its first child)
+    before commands' event arrives: the venue part of that event is stale, but who placed it is
+    known only to commands and is kept; the venue record stays the newer one."""
+    f = Fold()
+    f(algo_ev(algo(lua=T0 + 10, remaining="0.002")))  # the reconciler saw it first, already updated
+    res = f(algo_ev(algo(lua=T0), "cmd", strategy="mm", signature_timestamp=111))
+    assert res.dropped != "stale"
+    a = f.algo()
+    assert (a.strategy, a.signature_timestamp) == ("mm", 111)
+    assert a.algo.last_updated_at == T0 + 10 and a.algo.remaining_size == D("0.002")
+    f(algo_ev(algo(lua=T0 + 10, remaining="0.002")))  # identical again: stale, placer kept
+    assert f(algo_ev(algo(lua=T0), "cmd", strategy="other", signature_timestamp=222)).dropped == "stale"
+    assert (f.algo().strategy, f.algo().signature_timestamp) == ("mm", 111)
+    assert f.core.counters.snapshot()["algo_placer_adopted"] == 1

@@ -103,6 +103,16 @@ class AlgoTable:
         new = ev.algo
         cur = self.algos.get(new.id)
         if cur is not None and _stale(cur, new):
+            if (ev.strategy and not cur.strategy) or (ev.signature_timestamp and not cur.signature_timestamp):
+                # the venue part is stale (a snapshot read the algo before commands' event came), but
+                # who placed it is known only to commands: keep that, nothing of the venue's record
+                state = msgspec.structs.replace(
+                    cur, strategy=cur.strategy or ev.strategy,
+                    signature_timestamp=cur.signature_timestamp or ev.signature_timestamp, seq=seq)
+                self.algos[new.id] = state
+                self.c.bump("algo_placer_adopted")
+                res.changes.append(Change("algo", new.id, state))
+                return
             self.c.bump("stale_algo")
             res.dropped = "stale"
             return
