@@ -140,58 +140,41 @@ def _batch_to_affine(points: list[Jacobian]) -> list[Affine]:
     return out
 
 
-class FixedBaseTable:
-    """Multiples ``j * 2**(width*i) * P`` of one point, so ``k*P`` needs only additions.
+class _WindowTable:
+    """Rows of precomputed multiples of one point, indexed by window value (entry 0 unused):
+    ``k*P`` is one mixed addition per nonzero window. The subclasses build the rows."""
 
-    With ``width=8`` (the generator) a 252-bit scalar costs 32 mixed additions; ``width=5`` (public
-    keys in :func:`verify`) costs 51 and builds ~6x faster.
-    """
+    __slots__ = ("_bits", "_half", "_rows", "_width")
 
-    __slots__ = ("_bits", "_rows", "_width")
-
-    def __init__(self, point: Affine, width: int, bits: int = _SCALAR_BITS) -> None:
-        if not is_on_curve(*point):
-            raise SigningError("point is not on the STARK curve")
-        self._width = width
-        self._bits = bits
-        windows = -(-bits // width)
-        size = 1 << width
-        flat: list[Jacobian] = []
-        base = point
-        for _ in range(windows):
-            bj: Jacobian = (base[0], base[1], 1)
-            acc = bj
-            flat.append(acc)
-            for _ in range(2, size):
-                acc = jacobian_add(acc, bj)
-                flat.append(acc)
-            nxt = to_affine(jacobian_add(acc, bj))
-            if nxt is None:  # cannot happen for a point of prime order > 2**252
-                raise SigningError("degenerate base point")
-            base = nxt
-        affine = _batch_to_affine(flat)
-        step = size - 1
-        # Row entry 0 is a placeholder for the zero digit, which is skipped.
-        self._rows = [[(0, 0), *affine[i * step:(i + 1) * step]] for i in range(windows)]
+    _bits: int
+    _half: int
+    _rows: list[list[Affine]]
+    _width: int
 
     def multiply(self, k: int) -> Jacobian:
         """``k * P`` in Jacobian coordinates for ``0 <= k < 2**bits`` (252 by default)."""
         return self.accumulate(k, INFINITY)
 
     def accumulate(self, k: int, start: Jacobian) -> Jacobian:
-        """``start + k * P`` in Jacobian coordinates (``0 <= k < 2**bits``): one loop, no extra addition."""
+        """``start + k * P`` in Jacobian coordinates (``0 <= k < 2**bits``): one loop, no extra
+        addition. A window value above ``_half`` is the negative digit ``d - 2**width`` (its row
+        entry holds that point), with a carry into the next window; unsigned tables set ``_half``
+        to the largest window value, so they never carry."""
         if not 0 <= k < 1 << self._bits:
             raise SigningError("scalar out of range")
         p = _P
-        mask = (1 << self._width) - 1
         width = self._width
+        mask = (1 << width) - 1
+        half = self._half
         x1, y1, z1 = start
         for row in self._rows:
             if not k:
                 break
             d = k & mask
             k >>= width
-            if not d:
+            if d > half:
+                k += 1  # the digit is d - 2**width: borrow it from the next window
+            elif not d:
                 continue
             x2, y2 = row[d]
             if z1 == 0:
@@ -215,6 +198,42 @@ class FixedBaseTable:
             x1 = x3
             z1 = z1 * h % p
         return x1, y1, z1
+
+
+class FixedBaseTable(_WindowTable):
+    """Multiples ``j * 2**(width*i) * P`` of one point, so ``k*P`` needs only additions.
+
+    With ``width=8`` (the generator) a 252-bit scalar costs 32 mixed additions; ``width=5`` (public
+    keys in :func:`verify`) costs 51 and builds ~6x faster.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, point: Affine, width: int, bits: int = _SCALAR_BITS) -> None:
+        if not is_on_curve(*point):
+            raise SigningError("point is not on the STARK curve")
+        self._width = width
+        self._bits = bits
+        self._half = (1 << width) - 1  # unsigned digits: no window value is above it
+        windows = -(-bits // width)
+        size = 1 << width
+        flat: list[Jacobian] = []
+        base = point
+        for _ in range(windows):
+            bj: Jacobian = (base[0], base[1], 1)
+            acc = bj
+            flat.append(acc)
+            for _ in range(2, size):
+                acc = jacobian_add(acc, bj)
+                flat.append(acc)
+            nxt = to_affine(jacobian_add(acc, bj))
+            if nxt is None:  # cannot happen for a point of prime order > 2**252
+                raise SigningError("degenerate base point")
+            base = nxt
+        affine = _batch_to_affine(flat)
+        step = size - 1
+        # Row entry 0 is a placeholder for the zero digit, which is skipped.
+        self._rows = [[(0, 0), *affine[i * step:(i + 1) * step]] for i in range(windows)]
 
 
 _G_TABLE: FixedBaseTable | None = None
@@ -329,7 +348,7 @@ def _affine_multiples(bases: list[Affine], count: int) -> list[list[Affine]]:
     return rows
 
 
-class SignedWindowTable:
+class SignedWindowTable(_WindowTable):
     """Multiples ``j * 2**(width*i) * P`` for signed digits ``-2**(width-1) < j <= 2**(width-1)``.
 
     A scalar is recoded into such digits (a digit above ``2**(width-1)`` becomes ``digit - 2**width``
@@ -340,7 +359,7 @@ class SignedWindowTable:
     the per-key tables of hot keys); signing keeps :class:`FixedBaseTable`.
     """
 
-    __slots__ = ("_bits", "_half", "_rows", "_width")
+    __slots__ = ()
 
     def __init__(self, point: Affine, width: int, bits: int = _SCALAR_BITS) -> None:
         if not is_on_curve(*point):
@@ -363,56 +382,11 @@ class SignedWindowTable:
             if nxt is None:  # cannot happen for a point of prime order > 2**252
                 raise SigningError("degenerate base point")
             bases.append(nxt)
-        self._rows: list[list[Affine]] = []
+        self._rows = []
         for pos in _affine_multiples(bases, half):  # digits 1..half of each row
             # Entry d (the raw window value) for d > half is the digit d - 2**width: -(2**width - d) * base.
             neg = [(x, _P - y) for x, y in reversed(pos[:half - 1])]  # d = half+1 .. 2**width-1
             self._rows.append([(0, 0), *pos, *neg])
-
-    def multiply(self, k: int) -> Jacobian:
-        """``k * P`` in Jacobian coordinates for ``0 <= k < 2**bits`` (252 by default)."""
-        return self.accumulate(k, INFINITY)
-
-    def accumulate(self, k: int, start: Jacobian) -> Jacobian:
-        """``start + k * P`` in Jacobian coordinates (``0 <= k < 2**bits``)."""
-        if not 0 <= k < 1 << self._bits:
-            raise SigningError("scalar out of range")
-        p = _P
-        width = self._width
-        mask = (1 << width) - 1
-        half = self._half
-        x1, y1, z1 = start
-        for row in self._rows:
-            if not k:
-                break
-            d = k & mask
-            k >>= width
-            if d > half:
-                k += 1  # the digit is d - 2**width: borrow it from the next window
-            elif not d:
-                continue
-            x2, y2 = row[d]
-            if z1 == 0:
-                x1, y1, z1 = x2, y2, 1
-                continue
-            # Mixed addition, as in FixedBaseTable.accumulate.
-            z1z1 = z1 * z1 % p
-            h = (x2 * z1z1 - x1) % p
-            r = (y2 * z1 * z1z1 - y1) % p
-            if h == 0:
-                if r == 0:
-                    x1, y1, z1 = jacobian_double((x1, y1, z1))
-                else:
-                    x1, y1, z1 = INFINITY
-                continue
-            hh = h * h % p
-            hhh = h * hh % p
-            v = x1 * hh % p
-            x3 = (r * r - hhh - 2 * v) % p
-            y1 = (r * (v - x3) - y1 * hhh) % p
-            x1 = x3
-            z1 = z1 * h % p
-        return x1, y1, z1
 
 
 #: Verification tables: ``k*G`` in 23 additions (width 11: 23 rows of 1024 computed points,
