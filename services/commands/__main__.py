@@ -16,7 +16,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.commands.service import CommandsService
 from services.commands.settings import Settings
-from shared import config
+from shared import config, eventloop
 from shared import log as logsetup
 from shared.bus import ensure_streams
 from shared.bus.connect import connect as bus_connect
@@ -120,6 +120,15 @@ async def main() -> int:
     return code
 
 
+def _loop() -> str:
+    """``COMMANDS_EVENT_LOOP`` (read before the loop starts; an invalid value is left to
+    :func:`main`, which reports every configuration error the same way)."""
+    try:
+        return load(Settings).event_loop
+    except ConfigError:
+        return "asyncio"
+
+
 def connect_redis(url: str) -> aioredis.Redis:
     """A Redis client that recovers by itself: a command that meets a dead pooled connection is
     sent once more on a fresh one (after Redis restarted, the first request must not fail; every
@@ -138,4 +147,4 @@ def connect_redis(url: str) -> aioredis.Redis:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(eventloop.run(main(), _loop()))

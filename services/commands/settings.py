@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from shared.config import COMMANDS_HTTP_PORT, CommonSettings
+from shared.eventloop import EventLoop
 from shared.settings import Secret
 
 
@@ -78,6 +79,9 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     #: 0: connect the order WebSocket as is; N > 0: with ``?sbeSchemaId=1&sbeSchemaVersion=N`` (for
     #: a venue that refuses connections without it; order answers stay JSON, binary frames are skipped).
     ws_sbe_schema_version: int = 0
+    #: ``uvloop`` or ``asyncio``: the event loop of ``python -m services.commands`` (uvloop falls
+    #: back to asyncio, with a warning, when it is not installed).
+    event_loop: EventLoop = "uvloop"
     #: Liveness of the order WebSocket: a ping this often, the connection dropped (and
     #: reconnected) when the pong is ``ws_ping_timeout_s`` late; an order call unanswered in
     #: ``venue_read_timeout_s`` pings at once (REST meanwhile). 0 interval: no periodic ping.

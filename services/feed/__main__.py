@@ -14,6 +14,7 @@ import sys
 from services.feed.auth import RestJwtSource
 from services.feed.service import FeedService
 from services.feed.settings import Settings
+from shared import eventloop
 from shared import log as logsetup
 from shared.bus.connect import connect as bus_connect
 from shared.settings import load
@@ -66,17 +67,5 @@ async def main() -> int:
     return code
 
 
-def run(loop: str) -> int:
-    """Run :func:`main` on uvloop (``loop="uvloop"``, when installed) or the stock asyncio loop."""
-    if loop == "uvloop":
-        try:
-            import uvloop
-        except ImportError:
-            log.warning("uvloop not installed: using the asyncio event loop")
-        else:
-            return uvloop.run(main())
-    return asyncio.run(main())
-
-
 if __name__ == "__main__":
-    sys.exit(run(load(Settings).event_loop))
+    sys.exit(eventloop.run(main(), load(Settings).event_loop))

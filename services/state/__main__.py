@@ -7,8 +7,6 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Coroutine
-from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -20,6 +18,7 @@ from services.state.gcwatch import freeze_startup_objects
 from services.state.lease import DurableInUse
 from services.state.runner import running
 from services.state.settings import Settings
+from shared import eventloop
 from shared import log as logsetup
 from shared.bus.connect import connect as bus_connect
 from shared.settings import load
@@ -79,19 +78,7 @@ async def main(settings: Settings) -> int:
     return code
 
 
-def run(coro: Coroutine[Any, Any, int], loop: str) -> int:
-    """Run ``coro`` on uvloop (``loop="uvloop"``, when installed) or the stock asyncio loop."""
-    if loop == "uvloop":
-        try:
-            import uvloop
-        except ImportError:
-            log.warning("uvloop not installed: using the asyncio event loop")
-        else:
-            return uvloop.run(coro)
-    return asyncio.run(coro)
-
-
 if __name__ == "__main__":
     _settings = load(Settings)
     logsetup.setup(_settings.log_level, _settings.log_format, service="state")
-    sys.exit(run(main(_settings), _settings.event_loop))
+    sys.exit(eventloop.run(main(_settings), _settings.event_loop))
