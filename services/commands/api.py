@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from typing import Any, Literal, Protocol, TypeVar
 
 import msgspec
@@ -44,20 +43,20 @@ from services.commands.core.place import API_BATCH_MAX
 from services.commands.core.strategies import Strategies, Strategy
 from services.commands.metrics import Metrics
 from services.commands.store import StoreUnavailable
+from services.commands.timing import TIMING, Timing
 from shared.apidocs import install_docs
 from shared.openapi_doc import install as install_openapi
 
 log = logging.getLogger("commands.api")
 T = TypeVar("T")
-ARRIVAL: ContextVar[float] = ContextVar("arrival", default=0.0)
-"""``perf_counter`` when the current HTTP request arrived (set by :class:`ArrivalStamp`)."""
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 class ArrivalStamp:
-    """Pure ASGI middleware: stamps each request's arrival for the added-latency measure, and
+    """Pure ASGI middleware: stamps each request's arrival for the added-latency measure
+    (:mod:`services.commands.timing`; the order routes answer it as ``Server-Timing``), and
     hands the order placing routes (``fast``: method and path -> endpoint) straight to their
     endpoint: FastAPI's middleware, routing and dependency layers cost about 0.3 ms a request
     and these endpoints use none of them (they authenticate, read, decode, answer and catch
@@ -69,7 +68,8 @@ class ArrivalStamp:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            ARRIVAL.set(time.perf_counter())
+            timing = Timing(time.perf_counter())
+            TIMING.set(timing)
             endpoint = self.fast.get((scope["method"], scope["path"]))
             if endpoint is not None:
                 try:
@@ -77,6 +77,9 @@ class ArrivalStamp:
                 except Exception:
                     log.exception("%s %s failed", scope["method"], scope["path"])
                     response = respond(INTERNAL)
+                server_timing = timing.header()
+                if server_timing is not None:
+                    response.headers["Server-Timing"] = server_timing
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -29,6 +29,7 @@ from shared.openapi_doc import ApiDoc, Operation, Param, Reply
 CMD = CommandReply
 ERR = ErrorReply
 SEQ, REPLAY, RETRY, WAIT_TIMEOUT = "X-Stream-Seq", "Idempotent-Replay", "Retry-After", "Wait-Timeout"
+TIMING = "Server-Timing"
 HEADERS = {
     SEQ: {"description": "The ACCOUNT stream sequence of the command's intent event (read-your-"
                          "writes: pass it as the state service's `min_seq`)",
@@ -40,6 +41,10 @@ HEADERS = {
     WAIT_TIMEOUT: {"description": "`true`: no WebSocket confirmation within `timeout_s`",
                    "schema": {"type": "string", "enum": ["true"]}},
     "WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}},
+    TIMING: {"description": "When a venue request left: `hub;dur=<ms>` (arrival to the venue request "
+                            "leaving) and `venue;dur=<ms>` (the venue's answer), e.g. "
+                            "`hub;dur=0.912, venue;dur=1.104`",
+             "schema": {"type": "string"}},
 }
 CLIENT_ID_PATTERN = "^[A-Za-z0-9_.:-]{1,64}$"
 ORDER_ID_PATTERN = "^[0-9]{1,64}$"
@@ -62,40 +67,42 @@ FORBIDDEN = Reply(403, "Outside the strategy's limits or ownership (`rule`: allo
 BODY_ERRORS = (TOO_LARGE, INTERNAL)
 
 PLACE_REPLIES = (
-    Reply(200, "`wait=ws`: the WebSocket's status of the order (`open`, `closed`...)", CMD, (SEQ, REPLAY)),
-    Reply(201, "`accepted` by the venue, with its order record", CMD, (SEQ, REPLAY)),
+    Reply(200, "`wait=ws`: the WebSocket's status of the order (`open`, `closed`...)", CMD,
+          (SEQ, REPLAY, TIMING)),
+    Reply(201, "`accepted` by the venue, with its order record", CMD, (SEQ, REPLAY, TIMING)),
     Reply(202, "`submitted` (`wait=none`), `unknown` (the venue's answer proves nothing: resolved by "
                "lookup, never by resending) or `pending` (`wait=ws` timed out)", CMD,
-          (SEQ, REPLAY, WAIT_TIMEOUT)),
-    Reply(400, "`rejected` by the venue (`error` is the venue's code)", CMD, (SEQ, REPLAY)),
+          (SEQ, REPLAY, WAIT_TIMEOUT, TIMING)),
+    Reply(400, "`rejected` by the venue (`error` is the venue's code)", CMD, (SEQ, REPLAY, TIMING)),
     FORBIDDEN,
     Reply(409, "CLIENT_ID_TAKEN: the client_id belongs to another strategy", ERR),
     INVALID,
     Reply(429, "RATE_LIMITED (ours, an ErrorReply) or the venue's 429 (`rejected`)", (ERR, CMD),
-          (RETRY, SEQ, REPLAY)),
+          (RETRY, SEQ, REPLAY, TIMING)),
     Reply(503, "`not_sent` (nothing reached the venue: send it again with the same client_id) or "
-               "REDIS_UNAVAILABLE / BUS_UNAVAILABLE", (CMD, ERR), (RETRY, SEQ, REPLAY)),
+               "REDIS_UNAVAILABLE / BUS_UNAVAILABLE", (CMD, ERR), (RETRY, SEQ, REPLAY, TIMING)),
     *BODY_ERRORS,
 )
 
 
 def _batch(status: int, what: str) -> Reply:
     what = f"Every item {what} (one result per item, in order)"
-    return Reply(status, what, (BatchReply, ERR), (SEQ, REPLAY))
+    return Reply(status, what, (BatchReply, ERR), (SEQ, REPLAY, TIMING))
 
 
 BATCH_REPLIES = (
-    Reply(200, "Every item answered 200 (replays of earlier `wait=ws` places)", BatchReply, (SEQ, REPLAY)),
-    Reply(201, "Every item `accepted`", BatchReply, (SEQ, REPLAY)),
-    Reply(202, "Every item `submitted` (`wait=none`) or `unknown`", BatchReply, (SEQ, REPLAY)),
-    Reply(207, "Items answered differently: each result's `http_status`", BatchReply, (SEQ, REPLAY)),
-    Reply(400, "Every item `rejected` by the venue", BatchReply, (SEQ, REPLAY)),
-    Reply(403, "Every item outside the limits", BatchReply, (SEQ, REPLAY)),
-    Reply(409, "Every item's client_id belongs to another strategy", BatchReply, (SEQ, REPLAY)),
+    Reply(200, "Every item answered 200 (replays of earlier `wait=ws` places)", BatchReply,
+          (SEQ, REPLAY, TIMING)),
+    Reply(201, "Every item `accepted`", BatchReply, (SEQ, REPLAY, TIMING)),
+    Reply(202, "Every item `submitted` (`wait=none`) or `unknown`", BatchReply, (SEQ, REPLAY, TIMING)),
+    Reply(207, "Items answered differently: each result's `http_status`", BatchReply, (SEQ, REPLAY, TIMING)),
+    Reply(400, "Every item `rejected` by the venue", BatchReply, (SEQ, REPLAY, TIMING)),
+    Reply(403, "Every item outside the limits", BatchReply, (SEQ, REPLAY, TIMING)),
+    Reply(409, "Every item's client_id belongs to another strategy", BatchReply, (SEQ, REPLAY, TIMING)),
     _batch(422, f"broke a rule, or the batch is malformed (BATCH_SIZE_OUT_OF_RANGE: 1 to {API_BATCH_MAX})"),
-    Reply(429, "RATE_LIMITED", (BatchReply, ERR), (RETRY, SEQ, REPLAY)),
+    Reply(429, "RATE_LIMITED", (BatchReply, ERR), (RETRY, SEQ, REPLAY, TIMING)),
     Reply(503, "Every item `not_sent`, or REDIS_UNAVAILABLE / BUS_UNAVAILABLE", (BatchReply, ERR),
-          (RETRY, SEQ, REPLAY)),
+          (RETRY, SEQ, REPLAY, TIMING)),
     TOO_LARGE,
     _batch(500, "failed unexpectedly (SIGNING_FAILED), or INTERNAL"),
 )

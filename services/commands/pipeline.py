@@ -50,6 +50,7 @@ from services.commands.metrics import Metrics, venue_code
 from services.commands.outbox import Outbox
 from services.commands.signproc import SignerProcess, Values, signed, unsigned
 from services.commands.store import CommandStore, IndexMissing, Rate, units
+from services.commands.timing import TIMING
 from services.commands.transport import OrderTransport
 from services.commands.venue import VenueView
 from services.commands.watch import CONFIRMED, TERMINAL_ONLY, OrderWatch
@@ -389,6 +390,9 @@ class PlacePipeline:
         cids = [it.client_id for it in chunk]
         try:
             outcomes, venue_ms = await self.transport.place([signed[c] for c in cids])
+            timing = TIMING.get()
+            if timing is not None and timing.venue_s is None:
+                timing.venue_s = venue_ms / 1000
             keep = waiter is not None and isinstance(outcomes[0], Accepted)
             if waiter is not None and not keep:
                 self.watch.forget(cids[0], waiter)

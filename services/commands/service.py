@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 
 from services.commands import audit
 from services.commands.algo import Algos, PlaceAlgo
-from services.commands.api import ARRIVAL, build_app
+from services.commands.api import build_app
 from services.commands.backlog import Backlog
 from services.commands.budget import LocalBudget, SharedBudget
 from services.commands.cancels import Cancels
@@ -49,6 +49,7 @@ from services.commands.records import Records
 from services.commands.settings import Settings
 from services.commands.signproc import SignerProcess
 from services.commands.store import BudgetSpec, CommandStore, Rate
+from services.commands.timing import TIMING
 from services.commands.transport import VENUE_MS, RestTransport
 from services.commands.venue import VenueView
 from services.commands.watch import OrderWatch
@@ -104,9 +105,8 @@ class CommandsService:
         self._server: httpserve.HttpServer | None = None
 
     def _on_request(self, method: str, path: str, attempt: int) -> None:
-        arrival = ARRIVAL.get()
-        if arrival and method != "GET" and attempt == 0:
-            added = time.perf_counter() - arrival
+        timing = TIMING.get()
+        if timing is not None and method != "GET" and attempt == 0 and (added := timing.left()) is not None:
             self.metrics.added.observe(added)
             if len(self.added_s) < 1_000_000:
                 self.added_s.append(added)
@@ -208,8 +208,15 @@ class CommandsService:
             sending=self.pipeline.tasks,
         )
         self.records = Records(store, self.metrics)
-        self.algos = Algos(rest=self.rest, outbox=outbox, redis=self.redis, owner_prefix=keys.cmd,
-                           book=self.exposure, context=self._context, budget=budget)
+        self.algos = Algos(
+            rest=self.rest,
+            outbox=outbox,
+            redis=self.redis,
+            owner_prefix=keys.cmd,
+            book=self.exposure,
+            context=self._context,
+            budget=budget,
+        )
         self.watch.on_truth = self._resolve
         await self._follow_stream(store)
         self.app = build_app(self, self.strategies, max_body_bytes=s.max_body_bytes, admin=self._is_admin)
