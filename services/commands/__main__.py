@@ -21,6 +21,7 @@ from shared import log as logsetup
 from shared.bus import ensure_streams
 from shared.bus.connect import connect as bus_connect
 from shared.errors import ConfigError, TransportError
+from shared.gcwatch import freeze_startup_objects
 from shared.settings import load
 
 log = logging.getLogger("commands")
@@ -108,6 +109,8 @@ async def main() -> int:
             log.error("commands cannot start: %s (COMMANDS_HTTP_HOST / COMMANDS_HTTP_PORT)", exc)
             code = 1
         if code == 0:
+            if settings.gc_freeze:
+                log.info("gc: %d start-up objects frozen", freeze_startup_objects())
             log.info("commands serving on %s:%d", settings.http_host, service.port)
             await stop.wait()
         await service.stop()

@@ -82,6 +82,9 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     #: ``uvloop`` or ``asyncio``: the event loop of ``python -m services.commands`` (uvloop falls
     #: back to asyncio, with a warning, when it is not installed).
     event_loop: EventLoop = "uvloop"
+    #: Freeze the objects alive after start-up out of the garbage collector's full collections
+    #: (``shared.gcwatch``): one of those scanned the import-time objects for about 18 ms.
+    gc_freeze: bool = True
     #: Liveness of the order WebSocket: a ping this often, the connection dropped (and
     #: reconnected) when the pong is ``ws_ping_timeout_s`` late; an order call unanswered in
     #: ``venue_read_timeout_s`` pings at once (REST meanwhile). 0 interval: no periodic ping.

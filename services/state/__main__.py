@@ -14,13 +14,13 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from services.state.gcwatch import freeze_startup_objects
 from services.state.lease import DurableInUse
 from services.state.runner import running
 from services.state.settings import Settings
 from shared import eventloop
 from shared import log as logsetup
 from shared.bus.connect import connect as bus_connect
+from shared.gcwatch import freeze_startup_objects
 from shared.settings import load
 
 log = logging.getLogger("state")

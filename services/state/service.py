@@ -28,7 +28,6 @@ from services.state.checkpoint import load_for_replica, save_checkpoint
 from services.state.consumer import PullConsumer, bind_durable, stream_seq
 from services.state.core import INVALID, Action, StateConfig, StateCore
 from services.state.encode import Encoded, encode, encode_change
-from services.state.gcwatch import GcWatch
 from services.state.horizon import HistoryGap, Horizon
 from services.state.hub import ChangeHub, read_tail
 from services.state.inflight import InflightCheck, run_checks
@@ -53,6 +52,7 @@ from shared.bus.subjects import (
     account_filter,
     dlq_subject,
 )
+from shared.gcwatch import GcWatch
 from shared.rediskeys import Keys
 from shared.trace import TRACE_HEADER, applied_trace
 

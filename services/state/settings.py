@@ -40,7 +40,7 @@ class Settings(CommonSettings, frozen=True, kw_only=True):
     for again from the feed (``pdx.feed.resync``; every market is also asked for on start), at most
     once per ``book_resync_min_interval_s`` per market. ``event_loop``: ``uvloop`` (default) or
     ``asyncio`` for ``python -m services.state``. ``gc_freeze``: freeze the objects alive after
-    start-up out of the garbage collector's full collections (see ``services.state.gcwatch``).
+    start-up out of the garbage collector's full collections (see ``shared.gcwatch``).
     ``retention_ms`` / ``fill_retention_ms``: terminal orders / fills older than this by the
     stream's venue clock leave memory and Redis (0 = keep forever; ``services.state.core.retention``).
     ``read_tokens`` (or ``STATE_READ_TOKENS_FILE``): bearer tokens of the HTTP API, comma, space or

@@ -19,6 +19,8 @@ async def test_order_through_separate_processes_reaches_state_and_survives_a_sta
         assert placed.status == "open", placed
         order = await state.find_order("proc-1")
         assert order is not None and order.status == "OPEN"
+        for name in ("state", "commands"):  # STATE_GC_FREEZE / COMMANDS_GC_FREEZE default true
+            assert "start-up objects frozen" in ps.log(name), ps.log(name)[-2000:]
 
         await ps.kill("state")
         await ps.restart("state")
