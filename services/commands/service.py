@@ -389,6 +389,7 @@ class CommandsService:
             "strategies": len(self.strategies),
             "order_transport": self.settings.transport,
             "order_ws": self._ws_health(),
+            "signer_process": self.signproc.view() if self.signproc is not None else None,
         }
 
     def _ws_health(self) -> dict[str, Any] | None:

@@ -17,7 +17,9 @@ Protocol (pipes, one JSON line each): the parent writes ``{"key", "account", "ch
 the child answers ``[id, signature]`` or ``[id, null, error]``. A child that died, hung or never
 started only costs speed: :meth:`SignerProcess.submit` returns None then, and a pending signature
 that does not come within ``timeout_s`` is abandoned; the caller signs inline (the same values, so
-the same signature).
+the same signature). A child that died or hung is started again after ``restart_s`` (doubling up
+to ``restart_max_s`` while restarts keep failing; ``restarts`` counts them), so one crash does not
+cost the speed for the rest of the process's life.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ def unsigned(**order: Any) -> tuple[OrderRequest, Values]:
     """The order body ``build_order(**order)`` makes (signature empty) and the values to sign."""
     capture = _Capture()
     body = build_order(cast(OrderSigner, capture), **order)
-    assert capture.values is not None
+    if capture.values is None:  # build_order always signs; a body without values is a bug here
+        raise SigningError("build_order returned without signing")
     return body, capture.values
 
 
@@ -73,10 +76,23 @@ def signed(body: OrderRequest, signature: str) -> OrderRequest:
 class SignerProcess:
     """One child process signing orders for one account (module docstring)."""
 
-    def __init__(self, signer: OrderSigner, private_key: str, *, timeout_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        signer: OrderSigner,
+        private_key: str,
+        *,
+        timeout_s: float = 0.5,
+        restart_s: float = 1.0,
+        restart_max_s: float = 60.0,
+    ) -> None:
         self.signer = signer
         self._key = private_key
         self.timeout_s = timeout_s
+        self.restart_s, self.restart_max_s = restart_s, restart_max_s
+        self._restart_wait = restart_s
+        self._restarting: asyncio.Task[None] | None = None
+        self._stopped = False
+        self.restarts = 0  #: children started again after one died or hung
         self._proc: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[str]] = {}
@@ -110,10 +126,32 @@ class SignerProcess:
             self.ready = True
         except Exception as exc:
             log.warning("signer process not used (orders are signed inline): %r", exc)
-            await self.stop()
+            await self._close()
             return False
         log.info("signer process ready (pid %d)", self._proc.pid)
         return True
+
+    async def _restart(self) -> None:
+        """Start a new child after the last one died (the caller signs inline meanwhile)."""
+        while not self._stopped:
+            await asyncio.sleep(self._restart_wait)
+            if self._stopped:
+                return
+            await self._close()
+            self.restarts += 1
+            if await self.start():
+                self._restart_wait = self.restart_s
+                return
+            self._restart_wait = min(self.restart_max_s, self._restart_wait * 2)
+
+    def view(self) -> dict[str, Any]:
+        """For /healthz."""
+        return {
+            "ready": self.ready,
+            "signed": self.signed,
+            "fallbacks": self.fallbacks,
+            "restarts": self.restarts,
+        }
 
     def submit(self, values: Values) -> asyncio.Future[str] | None:
         """Send ``values`` to the child: the future of its signature, or None when the child is
@@ -177,16 +215,32 @@ class SignerProcess:
         self._down("exited")
 
     def _down(self, why: str) -> None:
-        if self.ready:
-            log.error("signer process down (%s): orders are signed inline", why)
+        was_ready = self.ready
+        if was_ready:
+            log.error(
+                "signer process down (%s): orders are signed inline; restarting it in %.1f s",
+                why,
+                self._restart_wait,
+            )
         self.ready = self._live = False
         pending, self._pending = self._pending, {}
         for fut in pending.values():
             if not fut.done():
                 fut.set_exception(ConnectionError(f"signer process down: {why}"))
+        if was_ready and not self._stopped and (self._restarting is None or self._restarting.done()):
+            self._restarting = asyncio.get_running_loop().create_task(self._restart())
 
     async def stop(self) -> None:
-        """Stop the child (pending signatures are made inline by their callers)."""
+        """Stop the child for good (pending signatures are made inline by their callers)."""
+        self._stopped = True
+        if self._restarting is not None:
+            self._restarting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._restarting
+        await self._close()
+
+    async def _close(self) -> None:
+        """Stop the current child and its reader."""
         self.ready = False
         self._down("stopped")
         proc = self._proc
@@ -199,10 +253,11 @@ class SignerProcess:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 await proc.wait()
-        if self._reader is not None:
-            self._reader.cancel()
+        reader, self._reader = self._reader, None
+        if reader is not None and reader is not asyncio.current_task():
+            reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._reader
+                await reader
 
 
 def main() -> None:

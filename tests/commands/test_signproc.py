@@ -80,6 +80,29 @@ async def test_a_dead_child_means_inline_signing_with_the_same_signatures(child:
     assert not child.ready and child.submit(values) is None and child.fallbacks == 1
 
 
+async def test_a_dead_child_is_started_again_and_signs_again() -> None:
+    proc = SignerProcess(SIGNER, DEV_L2_PRIVATE_KEY, restart_s=0.05)
+    assert await proc.start()
+    try:
+        for round_ in (1, 2):  # twice: the backoff is reset after a successful restart
+            assert proc._proc is not None
+            old = proc._proc.pid
+            proc._proc.kill()
+            for _ in range(500):
+                if proc.ready and proc._proc is not None and proc._proc.pid != old:
+                    break
+                await asyncio.sleep(0.01)
+            assert proc.ready and proc.restarts == round_, proc.view()
+            body, values = unsigned(now_ms=7, client_id="y", **ORDERS[0])
+            signed_before = proc.signed
+            got = signed(body, await proc.sign(values, proc.submit(values)))
+            assert got == build_order(SIGNER, now_ms=7, client_id="y", **ORDERS[0])
+            assert proc.signed == signed_before + 1 and proc.fallbacks == 0  # by the new child
+    finally:
+        await proc.stop()
+    assert not proc.ready and (proc._restarting is None or proc._restarting.done())
+
+
 async def test_a_child_signing_for_another_key_is_never_used() -> None:
     proc = SignerProcess(SIGNER, hex(0x1234567))
     assert not await proc.start()
