@@ -50,6 +50,8 @@ from services.commands.core.rules import (
 )
 from services.commands.core.strategies import Strategy
 from services.commands.outbox import Outbox
+from services.commands.pipeline import strategy_rate
+from services.commands.store import CommandStore
 from shared.bus import AlgoEvent
 from shared.paradex.models.algo import AlgoOrder
 from shared.paradex.models.requests import SideLiteral
@@ -158,9 +160,10 @@ class Algos:
 
     def __init__(self, *, rest: ParadexRest, outbox: Outbox, redis: Any, owner_prefix: str,
                  book: ExposureBook, context: Callable[[Strategy], Context],
-                 budget: Budget | None = None) -> None:
+                 budget: Budget | None = None, store: CommandStore | None = None) -> None:
         self.rest = rest
         self.budget = budget
+        self.store = store
         self.outbox = outbox
         self.redis = redis
         self.prefix = owner_prefix
@@ -180,7 +183,7 @@ class Algos:
     async def _place(self, s: Strategy, req: PlaceAlgo) -> tuple[Answer, float | None, str]:
         if (v := check_algo(req, s, self.context(s), self.book)) is not None:
             return answers.violation(v), None, ""
-        if (limited := await self._take()) is not None:
+        if (limited := await self._take(s)) is not None:
             return limited, None, ""
         body = self.rest.sign_algo(market=req.market, side=req.side, size=req.size,
                                    duration_seconds=req.duration_seconds, frequency=req.frequency,
@@ -199,9 +202,27 @@ class Algos:
         reply = AlgoReply(seq=seq, status="accepted", algo_id=algo.id, algo=algo, strategy=s.name)
         return _answer(201, reply, seq), venue_ms, algo.id
 
-    async def _take(self) -> Answer | None:
+    async def _take(self, s: Strategy) -> Answer | None:
         """One unit of the account's venue write budget (the venue counts ``/algo/orders`` writes
-        in its orders pool); 429 with Retry-After when it is empty."""
+        in its orders pool) and, when the strategy has a ``max_order_rate``, one order of its
+        bucket (the parent counts as one order, as a place does); 429 with Retry-After when
+        either is empty. With a rate, Redis down is StoreUnavailable (503, nothing sent), as for
+        a place."""
+        rate = strategy_rate(s)
+        if rate is not None and self.store is not None:
+            wait_s, rule = await self.store.take_order(s.name, rate)
+            if wait_s <= 0:
+                return None
+            what = (
+                "venue order-write budget (shared by every replica)"
+                if rule == "rate_limit"
+                else f"strategy {s.name}'s max_order_rate"
+            )
+            return answers.rate_limited(wait_s, rule, what)
+        return await self._take_unit()
+
+    async def _take_unit(self) -> Answer | None:
+        """One unit of the venue write budget (a cancel; a place without a strategy rate)."""
         if self.budget is None:
             return None
         wait_s = await self.budget.take(1)
@@ -251,7 +272,7 @@ class Algos:
         owner = raw.decode() if isinstance(raw, bytes) else raw
         if (v := check_cancel(s, owner)) is not None:
             return answers.violation(v), None
-        if (limited := await self._take()) is not None:
+        if (limited := await self._take_unit()) is not None:
             return limited, None
         started = time.perf_counter()
         try:

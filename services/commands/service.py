@@ -216,6 +216,7 @@ class CommandsService:
             book=self.exposure,
             context=self._context,
             budget=budget,
+            store=store,
         )
         self.watch.on_truth = self._resolve
         await self._follow_stream(store)

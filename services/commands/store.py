@@ -223,7 +223,8 @@ return res
 """.replace("OWN_CLEANUP", str(OWN_CLEANUP))
 )
 
-# KEYS: budget. ARGV: units, rate_s, burst_s, rate_m, burst_m. Returns 0 (taken) or the wait in ms.
+# KEYS: budget[, strategy rate]. ARGV: units, rate_s, burst_s, rate_m, burst_m[, strategy rate, strategy
+# burst, orders]. Returns 0 (taken) or the wait in ms (negative: the strategy's rate is what waits).
 TAKE = (
     BUCKETS
     + """
@@ -234,7 +235,15 @@ local ts, tm = level(KEYS[1], 's', rs, bs, now), level(KEYS[1], 'm', rm, bm, now
 if ts < units or tm < units then
   return math.max(ts < units and wait_ms(ts, units, rs) or 0, tm < units and wait_ms(tm, units, rm) or 0)
 end
+local tq, orders = 0, 0
+if #KEYS > 1 then
+  local rq, bq = tonumber(ARGV[6]), tonumber(ARGV[7])
+  orders = tonumber(ARGV[8])
+  tq = level(KEYS[2], '', rq, bq, now)
+  if tq < orders then return -wait_ms(tq, orders, rq) end
+end
 redis.call('HSET', KEYS[1], 'st', ts - units, 'sat', now, 'mt', tm - units, 'mat', now)
+if #KEYS > 1 then redis.call('HSET', KEYS[2], 't', tq - orders, 'at', now) end
 return 0
 """
 )
@@ -375,6 +384,17 @@ class CommandStore:
             "budget", lambda: self._take(keys=[self.keys.cmd_budget], args=[n, *self._budget_args()])
         )
         return int(wait_ms) / 1000
+
+    async def take_order(self, strategy: str, rate: Rate) -> tuple[float, str]:
+        """One venue unit and one order of ``strategy``'s ``rate`` bucket, atomically (an order
+        placed outside the claim: a TWAP algo): ``(0.0, "")`` or the wait and the rule that
+        refused (``rate_limit``: the venue budget; ``max_order_rate``: the strategy's)."""
+        keys = [self.keys.cmd_budget, self.keys.cmd_strategy_rate(strategy)]
+        args = [1, *self._budget_args(), rate.per_s, rate.burst, 1]
+        wait_ms = int(await self._call("budget", lambda: self._take(keys=keys, args=args)))
+        if wait_ms == 0:
+            return 0.0, ""
+        return abs(wait_ms) / 1000, "max_order_rate" if wait_ms < 0 else "rate_limit"
 
     async def release(
         self,

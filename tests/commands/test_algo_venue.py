@@ -4,12 +4,14 @@ ownership of cancels, and the AlgoEvent each accepted place publishes."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 
 from shared.bus import AlgoEvent
-from tests.commands.helpers import Factory, M, auth
+from shared.settings import Secret
+from tests.commands.helpers import STRATEGIES, Factory, M, auth
 from tests.commands.stack import Tap, until
 from tests.simfixture import SimHandle
 
@@ -63,3 +65,19 @@ async def test_a_venue_error_and_a_refusal_are_answered_as_such(
     r = await cmd.client.delete("/v1/algo/orders/999999", headers=auth("boss"))
     assert r.status_code == 404 and r.json()["status"] == "rejected", r.text
     assert r.json()["error"] == "ORDER_ID_NOT_FOUND"
+
+
+async def test_a_twap_counts_against_the_strategy_max_order_rate_shared_with_its_places(
+        simulator: SimHandle, start_commands: Factory) -> None:
+    slow = [{**STRATEGIES[0], "max_order_rate": 0.5, "max_order_burst": 2}, *STRATEGIES[1:]]
+    cmd = await start_commands(simulator, strategies=Secret(json.dumps(slow)))
+    assert (await cmd.place("mm")).status_code == 201
+    r = await cmd.client.post("/v1/algo/orders", json=TWAP, headers=auth("mm"))
+    assert r.status_code == 201, r.text  # the second order of the burst
+    third = await cmd.client.post("/v1/algo/orders", json=TWAP, headers=auth("mm"))
+    for refused in (third, await cmd.place("mm")):
+        assert refused.status_code == 429 and refused.json()["rule"] == "max_order_rate", refused.text
+        assert int(refused.headers["Retry-After"]) >= 1
+    assert len(simulator.exchange.open_algos(simulator.account)) == 1  # the refused one was not sent
+    r = await cmd.client.post("/v1/algo/orders", json=TWAP, headers=auth("boss"))  # another strategy
+    assert r.status_code == 201, r.text
