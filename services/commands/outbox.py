@@ -28,6 +28,8 @@ class Outbox:
         """Publish intent events, all acked: their stream sequences, or None when the bus did not
         store them all (the command must then not be sent)."""
         try:
+            if len(events) == 1:  # one order: no task of its own (gather's costs a loop turn)
+                return [await self.publisher.publish(events[0])]
             return list(await asyncio.gather(*(self.publisher.publish(ev) for ev in events)))
         except BusError as exc:
             log.error("intent events not stored, nothing sent: %s", exc)
@@ -39,6 +41,9 @@ class Outbox:
         if not events:
             return
         try:
+            if len(events) == 1:
+                await self.publisher.publish(events[0])
+                return
             await asyncio.gather(*(self.publisher.publish(ev) for ev in events))
         except BusError as exc:
             log.error("%d outcome events not stored: %s", len(events), exc)
