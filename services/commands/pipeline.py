@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -49,7 +49,7 @@ from services.commands.inflight import Inflight, Tasks
 from services.commands.metrics import Metrics, venue_code
 from services.commands.outbox import Outbox
 from services.commands.signproc import SignerProcess, Values, signed, unsigned
-from services.commands.store import CommandStore, IndexMissing, Rate, units
+from services.commands.store import ClaimResult, CommandStore, IndexMissing, Rate, units
 from services.commands.timing import TIMING
 from services.commands.transport import OrderTransport
 from services.commands.venue import VenueView
@@ -165,18 +165,19 @@ class PlacePipeline:
         out: dict[int, Answer] = {}
         rate = strategy_rate(strategy)
         remote = self._handed(items)  # the child signs while the claim and the intent travel
-        claiming = asyncio.ensure_future(
-            self.store.claim(
-                strategy.name,
-                [it.live(strategy.name) for it in items],
-                rate,
-                placing.reservation_markets(strategy, items),
-            )
+        claim_call = self.store.claim(
+            strategy.name,
+            [it.live(strategy.name) for it in items],
+            rate,
+            placing.reservation_markets(strategy, items),
         )
-        if remote is None:  # the claim leaves for Redis (the client writes in a task of its own:
-            await asyncio.sleep(0)  # two hops); the orders are signed here while it travels
+        if remote is not None:  # the child signs: nothing to do here meanwhile, no task needed
+            signed: dict[str, Presigned] = remote
+            claiming: Awaitable[ClaimResult] = claim_call
+        else:  # the claim leaves for Redis in a task of its own (its write takes a loop turn);
+            claiming = asyncio.ensure_future(claim_call)  # the orders are signed here while it travels
             await asyncio.sleep(0)
-        signed = remote if remote is not None else self._presign(items)
+            signed = self._presign(items)
         try:
             result = await claiming
         except IndexMissing:

@@ -436,6 +436,7 @@ class CommandsService:
         if hasattr(self, "pipeline"):
             await self.pipeline.tasks.wait(5)
             await self.pipeline.close()
+            await self.pipeline.store.close()
         signproc: SignerProcess | None = getattr(self, "signproc", None)
         if signproc is not None:
             await signproc.stop()

@@ -133,3 +133,57 @@ async def test_an_absorbed_reservation_still_counts_elsewhere_until_its_grace_en
     assert [o.client_id for o in (await b.claim("mm", [live("bb2")])).reserved] == ["ab1"]
     await asyncio.sleep(1.2)
     assert (await b.claim("mm", [live("bb3")])).reserved == []
+
+
+async def test_the_script_lane_runs_claims_on_its_own_connection_and_falls_back_on_any_failure(
+    redis_client: Any, keys: Keys
+) -> None:
+    s = store(redis_client, keys)
+    lane = s.lane
+    await redis_client.script_flush()
+    # the first call meets NOSCRIPT on the lane's connection: the client's path loads the script
+    assert [c.won for c in (await s.claim("mm", [live("l1")])).claims] == [True]
+    assert lane.fallbacks == 1
+    for i in range(5):  # then every claim goes straight through the lane
+        assert [c.won for c in (await s.claim("mm", [live(f"l2-{i}")])).claims] == [True]
+    assert lane.fallbacks == 1 and len(lane._idle) == 1
+    # the same answers as the client's own path: a duplicate is not won, its record read back
+    dup = (await s.claim("mm", [live("l1")])).claims[0]
+    assert not dup.won and dup.record is not None and dup.record.s == "mm"
+    # the scripts flushed (Redis restarted): NOSCRIPT again, the client's path reloads them
+    await redis_client.script_flush()
+    assert [c.won for c in (await s.claim("mm", [live("l3")])).claims] == [True]
+    assert lane.fallbacks == 2
+    assert [c.won for c in (await s.claim("mm", [live("l3b")])).claims] == [True]
+    assert lane.fallbacks == 2 and len(lane._idle) == 1  # a fresh lane connection
+    # the lane's connection killed under it: the claim still gets its answer (client path, retried)
+    names = [c for c in await redis_client.client_list() if c.get("cmd") == "evalsha"]
+    assert names, "the lane's connection is listed by Redis"
+    for c in names:
+        await redis_client.client_kill_filter(_id=c["id"])
+    assert [c.won for c in (await s.claim("mm", [live("l4")])).claims] == [True]
+    assert lane.fallbacks == 3
+    await s.close()
+    assert lane._idle == []
+
+
+async def test_a_cancelled_lane_call_never_leaves_a_reply_for_the_next_claim(
+    redis_client: Any, keys: Keys
+) -> None:
+    """A claim cancelled at any point (before its write, with its reply in flight, after it) must
+    not leave a connection whose unread reply the next claim would take for its own."""
+    s = store(redis_client, keys)
+    await s.claim("mm", [live("c0")])  # the script loaded
+    for turns in range(6):
+        task = asyncio.ensure_future(s.claim("mm", [live(f"cx{turns}")]))
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        task.cancel()
+        try:
+            await task  # redis-py may finish a read it had started (the reply is then consumed)
+        except asyncio.CancelledError:
+            pass
+        dup = (await s.claim("mm", [live("c0")])).claims[0]
+        assert not dup.won and dup.record is not None, turns  # a stale "won" reply would show here
+        assert [c.won for c in (await s.claim("mm", [live(f"cy{turns}")])).claims] == [True], turns
+    await s.close()
