@@ -28,6 +28,8 @@ from shared.paradex.models.fastbook import LightBook, key8
 from shared.paradex.sbe.fastbook import FastBook
 from shared.paradex.validate import MAX_SEQ, MIN_TS_MS, Scope, level, num
 
+_new = tuple.__new__
+
 
 def _extras_ok(book: LightBook) -> bool:
     """The optional best levels and spread of a JSON book push are valid."""
@@ -68,7 +70,7 @@ class FastPaths:
     _sbe_channels: dict[tuple[type, str], str]
     _sbe: sbe.SbeDecoder
     _fast_markets: dict[str, tuple[str, str]]  # followed market -> (book channel, bus subject)
-    _event_epoch: int = 0  # the epoch _event_template is for
+    _event_epoch: int = -1  # the epoch (> 0) _event_template is for, -1 before the first
     _event_template: bytes = b""  # book_event_template(_event_epoch)
 
     def _book_event(self, ts: int, recv_ns: int, book_json: bytes | memoryview) -> bytes:
@@ -129,6 +131,8 @@ class FastPaths:
         self.frames[channel] += 1
         check = self.books.check_flat(market, seq, kind == "s", bids, asks)
         if check is APPLIED:
+            if ts and recv_ns and self.epoch == self._event_epoch:  # the usual frame: no call
+                return [_new(Prepared, (subject, self._event_template % (ts, recv_ns, data), recv_ns))]
             return [prepared(subject, self._book_event(ts, recv_ns, data), recv_ns)]
         return self._outcome(check, market, recv_ns, lambda: prepared(
             subject, book_event_bytes(ts, recv_ns, self.epoch, data), recv_ns))
@@ -153,6 +157,8 @@ class FastPaths:
         # the levels come in application order (a delta's sets, then its deletes with size 0)
         check = self.books.check_flat(market, seq, snapshot, bids, asks)
         if check is APPLIED:
+            if ts and recv_ns and self.epoch == self._event_epoch:  # the usual frame: no call
+                return [_new(Prepared, (subject, self._event_template % (ts, recv_ns, book_json), recv_ns))]
             return [prepared(subject, self._book_event(ts, recv_ns, book_json), recv_ns)]
         epoch = self.epoch
         return self._outcome(check, market, recv_ns, lambda: prepared(
