@@ -6,8 +6,7 @@ are exported at scrape time by :class:`_CoreCollector`.
 
 from __future__ import annotations
 
-from collections import Counter as Tally
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, Metric
@@ -24,7 +23,7 @@ _BOOK_KINDS = ("book_gap", "book_crossed", "book_duplicate", "book_stale")
 
 _FILTERED = ("summary_not_followed",)
 
-Source = Callable[[], tuple[Tally[str], Tally[str], Rejects]]
+Source = Callable[[], tuple[Mapping[str, int], Mapping[str, int], Rejects]]
 """``(frames by channel, counters, refusals)`` of the protocol core."""
 
 

@@ -104,7 +104,8 @@ class BusSink:
         # the batched core publish writes nats-py's PUB commands itself (a nats-py Client only)
         self._raw = all(hasattr(nc, name) for name in ("_send_command", "_flush_pending", "_flush_queue",
                                                         "_max_payload", "stats"))
-        self._subject_bytes: dict[str, bytes] = {}
+        self._subject_bytes: dict[str, bytes] = {}  # subject -> b"PUB <subject>  "
+        self._size_texts: dict[int, bytes] = {}  # payload size -> b"<size>\r\n"
 
     # --- reader side (never waits) -----------------------------------------------------------
 
@@ -410,18 +411,24 @@ class BusSink:
         ``nc.publish`` writes one by one (nats-py 2.16: ``PUB <subject>  <size>``, payload), joined
         and handed to the client's pending buffer once, with its counters kept. A message
         ``nc.publish`` would refuse (above the server's max payload) goes through it alone, so it
-        is refused and counted the same way. ~5 us a message less than one awaited publish each."""
+        is refused and counted the same way. ~5 us a message less than one awaited publish each.
+        Each message is four parts (``PUB <subject>  ``, ``<size>\r\n``, payload, ``\r\n``), the
+        first two cached: no formatting per message."""
         nc = self.nc
         max_payload = nc._max_payload
         names = self._subject_bytes
+        sizes = self._size_texts
         parts: list[bytes] = []
         size = 0
         ok = 0
         for event in batch:
-            sp = self._subject_payload(event, subject_cache)
-            if sp is None:
-                continue
-            subject, payload = sp
+            if type(event) is Prepared:  # (the book fast paths': no call, no % per message)
+                subject, payload, _ = event
+            else:
+                sp = self._subject_payload(event, subject_cache)
+                if sp is None:
+                    continue
+                subject, payload = sp
             n = len(payload)
             if n > max_payload:
                 ok += await self._publish_one(subject, payload)
@@ -430,21 +437,26 @@ class BusSink:
             if name is None:
                 if len(names) > 4096:
                     names.clear()
-                name = names[subject] = subject.encode()
-            parts.append(b"PUB %b  %d\r\n%b\r\n" % (name, n, payload))
+                name = names[subject] = b"PUB %b  " % subject.encode()
+            text = sizes.get(n)
+            if text is None:
+                if len(sizes) > 4096:
+                    sizes.clear()
+                text = sizes[n] = b"%d\r\n" % n
+            parts += (name, text, payload, b"\r\n")
             size += n
             ok += 1
         if parts:
             try:
                 await nc._send_command(b"".join(parts))
-                nc.stats["out_msgs"] += len(parts)
+                nc.stats["out_msgs"] += len(parts) // 4  # (four parts a message)
                 nc.stats["out_bytes"] += size
                 if nc._flush_queue is not None and nc._flush_queue.empty():
                     await nc._flush_pending()
             except Exception as exc:  # the buffer refused the write: the batch's messages are lost
-                ok -= len(parts)
-                self.market_dropped += len(parts)
-                self.metrics.dropped.labels("market", "nats").inc(len(parts))
+                ok -= len(parts) // 4
+                self.market_dropped += len(parts) // 4
+                self.metrics.dropped.labels("market", "nats").inc(len(parts) // 4)
                 log.debug("market batch publish failed: %r", exc)
         return ok
 

@@ -242,3 +242,33 @@ def test_sbe_fast_book_is_the_model_encoding_with_texts_memoised_or_not(
     bids, asks = flat_levels(model)
     assert (list(fast.bids), list(fast.asks)) == (bids, asks)
     assert fast.deletes == (not fast.snapshot and 0 in bids[1::2] + asks[1::2])
+
+
+def test_sbe_fast_book_every_delete_pattern_is_the_model_encoding() -> None:
+    """Every pattern of sides and deletes over 1-4 levels (the cached reorderings, including a
+    lone delete), with and without a best level: the model's bytes, levels in application order,
+    and the feed's BookEvent bytes (the epoch written into its template) as encode_event's."""
+    import itertools
+
+    p = FeedProtocol([M], account=s.ACCOUNT)
+    p.epoch = 3
+    for count in range(1, 5):
+        for sides_ in itertools.product(("BUY", "SELL"), repeat=count):
+            for live in itertools.product((True, False), repeat=count):
+                lvs = [s.lv(side, str(100 + i if side == "BUY" else 2000 + i), f"{i + 1}.5" if on else "0")
+                       for i, (side, on) in enumerate(zip(sides_, live, strict=True))]
+                for best in (None, s.lv("BUY", "99", "1")):
+                    update = BookUpdate(seq_no=9, market=M, last_updated_at=1_718_267_837_265,
+                                        update_type="d", inserts=[], updates=[lv for lv in lvs if lv.size],
+                                        deletes=[lv for lv in lvs if not lv.size], best_bid_api=best)
+                    frame = sbe.encode(update)
+                    fast = fast_book(frame)
+                    model = sbe.decode(frame)
+                    assert fast is not None and isinstance(model, BookUpdate)
+                    assert fast.json == msgspec.json.encode(model), (sides_, live, best)
+                    bids, asks = flat_levels(model)
+                    assert (list(fast.bids), list(fast.asks)) == (bids, asks)
+                    assert fast.deletes == (not all(live))
+                    assert p._book_event(fast.ts_ms, RECV_NS, fast.json) == encode_event(BookEvent(
+                        source="ws", venue_ts_ms=model.last_updated_at, recv_ns=RECV_NS, conn_epoch=3,
+                        book=model))

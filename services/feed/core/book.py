@@ -201,11 +201,29 @@ class BookChecker:
             book.valid = False
             return Check(Verdict.GAP, expected, seq)
         book.last_seq = seq
-        if bids:
-            book.bids.apply_flat(bids)
-        if asks:
-            book.asks.apply_flat(asks)
-        b, a = book.bids.best, book.asks.best
+        # a side with one level set (the usual delta) is applied inline: no call, no range
+        side = book.bids
+        if len(bids) == 2 and bids[1]:
+            price = bids[0]
+            side.levels[price] = bids[1]
+            b = side.best
+            if b is None or price > b:
+                b = side.best = price
+        else:
+            if bids:
+                side.apply_flat(bids)
+            b = side.best
+        side = book.asks
+        if len(asks) == 2 and asks[1]:
+            price = asks[0]
+            side.levels[price] = asks[1]
+            a = side.best
+            if a is None or price < a:
+                a = side.best = price
+        else:
+            if asks:
+                side.apply_flat(asks)
+            a = side.best
         if b is not None and a is not None and b >= a:
             book.valid = False
             return Check(Verdict.CROSSED, expected, seq)

@@ -20,13 +20,15 @@ from services.feed.core.book import APPLIED, BookChecker, Check, PriceKey
 from services.feed.core.convert import to_event
 from services.feed.core.plan import Requests, book_channel
 from services.feed.core.rejects import Rejects
-from services.feed.core.wire import BOOK_EVENT, Prepared, book_event_bytes, book_subject, cached_book_subject
+from services.feed.core.wire import Prepared, book_event_bytes, book_event_template, book_subject, prepared
 from shared.bus import BookGap, Event
 from shared.paradex import sbe
 from shared.paradex.models import BookUpdate
 from shared.paradex.models.fastbook import LightBook, key8
 from shared.paradex.sbe.fastbook import FastBook
 from shared.paradex.validate import MAX_SEQ, MIN_TS_MS, Scope, level, num
+
+_new = tuple.__new__
 
 
 def _extras_ok(book: LightBook) -> bool:
@@ -37,6 +39,15 @@ def _extras_ok(book: LightBook) -> bool:
         if best is not None and level(best, name) is not None:
             return False
     return book.relative_spread is None or num(book.relative_spread, "relative_spread") is None
+
+
+class Counts(dict[str, int]):
+    """Counts by key, 0 for a key never counted (as a Counter reads). Not a Counter: its
+    ``__delitem__`` makes ``counts[key] += 1`` go through a Python-level ``__setitem__`` call
+    (~1k instructions, once per book frame)."""
+
+    def __missing__(self, key: str) -> int:
+        return 0
 
 
 class FastPaths:
@@ -53,11 +64,24 @@ class FastPaths:
     requests: Requests
     outbox: list[bytes]
     epoch: int
-    frames: Counter[str]
+    frames: Counts
     counters: Counter[str]
     rejects: Rejects
     _sbe_channels: dict[tuple[type, str], str]
     _sbe: sbe.SbeDecoder
+    _fast_markets: dict[str, tuple[str, str]]  # followed market -> (book channel, bus subject)
+    _event_epoch: int = -1  # the epoch (> 0) _event_template is for, -1 before the first
+    _event_template: bytes = b""  # book_event_template(_event_epoch)
+
+    def _book_event(self, ts: int, recv_ns: int, book_json: bytes | memoryview) -> bytes:
+        """``book_event_bytes(ts, recv_ns, self.epoch, book_json)``, the epoch written in once."""
+        epoch = self.epoch
+        if ts and recv_ns and epoch:
+            if epoch != self._event_epoch:
+                self._event_template = book_event_template(epoch)
+                self._event_epoch = epoch
+            return self._event_template % (ts, recv_ns, book_json)
+        return book_event_bytes(ts, recv_ns, epoch, book_json)
 
     def _fast_json(self, channel: str, book: LightBook, data: Any,
                    recv_ns: int) -> list[Event | Prepared] | None:
@@ -107,8 +131,10 @@ class FastPaths:
         self.frames[channel] += 1
         check = self.books.check_flat(market, seq, kind == "s", bids, asks)
         if check is APPLIED:
-            return [Prepared(subject, book_event_bytes(ts, recv_ns, self.epoch, data), recv_ns)]
-        return self._outcome(check, market, recv_ns, lambda: Prepared(
+            if ts and recv_ns and self.epoch == self._event_epoch:  # the usual frame: no call
+                return [_new(Prepared, (subject, self._event_template % (ts, recv_ns, data), recv_ns))]
+            return [prepared(subject, self._book_event(ts, recv_ns, data), recv_ns)]
+        return self._outcome(check, market, recv_ns, lambda: prepared(
             subject, book_event_bytes(ts, recv_ns, self.epoch, data), recv_ns))
 
     def _fast_sbe(self, fast: FastBook, recv_ns: int) -> list[Event | Prepared] | None:
@@ -116,21 +142,26 @@ class FastPaths:
         refused levels and best levels with a price <= 0 or a negative size); None when the full
         path must decide."""
         market, seq, snapshot, ts, bids, asks, book_json, _ = fast
+        known = self._fast_markets.get(market)
+        if known is None:
+            if market not in self.followed:
+                return None
+            # a followed market: a valid subject token (Scope.of checked it)
+            known = self._fast_markets[market] = (self.book_channel_of[market], book_subject(market))
         now_ms = recv_ns // 1_000_000
-        if market not in self.followed or seq < 0 or (ts < MIN_TS_MS and ts != 0) or (
-                now_ms and ts > now_ms + self.future_ms):
+        if seq < 0 or (ts < MIN_TS_MS and ts != 0) or (now_ms and ts > now_ms + self.future_ms):
             return None  # (an int64 seq is never above MAX_SEQ)
-        subject = cached_book_subject(market) or book_subject(market)
+        channel, subject = known
         self._sbe.decoded += 1
-        self.frames[self.book_channel_of[market]] += 1
+        self.frames[channel] += 1
         # the levels come in application order (a delta's sets, then its deletes with size 0)
         check = self.books.check_flat(market, seq, snapshot, bids, asks)
-        epoch = self.epoch
         if check is APPLIED:
-            if ts and recv_ns and epoch:
-                return [Prepared(subject, BOOK_EVENT % (ts, recv_ns, epoch, book_json), recv_ns)]
-            return [Prepared(subject, book_event_bytes(ts, recv_ns, epoch, book_json), recv_ns)]
-        return self._outcome(check, market, recv_ns, lambda: Prepared(
+            if ts and recv_ns and self.epoch == self._event_epoch:  # the usual frame: no call
+                return [_new(Prepared, (subject, self._event_template % (ts, recv_ns, book_json), recv_ns))]
+            return [prepared(subject, self._book_event(ts, recv_ns, book_json), recv_ns)]
+        epoch = self.epoch
+        return self._outcome(check, market, recv_ns, lambda: prepared(
             subject, book_event_bytes(ts, recv_ns, epoch, book_json), recv_ns))
 
     def to_event(self, data: object, recv_ns: int) -> Event | None:

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from services.feed.core.book import BookChecker
-from services.feed.core.fastpath import FastPaths
+from services.feed.core.fastpath import Counts, FastPaths
 from services.feed.core.plan import AUTH_ERROR_CODES, Requests, all_channels, book_channel
 from services.feed.core.rejects import Rejects
 from services.feed.core.wire import Prepared
@@ -70,11 +70,12 @@ class FeedProtocol(FastPaths):
         self.signals: list[tuple[str, str]] = []
         self.epoch = 0
         self.jwt = ""
-        self.frames: Counter[str] = Counter()  # by channel we subscribed, else OTHER
+        self.frames = Counts()  # by channel we subscribed, else OTHER
         self.counters: Counter[str] = Counter()  # decode_errors, rpc_errors, gaps, ...
         self.rejects = Rejects(dlq_per_s=dlq_per_s)
         self._sbe = sbe.SbeDecoder()
         self._sbe_channels: dict[tuple[type, str], str] = {}
+        self._fast_markets: dict[str, tuple[str, str]] = {}
 
     # --- connection lifecycle ---------------------------------------------------------------
 
