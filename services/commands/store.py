@@ -310,7 +310,6 @@ class ScriptLane:
     def __init__(self, redis: Any) -> None:
         self._pool = redis.connection_pool if isinstance(redis, Redis) else None
         self._idle: list[Any] = []
-        self._closing: set[asyncio.Task[None]] = set()
         self.fallbacks = 0
 
     async def run(self, script: Any, keys: Sequence[Any], args: Sequence[Any]) -> Any:
@@ -325,13 +324,8 @@ class ScriptLane:
                 conn.pack_command("EVALSHA", script.sha, len(keys), *keys, *args), check_health=False
             )
             out = await conn.read_response()
-        except asyncio.CancelledError:  # a reply may still be on its way: never reuse it
-            if conn is not None:
-                task = asyncio.ensure_future(_quietly(conn.disconnect(nowait=True)))
-                self._closing.add(task)
-                task.add_done_callback(self._closing.discard)
-            raise
-        except Exception:
+        except Exception:  # (a cancellation is not caught: that connection is never put back, and
+            # redis-py's send and read disconnect it themselves when cancelled)
             self.fallbacks += 1
             if conn is not None:
                 await _quietly(conn.disconnect(nowait=True))

@@ -421,6 +421,7 @@ class BusSink:
         parts: list[bytes] = []
         size = 0
         ok = 0
+        batched = 0  # messages in parts (four parts each)
         for event in batch:
             if type(event) is Prepared:  # (the book fast paths': no call, no % per message)
                 subject, payload, _ = event
@@ -445,18 +446,18 @@ class BusSink:
                 text = sizes[n] = b"%d\r\n" % n
             parts += (name, text, payload, b"\r\n")
             size += n
-            ok += 1
+            batched += 1
         if parts:
             try:
                 await nc._send_command(b"".join(parts))
-                nc.stats["out_msgs"] += len(parts) // 4  # (four parts a message)
+                nc.stats["out_msgs"] += batched
                 nc.stats["out_bytes"] += size
                 if nc._flush_queue is not None and nc._flush_queue.empty():
                     await nc._flush_pending()
+                ok += batched
             except Exception as exc:  # the buffer refused the write: the batch's messages are lost
-                ok -= len(parts) // 4
-                self.market_dropped += len(parts) // 4
-                self.metrics.dropped.labels("market", "nats").inc(len(parts) // 4)
+                self.market_dropped += batched
+                self.metrics.dropped.labels("market", "nats").inc(batched)
                 log.debug("market batch publish failed: %r", exc)
         return ok
 

@@ -152,20 +152,14 @@ _USUAL_END = 8 + _BLOCK_SIZE + 4
 def fast_book(frame: bytes) -> FastBook | None:
     """The :class:`FastBook` of a BookEvent frame in the usual layout, else None."""
     end = len(frame)
-    if end >= _USUAL_END:  # header and bid group header in one unpack (re-read if the block is longer)
-        block_length, template_id, schema_id, _version, entry_length, nbids = _USUAL(frame, 0)
-        pos = 8 + block_length
-        if template_id != _BOOK_ID or schema_id != SCHEMA_ID or block_length < _BLOCK_SIZE or pos + 4 > end:
-            return None
-        if block_length != _BLOCK_SIZE:
-            entry_length, nbids = _GROUP(frame, pos)
-    else:
-        if end < 8:
-            return None
-        block_length, template_id, schema_id, _version = _HEADER(frame, 0)
-        pos = 8 + block_length
-        if template_id != _BOOK_ID or schema_id != SCHEMA_ID or block_length < _BLOCK_SIZE or pos + 4 > end:
-            return None
+    if end < _USUAL_END:  # shorter than a header, the usual block and one group header: not a book
+        return None
+    # header and bid group header in one unpack (the group header re-read if the block is longer)
+    block_length, template_id, schema_id, _version, entry_length, nbids = _USUAL(frame, 0)
+    pos = 8 + block_length
+    if template_id != _BOOK_ID or schema_id != SCHEMA_ID or block_length < _BLOCK_SIZE or pos + 4 > end:
+        return None
+    if block_length != _BLOCK_SIZE:
         entry_length, nbids = _GROUP(frame, pos)
     # the ask group's header, then everything up to the market in one unpack
     pos += 4 + 16 * nbids
@@ -209,12 +203,6 @@ def fast_book(frame: bytes) -> FastBook | None:
         # memoised texts: no per-level formatting (a delta is 1-4 levels; this is the hot path)
         levels = values[12:]
         if not levels or min(levels) > 0:  # every price and size > 0: the layout's own template
-            if bba == NULL and baa == NULL and bb == NULL and ba == NULL and spread == NULL:
-                try:
-                    json = closed % (seq, market_json, ts_ms, *map(get, levels))
-                except TypeError:  # a text not memoised yet (a None): write every text
-                    json = closed % (seq, market_json, ts_ms, *map(_text, levels))
-                return _new(FastBook, (market, seq, False, ts_ms, bids, asks, json, False))
             has_deletes = False
             texts = levels
         elif min(levels) < 0 or 0 in levels[::2]:
