@@ -33,6 +33,10 @@ from shared.settings import load
 TEST_DEFAULTS: dict[str, Any] = {
     "rest_port": 0, "ws_port": 0, "control_port": 0, "synthetic_rate": 0.0, "summary_interval_ms": 0,
     "seed": 7, "schedule_interval_ms": 0,
+    # In-process simulators check signatures inline: a checker process per test costs ~0.4 s of CPU.
+    # tests/simulator/test_verifyproc.py runs the checker; the system tests' simulators (processes,
+    # default settings) use it on every order.
+    "verify_process": False,
 }
 
 

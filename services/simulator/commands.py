@@ -17,11 +17,12 @@ from shared.errors import SigningError, VenueError
 from shared.paradex.models.account import Order, RequestInfo
 from shared.paradex.models.requests import ModifyOrderRequest, OrderRequest
 from shared.paradex.models.rest import ApiError, CancelOrderResult
-from shared.paradex.signer import modify_order_hash, order_hash, verify_signature
+from shared.paradex.signer import modify_order_hash, verify_signature
 
 from .engine import EngineError, OrderView
 from .engine import OrderRequest as EngineOrder
 from .venue import Venue
+from .verifyproc import VERDICTS, key, verdict
 
 
 def _check_signature(venue: Venue, account: str, msg_hash: int, signature: str) -> None:
@@ -36,16 +37,18 @@ def _check_recv_window(now_ms: int, timestamp: int, window: int | None) -> None:
 
 
 def verify_order(venue: Venue, account: str, now_ms: int, req: OrderRequest) -> None:
-    """Receive window and signature of one order (raises VenueError)."""
+    """Receive window and signature of one order (raises VenueError); the signature's verdict
+    is the signature-checker process's when the route asked it first (:mod:`.verifyproc`)."""
     _check_recv_window(now_ms, req.signature_timestamp, req.recv_window)
     if not venue.verify_signatures:
         return
-    try:
-        msg = order_hash(venue.chain_id, account, req.market, req.side, req.type, req.size,
-                         req.price, req.signature_timestamp)
-    except SigningError as exc:
-        raise VenueError(400, "INVALID_ORDER_SIGNATURE", str(exc)) from exc
-    _check_signature(venue, account, msg, req.signature)
+    known = VERDICTS.get()
+    why = known.get(key(account, req)) if known is not None else None
+    if why is None:
+        why = verdict(venue.chain_id, account, venue.public_key(account), req.market, req.side, req.type,
+                      req.size, req.price, req.signature_timestamp, req.signature)
+    if why:
+        raise VenueError(400, "INVALID_ORDER_SIGNATURE", why)
 
 
 def _engine_order(req: OrderRequest) -> EngineOrder:

@@ -24,6 +24,7 @@ from .faults import Faults
 from .rest.app import RestApp
 from .settings import SimSettings
 from .venue import Venue
+from .verifyproc import Verifier
 from .ws.hub import Hub
 from .ws.server import WsServer
 
@@ -80,6 +81,9 @@ class Simulator:
             await server.start(sock)
         self.rest_port, self.control_port = rest.port, control.port
         self.drivers.start()
+        if s.verify_process and self.venue.verifier is None:
+            self.venue.verifier = Verifier(self.venue.chain_id)
+            self.venue.verifier.start()
         log.info("simulator listening",
                  extra={"rest": self.rest_url, "ws": self.ws_url, "control": self.control_url})
 
@@ -90,6 +94,9 @@ class Simulator:
         otherwise listeners and idle connections are closed at once (what tests want).
         """
         self.faults.reset()
+        verifier, self.venue.verifier = self.venue.verifier, None
+        if verifier is not None:
+            await verifier.stop()
         await self.drivers.stop()
         self.venue.close()
         await self.ws.stop()

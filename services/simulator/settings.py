@@ -38,6 +38,9 @@ class SimSettings(CommonSettings, frozen=True, kw_only=True):
     initial_balance: str = "100000"
     #: Paper trading may switch order signature checks off; auth signatures are always checked.
     verify_signatures: bool = True
+    #: Check REST orders' signatures in a child process (``services.simulator.verifyproc``): the
+    #: check is ~60 % of an order's CPU, and the event loop serves other requests meanwhile.
+    verify_process: bool = True
     jwt_ttl_s: float = 300.0
     #: Delay between accepting a command (201/204) and the engine's risk/matching step.
     risk_delay_ms: float = 1.0

@@ -29,6 +29,7 @@ from .engine.synthetic import SyntheticMarket
 from .history import History
 from .settings import SimSettings
 from .tokens import TokenIssuer
+from .verifyproc import Verifier
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,8 @@ class Venue:
         self.public_keys: dict[str, int] = {}
         self.system_status: str = SystemStatus.OK
         self.verify_signatures = settings.verify_signatures
+        #: The signature-checker process (``..verifyproc``), set by the runner when it starts one.
+        self.verifier: Verifier | None = None
         self.risk_delay_s = settings.risk_delay_ms / 1000
         self._listeners: list[Listener] = []
         self.history = History()

@@ -22,12 +22,14 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from shared.errors import VenueError
+from shared.paradex.models.requests import OrderRequest
 
 from ..faults import Faults, RestFault
 from ..ratelimit import Decision, Limit, RateLimiter
 from ..settings import SimSettings
 from ..tokens import bearer
 from ..venue import Venue
+from ..verifyproc import VERDICTS
 from . import account, account_extra, algo, auth, market_extra, orders, public, records
 from .common import JSON, Call, error_response, venue_error_response
 
@@ -40,6 +42,13 @@ FAULT_CODES = {429: "TOO_MANY_REQUESTS", 500: "INTERNAL_ERROR", 502: "SERVICE_UN
                503: "SERVICE_UNAVAILABLE", 504: "SERVICE_UNAVAILABLE"}
 
 #: (method, path, handler, rate-limit scope); specific paths before ``{order_id}``.
+# The routes whose orders' signatures the signature-checker process checks before the handler
+# runs (``..verifyproc``): the handler -> what its body holds.
+PRECHECKED: dict[Handler, type[OrderRequest] | type[list[OrderRequest]]] = {
+    orders.create_order: OrderRequest,
+    orders.create_batch: list[OrderRequest],
+}
+
 ROUTES: list[tuple[str, str, Handler, str]] = [
     ("GET", "/system/config", public.system_config, "public"),
     ("GET", "/system/time", public.system_time, "public"),
@@ -181,6 +190,8 @@ class RestApp:
         call = Call(request, venue, account, body, venue.now_ms())
         if scope == "private_get" and faults.stale_ms > 0:
             response = self._stale(call, handler)
+        elif handler in PRECHECKED and venue.verifier is not None and venue.verify_signatures:
+            response = await self._prechecked(call, handler)
         else:
             response = self._run(call, handler)
         if fault is not None and fault.execute:
@@ -193,6 +204,23 @@ class RestApp:
         if delay > 0:
             await asyncio.sleep(delay)
         return response
+
+    async def _prechecked(self, call: Call, handler: Handler) -> Response:
+        """The handler, with its orders' signature verdicts made by the signature checker first
+        (a body that does not decode is left to the handler, which answers its error)."""
+        verifier = self.venue.verifier
+        assert verifier is not None
+        try:
+            body = call.body_as(PRECHECKED[handler])
+        except VenueError:
+            return self._run(call, handler)
+        reqs = body if isinstance(body, list) else [body]
+        verdicts = await verifier.verdicts(call.account, self.venue.public_key(call.account), reqs)
+        token = VERDICTS.set(verdicts)
+        try:
+            return self._run(call, handler)
+        finally:
+            VERDICTS.reset(token)
 
     @staticmethod
     def _run(call: Call, handler: Handler) -> Response:
