@@ -7,15 +7,18 @@ core) and measures from this process, over loopback:
   every market's ``order_book.{m}.deltas`` while the synthetic market runs at its maximum rate
   (JSON frames, compression off on the client);
 * ``orders_per_s``: signed orders accepted (201) per second over REST with signature
-  verification on, from several concurrent keep-alive httpx clients (orders are signed before
-  the clock starts, rate limits are lifted).
+  verification on, from several concurrent keep-alive HTTP/1.1 connections (orders are signed
+  before the clock starts, rate limits are lifted). The connections are :mod:`bench.rawhttp`'s:
+  with httpx the load process itself used ~1.2 ms of CPU per order, more than the simulator, and
+  on two cores it was the client that set the rate.
 
 Venue features are on while measuring: every market holds ``STOPS_PER_MARKET`` untriggered stop
 orders (half above, half below the mark, 20 % away) and a 24 h TWAP runs, with the venue
 schedule (funding, health checks) at its default tick.
 
-The simulator's own CPU time (user + system, from ``/proc``) over each measured window is reported
-per push and per order (``sim_cpu_us_per_push``, ``sim_cpu_us_per_order``): on a shared machine
+The simulator's own CPU time (user + system, from ``/proc``; per order, its signature-checker
+child's included, ``SIM_VERIFY_PROCESS``) over each measured window is reported per push and per
+order (``sim_cpu_us_per_push``, ``sim_cpu_us_per_order``): on a shared machine
 it is steadier than the wall-clock rates, since the client runs in this other process.
 
 Prints human lines, then LAST a JSON line with the figures. ``BENCH_PROFILE=out.prof`` runs the
@@ -44,6 +47,8 @@ from shared.config import DEV_ACCOUNT, DEV_L2_PRIVATE_KEY
 from shared.localservers import free_port, wait_port
 from shared.paradex.auth import auth_headers
 from shared.paradex.signer import OrderSigner
+
+from .rawhttp import RawHttp
 
 CHAIN = "PRIVATE_SN_POTC_MOCK_SEPOLIA"
 
@@ -89,6 +94,16 @@ def _cpu_s(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree_cpu_s(pid: int) -> float:
+    """:func:`_cpu_s` of ``pid`` and its child processes (the simulator's signature checker)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = [int(c) for c in f.read().split()]
+    except OSError:
+        children = []
+    return _cpu_s(pid) + sum(_cpu_s(c) for c in children)
 
 
 def _start(ports: dict[str, int]) -> subprocess.Popen[bytes]:
@@ -169,29 +184,30 @@ async def order_rate(rest: str, count: int, pid: int) -> tuple[float, int, int, 
     orders = _signed_orders(signer, count)
     async with httpx.AsyncClient(base_url=rest) as c:
         token = (await c.post("/auth", headers=auth_headers(signer, int(time.time())))).json()["jwt_token"]
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    clients = [httpx.AsyncClient(base_url=rest, limits=limits, headers={"Authorization": f"Bearer {token}"})
+    url = httpx.URL(rest)
+    prefix = url.raw_path.decode().rstrip("/")
+    clients = [await RawHttp(url.host, url.port or 80, {"Authorization": f"Bearer {token}"}).open()
                for _ in range(CLIENTS)]
     accepted = rejected = 0
 
-    async def worker(client: httpx.AsyncClient, mine: list[dict[str, Any]]) -> None:
+    async def worker(client: RawHttp, mine: list[bytes]) -> None:
         nonlocal accepted, rejected
         for body in mine:
-            resp = await client.post("/orders", content=json.dumps(body),
-                                     headers={"content-type": "application/json"})
-            if resp.status_code == 201:
+            status, _, _ = await client.request("POST", prefix + "/orders", body)
+            if status == 201:
                 accepted += 1
             else:
                 rejected += 1
 
+    bodies = [json.dumps(o).encode() for o in orders]
     try:
-        await clients[0].get("/account")  # warm the connection pools
-        start, cpu = time.perf_counter(), _cpu_s(pid)
-        await asyncio.gather(*(worker(cl, orders[i::CLIENTS]) for i, cl in enumerate(clients)))
-        elapsed, cpu = time.perf_counter() - start, _cpu_s(pid) - cpu
+        await clients[0].request("GET", prefix + "/account")  # warm the connection
+        start, cpu = time.perf_counter(), _tree_cpu_s(pid)
+        await asyncio.gather(*(worker(cl, bodies[i::CLIENTS]) for i, cl in enumerate(clients)))
+        elapsed, cpu = time.perf_counter() - start, _tree_cpu_s(pid) - cpu
     finally:
         for cl in clients:
-            await cl.aclose()
+            await cl.close()
     return accepted / elapsed, accepted, rejected, cpu * 1e6 / max(count, 1)
 
 
