@@ -29,36 +29,38 @@ class Level:
 
 class BookSide:
     """One side of the book. Prices are kept sorted by *key*: price for asks, -price for bids,
-    so the best level is always ``keys[0]``."""
+    so the best level is always ``keys[0]``; ``_at`` maps each key to its level (the best level
+    is one lookup of a stored key: no Decimal negated and hashed anew per call)."""
 
-    __slots__ = ("_bids", "_keys", "levels", "side")
+    __slots__ = ("_at", "_bids", "_keys", "levels", "side")
 
     def __init__(self, side: Side) -> None:
         self.side = side
         self._bids = side is Side.BUY
         self.levels: dict[Decimal, Level] = {}
         self._keys: list[Decimal] = []
+        self._at: dict[Decimal, Level] = {}
 
     def _key(self, price: Decimal) -> Decimal:
         return -price if self._bids else price
 
     def best(self) -> Level | None:
         keys = self._keys
-        if not keys:
-            return None
-        return self.levels[-keys[0] if self._bids else keys[0]]
+        return self._at[keys[0]] if keys else None
 
     def iter_levels(self) -> Iterator[Level]:
         """Levels best first."""
-        key = self._key
+        at = self._at
         for k in self._keys:
-            yield self.levels[key(k)]
+            yield at[k]
 
     def add(self, order: Order) -> Level:
         level = self.levels.get(order.price)
         if level is None:
             level = self.levels[order.price] = Level(order.price)
-            insort(self._keys, self._key(order.price))
+            key = self._key(order.price)
+            self._at[key] = level
+            insort(self._keys, key)
         level.orders.append(order)
         level.size += order.remaining_size
         return level
@@ -67,6 +69,7 @@ class BookSide:
         if not level.orders:
             del self.levels[level.price]
             key = self._key(level.price)
+            del self._at[key]
             del self._keys[bisect_left(self._keys, key)]
 
     def remove(self, order: Order) -> None:
