@@ -57,8 +57,8 @@ async def checker() -> AsyncIterator[Verifier]:
 @pytest.mark.parametrize("case", list(CASES))
 async def test_the_child_decides_as_the_inline_check(checker: Verifier, case: str) -> None:
     req = CASES[case]
-    inline = verdict(CHAIN, DEV_ACCOUNT, SIGNER.public_key, req.market, req.side, req.type, req.size, req.price,
-                     req.signature_timestamp, req.signature)
+    inline = verdict(CHAIN, DEV_ACCOUNT, SIGNER.public_key, req.market, req.side, req.type, req.size,
+                     req.price, req.signature_timestamp, req.signature)
     answered = checker.child.answered
     got = await checker.verdicts(DEV_ACCOUNT, SIGNER.public_key, [req])
     assert got == {key(DEV_ACCOUNT, req): inline}
@@ -110,7 +110,8 @@ async def test_rest_orders_take_the_checkers_verdicts(simulator_factory: SimFact
         assert bad.status_code == 400 and bad.json()["error"] == "INVALID_ORDER_SIGNATURE"
         assert bad.json()["message"] == BAD_SIGNATURE
         batch = await c.post("/orders/batch", json=[sim.order(price="59000"), bad_body])
-        assert batch.status_code == 400 and batch.json()["error"] == "INVALID_ORDER_SIGNATURE"  # one spoils it
+        # one bad order spoils the batch
+        assert batch.status_code == 400 and batch.json()["error"] == "INVALID_ORDER_SIGNATURE"
         fine = await c.post("/orders/batch", json=[sim.order(price="59000"), sim.order(price="58000")])
         assert fine.status_code == 201 and len(fine.json()["orders"]) == 2
         broken = await c.post("/orders", content=b"{not json")
