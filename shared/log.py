@@ -2,7 +2,9 @@
 
 Call :func:`setup` once in a service's ``main``. Any value passed to :func:`register_secret` (the
 settings loader registers every :class:`~shared.settings.Secret`) is replaced by ``***`` in every
-record, including exception text.
+record, including exception text. Only what a record carries is redacted, never the line's own
+frame: a secret whose digits happen to occur in the timestamp leaves the timestamp alone, and a
+JSON line stays valid JSON (each value is redacted before the line is encoded).
 """
 
 from __future__ import annotations
@@ -36,13 +38,46 @@ def redact(text: str) -> str:
 _STD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
+def _redacted(value: Any) -> Any:
+    """A JSON-able value with every secret redacted: strings in place, containers walked, and a
+    number whose text holds a secret replaced by that redacted text (a string)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(v) for v in value]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        text = str(value)
+        hidden = redact(text)
+        return value if hidden == text else hidden
+    return value
+
+
 class _PlainFormatter(logging.Formatter):
+    """The header (time, level, logger) is the formatter's own: only the message, the extra
+    fields and the exception text are redacted."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        message = record.message
+        record.message = redact(message)
+        try:
+            return super().formatMessage(record)
+        finally:
+            record.message = message
+
+    def formatException(self, ei: Any) -> str:
+        return redact(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return redact(super().formatStack(stack_info))
+
     def format(self, record: logging.LogRecord) -> str:
         base = super().format(record)
         extras = {k: v for k, v in record.__dict__.items() if k not in _STD_ATTRS}
         if extras:
-            base += " " + " ".join(f"{k}={v}" for k, v in extras.items())
-        return redact(base)
+            base += " " + redact(" ".join(f"{k}={v}" for k, v in extras.items()))
+        return base
 
 
 class _JsonFormatter(logging.Formatter):
@@ -55,19 +90,22 @@ class _JsonFormatter(logging.Formatter):
         self.service = service
 
     def format(self, record: logging.LogRecord) -> str:
+        body: dict[str, Any] = {"msg": record.getMessage()}
+        for k, v in record.__dict__.items():
+            if k not in _STD_ATTRS:
+                body[k] = v
+        if record.exc_info and record.exc_info[1] is not None:
+            body["exc"] = _exception(record.exc_info[1], self.formatException(record.exc_info))
+        if not _safe(body):
+            body = _stringify(body)
         out: dict[str, Any] = {
             "ts": round(record.created, 6),
             "level": record.levelname.lower(),
             "service": self.service,
             "logger": record.name,
-            "msg": record.getMessage(),
         }
-        for k, v in record.__dict__.items():
-            if k not in _STD_ATTRS:
-                out[k] = v
-        if record.exc_info and record.exc_info[1] is not None:
-            out["exc"] = _exception(record.exc_info[1], self.formatException(record.exc_info))
-        return redact(_JSON.encode(out).decode() if _safe(out) else _JSON.encode(_stringify(out)).decode())
+        out.update(_redacted(body) if _SECRETS else body)
+        return _JSON.encode(out).decode()
 
 
 def _exception(exc: BaseException, text: str) -> dict[str, Any]:

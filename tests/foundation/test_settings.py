@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import pytest
 
@@ -96,3 +97,61 @@ def test_log_lines_redact_secrets(fmt, capsys):
 
         line = json.loads(err.strip().splitlines()[-1])
         assert line["level"] == "info" and line["msg"] == "token=***"
+
+
+@pytest.fixture
+def secrets_restored():
+    saved = set(log._SECRETS)
+    yield
+    log._SECRETS.clear()
+    log._SECRETS.update(saved)
+
+
+def _record(msg: str, created: float, **extra: object) -> logging.LogRecord:
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, msg, None, None)
+    record.created, record.msecs = created, 0.0
+    record.__dict__.update(extra)
+    return record
+
+
+def test_a_secret_in_the_timestamps_digits_leaves_a_json_line_valid(secrets_restored):
+    # CI saw it: a short numeric key form registered by another test matched the digits of "ts",
+    # and the line "{"ts":1796***40.88,...}" was no longer JSON
+    import json
+
+    log.register_secret("4567")
+    fmt = log._JsonFormatter("demo")
+    line = json.loads(fmt.format(_record("key 4567 here", 1234567.25, count=45678, nested={"k": ["x4567"]})))
+    assert line["ts"] == 1234567.25
+    assert line["msg"] == "key *** here"
+    assert line["count"] == "***8" and line["nested"] == {"k": ["x***"]}
+    assert "4567" not in json.dumps(line).replace("1234567.25", "")
+
+
+def test_json_exception_text_is_redacted(secrets_restored):
+    import json
+
+    log.register_secret("hunter22")
+    fmt = log._JsonFormatter("demo")
+    try:
+        raise ValueError("bad password hunter22")
+    except ValueError:
+        record = _record("failed", 1.0)
+        record.exc_info = sys.exc_info()
+    line = json.loads(fmt.format(record))
+    assert line["exc"]["message"] == "bad password ***"
+    assert "hunter22" not in line["exc"]["text"] and "***" in line["exc"]["text"]
+
+
+def test_plain_lines_redact_the_record_not_the_header(secrets_restored):
+    log.register_secret("INFO")  # as a secret: redacted in what the record says, kept as the level
+    log.register_secret("hunter22")
+    fmt = log._PlainFormatter("%(levelname)s %(name)s: %(message)s")
+    try:
+        raise ValueError("bad password hunter22")
+    except ValueError:
+        record = _record("INFO leaked", 1.0, detail="hunter22")
+        record.exc_info = sys.exc_info()
+    text = fmt.format(record)
+    assert text.startswith("INFO t: *** leaked\n") and text.endswith(" detail=***"), text
+    assert "hunter22" not in text and "ValueError: bad password ***" in text
