@@ -96,16 +96,16 @@ class _JsonFormatter(logging.Formatter):
                 body[k] = v
         if record.exc_info and record.exc_info[1] is not None:
             body["exc"] = _exception(record.exc_info[1], self.formatException(record.exc_info))
-        if not _safe(body):
-            body = _stringify(body)
-        out: dict[str, Any] = {
-            "ts": round(record.created, 6),
-            "level": record.levelname.lower(),
-            "service": self.service,
-            "logger": record.name,
-        }
-        out.update(_redacted(body) if _SECRETS else body)
-        return _JSON.encode(out).decode()
+        head = {"ts": round(record.created, 6), "level": record.levelname.lower(),
+                "service": self.service, "logger": record.name}
+        try:
+            return _line(head, body)
+        except (TypeError, msgspec.EncodeError):  # a value JSON cannot hold: its text instead
+            return _line(head, _stringify(body))
+
+
+def _line(head: dict[str, Any], body: dict[str, Any]) -> str:
+    return _JSON.encode({**head, **(_redacted(body) if _SECRETS else body)}).decode()
 
 
 def _exception(exc: BaseException, text: str) -> dict[str, Any]:
@@ -116,14 +116,6 @@ def _exception(exc: BaseException, text: str) -> dict[str, Any]:
     if exc.__cause__ is not None:
         out["cause"] = {"type": type(exc.__cause__).__qualname__, "message": str(exc.__cause__)}
     return out
-
-
-def _safe(obj: dict[str, Any]) -> bool:
-    try:
-        _JSON.encode(obj)
-    except (TypeError, msgspec.EncodeError):
-        return False
-    return True
 
 
 def _stringify(obj: dict[str, Any]) -> dict[str, Any]:
