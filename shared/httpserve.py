@@ -11,6 +11,12 @@ feed/reconciler ``/healthz`` + ``/metrics`` (:mod:`shared.opshttp`).
     await http.start()      # bound and accepting; http.port is the real port
     ...
     await http.stop()       # graceful: in-flight requests finish (bounded), then the listener closes
+
+An idle keep-alive connection is closed after :data:`KEEP_ALIVE_S` (uvicorn's own default is 5 s).
+It must outlast every client's idle expiry: a client reusing a connection at the moment the server
+closes it loses the request (``ReadError``), and for a ``POST /orders`` that means an answer that
+says nothing (202 ``unknown``, then a lookup). httpx keeps idle connections 5 s by default, our
+venue REST client 30 s (``shared.paradex.rest.session``).
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ from typing import Any
 import uvicorn
 
 log = logging.getLogger("shared.httpserve")
+
+KEEP_ALIVE_S = 75.0
+"""Idle keep-alive timeout of every server here: above any client's idle expiry (see above)."""
 
 
 class Server(uvicorn.Server):
@@ -67,7 +76,8 @@ class HttpServer:
         self.port = port
         self.name = name
         options: dict[str, Any] = {"log_level": "warning", "access_log": False, "lifespan": "off",
-                                   "timeout_graceful_shutdown": graceful_s, "server_header": False}
+                                   "timeout_graceful_shutdown": graceful_s, "server_header": False,
+                                   "timeout_keep_alive": KEEP_ALIVE_S}
         options.update(config)
         self.server = Server(uvicorn.Config(app, **options))
         self._task: asyncio.Task[None] | None = None

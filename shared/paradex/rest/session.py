@@ -39,6 +39,11 @@ from shared.paradex.retry import BackoffPolicy, Rng
 
 Params = Mapping[str, str | int | None]
 
+KEEPALIVE_EXPIRY_S = 30.0
+"""How long an idle connection is kept for reuse. Below the venue's idle timeout, or a request sent
+on a connection the venue is closing is lost (an order POST then answers nothing definite). Load
+balancers commonly close at 60 s; the simulator at 75 s (``shared.httpserve.KEEP_ALIVE_S``)."""
+
 
 @dataclass(frozen=True, slots=True)
 class RestTimeouts:
@@ -110,7 +115,7 @@ class RestSession:
                  retry_policy: BackoffPolicy | None = None, max_retries: int = 3,
                  rng: Rng = random.random, sleep: Sleep = asyncio.sleep,
                  jwt: JwtManager | None = None, transport: httpx.AsyncBaseTransport | None = None,
-                 max_connections: int = 20, keepalive_expiry_s: float = 60.0,
+                 max_connections: int = 20, keepalive_expiry_s: float = KEEPALIVE_EXPIRY_S,
                  on_request: RequestHook | None = None, on_response: ResponseHook | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.retry_policy = retry_policy or BackoffPolicy(initial_s=0.05, max_s=2.0)
