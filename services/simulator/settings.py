@@ -38,8 +38,9 @@ class SimSettings(CommonSettings, frozen=True, kw_only=True):
     initial_balance: str = "100000"
     #: Paper trading may switch order signature checks off; auth signatures are always checked.
     verify_signatures: bool = True
-    #: Check REST orders' signatures in a child process (``services.simulator.verifyproc``): the
-    #: check is ~60 % of an order's CPU, and the event loop serves other requests meanwhile.
+    #: Check the signatures of new orders (REST ``POST /orders`` and ``/orders/batch``, WS
+    #: ``order.create`` and ``order.create_batch``) in a child process (``services.simulator.
+    #: verifyproc``): the check is ~60 % of an order's CPU, and the event loop serves meanwhile.
     verify_process: bool = True
     jwt_ttl_s: float = 300.0
     #: Delay between accepting a command (201/204) and the engine's risk/matching step.

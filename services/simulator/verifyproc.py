@@ -10,9 +10,10 @@ exactly what the inline check decides: the same functions (:func:`~shared.parade
 order_hash`, :func:`~shared.paradex.signer.verify_signature`) run in the child, and a child that
 is down, slow or refusing only means the check is done inline (:mod:`shared.linechild`).
 
-The order of effects is unchanged: the handler still checks the market, the system state and the
-receive window first and places the order only after its verdict. Modify orders, algo orders and
-the WebSocket ``order.*`` methods check inline.
+The WebSocket ``order.create`` and ``order.create_batch`` calls take the child's verdicts the same
+way (:meth:`..ws.orders.OrderMethods.verdicts`). The order of effects is unchanged: the handler
+still checks the market, the system state and the receive window first and places the order only
+after its verdict. Modify orders and algo orders check inline.
 
 A verdict is ``""`` (valid) or the ``INVALID_ORDER_SIGNATURE`` message the inline check raises.
 """

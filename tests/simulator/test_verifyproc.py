@@ -1,6 +1,7 @@
 """The simulator's signature checker (``services.simulator.verifyproc``): the child decides every
 order exactly as the inline check does, the REST order routes take its verdicts, and a dead
-checker only means inline checks (the same answers) until it is started again."""
+checker only means inline checks (the same answers) until it is started again. The WebSocket
+``order.create`` / ``order.create_batch`` calls take its verdicts too, with the inline answers."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import signal
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -18,7 +20,7 @@ from shared.config import DEV_ACCOUNT, DEV_L2_PRIVATE_KEY
 from shared.paradex.models.requests import OrderRequest
 from shared.paradex.signer import OrderSigner
 
-from ..simfixture import SimFactory, SimHandle
+from ..simfixture import SimFactory, SimHandle, ws_client
 
 CHAIN = "PRIVATE_SN_POTC_MOCK_SEPOLIA"
 SIGNER = OrderSigner(DEV_L2_PRIVATE_KEY, DEV_ACCOUNT, CHAIN)
@@ -144,3 +146,42 @@ async def test_a_dead_checker_means_inline_checks_until_it_is_back(simulator_fac
         answered = verifier.child.answered
         again = await c.post("/orders", json=sim.order(price="59000"))
         assert again.status_code == 201 and verifier.child.answered == answered + 1
+
+
+def _shape(reply: dict[str, Any]) -> Any:
+    """A WS answer without what differs between two venues (ids, times)."""
+    if "error" in reply:
+        return {"error": reply["error"]}
+    result = reply["result"]
+    if "results" in result:
+        return [r.get("error") or r["order"]["status"] for r in result["results"]]
+    return result["order"]["status"]
+
+
+async def test_ws_order_create_takes_the_checkers_verdicts_and_answers_as_inline(
+    simulator_factory: SimFactory,
+) -> None:
+    checked = await _checked_sim(simulator_factory)
+    inline = await simulator_factory()  # the test default: no checker, every check inline
+    assert inline.venue.verifier is None
+    verifier = checked.venue.verifier
+    assert verifier is not None
+    answered = verifier.child.answered
+    shapes: dict[str, list[Any]] = {}
+    for name, sim in (("checked", checked), ("inline", inline)):
+        bad = sim.order()
+        bad["size"] = "0.02"  # signed for 0.01
+        calls = [("order.create", sim.order()), ("order.create", bad),
+                 ("order.create_batch", {"orders": [sim.order(price="59000"), bad]}),
+                 ("order.create_batch", [sim.order(price="58000"), sim.order(price="57000")]),
+                 ("order.create", {"market": "BTC-USD-PERP"})]  # params the method refuses itself
+        async with ws_client(sim, auth=True) as ws:
+            shapes[name] = [_shape(await ws.call(m, p)) for m, p in calls]
+    assert shapes["checked"] == shapes["inline"]
+    assert shapes["checked"][1]["error"]["data"]["error"] == "INVALID_ORDER_SIGNATURE"
+    assert shapes["checked"][0] != shapes["checked"][1]
+    # every order of the four decodable calls was decided by the child: 1 + 1 + 2 + 2
+    assert verifier.child.answered - answered == 6 and verifier.child.fallbacks == 0
+    opened = {name: len(sim.exchange.open_orders(sim.account)) for name, sim in (("checked", checked),
+                                                                                 ("inline", inline))}
+    assert opened["checked"] == opened["inline"] == 3

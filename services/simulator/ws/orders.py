@@ -3,6 +3,10 @@
 (openrpc.json). Same validation, signatures and engine calls as REST (:mod:`..commands`) and the
 same rate-limit bucket (``orders`` per account; a batch costs one unit).
 
+Signatures of ``order.create`` and ``order.create_batch`` are checked by the signature checker
+process when it runs (:meth:`OrderMethods.verdicts`, awaited by the session before the call, so
+one connection's calls keep their order; :mod:`..verifyproc`), as for REST.
+
 Errors: not authenticated 40300; rate limited 42901 (``data`` = retry-after seconds); bad
 params -32602 (``data`` names the field); a rejected command 100 with ``data`` = the REST
 ApiError ``{"error": CODE, "message": text}``.
@@ -41,6 +45,7 @@ from .. import commands
 from ..faults import Faults, RestFault
 from ..ratelimit import RateLimiter
 from ..venue import Venue
+from ..verifyproc import Key
 from .conn import Conn
 from .rpc import (
     AUTH_REQUIRED,
@@ -144,6 +149,26 @@ class OrderMethods:
         except VenueError as exc:
             raise RpcError(METHOD_ERROR, exc.venue_message or exc.code,
                            {"error": exc.code, "message": exc.venue_message}) from None
+
+    async def verdicts(self, conn: Conn, method: str, params: Any) -> dict[Key, str] | None:
+        """The signature checker's verdicts on the orders of an ``order.create`` /
+        ``order.create_batch`` call, made before the call runs (set them in :data:`VERDICTS` around
+        it); None when there is no checker, nothing to check, or params the method will refuse
+        itself (every order it cannot find a verdict for is checked inline, as before)."""
+        verifier = self.venue.verifier
+        if verifier is None or not verifier.child.ready or not conn.account:
+            return None
+        try:
+            if method == "order.create":
+                reqs = [convert(OrderRequest, params if params is not None else {})]
+            elif method == "order.create_batch":
+                raw = params.get("orders") if isinstance(params, dict) else params
+                reqs = convert(list[OrderRequest], raw)
+            else:
+                return None
+        except DecodeError:
+            return None
+        return await verifier.verdicts(conn.account, self.venue.public_key(conn.account), reqs)
 
     # ------------------------------------------------------------ injected faults
 

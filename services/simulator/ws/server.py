@@ -37,6 +37,7 @@ from ..ratelimit import RateLimiter
 from ..settings import SimSettings
 from ..tokens import TokenProblem
 from ..venue import Venue
+from ..verifyproc import VERDICTS, Key
 from .channels import ChannelError, parse_channel
 from .conn import Conn
 from .hub import Hub
@@ -125,7 +126,16 @@ class WsServer:
         writer = asyncio.create_task(conn.writer())
         try:
             async for message in ws:
-                self._handle(conn, message)
+                us_in = _now_us()
+                verdicts = await self._verdicts(conn, message)
+                if verdicts is None:
+                    self._handle(conn, message, us_in)
+                    continue
+                token = VERDICTS.set(verdicts)  # the call takes the checker's verdicts
+                try:
+                    self._handle(conn, message, us_in)
+                finally:
+                    VERDICTS.reset(token)
         except ConnectionClosed:
             pass
         except Exception:
@@ -138,8 +148,22 @@ class WsServer:
 
     # ------------------------------------------------------------ JSON-RPC
 
-    def _handle(self, conn: Conn, message: str | bytes) -> None:
-        us_in = _now_us()
+    async def _verdicts(self, conn: Conn, message: str | bytes) -> dict[Key, str] | None:
+        """The checker's verdicts for an order-creating call (None for any other message)."""
+        if self.venue.verifier is None or not conn.account:
+            return None
+        named = b"order.create" in message if isinstance(message, bytes) else "order.create" in message
+        if not named:
+            return None
+        try:
+            msg = _DECODE.decode(message)
+        except msgspec.DecodeError:
+            return None  # answered by _handle
+        if not isinstance(msg, dict) or not isinstance(method := msg.get("method"), str):
+            return None
+        return await self.orders.verdicts(conn, method, msg.get("params"))
+
+    def _handle(self, conn: Conn, message: str | bytes, us_in: int) -> None:
         request_id: Any = None
         try:
             try:
