@@ -111,6 +111,11 @@ def _params(type_: type[Any], params: Any) -> Any:
         raise RpcError(INVALID_PARAMS, "invalid params", f"{exc.field or '$'}: {exc.reason}") from None
 
 
+def _batch_orders(params: Any) -> Any:
+    """The orders of ``order.create_batch``: ``{"orders": [...]}`` (the spec) or a bare list (the SDK)."""
+    return params.get("orders") if isinstance(params, dict) else params
+
+
 def _order_result(order: Any, now_ms: int) -> dict[str, Any]:
     return {"order": order, "created_at": now_ms, "received_at": time.time_ns()}
 
@@ -162,8 +167,7 @@ class OrderMethods:
             if method == "order.create":
                 reqs = [convert(OrderRequest, params if params is not None else {})]
             elif method == "order.create_batch":
-                raw = params.get("orders") if isinstance(params, dict) else params
-                reqs = convert(list[OrderRequest], raw)
+                reqs = convert(list[OrderRequest], _batch_orders(params))
             else:
                 return None
         except DecodeError:
@@ -236,8 +240,7 @@ class OrderMethods:
             conn.placed &= live
 
     def create_batch(self, conn: Conn, params: Any, now_ms: int) -> Any:
-        raw = params.get("orders") if isinstance(params, dict) else params  # the SDK sends a bare list
-        reqs = _params(list[OrderRequest], raw)
+        reqs = _params(list[OrderRequest], _batch_orders(params))
         results: list[dict[str, Any]] = []
         for item in commands.place_batch(self.venue, conn.account, now_ms, reqs):
             if isinstance(item, ApiError):

@@ -149,8 +149,9 @@ class WsServer:
     # ------------------------------------------------------------ JSON-RPC
 
     async def _verdicts(self, conn: Conn, message: str | bytes) -> dict[Key, str] | None:
-        """The checker's verdicts for an order-creating call (None for any other message)."""
-        if self.venue.verifier is None or not conn.account:
+        """The checker's verdicts for an order-creating call (None for any other message; the
+        checker's own conditions are :meth:`OrderMethods.verdicts`')."""
+        if self.venue.verifier is None:  # no checker: do not decode the message twice
             return None
         named = b"order.create" in message if isinstance(message, bytes) else "order.create" in message
         if not named:
