@@ -188,8 +188,11 @@ class PullConsumer:
                     continue
             if not self._buf:
                 self._ready.clear()
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for runs the wait in a task
+                # of its own (two more loop turns between a message's arrival and its handling)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._ready.wait(), stale_after)
+                    async with asyncio.timeout(stale_after):
+                        await self._ready.wait()
                 continue
             n = min(len(self._buf), self.batch, self.slice)
             msgs = [self._buf.popleft() for _ in range(n)]
