@@ -128,7 +128,10 @@ class LineChild:
         stopped and started again later). Either way the caller does the work itself."""
         try:
             if not fut.done():
-                await asyncio.wait_for(asyncio.shield(fut), self.timeout_s)
+                # asyncio.timeout, not wait_for(shield(...)): on Python 3.11 those add two loop
+                # turns to every answer. A timeout cancels ``fut``; the reader skips a done future.
+                async with asyncio.timeout(self.timeout_s):
+                    await fut
             return fut.result()
         except TimeoutError:
             self.fallbacks += 1

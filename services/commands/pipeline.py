@@ -548,7 +548,8 @@ class PlacePipeline:
                 self.waits.ws_default_s if it.request.timeout_s is None else max(0.0, it.request.timeout_s),
             )
             try:
-                order: Order = await asyncio.wait_for(waiter, timeout)
+                async with asyncio.timeout(timeout):  # (wait_for: a loop turn more on 3.11)
+                    order: Order = await waiter
                 final = answers.confirmed(cid, order, acked.seq)
             except TimeoutError:
                 self.watch.forget(cid, waiter)

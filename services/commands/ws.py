@@ -296,7 +296,8 @@ class WsOrderClient:
             pending.pop(request_id, None)
             raise TransportError(f"order websocket failed while sending: {exc!r}") from exc
         try:
-            return await asyncio.wait_for(fut, self.reply_timeout_s)
+            async with asyncio.timeout(self.reply_timeout_s):  # (wait_for: a loop turn more on 3.11)
+                return await fut
         except TimeoutError:
             if hook:  # an order call (not the session set-up, whose failure ends the session)
                 self._suspect(ws)
