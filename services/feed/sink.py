@@ -104,6 +104,8 @@ class BusSink:
         # the batched core publish writes nats-py's PUB commands itself (a nats-py Client only)
         self._raw = all(hasattr(nc, name) for name in ("_send_command", "_flush_pending", "_flush_queue",
                                                         "_max_payload", "stats"))
+        # the account window hands its messages to the socket itself (a nats-py Client only)
+        self._direct = all(hasattr(nc, name) for name in ("_pending", "_pending_data_size", "_transport"))
         self._subject_bytes: dict[str, bytes] = {}  # subject -> b"PUB <subject>  "
         self._size_texts: dict[int, bytes] = {}  # payload size -> b"<size>\r\n"
 
@@ -274,6 +276,7 @@ class BusSink:
         except Exception as exc:  # NATS refused the publish itself: what went out may still be acked
             error = BusError(subject, f"publish failed: {exc!r}")
         if futures:
+            self._write_now()
             _, pending = await asyncio.wait(futures, timeout=self.publish_timeout_s)
             for fut in pending:
                 fut.cancel()
@@ -291,6 +294,26 @@ class BusSink:
             with contextlib.suppress(Exception):  # tracing is best effort: never holds the lane
                 await self.nc.publish(subjects.FEED_TRACE, msgspec.json.encode(acks))
         return stored, error
+
+    def _write_now(self) -> None:
+        """Hand what the connection has pending (the window just published) to its socket now.
+
+        nats-py writes a publish on its flusher task's next turn, and that turn waits behind every
+        ready task (the reader's next frames, the market lane's batch): publish -> socket write
+        measured p50 0.073 ms in bench.e2e at 1 000 events/s. Written here, the flusher finds
+        nothing pending; the order of the bytes is kept (the flusher writes what it took before
+        it waits for the socket to drain). Not while the client is disconnected or reconnecting:
+        its pending buffer is then resent on the new connection by nats-py."""
+        nc = self.nc
+        if not self._direct or not nc._pending_data_size or not nc.is_connected or nc._transport is None:
+            return
+        try:
+            nc._transport.writelines(nc._pending[:])
+        except Exception as exc:  # the socket is failing: nats-py's own read/flush sees it too
+            log.debug("direct write failed, the flusher will retry: %r", exc)
+            return
+        nc._pending = []
+        nc._pending_data_size = 0
 
     async def _publish_traced(self, event: Event, last: bool) -> None:
         """Publish ``event`` with its trace header; report the ack (in batches, or when ``last``)."""
