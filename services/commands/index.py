@@ -215,7 +215,10 @@ class IndexKeeper:
             pending_bytes_limit=-1,
         )
         try:
-            if (await sub.consumer_info()).num_pending == 0 and not progress[0]:
+            # Nothing to read only if nothing was pushed either: the server may have pushed every
+            # event before this asks (num_pending 0) while none has been handled yet.
+            info = await sub.consumer_info()
+            if info.num_pending == 0 and not info.delivered.consumer_seq and not progress[0]:
                 return fold, end
             seen = -1
             while not done.is_set():  # wait while events keep arriving
