@@ -31,6 +31,7 @@ async def test_targeted_request_fetches_only_its_parts_from_its_since(
         simulator: SimHandle, start_reconciler: RecFactory) -> None:
     async with ParadexRest(simulator.rest_url, signer=simulator.signer) as rest:
         await fills(rest, simulator, 3)
+        await asyncio.sleep(0.01)  # the first 3 fills strictly before ``since`` (not in its ms)
         since = (await rest.system_time()).server_time_ms
         await asyncio.sleep(0.01)
         await fills(rest, simulator, 2)
