@@ -62,7 +62,10 @@ class _Ordered:
             pending_msgs_limit=-1,
             pending_bytes_limit=-1,
         )
-        if (await self._sub.consumer_info()).num_pending == 0:
+        # Caught up at once only if nothing was pushed either: the server may have pushed every
+        # event before this asks (num_pending 0) while none has been handed on yet.
+        info = await self._sub.consumer_info()
+        if info.num_pending == 0 and not info.delivered.consumer_seq:
             self.caught_up.set()
         await asyncio.wait_for(self.caught_up.wait(), timeout_s)
 

@@ -1,5 +1,6 @@
-"""The idempotency index rebuild reads every command event, also when the server has pushed them
-all before the rebuild looks.
+"""The idempotency index rebuild reads every command event, and a stream follower (the kill switch,
+exposure) is caught up only after handing on every stored event, also when the server has pushed
+them all before the rebuild or the follower looks.
 
 CI met it (tests/commands/test_durability.py, about 1 run in 9 here): the rebuild subscribed, asked
 the consumer how much was pending, got 0 (everything was already pushed to this client, none of
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from services.commands.follow import _Ordered
 from services.commands.index import IndexKeeper
 from shared.bus import encode_event, ensure_streams, subjects
 from shared.bus.events import CmdSubmitted
@@ -33,16 +35,14 @@ async def _submit(js: Any, account: str, n: int) -> set[str]:
     return cids
 
 
-async def test_events_pushed_before_the_rebuild_looks_are_all_read(
-        js: Any, unique: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    await ensure_streams(js)
-    account = f"0x{unique}"
-    cids = await _submit(js, account, 5)
+def _hold_until_info(js: Any, monkeypatch: pytest.MonkeyPatch, pushed: int) -> None:
+    """``js.subscribe`` whose consumer info answers only once the server has pushed ``pushed``
+    events, and whose callbacks run only after that answer (the race, forced)."""
     real_subscribe = js.subscribe
     handled = asyncio.Event()
 
     async def subscribe(*args: Any, cb: Any, **kwargs: Any) -> Any:
-        async def held(msg: Any) -> None:  # nothing is handled before the info has answered
+        async def held(msg: Any) -> None:
             await handled.wait()
             await cb(msg)
 
@@ -50,12 +50,12 @@ async def test_events_pushed_before_the_rebuild_looks_are_all_read(
         real_info = sub.consumer_info
 
         async def consumer_info() -> Any:
-            for _ in range(500):  # answer once the server has pushed everything (<= 5 s)
+            for _ in range(500):  # <= 5 s
                 info = await real_info()
                 if not info.num_pending:
                     break
                 await asyncio.sleep(0.01)
-            assert not info.num_pending and info.delivered.consumer_seq == 5
+            assert not info.num_pending and info.delivered.consumer_seq == pushed
             asyncio.get_running_loop().call_later(0.05, handled.set)
             return info
 
@@ -63,6 +63,29 @@ async def test_events_pushed_before_the_rebuild_looks_are_all_read(
         return sub
 
     monkeypatch.setattr(js, "subscribe", subscribe)
+
+
+async def test_a_follower_is_caught_up_only_after_every_pushed_event(
+        js: Any, unique: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    await ensure_streams(js)
+    account = f"0x{unique}"
+    cids = await _submit(js, account, 4)
+    _hold_until_info(js, monkeypatch, 4)
+    seen: list[str] = []
+    follower = _Ordered(js, account, ("cmd_submitted",), lambda _seq, e: seen.append(e.client_id))
+    try:
+        await follower.start(timeout_s=15)
+        assert set(seen) == cids  # (the old code returned with none of them handed on)
+    finally:
+        await follower.stop()
+
+
+async def test_events_pushed_before_the_rebuild_looks_are_all_read(
+        js: Any, unique: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    await ensure_streams(js)
+    account = f"0x{unique}"
+    cids = await _submit(js, account, 5)
+    _hold_until_info(js, monkeypatch, 5)
     keeper = IndexKeeper(js, None, Keys(account), account, ttl_s=3600, settle_s=0.0)
     fold, end = await asyncio.wait_for(keeper.read(), 15)
     assert fold.events == 5 and set(fold.records) == cids
