@@ -29,6 +29,13 @@ from shared.paradex.models.account import Fill
 log = logging.getLogger("commands.follow")
 
 
+def nothing_to_deliver(info: Any) -> bool:
+    """Whether a fresh ordered consumer (its ``consumer_info``) has nothing to hand on: nothing
+    pending and nothing pushed either. The server may have pushed every event before the question
+    (num_pending 0) while none has been handled yet."""
+    return info.num_pending == 0 and not info.delivered.consumer_seq
+
+
 class _Ordered:
     """An ordered consumer on some of the account's subjects; ``caught_up`` once the events that
     were stored when it started have been handed to ``on_event``."""
@@ -62,10 +69,7 @@ class _Ordered:
             pending_msgs_limit=-1,
             pending_bytes_limit=-1,
         )
-        # Caught up at once only if nothing was pushed either: the server may have pushed every
-        # event before this asks (num_pending 0) while none has been handed on yet.
-        info = await self._sub.consumer_info()
-        if info.num_pending == 0 and not info.delivered.consumer_seq:
+        if nothing_to_deliver(await self._sub.consumer_info()):
             self.caught_up.set()
         await asyncio.wait_for(self.caught_up.wait(), timeout_s)
 

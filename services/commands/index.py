@@ -40,6 +40,7 @@ import msgspec
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from services.commands.core.idempotency import REBUILT_KINDS, IndexFold
+from services.commands.follow import nothing_to_deliver
 from shared.bus import decode_event, subjects
 from shared.errors import DecodeError
 from shared.rediskeys import Keys
@@ -215,10 +216,7 @@ class IndexKeeper:
             pending_bytes_limit=-1,
         )
         try:
-            # Nothing to read only if nothing was pushed either: the server may have pushed every
-            # event before this asks (num_pending 0) while none has been handled yet.
-            info = await sub.consumer_info()
-            if info.num_pending == 0 and not info.delivered.consumer_seq and not progress[0]:
+            if nothing_to_deliver(await sub.consumer_info()) and not progress[0]:
                 return fold, end
             seen = -1
             while not done.is_set():  # wait while events keep arriving

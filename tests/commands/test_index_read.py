@@ -65,12 +65,18 @@ def _hold_until_info(js: Any, monkeypatch: pytest.MonkeyPatch, pushed: int) -> N
     monkeypatch.setattr(js, "subscribe", subscribe)
 
 
+async def _pushed_and_held(js: Any, account: str, monkeypatch: pytest.MonkeyPatch, n: int) -> set[str]:
+    """``n`` command events of ``account`` stored, then the race armed for the next subscriber."""
+    await ensure_streams(js)
+    cids = await _submit(js, account, n)
+    _hold_until_info(js, monkeypatch, n)
+    return cids
+
+
 async def test_a_follower_is_caught_up_only_after_every_pushed_event(
         js: Any, unique: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    await ensure_streams(js)
     account = f"0x{unique}"
-    cids = await _submit(js, account, 4)
-    _hold_until_info(js, monkeypatch, 4)
+    cids = await _pushed_and_held(js, account, monkeypatch, 4)
     seen: list[str] = []
     follower = _Ordered(js, account, ("cmd_submitted",), lambda _seq, e: seen.append(e.client_id))
     try:
@@ -82,10 +88,8 @@ async def test_a_follower_is_caught_up_only_after_every_pushed_event(
 
 async def test_events_pushed_before_the_rebuild_looks_are_all_read(
         js: Any, unique: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    await ensure_streams(js)
     account = f"0x{unique}"
-    cids = await _submit(js, account, 5)
-    _hold_until_info(js, monkeypatch, 5)
+    cids = await _pushed_and_held(js, account, monkeypatch, 5)
     keeper = IndexKeeper(js, None, Keys(account), account, ttl_s=3600, settle_s=0.0)
     fold, end = await asyncio.wait_for(keeper.read(), 15)
     assert fold.events == 5 and set(fold.records) == cids
